@@ -1,0 +1,104 @@
+"""The one error tree of textgen.
+
+Every error a user can see carries a stable `code` (machine-readable, never reworded), an
+HTTP `status` the API answers with, and optionally the `field` at fault. The API maps this
+tree to application/problem+json in one place (api/errors.py); workers record `code` and
+the message on the failed job.
+"""
+
+
+class TextgenError(Exception):
+    """Base of every error textgen raises on purpose."""
+
+    code = "error"
+    status = 500
+    title = "Internal error"
+
+    def __init__(self, message, *, field=None, extra=None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.extra = extra or {}
+
+
+class ConfigError(TextgenError):
+    """Raised when settings read from the environment are missing or invalid."""
+
+    code = "config_invalid"
+    title = "Invalid configuration"
+
+
+class ValidationError(TextgenError):
+    """Raised when a request or a job spec has a field of the wrong type or value."""
+
+    code = "validation_failed"
+    status = 422
+    title = "Invalid input"
+
+
+class MalformedRequestError(TextgenError):
+    """Raised when a request body cannot be parsed at all (bad JSON, wrong content type)."""
+
+    code = "malformed_request"
+    status = 400
+    title = "Malformed request"
+
+
+class PayloadTooLargeError(TextgenError):
+    """Raised when an upload is over the configured size limit."""
+
+    code = "payload_too_large"
+    status = 413
+    title = "Payload too large"
+
+
+class CorpusRejectedError(TextgenError):
+    """Raised when an uploaded corpus is empty, binary or otherwise unusable as text."""
+
+    code = "corpus_rejected"
+    status = 422
+    title = "Corpus rejected"
+
+
+class NotFoundError(TextgenError):
+    """Raised when a corpus, job or model id does not exist (or is not the caller's)."""
+
+    code = "not_found"
+    status = 404
+    title = "Not found"
+
+
+class ConflictError(TextgenError):
+    """Raised when a state change is not allowed from the record's current state."""
+
+    code = "conflict"
+    status = 409
+    title = "Conflict"
+
+
+class JobFailedError(TextgenError):
+    """Base of errors that end a job as failed; `code` is recorded on the job."""
+
+    code = "job_failed"
+    title = "Job failed"
+
+
+class NltkDataMissingError(JobFailedError):
+    """Raised when NLTK data the tutorial preprocessing needs is absent and cannot be fetched."""
+
+    code = "nltk_data_missing"
+    title = "NLTK data missing"
+
+
+class CorpusTooSmallError(JobFailedError):
+    """Raised when the prepared text is too short for the requested windows and split."""
+
+    code = "corpus_too_small"
+    title = "Corpus too small"
+
+
+class ArtifactMissingError(JobFailedError):
+    """Raised when a stored corpus or model file a job needs is not in the artifact store."""
+
+    code = "artifact_missing"
+    title = "Artifact missing"

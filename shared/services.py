@@ -1,0 +1,37 @@
+"""Wiring: the stores an entry point needs, built once from Settings."""
+
+from dataclasses import dataclass
+
+from shared.artifacts import ArtifactStore
+from shared.jobs import JobStore
+from shared.queue import make_celery
+from shared.records import RecordStore, corpus_records, model_records
+from shared.redis_db import Keys, connect
+from shared.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: object  # redis.Redis
+    keys: Keys
+    jobs: JobStore
+    corpora: RecordStore
+    models: RecordStore
+    artifacts: ArtifactStore
+    celery: object  # celery.Celery
+
+    @classmethod
+    def from_settings(cls, settings, celery=None):
+        client = connect(settings)
+        keys = Keys(settings.redis_prefix)
+        return cls(
+            settings=settings,
+            redis=client,
+            keys=keys,
+            jobs=JobStore(client, keys),
+            corpora=corpus_records(client, keys),
+            models=model_records(client, keys),
+            artifacts=ArtifactStore(settings.data_dir),
+            celery=celery or make_celery(settings),
+        )

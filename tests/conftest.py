@@ -1,0 +1,79 @@
+"""Fixtures: settings on a test Redis database under a key prefix of their own, a tmp data
+directory, the real Flask app and its client, and a real local stack (API + workers).
+
+Redis: TEXTGEN_TEST_REDIS_URL, else database 15 of the local server. Every key a test
+writes carries a fresh prefix and is deleted afterwards, Celery's queues included
+(shared/queue.py prefixes them too), so runs never see each other's data.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import pytest
+import redis
+
+from shared.settings import Settings
+
+TEST_REDIS_URL = os.environ.get("TEXTGEN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+HANDOUTS = Path(__file__).resolve().parents[2] / "shared"  # ../shared beside the checkout
+
+if "NLTK_DATA" not in os.environ and (HANDOUTS / "nltk_data").is_dir():
+    os.environ["NLTK_DATA"] = str(HANDOUTS / "nltk_data")
+
+
+def handout(relative):
+    """A file from ../shared, or a clean skip when the handouts are not beside the checkout."""
+    path = HANDOUTS / relative
+    if not path.exists():
+        pytest.skip(f"{path} is not available")
+    return path
+
+
+def delete_prefix(url, prefix):
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture
+def settings(tmp_path):
+    prefix = f"test-{secrets.token_hex(4)}:"
+    settings = Settings(redis_url=TEST_REDIS_URL, data_dir=tmp_path / "data",
+                        redis_prefix=prefix, max_upload_bytes=64 * 1024)
+    delete_prefix(TEST_REDIS_URL, prefix)
+    yield settings
+    delete_prefix(TEST_REDIS_URL, prefix)
+
+
+@pytest.fixture
+def services(settings):
+    from shared.services import Services
+
+    return Services.from_settings(settings)
+
+
+@pytest.fixture
+def app(settings):
+    from api import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    """The real thing: gunicorn API and one Celery worker per queue, on the test Redis."""
+    from client.stack import LocalStack, free_port
+
+    prefix = f"test-stack-{secrets.token_hex(4)}:"
+    data_dir = tmp_path_factory.mktemp("stack-data")
+    env = {"TEXTGEN_REDIS_PREFIX": prefix, "TEXTGEN_PROGRESS_INTERVAL_S": "0.2"}
+    with LocalStack(data_dir, port=free_port(), redis_url=TEST_REDIS_URL, env=env) as running:
+        yield running
+    delete_prefix(TEST_REDIS_URL, prefix)
