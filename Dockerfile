@@ -1,0 +1,19 @@
+# One image for the API, the workers and Flower; docker-compose.yml picks the command.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    TEXTGEN_DATA_DIR=/data NLTK_DATA=/usr/local/share/nltk_data
+WORKDIR /app
+
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt \
+ && python -c "import nltk; nltk.download('stopwords', download_dir='/usr/local/share/nltk_data', quiet=True)"
+
+COPY shared ./shared
+COPY api ./api
+COPY worker ./worker
+COPY client ./client
+
+RUN useradd --create-home textgen && mkdir -p /data && chown textgen /data
+USER textgen
+EXPOSE 8000

@@ -1,0 +1,31 @@
+# textgen: `make demo` runs the whole loop, `make test` runs the suite, `make up` the stack.
+# Each creates the virtual environment first (once, and again when requirements.txt changes).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test up clean-venv
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@# NLTK's English stopwords (the `seed` preset). Offline this fails; seed jobs then say how to fix it.
+	$(PY) -c "import nltk, sys; sys.exit(not nltk.download('stopwords', download_dir='$(VENV)/nltk_data', quiet=True))" 2>/dev/null || \
+		echo "note: NLTK stopwords not downloaded (no network?); seed-preset jobs need NLTK_DATA"
+	touch $(STAMP)
+
+# `exec` so that Ctrl-C and SIGTERM reach the stack runner itself, which stops its children.
+demo: $(STAMP)
+	exec $(PY) -m client demo
+
+up: $(STAMP)
+	exec $(PY) -m client up
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+clean-venv:
+	rm -rf $(VENV)

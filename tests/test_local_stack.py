@@ -1,0 +1,66 @@
+"""`make up`'s runner, as a user runs it: embedded Redis, ready line, SIGTERM, no orphans."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from client.stack import free_port
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def descendants(pid):
+    """Every process below `pid`, from /proc's children lists."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                children = (task / "children").read_text().split()
+            except OSError:
+                continue
+            for child in map(int, children):
+                found.append(child)
+                todo.append(child)
+    return found
+
+
+def alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_up_serves_then_stops_everything_on_sigterm(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}  # embedded Redis
+    env.update(TEXTGEN_PORT=str(port), TEXTGEN_DATA_DIR=str(tmp_path / "data"))
+    up = subprocess.Popen([sys.executable, "-m", "client", "up"], cwd=REPO, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        ready = up.stdout.readline()
+        assert f"ready at http://127.0.0.1:{port}" in ready, ready
+        health = requests.get(f"http://127.0.0.1:{port}/v1/health", timeout=5).json()
+        assert health["status"] == "ok"
+        children = descendants(up.pid)
+        assert len(children) >= 4  # redis, gunicorn (+ its workers), two Celery workers
+        assert (tmp_path / "data" / "redis" / "appendonly.aof").exists() or \
+            (tmp_path / "data" / "redis" / "appendonlydir").exists()
+
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(timeout=60) == 0
+        deadline = time.monotonic() + 5
+        while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [pid for pid in children if alive(pid)] == []
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
