@@ -1,0 +1,110 @@
+"""worker.sampling on tiny trained models: batching, determinism, stop strings, and the
+stateful step model matching a full forward pass."""
+
+import copy
+
+import numpy as np
+import pytest
+
+from shared.specs import PRESETS
+from worker.model_files import load_model, save_model
+from worker.sampling import build_step_model, generate, next_token_ids
+from worker.training import TrainHooks, train
+
+TEXT = "the quick brown fox jumps over the lazy dog.\nhow vexingly quick daft zebras jump!\n" * 44
+
+
+def trained_and_loaded(tmp_path_factory, architecture, **model):
+    spec = copy.deepcopy(PRESETS["default"])
+    spec["preset"] = "default"
+    spec["model"].update(architecture=architecture, units=16, layers=2, embedding_dim=8,
+                         **model)
+    spec["training"].update(seq_length=12, batch_size=32, epochs=1)
+    root = tmp_path_factory.mktemp(architecture)
+    trained = train(spec, TEXT, root / "ckpt", TrainHooks())
+    save_model(root / "model", trained, spec, {"job_id": "test"})
+    return load_model(root / "model")
+
+
+@pytest.fixture(scope="module")
+def embedding_model(tmp_path_factory):
+    return trained_and_loaded(tmp_path_factory, "embedding_lstm")
+
+
+@pytest.fixture(scope="module")
+def tutorial_model(tmp_path_factory):
+    return trained_and_loaded(tmp_path_factory, "tutorial")
+
+
+@pytest.fixture(params=["embedding_lstm", "tutorial"])
+def loaded(request):
+    return request.getfixturevalue(
+        "embedding_model" if request.param == "embedding_lstm" else "tutorial_model")
+
+
+def test_count_length_and_alphabet(loaded):
+    samples = generate(loaded, prompt="the qu", length=50, num_samples=3, seed=1)
+    assert len(samples) == 3
+    for sample in samples:
+        assert len(sample) == 50
+        assert set(sample) <= set(loaded.vocab.tokens)
+
+
+def test_same_seed_same_text_and_different_seeds_differ(loaded):
+    kwargs = dict(prompt="the", length=60, temperature=1.0, num_samples=2)
+    assert generate(loaded, seed=7, **kwargs) == generate(loaded, seed=7, **kwargs)
+    assert generate(loaded, seed=7, **kwargs) != generate(loaded, seed=8, **kwargs)
+
+
+def test_temperature_zero_is_greedy_whatever_the_seed(loaded):
+    kwargs = dict(prompt="quick", length=30, temperature=0.0, num_samples=2)
+    first = generate(loaded, seed=1, **kwargs)
+    assert first == generate(loaded, seed=2, **kwargs)
+    assert first[0] == first[1]  # every stream follows the same argmax path
+
+
+def test_stop_string_cuts_before_it(loaded):
+    samples = generate(loaded, length=300, num_samples=4, seed=3, top_k=5)
+    # Stop on a two-character string every sample contains, found by looking at them.
+    stop = samples[0][10:12]
+    cut = generate(loaded, length=300, num_samples=4, seed=3, top_k=5, stop=stop)
+    for full, short in zip(samples, cut):
+        if stop in full:
+            assert short == full[:full.index(stop)]
+        else:
+            assert short == full
+
+
+def test_unknown_prompt_characters_are_dropped(embedding_model):
+    kwargs = dict(length=20, seed=5, num_samples=1)
+    assert generate(embedding_model, prompt="the QU\u2603ick", **kwargs) == \
+        generate(embedding_model, prompt="the ick", **kwargs)
+
+
+def test_empty_prompt_works(loaded):
+    (sample,) = generate(loaded, prompt="", length=25, seed=1)
+    assert len(sample) == 25
+
+
+def test_step_model_matches_full_forward_pass(embedding_model):
+    model = embedding_model.model
+    step_model = build_step_model(model)
+    ids = embedding_model.vocab.encode(TEXT[:40])[None, :]  # (1, 40)
+    full_logits = np.asarray(model(ids, training=False))[0]  # (40, vocab)
+
+    states = [np.zeros((1, t.shape[-1]), dtype=np.float32) for t in step_model.inputs[1:]]
+    step_logits = []
+    for t in range(ids.shape[1]):
+        logits, *states = step_model([ids[:, t:t + 1], *states], training=False)
+        states = [np.asarray(s) for s in states]
+        step_logits.append(np.asarray(logits)[0, 0])
+    np.testing.assert_allclose(np.stack(step_logits), full_logits, atol=1e-4)
+
+
+def test_top_k_and_top_p_restrict_the_choice():
+    scores = np.log(np.array([[0.5, 0.3, 0.15, 0.05]] * 200))
+    rng = np.random.default_rng(0)
+    assert set(next_token_ids(scores, 1.0, 2, 1.0, rng).tolist()) == {0, 1}
+    assert set(next_token_ids(scores, 1.0, 0, 0.7, rng).tolist()) == {0, 1}
+    assert set(next_token_ids(scores, 1.0, 0, 0.5, rng).tolist()) == {0}
+    assert set(next_token_ids(scores, 1.0, 0, 1.0, rng).tolist()) == {0, 1, 2, 3}

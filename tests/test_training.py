@@ -1,0 +1,189 @@
+"""worker.datasets, worker.training and worker.model_files on tiny models and texts."""
+
+import copy
+import json
+import math
+
+import numpy as np
+import pytest
+
+from shared.errors import ArtifactMissingError, CorpusTooSmallError
+from shared.specs import PRESETS
+from worker.datasets import make_datasets
+from worker.model_files import load_model, save_model
+from worker.training import StopReason, TrainHooks, train
+
+# Repetitive, so two tiny epochs are enough to see the loss fall. 3,600 characters.
+TEXT = "the quick brown fox jumps over the lazy dog.\nhow vexingly quick daft zebras jump!\n" * 44
+
+PROGRESS_KEYS = {"epoch", "epochs", "step", "steps", "fraction", "eta_seconds"}
+METRIC_KEYS = {"loss", "val_loss", "bits_per_char"}
+
+
+def tiny_spec(architecture, **training):
+    """The default preset shrunk to a model that trains in a second or two."""
+    spec = copy.deepcopy(PRESETS["default"])
+    spec["preset"] = "default"
+    if architecture == "embedding_lstm":
+        spec["model"].update(units=16, layers=1, embedding_dim=8)
+        spec["training"].update(seq_length=16, batch_size=8, epochs=2)
+    else:
+        spec["model"].update(architecture="tutorial", units=8, layers=2, dropout=0.2)
+        spec["training"].update(seq_length=10, batch_size=64, epochs=2)
+    spec["training"].update(training)
+    return spec
+
+
+class Recorder:
+    """TrainHooks that remember every call."""
+
+    def __init__(self, stop_after_steps=None):
+        self.progress = []
+        self.epoch_ends = []
+        self.stop_after_steps = stop_after_steps
+        self.stop_checks = 0
+
+    def hooks(self):
+        return TrainHooks(on_progress=lambda p, m: self.progress.append((p, m)),
+                          on_epoch_end=lambda e, m: self.epoch_ends.append((e, m)),
+                          should_stop=self.should_stop, progress_interval_s=0.0)
+
+    def should_stop(self):
+        self.stop_checks += 1
+        return self.stop_after_steps is not None and self.stop_checks >= self.stop_after_steps
+
+
+def assert_finite_metrics(metrics, with_validation=True):
+    assert set(metrics) == METRIC_KEYS
+    assert math.isfinite(metrics["loss"]) and math.isfinite(metrics["bits_per_char"])
+    if with_validation:
+        assert math.isfinite(metrics["val_loss"])
+        assert metrics["bits_per_char"] == pytest.approx(metrics["val_loss"] / math.log(2))
+    else:
+        assert metrics["val_loss"] is None
+
+
+def test_embedding_lstm_trains_reports_checkpoints_and_saves(tmp_path):
+    recorder = Recorder()
+    spec = tiny_spec("embedding_lstm")
+    trained = train(spec, TEXT, tmp_path / "ckpt", recorder.hooks())
+
+    assert recorder.progress, "no progress reported"
+    for progress, metrics in recorder.progress:
+        assert set(progress) == PROGRESS_KEYS and set(metrics) == METRIC_KEYS
+        assert progress["epochs"] == 2 and 1 <= progress["epoch"] <= 2
+        assert 1 <= progress["step"] <= progress["steps"] and 0 < progress["fraction"] <= 1
+    assert recorder.progress[-1][0]["fraction"] == 1.0
+    assert [e for e, _ in recorder.epoch_ends] == [1, 2]
+    for _, metrics in recorder.epoch_ends:
+        assert_finite_metrics(metrics)
+    first, second = (m["loss"] for _, m in recorder.epoch_ends)
+    assert second < first
+
+    for name in ("last.keras", "best.keras", "state.json"):
+        assert (tmp_path / "ckpt" / name).is_file()
+    state = json.loads((tmp_path / "ckpt" / "state.json").read_text())
+    assert state["epoch"] == 2 and state["monitor"] == "val_loss"
+    assert trained.stop_reason is StopReason.COMPLETED
+    assert trained.metrics["epochs_run"] == 2 and len(trained.history) == 2
+    assert trained.metrics["perplexity"] == pytest.approx(math.exp(trained.metrics["val_loss"]))
+
+    save_model(tmp_path / "models" / "m1", trained, spec, {"job_id": "j1"})
+    loaded = load_model(tmp_path / "models" / "m1")
+    assert loaded.vocab.tokens == trained.vocab.tokens
+    assert loaded.config["architecture"] == "embedding_lstm"
+    assert loaded.config["vocab_size"] == trained.vocab.size
+    assert loaded.config["lineage"] == {"job_id": "j1"}
+    assert loaded.config["training"] == spec["training"]
+    ids = trained.vocab.encode(TEXT[:40])[None, :]
+    np.testing.assert_allclose(loaded.model(ids, training=False),
+                               trained.model(ids, training=False), atol=1e-6)
+    metrics = json.loads((tmp_path / "models" / "m1" / "metrics.json").read_text())
+    assert len(metrics["history"]) == 2 and metrics["stop_reason"] == "completed"
+
+
+def test_tutorial_trains_without_validation(tmp_path):
+    recorder = Recorder()
+    spec = tiny_spec("tutorial", validation_fraction=0.0, epochs=1)
+    trained = train(spec, TEXT, tmp_path / "ckpt", recorder.hooks())
+    assert [e for e, _ in recorder.epoch_ends] == [1]
+    assert_finite_metrics(recorder.epoch_ends[0][1], with_validation=False)
+    assert (tmp_path / "ckpt" / "best.keras").is_file()
+    # Tutorial windows: stride 1, so one per character after the first seq_length.
+    assert recorder.progress[-1][0]["steps"] == math.ceil((len(TEXT) - 10) / 64)
+    # The model takes ids and gives a distribution over the next character.
+    probs = trained.model(trained.vocab.encode(TEXT[:10])[None, :], training=False)
+    assert probs.shape == (1, trained.vocab.size)
+    assert float(np.sum(probs)) == pytest.approx(1.0, abs=1e-5)
+
+    save_model(tmp_path / "m", trained, spec, {})
+    assert load_model(tmp_path / "m").config["output"].startswith("softmax")
+
+
+def test_should_stop_ends_training_within_the_first_epoch(tmp_path):
+    recorder = Recorder(stop_after_steps=3)
+    trained = train(tiny_spec("embedding_lstm"), TEXT, tmp_path, recorder.hooks())
+    last_progress = recorder.progress[-1][0]
+    assert last_progress["epoch"] == 1
+    assert last_progress["step"] == 3 < last_progress["steps"]
+    assert trained.stop_reason is StopReason.CANCELLED
+    assert len(trained.history) == 1
+
+
+def test_same_seed_same_loss(tmp_path):
+    spec = tiny_spec("embedding_lstm", epochs=1)
+    first = train(spec, TEXT, tmp_path / "a", TrainHooks())
+    second = train(spec, TEXT, tmp_path / "b", TrainHooks())
+    assert first.metrics["loss"] == second.metrics["loss"]
+    assert first.metrics["val_loss"] == second.metrics["val_loss"]
+
+
+@pytest.mark.parametrize("architecture", ["embedding_lstm", "tutorial"])
+def test_corpus_too_small(tmp_path, architecture):
+    with pytest.raises(CorpusTooSmallError, match="5 characters"):
+        train(tiny_spec(architecture), "abcde", tmp_path, TrainHooks())
+
+
+def test_validation_split_too_small_for_one_window():
+    ids = np.arange(100, dtype=np.int32) % 7
+    with pytest.raises(CorpusTooSmallError, match="validation"):
+        make_datasets(ids, "embedding_lstm", seq_length=16, batch_size=4, vocab_size=7,
+                      validation_fraction=0.1, seed=1)
+
+
+def test_datasets_windows_and_shuffle():
+    ids = np.arange(1000, dtype=np.int32) % 50
+    train_data, val_data = make_datasets(ids, "embedding_lstm", seq_length=10, batch_size=8,
+                                         vocab_size=50, validation_fraction=0.2, seed=3)
+    # 800 training ids: (800 - 1) // 10 = 79 windows, the last batch partial (7 of 8).
+    assert len(train_data) == 10 and len(train_data[9][0]) == 7
+    x, y = train_data[0]
+    assert x.shape == y.shape == (8, 10) and x.dtype == np.int32
+    np.testing.assert_array_equal(y[:, :-1], x[:, 1:])
+    assert np.all(train_data.starts % 10 == 0)
+    # Validation starts where training ends and is not shuffled.
+    np.testing.assert_array_equal(val_data[0][0][0], ids[800:810])
+
+    tutorial, _ = make_datasets(ids, "tutorial", seq_length=10, batch_size=8, vocab_size=50,
+                                validation_fraction=0.0, seed=3)
+    assert len(tutorial.starts) == 990
+    x, y = tutorial[0]
+    assert x.shape == (8, 10) and y.shape == (8, 50)
+    np.testing.assert_array_equal(y.argmax(axis=1), ids[tutorial._order[:8] + 10])
+
+    # Each epoch a different order; the same seed gives the same orders.
+    epoch_orders = []
+    for _ in range(2):
+        train_data.on_epoch_begin()
+        epoch_orders.append(np.concatenate([train_data[i][0][:, 0] for i in range(10)]))
+    assert not np.array_equal(*epoch_orders)
+    again, _ = make_datasets(ids, "embedding_lstm", seq_length=10, batch_size=8,
+                             vocab_size=50, validation_fraction=0.2, seed=3)
+    again.on_epoch_begin()
+    np.testing.assert_array_equal(
+        np.concatenate([again[i][0][:, 0] for i in range(10)]), epoch_orders[0])
+
+
+def test_load_missing_model_dir(tmp_path):
+    with pytest.raises(ArtifactMissingError):
+        load_model(tmp_path / "nope")

@@ -1,0 +1,1 @@
+"""Celery worker and the ML pipeline; the only place TensorFlow lives."""

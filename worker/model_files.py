@@ -1,0 +1,82 @@
+"""A trained model on disk: models/<model_id>/ with everything needed to sample it.
+
+    model.keras    the Keras model (architecture + weights); input token ids (batch, time)
+    vocab.json     the tokens in id order (worker.vocab.Vocab.to_json)
+    config.json    the spec it was trained with, what its input and output mean, lineage
+    metrics.json   final metrics and the per-epoch history
+
+The four files are written into a temporary directory renamed into place, so a model id
+either has all of them or does not exist. Loading uses Keras safe mode: no pickled code.
+"""
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+
+from shared.artifacts import atomic_directory
+from shared.errors import ArtifactMissingError
+from worker.models import INPUT_DESCRIPTION, OUTPUT_DESCRIPTION
+from worker.vocab import Vocab
+
+FORMAT = 1  # bump when the layout or the meaning of config.json changes
+FILES = ("model.keras", "vocab.json", "config.json", "metrics.json")
+
+
+@dataclass
+class LoadedModel:
+    model: keras.Model
+    vocab: Vocab
+    config: dict  # config.json as written by save_model
+
+
+def save_model(model_dir_final, trained, spec, lineage):
+    """Write `trained` (a worker.training.TrainedModel) to `model_dir_final`, atomically."""
+    architecture = spec["model"]["architecture"]
+    config = {
+        **spec,
+        "format": FORMAT,
+        "architecture": architecture,
+        "input": INPUT_DESCRIPTION,
+        "output": OUTPUT_DESCRIPTION[architecture],
+        "vocab_size": trained.vocab.size,
+        "seq_length": spec["training"]["seq_length"],
+        "lineage": lineage,
+    }
+    metrics = {**trained.metrics, "stop_reason": trained.stop_reason.value,
+               "history": trained.history}
+    with atomic_directory(model_dir_final) as tmp:
+        trained.model.save(tmp / "model.keras")
+        (tmp / "vocab.json").write_text(_dumps(trained.vocab.to_json()), encoding="utf-8")
+        (tmp / "config.json").write_text(_dumps(config), encoding="utf-8")
+        (tmp / "metrics.json").write_text(_dumps(metrics), encoding="utf-8")
+
+
+def load_model(model_dir):
+    """Load a model saved by save_model; ArtifactMissingError if any file is missing."""
+    model_dir = Path(model_dir)
+    missing = [name for name in FILES if not (model_dir / name).is_file()]
+    if missing:
+        raise ArtifactMissingError(
+            f"model directory {model_dir.name} lacks {', '.join(missing)}")
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    vocab = Vocab.from_json(json.loads((model_dir / "vocab.json").read_text(encoding="utf-8")))
+    model = keras.saving.load_model(model_dir / "model.keras", safe_mode=True, compile=False)
+    return LoadedModel(model=model, vocab=vocab, config=config)
+
+
+def _dumps(obj):
+    # A diverged run has NaN or inf losses, which are not JSON: they are written as null.
+    return json.dumps(_finite(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _finite(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj

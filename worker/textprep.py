@@ -1,0 +1,82 @@
+"""Text preparation: what a corpus becomes before it is turned into characters.
+
+Two modes (see shared.specs.PREPROCESSING_FIELDS):
+
+- `raw`: the text as uploaded.
+- `tutorial`: the Stack Abuse Keras tutorial's preprocessing, exactly: lowercase, NLTK
+  `RegexpTokenizer(r'\\w+')` tokens, NLTK English stopwords removed, tokens joined by single
+  spaces. On Frankenstein (Gutenberg, frankenstein-2.txt) this gives 80,617 characters.
+"""
+
+import io
+import logging
+import threading
+
+import nltk
+from nltk.tokenize import RegexpTokenizer
+
+from shared.errors import NltkDataMissingError, ValidationError
+
+log = logging.getLogger(__name__)
+
+# How long one attempt to fetch the stopwords may take, in seconds. NLTK's own network
+# timeout is 120 s per read, and DNS lookups have none, so a worker without network could
+# otherwise stall a job for minutes before failing with the message that names the fix.
+DOWNLOAD_TIMEOUT_S = 20.0
+
+_FIX = (
+    "NLTK's English stopwords are not installed: run `python -m nltk.downloader stopwords` "
+    "on the worker, or set NLTK_DATA to a directory containing corpora/stopwords"
+)
+
+
+def prepare_text(text, preprocessing):
+    """Return `text` prepared as `preprocessing["mode"]` says."""
+    mode = preprocessing["mode"]
+    if mode == "raw":
+        return text
+    if mode == "tutorial":
+        stopwords = _english_stopwords()
+        tokens = RegexpTokenizer(r"\w+").tokenize(text.lower())
+        return " ".join(t for t in tokens if t not in stopwords)
+    raise ValidationError(f"unknown preprocessing mode {mode!r}", field="preprocessing.mode")
+
+
+def _english_stopwords():
+    try:
+        return set(nltk.corpus.stopwords.words("english"))
+    except LookupError:
+        log.warning("NLTK stopwords missing; trying to download them once")
+    if not _download_stopwords():
+        raise NltkDataMissingError(_FIX)
+    try:
+        return set(nltk.corpus.stopwords.words("english"))
+    except LookupError as e:
+        raise NltkDataMissingError(_FIX) from e
+
+
+def _download_stopwords():
+    """Try `nltk.download('stopwords')` for at most DOWNLOAD_TIMEOUT_S; True if it worked.
+
+    The download runs in a daemon thread because NLTK offers no overall deadline; a thread
+    still stuck after the timeout is abandoned (it holds no lock of ours and dies with the
+    process).
+    """
+    result = {}
+    errors = io.StringIO()  # NLTK prints its errors; log them instead of writing to stderr
+
+    def download():
+        result["ok"] = nltk.download("stopwords", quiet=True, raise_on_error=False,
+                                     print_error_to=errors)
+
+    thread = threading.Thread(target=download, name="nltk-download", daemon=True)
+    thread.start()
+    thread.join(DOWNLOAD_TIMEOUT_S)
+    if thread.is_alive():
+        log.warning("NLTK stopwords download still running after %.0f s; giving up",
+                    DOWNLOAD_TIMEOUT_S)
+        return False
+    if not result.get("ok"):
+        log.warning("NLTK stopwords download failed: %s", " ".join(errors.getvalue().split()))
+        return False
+    return True
