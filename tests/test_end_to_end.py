@@ -1,0 +1,84 @@
+"""The whole loop on real parts: gunicorn API, Celery worker processes, Redis, Keras.
+
+Tiny models on a tiny corpus, so the loop takes seconds; real sizes live in bench/.
+"""
+
+import pytest
+
+from client.api_client import Client
+
+TEXT = ("It was on a dreary night of November that I beheld the accomplishment of my toils.\n"
+        "With an anxiety that almost amounted to agony, I collected the instruments of life.\n"
+        ) * 30
+
+TINY_DEFAULT = {"model": {"units": 32, "layers": 1, "embedding_dim": 16},
+                "training": {"epochs": 2, "seq_length": 32, "batch_size": 16, "seed": 3}}
+
+
+@pytest.fixture
+def api(stack):
+    return Client(stack.url)
+
+
+@pytest.fixture
+def corpus(api, tmp_path):
+    path = tmp_path / "night.txt"
+    path.write_bytes(TEXT.replace("\n", "\r\n").encode("cp1252"))
+    return api.upload_corpus(path)
+
+
+def test_health_sees_both_workers(api):
+    health = api.health()
+    assert health["status"] == "ok" and health["redis"] is True
+    assert health["workers"] == {"train": 1, "generate": 1}
+
+
+def test_train_poll_generate(api, corpus):
+    job = api.train(corpus["id"], "default", **TINY_DEFAULT)
+    seen = []
+    job = api.wait(job["id"], on_update=seen.append, poll_s=0.1, timeout_s=300)
+    assert job["status"] == "succeeded", job["error"]
+    assert job["progress"]["epoch"] == 2 and job["progress"]["epochs"] == 2
+    assert job["progress"]["fraction"] == pytest.approx(1.0)
+    assert job["started_at"] <= job["finished_at"]
+    assert {"loss", "val_loss", "bits_per_char"} <= job["metrics"].keys()
+    assert any(s["status"] == "running" and s["progress"]["step"] > 0 for s in seen)
+
+    model = api.model(job["result"]["model_id"])
+    assert model["job_id"] == job["id"] and model["corpus_id"] == corpus["id"]
+    assert model["vocab_size"] == len(set(TEXT))
+    assert model["config"]["model"]["units"] == 32
+
+    options = {"prompt": "It was", "length": 60, "num_samples": 3, "temperature": 1.0, "seed": 11}
+    first = api.wait(api.generate(model["id"], **options)["id"], poll_s=0.1, timeout_s=120)
+    assert first["status"] == "succeeded", first["error"]
+    samples = first["result"]["samples"]
+    assert len(samples) == 3
+    for sample in samples:
+        assert isinstance(sample, str) and len(sample) == 60
+        assert set(sample) <= set(TEXT)
+    again = api.wait(api.generate(model["id"], **options)["id"], poll_s=0.1, timeout_s=120)
+    assert again["result"]["samples"] == samples  # same seed, same text
+
+
+def test_seed_preset_runs_the_tutorial_pipeline(api, corpus):
+    job = api.train(corpus["id"], "seed", model={"units": 8, "layers": 2},
+                    training={"epochs": 1, "seq_length": 20, "batch_size": 64})
+    job = api.wait(job["id"], poll_s=0.2, timeout_s=300)
+    assert job["status"] == "succeeded", job["error"]
+    model = api.model(job["result"]["model_id"])
+    # Tutorial preprocessing: lowercase words without stopwords, joined by spaces.
+    assert model["vocab_size"] < len(set(TEXT))
+    gen = api.wait(api.generate(model["id"], length=30, temperature=0)["id"], poll_s=0.1,
+                   timeout_s=120)
+    assert gen["status"] == "succeeded", gen["error"]
+    assert set(gen["result"]["samples"][0]) <= set("abcdefghijklmnopqrstuvwxyz ")
+
+
+def test_a_failing_job_ends_failed_with_a_reason(api, tmp_path):
+    path = tmp_path / "short.txt"
+    path.write_text("too short")
+    corpus = api.upload_corpus(path)
+    job = api.wait(api.train(corpus["id"], "default")["id"], poll_s=0.1, timeout_s=120)
+    assert job["status"] == "failed"
+    assert job["error"]["code"] == "corpus_too_small" and job["error"]["message"]
