@@ -33,6 +33,14 @@ PREPROCESSING_FIELDS = {
         "spaces; 'raw': the text as uploaded (case, punctuation, line breaks kept)",
         choices=("tutorial", "raw"),
     ),
+    "level": Field(
+        str,
+        "'char': a token is a character; 'word': a word, punctuation mark or line break "
+        "(regexp tokenizer, Treebank detokenizer), unknown words as <unk>",
+        choices=("char", "word"),
+    ),
+    "max_vocab": Field(int, "word level: vocabulary size, <unk> included (the max_vocab - 1 "
+                       "most frequent tokens are kept)", 2, 200_000),
 }
 
 MODEL_FIELDS = {
@@ -77,7 +85,7 @@ SECTIONS = {
 PRESETS = {
     # What a practitioner would use on a CPU: raw text, embedding, a loss on every step.
     "default": {
-        "preprocessing": {"mode": "raw"},
+        "preprocessing": {"mode": "raw", "level": "char", "max_vocab": 10000},
         "model": {"architecture": "embedding_lstm", "units": 256, "layers": 2, "dropout": 0.0,
                   "embedding_dim": 64},
         "training": {"epochs": 10, "batch_size": 64, "seq_length": 128, "learning_rate": 2e-3,
@@ -87,7 +95,7 @@ PRESETS = {
     # The tutorial exactly: LSTM 256 -> 256 -> 128, dropout 0.2, batch 256, Adam at Keras'
     # default rate, windows of 100, no validation split, no clipping, no schedule.
     "seed": {
-        "preprocessing": {"mode": "tutorial"},
+        "preprocessing": {"mode": "tutorial", "level": "char", "max_vocab": 10000},
         "model": {"architecture": "tutorial", "units": 256, "layers": 3, "dropout": 0.2,
                   "embedding_dim": 64},
         "training": {"epochs": 4, "batch_size": 256, "seq_length": 100, "learning_rate": 1e-3,

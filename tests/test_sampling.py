@@ -1,7 +1,9 @@
-"""worker.sampling on tiny trained models: batching, determinism, stop strings, and the
-stateful step model matching a full forward pass."""
+"""worker.sampling on tiny trained models: batching, determinism, stop strings, the
+stateful step model matching a full forward pass, and word-level models."""
 
 import copy
+import json
+import math
 
 import numpy as np
 import pytest
@@ -10,20 +12,27 @@ from shared.specs import PRESETS
 from worker.model_files import load_model, save_model
 from worker.sampling import build_step_model, generate, next_token_ids
 from worker.training import TrainHooks, train
+from worker.vocab import UNKNOWN, tokenize
 
 TEXT = "the quick brown fox jumps over the lazy dog.\nhow vexingly quick daft zebras jump!\n" * 44
 
 
-def trained_and_loaded(tmp_path_factory, architecture, **model):
+def trained_and_saved(tmp_path_factory, architecture, preprocessing=None, epochs=1, **model):
+    """The model directory of a tiny model trained on TEXT."""
     spec = copy.deepcopy(PRESETS["default"])
     spec["preset"] = "default"
+    spec["preprocessing"].update(preprocessing or {})
     spec["model"].update(architecture=architecture, units=16, layers=2, embedding_dim=8,
                          **model)
-    spec["training"].update(seq_length=12, batch_size=32, epochs=1)
+    spec["training"].update(seq_length=12, batch_size=32, epochs=epochs)
     root = tmp_path_factory.mktemp(architecture)
     trained = train(spec, TEXT, root / "ckpt", TrainHooks())
     save_model(root / "model", trained, spec, {"job_id": "test"})
-    return load_model(root / "model")
+    return root / "model"
+
+
+def trained_and_loaded(tmp_path_factory, architecture, **model):
+    return load_model(trained_and_saved(tmp_path_factory, architecture, **model))
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +43,19 @@ def embedding_model(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tutorial_model(tmp_path_factory):
     return trained_and_loaded(tmp_path_factory, "tutorial")
+
+
+@pytest.fixture(scope="module")
+def word_model_dir(tmp_path_factory):
+    # TEXT has 16 distinct tokens; 10 keeps 9 of them, so a third of the training tokens
+    # are <unk> and the model learns to predict it often: sampling must mask it.
+    return trained_and_saved(tmp_path_factory, "embedding_lstm", epochs=2,
+                             preprocessing={"level": "word", "max_vocab": 10})
+
+
+@pytest.fixture(scope="module")
+def word_model(word_model_dir):
+    return load_model(word_model_dir)
 
 
 @pytest.fixture(params=["embedding_lstm", "tutorial"])
@@ -108,3 +130,41 @@ def test_top_k_and_top_p_restrict_the_choice():
     assert set(next_token_ids(scores, 1.0, 0, 0.7, rng).tolist()) == {0, 1}
     assert set(next_token_ids(scores, 1.0, 0, 0.5, rng).tolist()) == {0}
     assert set(next_token_ids(scores, 1.0, 0, 1.0, rng).tolist()) == {0, 1, 2, 3}
+
+
+def test_word_level_samples_are_vocab_words_without_unk(word_model):
+    vocab = word_model.vocab
+    assert vocab.level == "word" and vocab.size == 10 and vocab.tokens[0] == UNKNOWN
+    samples = generate(word_model, prompt="the quick", length=40, num_samples=4, seed=2)
+    assert len(samples) == 4
+    for sample in samples:
+        assert UNKNOWN not in sample
+        tokens = tokenize(sample)
+        assert len(tokens) == 40  # length counts tokens
+        assert set(tokens) <= set(vocab.tokens) - {UNKNOWN}
+    assert generate(word_model, prompt="the quick", length=40, num_samples=4, seed=2) == samples
+
+
+def test_word_level_unknown_prompt_words_are_unk(word_model):
+    # Neither "zebras" (cut from the vocab) nor "xylophones" are known: both are <unk>.
+    kwargs = dict(length=20, num_samples=2, seed=4)
+    assert generate(word_model, prompt="the zebras", **kwargs) == \
+        generate(word_model, prompt="the xylophones", **kwargs)
+    (sample,) = generate(word_model, prompt="", length=15, seed=1)
+    assert len(tokenize(sample)) == 15
+
+
+def test_word_level_stop_applies_to_the_text(word_model):
+    samples = generate(word_model, length=60, num_samples=3, seed=3)
+    stop = "the"
+    cut = generate(word_model, length=60, num_samples=3, seed=3, stop=stop)
+    assert any(stop in full for full in samples)
+    for full, short in zip(samples, cut):
+        assert short == (full[:full.index(stop)] if stop in full else full)
+
+
+def test_word_level_metrics_are_per_token(word_model_dir):
+    metrics = json.loads((word_model_dir / "metrics.json").read_text())
+    assert metrics["bits_per_char"] is None
+    assert metrics["bits_per_token"] == pytest.approx(metrics["val_loss"] / math.log(2))
+    assert all(entry["bits_per_char"] is None for entry in metrics["history"])

@@ -15,6 +15,15 @@ def test_preset_plus_overrides():
     assert PRESETS["seed"]["training"]["epochs"] != 2  # the preset itself is untouched
 
 
+def test_presets_are_char_level_and_word_level_is_asked_for():
+    for preset in PRESETS.values():
+        assert preset["preprocessing"]["level"] == "char"
+        assert preset["preprocessing"]["max_vocab"] == 10_000
+    _, spec = validate_train_request(
+        {"corpus_id": "c", "preprocessing": {"level": "word", "max_vocab": 500}})
+    assert spec["preprocessing"] == {"mode": "raw", "level": "word", "max_vocab": 500}
+
+
 def test_seed_preset_is_the_tutorial():
     seed = PRESETS["seed"]
     assert seed["preprocessing"]["mode"] == "tutorial"
@@ -38,6 +47,9 @@ def test_seed_preset_is_the_tutorial():
     ({"corpus_id": "c", "model": {"architecture": "gpt"}}, "model.architecture"),
     ({"corpus_id": "c", "model": {"dropout": float("nan")}}, "model.dropout"),
     ({"corpus_id": "c", "preprocessing": {"unknown": 1}}, "preprocessing.unknown"),
+    ({"corpus_id": "c", "preprocessing": {"level": "byte"}}, "preprocessing.level"),
+    ({"corpus_id": "c", "preprocessing": {"max_vocab": 1}}, "preprocessing.max_vocab"),
+    ({"corpus_id": "c", "preprocessing": {"max_vocab": 200_001}}, "preprocessing.max_vocab"),
 ])
 def test_bad_train_fields_name_the_field(body, field):
     with pytest.raises(ValidationError) as e:

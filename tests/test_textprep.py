@@ -8,6 +8,7 @@ from nltk.corpus.util import LazyCorpusLoader
 from shared.errors import NltkDataMissingError
 from tests.conftest import HANDOUTS
 from worker.textprep import prepare_text
+from worker.vocab import Vocab, tokenize
 
 FRANKENSTEIN = HANDOUTS / "corpora" / "frankenstein-2.txt"
 NLTK_DATA = HANDOUTS / "nltk_data"
@@ -41,6 +42,14 @@ def test_tutorial_mode_lowercases_tokenizes_and_drops_stopwords(stopwords_instal
     text = "The Monster, who was THERE... spoke: it's 1818!\nAnd so_on"
     # "the", "who", "was", "there", "it", "s", "and" are stopwords; \w+ keeps "so_on".
     assert prepare_text(text, {"mode": "tutorial"}) == "monster spoke 1818 so_on"
+
+
+def test_tutorial_mode_at_word_level_is_the_tutorial_words(stopwords_installed):
+    prepared = prepare_text("The Monster, who was THERE... spoke: it's 1818!\nAnd so_on",
+                            {"mode": "tutorial"})
+    assert tokenize(prepared) == prepared.split(" ") == ["monster", "spoke", "1818", "so_on"]
+    vocab = Vocab.from_text(prepared, "word", max_vocab=10)
+    assert vocab.decode(vocab.encode(prepared)) == prepared
 
 
 def test_tutorial_mode_on_frankenstein_matches_the_tutorial(stopwords_installed):

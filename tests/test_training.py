@@ -9,6 +9,7 @@ import pytest
 
 from shared.errors import ArtifactMissingError, CorpusTooSmallError
 from shared.specs import PRESETS
+from worker.checkpoints import fingerprint
 from worker.datasets import make_datasets
 from worker.model_files import load_model, save_model
 from worker.training import StopReason, TrainHooks, train
@@ -128,14 +129,58 @@ def test_should_stop_ends_training_within_the_first_epoch(tmp_path):
     assert last_progress["step"] == 3 < last_progress["steps"]
     assert trained.stop_reason is StopReason.CANCELLED
     assert len(trained.history) == 1
+    # A cut-short epoch is not checkpointed: a resumed run redoes it from its start.
+    assert not (tmp_path / "state.json").exists()
 
 
 def test_same_seed_same_loss(tmp_path):
     spec = tiny_spec("embedding_lstm", epochs=1)
     first = train(spec, TEXT, tmp_path / "a", TrainHooks())
-    second = train(spec, TEXT, tmp_path / "b", TrainHooks())
+    # resume=True without a checkpoint is a fresh start.
+    second = train(spec, TEXT, tmp_path / "b", TrainHooks(), resume=True)
     assert first.metrics["loss"] == second.metrics["loss"]
     assert first.metrics["val_loss"] == second.metrics["val_loss"]
+
+
+def test_resumed_run_matches_the_uninterrupted_one(tmp_path):
+    # lr_decay and patience on, so the schedule and the early-stopping state must resume
+    # too; dropout on, so must the dropout masks. (Without dropout it passes as well, but
+    # adds 15 s and covers nothing this run does not: weights, Adam's state and data order
+    # are checked here too.)
+    spec = tiny_spec("embedding_lstm", epochs=4, lr_decay=0.7, patience=3)
+    spec["model"]["dropout"] = 0.3
+    whole = train(spec, TEXT, tmp_path / "a", TrainHooks())
+
+    # Two epochs, then the same checkpoint resumed to four (epochs may change on resume).
+    half = copy.deepcopy(spec)
+    half["training"]["epochs"] = 2
+    train(half, TEXT, tmp_path / "b", TrainHooks())
+    recorder = Recorder()
+    resumed = train(spec, TEXT, tmp_path / "b", recorder.hooks(), resume=True)
+
+    assert [e for e, _ in recorder.epoch_ends] == [3, 4]
+    assert {p["epoch"] for p, _ in recorder.progress} == {3, 4}
+    assert recorder.progress[0][0]["fraction"] > 0.5 and recorder.progress[-1][0]["fraction"] == 1
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
+    for key in ("loss", "val_loss", "learning_rate"):
+        assert [h[key] for h in resumed.history] == \
+            pytest.approx([h[key] for h in whole.history], rel=1e-5)
+    assert resumed.metrics["epoch"] == whole.metrics["epoch"]
+    assert resumed.metrics["epochs_run"] == 4
+    for mine, theirs in zip(resumed.model.get_weights(), whole.model.get_weights()):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
+    state = json.loads((tmp_path / "b" / "state.json").read_text())
+    assert state["epoch"] == 4 and len(state["history"]) == 4
+
+
+def test_only_when_to_stop_may_change_on_resume():
+    spec = tiny_spec("embedding_lstm")
+    longer = tiny_spec("embedding_lstm", epochs=9, max_seconds=60.0, patience=1)
+    assert fingerprint(longer, TEXT) == fingerprint(spec, TEXT)
+    assert fingerprint(tiny_spec("embedding_lstm", seed=2), TEXT) != fingerprint(spec, TEXT)
+    assert fingerprint(tiny_spec("embedding_lstm", lr_decay=0.5), TEXT) != \
+        fingerprint(spec, TEXT)
+    assert fingerprint(spec, TEXT + "!") != fingerprint(spec, TEXT)
 
 
 @pytest.mark.parametrize("architecture", ["embedding_lstm", "tutorial"])
@@ -156,32 +201,40 @@ def test_datasets_windows_and_shuffle():
     train_data, val_data = make_datasets(ids, "embedding_lstm", seq_length=10, batch_size=8,
                                          vocab_size=50, validation_fraction=0.2, seed=3)
     # 800 training ids: (800 - 1) // 10 = 79 windows, the last batch partial (7 of 8).
-    assert len(train_data) == 10 and len(train_data[9][0]) == 7
+    assert train_data.batches_per_epoch == 10 and len(train_data[9][0]) == 7
+    assert train_data.num_batches is None  # endless: epoch after epoch
     x, y = train_data[0]
     assert x.shape == y.shape == (8, 10) and x.dtype == np.int32
     np.testing.assert_array_equal(y[:, :-1], x[:, 1:])
     assert np.all(train_data.starts % 10 == 0)
-    # Validation starts where training ends and is not shuffled.
+    # Validation starts where training ends, is not shuffled, and is one pass.
     np.testing.assert_array_equal(val_data[0][0][0], ids[800:810])
+    assert val_data.num_batches == val_data.batches_per_epoch == 3
 
     tutorial, _ = make_datasets(ids, "tutorial", seq_length=10, batch_size=8, vocab_size=50,
                                 validation_fraction=0.0, seed=3)
     assert len(tutorial.starts) == 990
     x, y = tutorial[0]
     assert x.shape == (8, 10) and y.shape == (8, 50)
-    np.testing.assert_array_equal(y.argmax(axis=1), ids[tutorial._order[:8] + 10])
+    np.testing.assert_array_equal(y.argmax(axis=1), ids[tutorial.order(0)[:8] + 10])
 
-    # Each epoch a different order; the same seed gives the same orders.
-    epoch_orders = []
-    for _ in range(2):
-        train_data.on_epoch_begin()
-        epoch_orders.append(np.concatenate([train_data[i][0][:, 0] for i in range(10)]))
-    assert not np.array_equal(*epoch_orders)
+    # Batch k belongs to epoch k // 10; each epoch is a permutation of the windows, a
+    # different one each epoch, the same for the same seed.
+    def epoch_firsts(data, epoch, first_epoch=0):
+        k = (epoch - first_epoch) * data.batches_per_epoch
+        return np.concatenate([data[k + i][0][:, 0] for i in range(data.batches_per_epoch)])
+
+    epochs = [epoch_firsts(train_data, e) for e in range(2)]
+    for firsts in epochs:
+        np.testing.assert_array_equal(np.sort(firsts), np.sort(np.arange(79) * 10 % 50))
+    assert not np.array_equal(*epochs)
     again, _ = make_datasets(ids, "embedding_lstm", seq_length=10, batch_size=8,
                              vocab_size=50, validation_fraction=0.2, seed=3)
-    again.on_epoch_begin()
-    np.testing.assert_array_equal(
-        np.concatenate([again[i][0][:, 0] for i in range(10)]), epoch_orders[0])
+    np.testing.assert_array_equal(epoch_firsts(again, 1), epochs[1])
+    # A stream that starts at epoch 1 (a resumed run) starts with epoch 1's batches.
+    resumed, _ = make_datasets(ids, "embedding_lstm", seq_length=10, batch_size=8,
+                               vocab_size=50, validation_fraction=0.2, seed=3, first_epoch=1)
+    np.testing.assert_array_equal(epoch_firsts(resumed, 1, first_epoch=1), epochs[1])
 
 
 def test_load_missing_model_dir(tmp_path):

@@ -1,20 +1,23 @@
-"""Training callbacks: progress reports, stopping, checkpoints.
+"""Training callbacks: progress reports, stopping, the learning-rate schedule, seeds.
 
-Each is small and knows only the hooks or paths it is given. Keras calls them in list
-order, so train() puts Stop before Progress (a cancelled step is reported as stopped) and
-Progress before Checkpoint (the history entry exists when the checkpoint is written).
+Each is small and knows only the hooks or values it is given. Keras calls them in list
+order, so train() puts Stop before Progress (a cancelled step is reported as stopped),
+Progress before worker.checkpoints.Checkpoint (the history entry exists when the
+checkpoint is written), and Checkpoint before EarlyStop (which reads its best epoch).
+
+Everything that changes from epoch to epoch is a function of the epoch number (learning
+rate, dropout seeds; the data order in worker.datasets), so a run resumed at epoch e
+continues exactly as the uninterrupted run would.
 """
 
 import enum
-import json
 import math
-import os
-import tempfile
 import time
 
 import keras
+import numpy as np
 
-from shared.artifacts import atomic_write_text
+from worker.vocab import CHAR
 
 LN2 = math.log(2)
 
@@ -28,20 +31,26 @@ class StopReason(str, enum.Enum):
     EARLY_STOPPING = "early_stopping"  # val_loss stopped improving for `patience` epochs
 
 
-def epoch_metrics(loss, val_loss):
-    """Metrics as reported: bits per character from val_loss when there is one, else loss.
+def epoch_metrics(loss, val_loss, level=CHAR):
+    """Metrics as reported: bits per token from val_loss when there is one, else loss.
 
-    Losses are mean cross-entropy per predicted character in nats, so / ln 2 gives bits.
+    Losses are mean cross-entropy per predicted token in nats, so / ln 2 gives bits. The
+    key is `bits_per_char` at char level; at word level it is `bits_per_token`, and
+    `bits_per_char` is there as None (job records and clients read that key).
     """
     loss = None if loss is None else float(loss)
     val_loss = None if val_loss is None else float(val_loss)
     reference = val_loss if val_loss is not None else loss
-    return {"loss": loss, "val_loss": val_loss,
-            "bits_per_char": None if reference is None else reference / LN2}
+    bits = None if reference is None else reference / LN2
+    if level == CHAR:
+        return {"loss": loss, "val_loss": val_loss, "bits_per_char": bits}
+    return {"loss": loss, "val_loss": val_loss, "bits_per_char": None, "bits_per_token": bits}
 
 
 class Stop(keras.callbacks.Callback):
     """Stop at the next step once `should_stop()` is true or `max_seconds` is spent.
+
+    `max_seconds` counts from this fit's start: a resumed run gets the whole budget again.
 
     Keras checks `model.stop_training` after every batch and leaves the epoch loop; it
     still runs validation (if any) and the epoch-end callbacks for the partial epoch.
@@ -69,20 +78,23 @@ class Stop(keras.callbacks.Callback):
 class Progress(keras.callbacks.Callback):
     """Report progress at most every `interval_s` during an epoch and at each epoch end.
 
-    Keeps `history`: one metrics dict per epoch (a stopped epoch included).
+    Keeps `history`: one metrics dict per epoch (a stopped epoch included), continuing
+    `history` (a resumed run's epochs so far; fit starts at epoch len(history) + 1).
     """
 
-    def __init__(self, hooks, epochs, steps):
+    def __init__(self, hooks, epochs, steps, level=CHAR, history=()):
         super().__init__()
         self.hooks = hooks
         self.epochs = epochs
         self.steps = steps  # batches per epoch
-        self.history = []
+        self.level = level
+        self.history = list(history)
+        self.initial_epoch = len(self.history)  # epochs done before this fit
 
     def on_train_begin(self, logs=None):
         self.started = time.monotonic()
         self.last_report = self.started
-        self.epoch = 1
+        self.epoch = self.initial_epoch + 1
         self.step = 0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -96,11 +108,11 @@ class Progress(keras.callbacks.Callback):
             self.last_report = now
             previous_val = self.history[-1]["val_loss"] if self.history else None
             # logs["loss"] is the running mean over this epoch's batches so far.
-            self.hooks.on_progress(self._progress(now), epoch_metrics(logs["loss"],
-                                                                      previous_val))
+            self.hooks.on_progress(self._progress(now), epoch_metrics(
+                logs["loss"], previous_val, self.level))
 
     def on_epoch_end(self, epoch, logs=None):
-        metrics = epoch_metrics(logs["loss"], logs.get("val_loss"))
+        metrics = epoch_metrics(logs["loss"], logs.get("val_loss"), self.level)
         self.history.append({"epoch": epoch + 1, **metrics,
                              "learning_rate": float(self.model.optimizer.learning_rate)})
         self.last_report = time.monotonic()
@@ -111,8 +123,9 @@ class Progress(keras.callbacks.Callback):
         total = self.epochs * self.steps
         done = (self.epoch - 1) * self.steps + self.step
         fraction = done / total
+        done_here = done - self.initial_epoch * self.steps  # what this fit's time bought
         elapsed_s = now - self.started
-        eta_s = elapsed_s * (1 - fraction) / fraction if done else None
+        eta_s = elapsed_s * (total - done) / done_here if done_here > 0 else None
         return {"epoch": self.epoch, "epochs": self.epochs, "step": self.step,
                 "steps": self.steps, "fraction": fraction, "eta_seconds": eta_s}
 
@@ -133,46 +146,51 @@ class LearningRateDecay(keras.callbacks.Callback):
         self.model.optimizer.learning_rate = self.initial_rate * self.factor**epoch
 
 
-class Checkpoint(keras.callbacks.Callback):
-    """After each epoch: last.keras, best.keras when `monitor` improved, and state.json.
+def patience_spent(epoch, best_epoch, patience):
+    """True when `patience` epochs have passed since the best one (epoch numbers 1-based;
+    best_epoch None: no finite loss yet). Keras' EarlyStopping rule, with min_delta 0."""
+    return patience is not None and epoch - (best_epoch or 0) >= patience
 
-    Each file is written under a temporary name in the same directory, then renamed, so a
-    reader (or a resumed job) never sees half a model. The best weights are also kept in
-    memory (`best_weights`) so train() can return the best model without reading it back.
+
+class EarlyStop(keras.callbacks.Callback):
+    """Stop once `patience` epochs passed without a better monitored loss.
+
+    Keras' EarlyStopping counts its wait in memory from the start of each fit, so a
+    resumed run would wait anew; this one reads the best epoch from the Checkpoint, which a
+    resumed run restores, and so stops where the uninterrupted run would.
     """
 
-    def __init__(self, checkpoint_dir, monitor):
+    def __init__(self, checkpoint, patience):
         super().__init__()
-        self.dir = checkpoint_dir
-        self.monitor = monitor
-        self.best = math.inf
-        self.best_epoch = None
-        self.best_weights = None
-
-    def on_train_begin(self, logs=None):
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.checkpoint = checkpoint
+        self.patience = patience
+        self.stopped = False
 
     def on_epoch_end(self, epoch, logs=None):
-        value = float(logs[self.monitor])
-        self._save("last.keras")
-        # A NaN loss never counts as an improvement.
-        if math.isfinite(value) and value < self.best:
-            self.best, self.best_epoch = value, epoch + 1
-            self.best_weights = self.model.get_weights()
-            self._save("best.keras")
-        state = {"epoch": epoch + 1, "monitor": self.monitor,
-                 "best_metric": None if self.best_epoch is None else self.best,
-                 "best_epoch": self.best_epoch}
-        atomic_write_text(self.dir / "state.json", json.dumps(state, indent=2) + "\n")
+        if patience_spent(epoch + 1, self.checkpoint.best_epoch, self.patience):
+            self.stopped = True
+            self.model.stop_training = True
 
-    def _save(self, name):
-        # Keras insists on the .keras suffix, so the temporary name keeps it.
-        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=f".{name}.", suffix=".tmp.keras")
-        os.close(fd)
-        try:
-            self.model.save(tmp)
-            os.replace(tmp, self.dir / name)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+
+class EpochSeeds(keras.callbacks.Callback):
+    """At each epoch's start, set every random-seed state in the model from (seed, epoch).
+
+    Dropout draws its masks from its layer's keras.random.SeedGenerator, whose state (a
+    variable [seed, counter]) is created when the model is built and advanced once per
+    step. `model.save` does not store it, and keras.utils.set_random_seed() only seeds the
+    global generators, not the ones layers already hold; so a resumed run would draw other
+    masks. Setting each state at epoch begin to [f(seed, epoch, i), 0] makes epoch e's
+    masks depend on e alone, in a fresh, a resumed and a repeated run alike.
+    """
+
+    def __init__(self, seed):
+        super().__init__()
+        self.seed = seed
+
+    def on_epoch_begin(self, epoch, logs=None):
+        states = [v for v in self.model.variables if v.name == "seed_generator_state"]
+        for i, state in enumerate(states):
+            # SeedSequence mixes the three numbers well; >> 1 keeps the value below 2**31,
+            # within every dtype Keras uses for seed states.
+            value = int(np.random.SeedSequence([self.seed, epoch, i]).generate_state(1)[0])
+            state.assign(np.array([value >> 1, 0], dtype=state.dtype))

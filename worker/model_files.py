@@ -1,7 +1,8 @@
 """A trained model on disk: models/<model_id>/ with everything needed to sample it.
 
     model.keras    the Keras model (architecture + weights); input token ids (batch, time)
-    vocab.json     the tokens in id order (worker.vocab.Vocab.to_json)
+    vocab.json     the tokens in id order (worker.vocab.Vocab.to_json): characters or words,
+                   as config.json's preprocessing.level says (absent: characters)
     config.json    the spec it was trained with, what its input and output mean, lineage
     metrics.json   final metrics and the per-epoch history
 
@@ -19,7 +20,7 @@ import keras
 from shared.artifacts import atomic_directory
 from shared.errors import ArtifactMissingError
 from worker.models import INPUT_DESCRIPTION, OUTPUT_DESCRIPTION
-from worker.vocab import Vocab
+from worker.vocab import CHAR, Vocab
 
 FORMAT = 1  # bump when the layout or the meaning of config.json changes
 FILES = ("model.keras", "vocab.json", "config.json", "metrics.json")
@@ -62,7 +63,9 @@ def load_model(model_dir):
         raise ArtifactMissingError(
             f"model directory {model_dir.name} lacks {', '.join(missing)}")
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    vocab = Vocab.from_json(json.loads((model_dir / "vocab.json").read_text(encoding="utf-8")))
+    level = config.get("preprocessing", {}).get("level", CHAR)  # older models: char only
+    tokens = json.loads((model_dir / "vocab.json").read_text(encoding="utf-8"))
+    vocab = Vocab.from_json(tokens, level)
     model = keras.saving.load_model(model_dir / "model.keras", safe_mode=True, compile=False)
     return LoadedModel(model=model, vocab=vocab, config=config)
 

@@ -31,8 +31,8 @@ class ProgressReporter:
             self.lost = True
 
     def on_epoch_end(self, epoch, metrics):
-        log.info("job %s: epoch %d loss=%.4f val_loss=%s bits/char=%.3f", self.job_id, epoch,
-                 metrics["loss"], _fmt(metrics.get("val_loss")), metrics["bits_per_char"])
+        log.info("job %s: epoch %d loss=%s val_loss=%s", self.job_id, epoch,
+                 _fmt(metrics.get("loss")), _fmt(metrics.get("val_loss")))
 
     def should_stop(self):
         return self.lost
@@ -51,7 +51,9 @@ def run_training(svc, job, attempt):
                        should_stop=reporter.should_stop,
                        progress_interval_s=svc.settings.progress_interval_s)
     started = time.monotonic()
-    trained = train(job["spec"], text, svc.artifacts.checkpoint_dir(job_id), hooks)
+    # resume: a job delivered again after its worker died continues from its last epoch.
+    trained = train(job["spec"], text, svc.artifacts.checkpoint_dir(job_id), hooks,
+                    resume=True)
     if reporter.lost:
         log.info("job %s: no longer this attempt's; model not registered", job_id)
         return None

@@ -1,21 +1,31 @@
 """Sampling: text from a loaded model, many samples as one batch.
 
+A token is a character or a word (with punctuation marks and line breaks), as the model's
+vocabulary says (worker.vocab).
+
 - `embedding_lstm` models run through a step model that carries each LSTM's (h, c) from one
-  call to the next, so each character costs one step whatever the text length so far.
-- `tutorial` models keep their meaning: each character is predicted from the previous
-  `seq_length` characters starting from a zero state, one full window per step.
+  call to the next, so each token costs one step whatever the text length so far.
+- `tutorial` models keep their meaning: each token is predicted from the previous
+  `seq_length` tokens starting from a zero state, one full window per step.
 
 Decisions a caller can rely on:
 
-- Prompt characters outside the vocabulary are dropped (a `tutorial` model knows only
-  lowercase letters, digits, `_` and space, for instance). The prompt is not preprocessed.
+- `length` counts tokens: characters, or words and punctuation marks.
+- The prompt is encoded by the model's vocabulary but not preprocessed. Characters outside
+  a character vocabulary are dropped (a `tutorial` model knows only lowercase letters,
+  digits, `_` and space, for instance); unknown words become `<unk>`, as in training.
+- `<unk>` is never generated: its probability is set to zero before each draw.
 - With no usable prompt, an `embedding_lstm` model starts from a zero state fed one start
-  token: newline if in the vocabulary, else space, else id 0 (newline is the most natural
-  "start of text" in raw corpora). A `tutorial` window shorter than `seq_length` is
-  left-padded with the space id (else id 0): the tutorial started from a random training
-  window instead, which a saved model no longer has.
+  token: newline if in the vocabulary, else space, else the first id that is not `<unk>`
+  (newline is the most natural "start of text" in raw corpora). A `tutorial` window shorter
+  than `seq_length` is left-padded with the space id (else that same first id): the
+  tutorial started from a random training window instead, which a saved model no longer
+  has.
+- A word-level sample is its tokens joined by the detokenizer; it does not start with a
+  separator from the prompt.
 - `stop`: a sample ends just before the first occurrence of `stop` in its generated text
-  (the stop string itself is not returned; text in the prompt does not count).
+  (after detokenizing; the stop string itself is not returned; text in the prompt does not
+  count).
 - Random draws come from `np.random.default_rng(seed)` in NumPy: same inputs and seed, same
   text. Temperature 0 is greedy (argmax) and draws nothing.
 """
@@ -35,7 +45,7 @@ PAD_TOKEN = " "  # left padding of a short tutorial window
 
 def generate(loaded, *, prompt="", length=200, temperature=1.0, top_k=0, top_p=1.0,
              num_samples=1, seed=None, stop=None):
-    """Return `num_samples` continuations of `prompt` (without it), each `length` characters
+    """Return `num_samples` continuations of `prompt` (without it), each `length` tokens
     unless `stop` cut it short. `top_k` 0 and `top_p` 1.0 mean no limit."""
     vocab = loaded.vocab
     rng = np.random.default_rng(seed)
@@ -50,22 +60,38 @@ def generate(loaded, *, prompt="", length=200, temperature=1.0, top_k=0, top_p=1
                                 pad_id=_first_known(vocab, (PAD_TOKEN,)))
         scores = stepper.start(prompt_ids)
 
-    samples = [[] for _ in range(num_samples)]
-    ended = np.zeros(num_samples, dtype=bool)
+    samples = [[] for _ in range(num_samples)]  # tokens (str) of each sample
+    texts = [None] * num_samples  # a sample's final text, once `stop` ended it
     for position in range(length):
+        if vocab.unknown_id is not None:
+            scores = np.array(scores, dtype=np.float64)  # (batch, vocab)
+            scores[:, vocab.unknown_id] = -np.inf  # logits and log-probabilities alike
         next_ids = next_token_ids(scores, temperature, top_k, top_p, rng)
         for i, token_id in enumerate(next_ids.tolist()):
-            if not ended[i]:
+            if texts[i] is None:
                 samples[i].append(vocab.tokens[token_id])
-                # Checked after every character, so the first match ends right here.
-                if stop and samples[i][-1] == stop[-1] and \
-                        "".join(samples[i][-len(stop):]) == stop:
-                    del samples[i][-len(stop):]
-                    ended[i] = True
-        if ended.all() or position == length - 1:
+                # Checked after every token, so the first match ends right here.
+                if stop:
+                    texts[i] = _cut_at_stop(vocab, samples[i], stop)
+        if all(t is not None for t in texts) or position == length - 1:
             break
         scores = stepper.feed(next_ids[:, None])
-    return ["".join(s) for s in samples]
+    return [vocab.join(s) if t is None else t for s, t in zip(samples, texts)]
+
+
+def _cut_at_stop(vocab, tokens, stop):
+    """The text of `tokens` up to `stop` if the last token completed it, else None.
+
+    Only the tail that can hold a new occurrence is joined at each step, so a long sample
+    costs O(length) joins of a few tokens, not O(length**2) characters: every token is at
+    least one character, so `len(stop) + 1` tokens (one more for a separator the
+    detokenizer may put between two of them) cover it.
+    """
+    if stop not in vocab.join(tokens[-(len(stop) + 1):]):
+        return None
+    text = vocab.join(tokens)
+    cut = text.find(stop)
+    return text[:cut] if cut >= 0 else None
 
 
 def next_token_ids(scores, temperature, top_k, top_p, rng):
@@ -208,7 +234,7 @@ def _first_known(vocab, candidates):
         token_id = vocab.id_of(token)
         if token_id is not None:
             return token_id
-    return 0
+    return 1 if vocab.unknown_id == 0 else 0  # never start from <unk>
 
 
 def _has_layer(model, name):

@@ -1,4 +1,4 @@
-"""Text preparation: what a corpus becomes before it is turned into characters.
+"""Text preparation: what a corpus becomes before it is turned into tokens.
 
 Two modes (see shared.specs.PREPROCESSING_FIELDS):
 
@@ -6,6 +6,10 @@ Two modes (see shared.specs.PREPROCESSING_FIELDS):
 - `tutorial`: the Stack Abuse Keras tutorial's preprocessing, exactly: lowercase, NLTK
   `RegexpTokenizer(r'\\w+')` tokens, NLTK English stopwords removed, tokens joined by single
   spaces. On Frankenstein (Gutenberg, frankenstein-2.txt) this gives 80,617 characters.
+
+Either mode's output then goes to worker.vocab at the spec's level. At word level, the
+tutorial's output splits back into its own \\w+ tokens (the word tokenizer keeps \\w+ runs
+whole), so that combination is the tutorial's words, one token each.
 """
 
 import io

@@ -1,41 +1,113 @@
-"""The character vocabulary: the one place text becomes token ids and back.
+"""The vocabulary: the one place text becomes token ids and back.
+
+Two levels (spec `preprocessing.level`):
+
+- `char`: every distinct character of the corpus, sorted. No unknown token: training text
+  is fully covered, and a prompt's unknown characters are dropped.
+- `word`: the text split by `tokenize` into words, punctuation and line breaks; the
+  `max_vocab - 1` most frequent tokens (ties in token order) plus `<unk>` at id 0, which
+  stands for every other word, in training text and prompts alike.
 
 Training and sampling both go through `Vocab`, and the vocabulary is saved with the model
-(vocab.json: the tokens in id order), so a model is always decoded with the ids it was
-trained on.
+(vocab.json: the tokens in id order; the level is the spec's, in config.json), so a model
+is always decoded with the ids it was trained on.
 """
 
+import collections
+
 import numpy as np
+from nltk.tokenize import RegexpTokenizer
+from nltk.tokenize.treebank import TreebankWordDetokenizer
+
+CHAR = "char"
+WORD = "word"
+LEVELS = (CHAR, WORD)
+UNKNOWN = "<unk>"  # the tokenizer splits "<unk>" in a text into "<", "unk", ">": no clash
+UNKNOWN_ID = 0  # fixed, so a word-level vocab.json always starts with it
+NEWLINE = "\n"
+
+# Why a regexp and not word_tokenize: word_tokenize needs NLTK's punkt_tab data, which
+# workers do not have (and cannot download); the Treebank tokenizer without punkt splits a
+# period off only at the very end of its input, so mid-line "dog." would be one word.
+# Words keep inner apostrophes, hyphens and number punctuation (don't, well-known, 10:30,
+# 1,000) so the detokenizer has nothing to re-glue; "..." and "--" are one token, any
+# other non-space character is its own; a line break is a token, so paragraphs survive.
+_TOKENIZER = RegexpTokenizer(r"\n|\w+(?:[-'’.,:/]\w+)*|\.{3}|--|[^\w\s]")
+# The Treebank convention for double quotes (`` opening, '' closing), which is what
+# TreebankWordDetokenizer needs to put them back against the right word.
+_OPEN_QUOTE, _CLOSE_QUOTE = "``", "''"
+_DOUBLE_QUOTES = {'"', "\u201c", "\u201d"}
+_BEFORE_OPENING = " \t\r\n([{<"  # a double quote after these (or first) opens
+_DETOKENIZER = TreebankWordDetokenizer()
+
+
+def tokenize(text):
+    """Word-level tokens of `text`; other whitespace than line breaks is not kept."""
+    tokens = []
+    for start, end in _TOKENIZER.span_tokenize(text):
+        token = text[start:end]
+        if token in _DOUBLE_QUOTES:
+            opening = start == 0 or text[start - 1] in _BEFORE_OPENING
+            token = _OPEN_QUOTE if opening else _CLOSE_QUOTE
+        tokens.append(token)
+    return tokens
+
+
+def detokenize(tokens):
+    """Word-level tokens back to text: Treebank's spacing rules within each line, line
+    breaks where the tokens have them."""
+    lines = [[]]
+    for token in tokens:
+        if token == NEWLINE:
+            lines.append([])
+        else:
+            lines[-1].append(token)
+    return NEWLINE.join(_DETOKENIZER.detokenize(line) if line else "" for line in lines)
 
 
 class Vocab:
-    """Characters in id order; id i is `tokens[i]`."""
+    """Tokens in id order; id i is `tokens[i]`. `level` says what a token is."""
 
-    def __init__(self, tokens):
+    def __init__(self, tokens, level=CHAR):
         tokens = list(tokens)
+        if level not in LEVELS:
+            raise ValueError(f"unknown vocabulary level {level!r}")
         if not tokens:
             raise ValueError("a vocabulary needs at least one token")
-        if any(not isinstance(t, str) or len(t) != 1 for t in tokens):
-            raise ValueError("vocabulary tokens must be single characters")
+        if any(not isinstance(t, str) or not t for t in tokens):
+            raise ValueError("vocabulary tokens must be non-empty strings")
+        if level == CHAR and any(len(t) != 1 for t in tokens):
+            raise ValueError("character vocabulary tokens must be single characters")
+        if level == WORD and (tokens[UNKNOWN_ID] != UNKNOWN or tokens.count(UNKNOWN) != 1):
+            raise ValueError(f"a word vocabulary has {UNKNOWN!r} at id {UNKNOWN_ID} only")
         if len(set(tokens)) != len(tokens):
             raise ValueError("vocabulary tokens must be distinct")
         self.tokens = tokens
+        self.level = level
         self._ids = {t: i for i, t in enumerate(tokens)}
-        # Code point -> id lookup table (-1: not in the vocabulary), so encoding a
-        # megabyte-sized corpus is a few vectorized NumPy operations, not a Python loop.
-        code_points = [ord(t) for t in tokens]
-        self._table = np.full(max(code_points) + 1, -1, dtype=np.int32)
-        self._table[code_points] = np.arange(len(tokens), dtype=np.int32)
+        if level == CHAR:
+            # Code point -> id lookup table (-1: not in the vocabulary), so encoding a
+            # megabyte-sized corpus is a few vectorized NumPy operations, not a Python loop.
+            code_points = [ord(t) for t in tokens]
+            self._table = np.full(max(code_points) + 1, -1, dtype=np.int32)
+            self._table[code_points] = np.arange(len(tokens), dtype=np.int32)
 
     @classmethod
-    def from_text(cls, text):
-        """The sorted distinct characters of `text`."""
-        return cls(sorted(set(text)))
+    def from_text(cls, text, level=CHAR, max_vocab=None):
+        """Characters: the sorted distinct ones. Words: `<unk>` and the `max_vocab - 1`
+        most frequent tokens (all of them if None), by count then token."""
+        if level == CHAR:
+            return cls(sorted(set(text)), CHAR)
+        counts = collections.Counter(tokenize(text))
+        ranked = sorted(counts, key=lambda token: (-counts[token], token))
+        if max_vocab is not None:
+            ranked = ranked[:max_vocab - 1]
+        return cls([UNKNOWN, *ranked], WORD)
 
     @classmethod
-    def from_json(cls, tokens):
-        """Rebuild from `to_json()`'s list (vocab.json)."""
-        return cls(tokens)
+    def from_json(cls, tokens, level=CHAR):
+        """Rebuild from `to_json()`'s list (vocab.json) and the spec's level."""
+        return cls(tokens, level)
 
     def to_json(self):
         return list(self.tokens)
@@ -44,17 +116,26 @@ class Vocab:
     def size(self):
         return len(self.tokens)
 
+    @property
+    def unknown_id(self):
+        """The id that stands for unknown words (word level), or None (char level)."""
+        return UNKNOWN_ID if self.level == WORD else None
+
     def id_of(self, token):
-        """The id of one character, or None if it is not in the vocabulary."""
+        """The id of one token, or None if it is not in the vocabulary."""
         return self._ids.get(token)
 
     def encode(self, text, *, skip_unknown=False):
-        """Token ids of `text` as int32, shape (len(text),).
+        """Token ids of `text` as int32, shape (tokens,).
 
-        A character outside the vocabulary raises ValueError (training text must be fully
-        covered); with `skip_unknown=True` it is dropped instead (prompts, where a user may
-        type characters the model never saw).
+        Word level: unknown words become `<unk>`. Char level: a character outside the
+        vocabulary raises ValueError (training text must be fully covered); with
+        `skip_unknown=True` it is dropped instead (prompts, where a user may type
+        characters the model never saw).
         """
+        if self.level == WORD:
+            return np.fromiter((self._ids.get(t, UNKNOWN_ID) for t in tokenize(text)),
+                               dtype=np.int32)
         # surrogatepass: a str may hold lone surrogates; they get a code point like any other.
         code_points = np.frombuffer(
             text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32
@@ -79,4 +160,8 @@ class Vocab:
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         if ids.size and (ids.min() < 0 or ids.max() >= self.size):
             raise ValueError(f"token ids must be in [0, {self.size})")
-        return "".join(self.tokens[i] for i in ids.tolist())
+        return self.join([self.tokens[i] for i in ids.tolist()])
+
+    def join(self, tokens):
+        """Tokens (strings of this vocabulary) as text."""
+        return "".join(tokens) if self.level == CHAR else detokenize(tokens)
