@@ -59,8 +59,10 @@ def run_demo():
             return 1
         model_id = job["result"]["model_id"]
         model = client.model(model_id)
-        print(f"model {model_id}: {model['metrics'].get('bits_per_char', 0):.3f} bits per "
-              f"character", flush=True)
+        metrics = model["metrics"]
+        if metrics.get("bits_per_char") is not None:
+            print(f"model {model_id}: {metrics['bits_per_char']:.3f} bits per character "
+                  f"on held-out text", flush=True)
         gen = client.wait(client.generate(model_id, **options)["id"], poll_s=0.3)
         if gen["status"] != "succeeded":
             print(f"generation {gen['status']}: {gen['error']}", file=sys.stderr)
