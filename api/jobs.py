@@ -1,5 +1,7 @@
 """Jobs: submit training and generation, poll one job, list them, cancel one."""
 
+import re
+
 from flask import Blueprint, request
 
 from api.context import services
@@ -7,10 +9,12 @@ from shared.errors import MalformedRequestError, ValidationError
 from shared.jobs import JobType
 from shared.queue import TASK_GENERATE, TASK_TRAIN, enqueue
 from shared.specs import validate_generate_request, validate_train_request
+from shared.train_memory import check_train_memory
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1")
 
 _MAX_LIST_LIMIT = 200
+_STREAM_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")  # a Redis stream id, the events cursor
 
 
 def _json_body():
@@ -30,7 +34,8 @@ def _accepted(record, task_name):
 def submit_training():
     corpus_id, spec = validate_train_request(_json_body())
     svc = services()
-    svc.corpora.get(corpus_id, field="corpus_id")
+    corpus = svc.corpora.get(corpus_id, field="corpus_id")
+    check_train_memory(spec, corpus, svc.settings.max_train_memory_mb)
     return _accepted(svc.jobs.create(JobType.TRAIN, spec, corpus_id=corpus_id), TASK_TRAIN)
 
 
@@ -54,6 +59,18 @@ def list_jobs():
     offset = _int_arg("offset", 0, 0, None)
     return {"jobs": services().jobs.list(limit=limit, offset=offset),
             "limit": limit, "offset": offset}
+
+
+@bp.get("/jobs/<job_id>/events")
+def list_events(job_id):
+    """The job's events after the cursor `after` (oldest first) and the cursor to pass next."""
+    after = request.args.get("after", "0")
+    if not _STREAM_ID.match(after):
+        raise ValidationError("'after' must be a cursor returned by this endpoint",
+                              field="after")
+    limit = _int_arg("limit", 100, 1, _MAX_LIST_LIMIT)
+    events, cursor = services().jobs.events(job_id, after=after, limit=limit)
+    return {"events": events, "next": cursor}
 
 
 @bp.post("/jobs/<job_id>/cancel")

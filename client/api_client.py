@@ -56,6 +56,11 @@ class Client:
     def model(self, model_id):
         return self._call("GET", f"/v1/models/{model_id}")
 
+    def events(self, job_id, after="0"):
+        """(events, cursor) after `after`; pass the cursor back for what came since."""
+        page = self._call("GET", f"/v1/jobs/{job_id}/events", params={"after": after})
+        return page["events"], page["next"]
+
     def cancel(self, job_id):
         return self._call("POST", f"/v1/jobs/{job_id}/cancel")
 

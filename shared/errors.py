@@ -60,6 +60,14 @@ class CorpusRejectedError(TextgenError):
     title = "Corpus rejected"
 
 
+class TrainingTooLargeError(TextgenError):
+    """Raised when a training job's estimated memory is over TEXTGEN_MAX_TRAIN_MEMORY_MB."""
+
+    code = "training_too_large"
+    status = 422
+    title = "Training would not fit in memory"
+
+
 class NotFoundError(TextgenError):
     """Raised when a corpus, job or model id does not exist (or is not the caller's)."""
 

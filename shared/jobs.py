@@ -9,6 +9,10 @@ sorted index for newest-first listing. Status moves
 and terminal states are final. Every write after creation goes through one Lua script that
 checks the current status (and, for a runner, its attempt number) and writes in the same
 atomic step, so a late or duplicate runner can never move a finished job.
+
+Each job also has an append-only event stream (a Redis stream): every status change is
+appended by the same script that makes it, and a runner adds its own events (an epoch's
+metrics and sample) under the same attempt fence. Readers page it with a cursor.
 """
 
 import enum
@@ -37,10 +41,12 @@ class JobType(str, enum.Enum):
     GENERATE = "generate"
 
 
-# KEYS[1]: the job hash. ARGV[1]: JSON list of statuses the job may be in; ARGV[2]: the
-# attempt the caller runs ("" when any); ARGV[3]: JSON object of fields to set, each value
-# already JSON text. Returns {1, ""} when written, {0, current status} when refused, and
-# {-1, ""} when the job does not exist. Statuses are stored JSON-encoded ('"queued"').
+# KEYS[1]: the job hash; KEYS[2]: its event stream. ARGV[1]: JSON list of statuses the job
+# may be in; ARGV[2]: the attempt the caller runs ("" when any); ARGV[3]: JSON object of
+# fields to set, each value already JSON text; ARGV[4]: event type ("" for none); ARGV[5]:
+# event data (JSON text); ARGV[6]: event time; ARGV[7]: the stream's length cap. Returns
+# {1, ""} when written, {0, current status} when refused, and {-1, ""} when the job does
+# not exist. Statuses are stored JSON-encoded ('"queued"').
 _TRANSITION_LUA = """
 local raw = redis.call('HGET', KEYS[1], 'status')
 if not raw then return {-1, ''} end
@@ -54,8 +60,16 @@ end
 if not ok then return {0, status} end
 local fields = cjson.decode(ARGV[3])
 for k, v in pairs(fields) do redis.call('HSET', KEYS[1], k, v) end
+if ARGV[4] ~= '' then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*',
+             'type', ARGV[4], 'time', ARGV[6], 'data', ARGV[5])
+end
 return {1, ''}
 """
+
+# Events kept per job; a few per epoch, so this is thousands of epochs. Approximate (~)
+# trimming lets Redis cut whole stream nodes, which is cheap.
+_MAX_EVENTS = 10_000
 
 _EMPTY_PROGRESS = {"epoch": 0, "epochs": None, "step": 0, "steps": None, "fraction": 0.0,
                    "eta_seconds": None}
@@ -89,6 +103,9 @@ class JobStore:
         pipe = self.redis.pipeline()
         pipe.hset(self.keys.job(job_id), mapping=encode_fields(record))
         pipe.zadd(self.keys.jobs_index(), {job_id: time.time() * 1000})
+        event_type, data = _status_event(JobStatus.QUEUED)
+        pipe.xadd(self.keys.events(job_id), {"type": event_type, "time": record["created_at"],
+                                             "data": json.dumps(data)})
         pipe.execute()
         return record
 
@@ -106,16 +123,19 @@ class JobStore:
             pipe.hgetall(self.keys.job(job_id))
         return [decode_fields(raw) for raw in pipe.execute() if raw]
 
-    def _apply(self, job_id, allowed, fields, attempt=None):
-        """Write `fields` if the job's status is in `allowed` (and its attempt matches).
+    def _apply(self, job_id, allowed, fields, attempt=None, event=None):
+        """Write `fields` (and append `event`, a (type, data) pair) if the job's status is
+        in `allowed` and its attempt matches `attempt` (when given).
 
         Returns None when written, else the job's current status (a JobStatus).
         """
+        event_type, event_data = event or ("", None)
         written, status = self._transition(
-            keys=[self.keys.job(job_id)],
+            keys=[self.keys.job(job_id), self.keys.events(job_id)],
             args=[json.dumps([s.value for s in allowed]),
                   "" if attempt is None else json.dumps(attempt),
-                  json.dumps(encode_fields(fields))],
+                  json.dumps(encode_fields(fields)),
+                  event_type, json.dumps(event_data), utc_now_iso(), _MAX_EVENTS],
         )
         if written == -1:
             raise NotFoundError(f"no job with id {job_id!r}")
@@ -126,7 +146,8 @@ class JobStore:
         is not queued (cancelled meanwhile, or a duplicate delivery of a running job)."""
         refused = self._apply(job_id, [JobStatus.QUEUED],
                               {"status": JobStatus.RUNNING.value, "started_at": utc_now_iso(),
-                               "worker": worker})
+                               "worker": worker},
+                              event=_status_event(JobStatus.RUNNING, worker=worker))
         return None if refused else self.get(job_id)["attempt"]
 
     def report_progress(self, job_id, attempt, progress, metrics=None):
@@ -142,18 +163,44 @@ class JobStore:
                   "result": result}
         if metrics is not None:
             fields["metrics"] = metrics
-        return self._apply(job_id, [JobStatus.RUNNING], fields, attempt) is None
+        return self._apply(job_id, [JobStatus.RUNNING], fields, attempt,
+                           event=_status_event(JobStatus.SUCCEEDED)) is None
 
     def fail(self, job_id, attempt, code, message):
-        fields = {"status": JobStatus.FAILED.value, "finished_at": utc_now_iso(),
-                  "error": {"code": code, "message": message}}
-        return self._apply(job_id, [JobStatus.RUNNING], fields, attempt) is None
+        error = {"code": code, "message": message}
+        fields = {"status": JobStatus.FAILED.value, "finished_at": utc_now_iso(), "error": error}
+        return self._apply(job_id, [JobStatus.RUNNING], fields, attempt,
+                           event=_status_event(JobStatus.FAILED, error=error)) is None
 
     def cancel(self, job_id):
         """queued | running -> cancelled; a terminal job answers ConflictError."""
         refused = self._apply(job_id, [JobStatus.QUEUED, JobStatus.RUNNING],
                               {"status": JobStatus.CANCELLED.value,
-                               "finished_at": utc_now_iso()})
+                               "finished_at": utc_now_iso()},
+                              event=_status_event(JobStatus.CANCELLED))
         if refused:
             raise ConflictError(f"job {job_id} is already {refused.value}")
         return self.get(job_id)
+
+    def add_event(self, job_id, attempt, event_type, data):
+        """Append a runner's event (e.g. "epoch_end"); refused (False) once the job is no
+        longer this running attempt's."""
+        return self._apply(job_id, [JobStatus.RUNNING], {}, attempt,
+                           event=(event_type, data)) is None
+
+    def events(self, job_id, after="0", limit=100):
+        """(events, cursor): up to `limit` events after the cursor `after`, oldest first.
+
+        Pass the returned cursor back to get what came since; it stays put when there is
+        nothing new. An event is {id, type, time, data}.
+        """
+        self.get(job_id)  # an unknown job is a 404, not an empty list
+        entries = self.redis.xrange(self.keys.events(job_id), min=f"({after}" if after != "0"
+                                    else "-", count=limit)
+        events = [{"id": entry_id, "type": f["type"], "time": f["time"],
+                   "data": json.loads(f["data"])} for entry_id, f in entries]
+        return events, (events[-1]["id"] if events else after)
+
+
+def _status_event(status, **details):
+    return ("status", {"status": status.value, **details})

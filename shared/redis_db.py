@@ -26,6 +26,10 @@ class Keys:
         """Sorted set of job ids scored by creation time in ms: newest-first listing."""
         return f"{self.prefix}jobs"
 
+    def events(self, job_id):
+        """Stream of one job's events (status changes, epoch ends, warnings)."""
+        return f"{self.prefix}events:{job_id}"
+
     def corpus(self, corpus_id):
         return f"{self.prefix}corpus:{corpus_id}"
 

@@ -17,6 +17,7 @@ class Settings:
     data_dir: Path  # artifact store root: corpora, models, checkpoints
     redis_prefix: str = "textgen:"  # every key we own starts with it (tests use their own)
     max_upload_bytes: int = 50 * 1024 * 1024  # corpus uploads above this answer 413
+    max_train_memory_mb: float = 8192  # training jobs estimated above this answer 422
     progress_interval_s: float = 2.0  # how often a running job's progress is written
     log_level: str = "INFO"
 
@@ -48,6 +49,7 @@ class Settings:
 
         max_upload_mb = number("TEXTGEN_MAX_UPLOAD_MB", 50, float, 0.001)
         progress_interval_s = number("TEXTGEN_PROGRESS_INTERVAL_S", 2.0, float, 0.05)
+        max_train_memory_mb = number("TEXTGEN_MAX_TRAIN_MEMORY_MB", 8192, float, 1)
         prefix = env.get("TEXTGEN_REDIS_PREFIX", "textgen:")
         if not prefix:
             problems.append("TEXTGEN_REDIS_PREFIX may not be empty")
@@ -62,6 +64,7 @@ class Settings:
             data_dir=Path(env.get("TEXTGEN_DATA_DIR", "./data")).resolve(),
             redis_prefix=prefix,
             max_upload_bytes=int(max_upload_mb * 1024 * 1024),
+            max_train_memory_mb=max_train_memory_mb,
             progress_interval_s=progress_interval_s,
             log_level=log_level,
         )

@@ -1,5 +1,6 @@
 """The API through the Flask test client, against real Redis; then the stored state."""
 
+import dataclasses
 import io
 import json
 
@@ -88,10 +89,28 @@ def test_submit_training_stores_and_enqueues(client, services, settings):
     assert json.loads(messages[0])["headers"]["argsrepr"] == repr([job["id"]])
 
 
+def test_training_that_would_not_fit_in_memory_is_refused_with_the_estimate(settings):
+    from api import create_app
+
+    client = create_app(dataclasses.replace(settings, max_train_memory_mb=850)).test_client()
+    corpus = upload(client, "x" * 60_000)
+    response = client.post("/v1/train", json={"corpus_id": corpus["id"], "preset": "seed"})
+    body = assert_problem(response, 422, "training_too_large", field="corpus_id")
+    assert body["limit_mb"] == 850 and body["estimate_mb"] > 850
+    assert "TEXTGEN_MAX_TRAIN_MEMORY_MB" in body["detail"]
+    # A smaller model on the same corpus fits.
+    small = {"corpus_id": corpus["id"], "preset": "seed", "model": {"units": 16}}
+    assert client.post("/v1/train", json=small).status_code == 202
+
+
 def test_submit_generation(client, services, settings):
     assert_problem(client.post("/v1/generate", json={"model_id": "mdl_missing"}), 404,
                    "not_found", field="model_id")
     services.models.put({"id": "mdl_1", "config": {}, "vocab_size": 3, "metrics": {}})
+    assert client.get("/v1/models/mdl_1").get_json()["files"]["vocab.json"] == \
+        "/v1/models/mdl_1/files/vocab.json"
+    assert_problem(client.get("/v1/models/mdl_1/files/model.keras"), 404, "not_found")
+    assert_problem(client.get("/v1/models/mdl_1/files/secrets.txt"), 404, "not_found")
     response = client.post("/v1/generate", json={"model_id": "mdl_1", "length": 20,
                                                  "temperature": 0, "num_samples": 3})
     assert response.status_code == 202
@@ -121,9 +140,23 @@ def test_jobs_list_and_cancel(client):
     assert_problem(client.get("/v1/jobs?limit=nine"), 422, "validation_failed", field="limit")
 
 
+def test_job_events_page_with_a_cursor(client):
+    corpus = upload(client)
+    job = client.post("/v1/train", json={"corpus_id": corpus["id"]}).get_json()
+    client.post(f"/v1/jobs/{job['id']}/cancel")
+    page = client.get(f"/v1/jobs/{job['id']}/events").get_json()
+    assert [e["data"]["status"] for e in page["events"]] == ["queued", "cancelled"]
+    rest = client.get(f"/v1/jobs/{job['id']}/events?after={page['next']}").get_json()
+    assert rest == {"events": [], "next": page["next"]}
+    assert_problem(client.get(f"/v1/jobs/{job['id']}/events?after=../x"), 422,
+                   "validation_failed", field="after")
+    assert_problem(client.get("/v1/jobs/job_nope/events"), 404, "not_found")
+
+
 def test_unknown_ids_and_paths(client):
     assert_problem(client.get("/v1/jobs/job_nope"), 404, "not_found")
     assert_problem(client.get("/v1/models/mdl_nope"), 404, "not_found")
+    assert_problem(client.get("/v1/models/mdl_nope/files/model.keras"), 404, "not_found")
     assert_problem(client.get("/v1/corpora/cor_nope"), 404, "not_found")
     assert_problem(client.get("/v1/nothing"), 404, "not_found")
     assert_problem(client.delete("/v1/jobs"), 405, "method_not_allowed")

@@ -3,6 +3,8 @@
 Tiny models on a tiny corpus, so the loop takes seconds; real sizes live in bench/.
 """
 
+import json
+
 import pytest
 
 from client.api_client import Client
@@ -33,7 +35,7 @@ def test_health_sees_both_workers(api):
     assert health["workers"] == {"train": 1, "generate": 1}
 
 
-def test_train_poll_generate(api, corpus):
+def test_train_poll_generate(api, corpus, tmp_path):
     job = api.train(corpus["id"], "default", **TINY_DEFAULT)
     seen = []
     job = api.wait(job["id"], on_update=seen.append, poll_s=0.1, timeout_s=300)
@@ -44,10 +46,37 @@ def test_train_poll_generate(api, corpus):
     assert {"loss", "val_loss", "bits_per_char"} <= job["metrics"].keys()
     assert any(s["status"] == "running" and s["progress"]["step"] > 0 for s in seen)
 
+    events, _ = api.events(job["id"])
+    assert [e["data"]["status"] for e in events if e["type"] == "status"] == [
+        "queued", "running", "succeeded"]
+    epoch_ends = [e["data"] for e in events if e["type"] == "epoch_end"]
+    assert [e["epoch"] for e in epoch_ends] == [1, 2]
+    for epoch_end in epoch_ends:
+        assert len(epoch_end["sample"]) == 200 and set(epoch_end["sample"]) <= set(TEXT)
+        assert epoch_end["val_loss"] > 0
+
     model = api.model(job["result"]["model_id"])
     assert model["job_id"] == job["id"] and model["corpus_id"] == corpus["id"]
     assert model["vocab_size"] == len(set(TEXT))
     assert model["config"]["model"]["units"] == 32
+
+    # The files download and work in plain Keras: ids in, logits for every position out.
+    import keras
+    import numpy as np
+    import requests
+
+    files = {}
+    for name, url in model["files"].items():
+        response = requests.get(api.base_url + url, timeout=30)
+        assert response.status_code == 200, name
+        files[name] = tmp_path / name
+        files[name].write_bytes(response.content)
+    tokens = json.loads(files["vocab.json"].read_text())
+    assert len(tokens) == model["vocab_size"]
+    assert json.loads(files["config.json"].read_text())["output"].startswith("logits")
+    plain = keras.saving.load_model(files["model.keras"])
+    ids = np.array([[tokens.index(c) for c in "It was on a"]])
+    assert plain.predict(ids, verbose=0).shape == (1, len("It was on a"), len(tokens))
 
     options = {"prompt": "It was", "length": 60, "num_samples": 3, "temperature": 1.0, "seed": 11}
     first = api.wait(api.generate(model["id"], **options)["id"], poll_s=0.1, timeout_s=120)

@@ -70,3 +70,25 @@ def test_unknown_job(services):
         services.jobs.get("job_nope")
     with pytest.raises(NotFoundError):
         services.jobs.start("job_nope", "w")
+
+
+def test_events_record_every_status_change_and_page_with_a_cursor(services):
+    job = services.jobs.create(JobType.TRAIN, SPEC, corpus_id="c")
+    attempt = services.jobs.start(job["id"], "w1")
+    assert services.jobs.add_event(job["id"], attempt, "epoch_end", {"epoch": 1, "loss": 2.5})
+    assert not services.jobs.add_event(job["id"], attempt + 1, "epoch_end", {"epoch": 9})
+    services.jobs.succeed(job["id"], attempt, {"model_id": "m"})
+    assert not services.jobs.add_event(job["id"], attempt, "epoch_end", {"epoch": 2})
+
+    events, cursor = services.jobs.events(job["id"])
+    assert [(e["type"], e["data"].get("status")) for e in events] == [
+        ("status", "queued"), ("status", "running"), ("epoch_end", None),
+        ("status", "succeeded")]
+    assert events[2]["data"] == {"epoch": 1, "loss": 2.5}
+    assert all(e["time"].endswith("Z") for e in events)
+    first_two, middle = services.jobs.events(job["id"], limit=2)
+    assert first_two == events[:2]
+    assert services.jobs.events(job["id"], after=middle)[0] == events[2:]
+    assert services.jobs.events(job["id"], after=cursor) == ([], cursor)
+    with pytest.raises(NotFoundError):
+        services.jobs.events("job_nope")

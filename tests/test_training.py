@@ -46,7 +46,7 @@ class Recorder:
 
     def hooks(self):
         return TrainHooks(on_progress=lambda p, m: self.progress.append((p, m)),
-                          on_epoch_end=lambda e, m: self.epoch_ends.append((e, m)),
+                          on_epoch_end=lambda e, m, sample: self.epoch_ends.append((e, m)),
                           should_stop=self.should_stop, progress_interval_s=0.0)
 
     def should_stop(self):
@@ -240,3 +240,14 @@ def test_datasets_windows_and_shuffle():
 def test_load_missing_model_dir(tmp_path):
     with pytest.raises(ArtifactMissingError):
         load_model(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("architecture", ["embedding_lstm", "tutorial"])
+def test_each_epoch_end_carries_a_sample_of_the_model_then(tmp_path, architecture):
+    samples = []
+    hooks = TrainHooks(on_epoch_end=lambda epoch, metrics, sample: samples.append(sample),
+                       sample_length=30)
+    train(tiny_spec(architecture), TEXT, tmp_path / "ckpt", hooks)
+    assert len(samples) == 2
+    for sample in samples:
+        assert len(sample) == 30 and set(sample) <= set(TEXT)

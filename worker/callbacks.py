@@ -82,9 +82,10 @@ class Progress(keras.callbacks.Callback):
     `history` (a resumed run's epochs so far; fit starts at epoch len(history) + 1).
     """
 
-    def __init__(self, hooks, epochs, steps, level=CHAR, history=()):
+    def __init__(self, hooks, epochs, steps, level=CHAR, history=(), sample=None):
         super().__init__()
         self.hooks = hooks
+        self.sample = sample  # model -> text at the epoch's end, or None
         self.epochs = epochs
         self.steps = steps  # batches per epoch
         self.level = level
@@ -117,7 +118,8 @@ class Progress(keras.callbacks.Callback):
                              "learning_rate": float(self.model.optimizer.learning_rate)})
         self.last_report = time.monotonic()
         self.hooks.on_progress(self._progress(self.last_report), metrics)
-        self.hooks.on_epoch_end(epoch + 1, metrics)
+        self.hooks.on_epoch_end(epoch + 1, metrics,
+                                self.sample(self.model) if self.sample else None)
 
     def _progress(self, now):
         total = self.epochs * self.steps

@@ -16,6 +16,8 @@ from worker.training import TrainHooks, train
 
 log = logging.getLogger(__name__)
 
+EPOCH_SAMPLE_LENGTH = 200  # tokens of text in each epoch_end event: enough to read
+
 
 class ProgressReporter:
     """Writes a running job's progress to its record; notices when the job is not ours."""
@@ -30,9 +32,12 @@ class ProgressReporter:
         if not self.jobs.report_progress(self.job_id, self.attempt, progress, metrics):
             self.lost = True
 
-    def on_epoch_end(self, epoch, metrics):
+    def on_epoch_end(self, epoch, metrics, sample):
         log.info("job %s: epoch %d loss=%s val_loss=%s", self.job_id, epoch,
                  _fmt(metrics.get("loss")), _fmt(metrics.get("val_loss")))
+        if not self.jobs.add_event(self.job_id, self.attempt, "epoch_end",
+                                   {"epoch": epoch, **metrics, "sample": sample}):
+            self.lost = True
 
     def should_stop(self):
         return self.lost
@@ -49,7 +54,8 @@ def run_training(svc, job, attempt):
     reporter = ProgressReporter(svc.jobs, job_id, attempt)
     hooks = TrainHooks(on_progress=reporter.on_progress, on_epoch_end=reporter.on_epoch_end,
                        should_stop=reporter.should_stop,
-                       progress_interval_s=svc.settings.progress_interval_s)
+                       progress_interval_s=svc.settings.progress_interval_s,
+                       sample_length=EPOCH_SAMPLE_LENGTH)
     started = time.monotonic()
     # resume: a job delivered again after its worker died continues from its last epoch.
     trained = train(job["spec"], text, svc.artifacts.checkpoint_dir(job_id), hooks,
