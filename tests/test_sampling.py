@@ -1,5 +1,5 @@
 """worker.sampling on tiny trained models: batching, determinism, stop strings, the
-stateful step model matching a full forward pass, and word-level models."""
+stateful NumPy stepper matching a full forward pass, and word-level models."""
 
 import copy
 import json
@@ -10,7 +10,7 @@ import pytest
 
 from shared.specs import PRESETS
 from worker.model_files import load_model, save_model
-from worker.sampling import build_step_model, generate, next_token_ids
+from worker.sampling import StatefulStepper, generate, next_token_ids
 from worker.training import TrainHooks, train
 from worker.vocab import UNKNOWN, tokenize
 
@@ -108,19 +108,18 @@ def test_empty_prompt_works(loaded):
     assert len(sample) == 25
 
 
-def test_step_model_matches_full_forward_pass(embedding_model):
+def test_stateful_stepper_matches_full_forward_pass(embedding_model):
     model = embedding_model.model
-    step_model = build_step_model(model)
-    ids = embedding_model.vocab.encode(TEXT[:40])[None, :]  # (1, 40)
-    full_logits = np.asarray(model(ids, training=False))[0]  # (40, vocab)
+    ids = np.stack([embedding_model.vocab.encode(TEXT[:40]),
+                    embedding_model.vocab.encode(TEXT[40:80])])  # (2, 40): two streams
+    full_logits = np.asarray(model(ids, training=False))  # (2, 40, vocab)
 
-    states = [np.zeros((1, t.shape[-1]), dtype=np.float32) for t in step_model.inputs[1:]]
-    step_logits = []
-    for t in range(ids.shape[1]):
-        logits, *states = step_model([ids[:, t:t + 1], *states], training=False)
-        states = [np.asarray(s) for s in states]
-        step_logits.append(np.asarray(logits)[0, 0])
-    np.testing.assert_allclose(np.stack(step_logits), full_logits, atol=1e-4)
+    stepper = StatefulStepper(model, batch_size=2)
+    step_logits = [stepper.feed(ids[:, t:t + 1]) for t in range(ids.shape[1])]
+    np.testing.assert_allclose(np.stack(step_logits, axis=1), full_logits, atol=1e-4)
+    # Feeding several steps at once carries the same state.
+    again = StatefulStepper(model, batch_size=2)
+    np.testing.assert_allclose(again.feed(ids), full_logits[:, -1], atol=1e-4)
 
 
 def test_top_k_and_top_p_restrict_the_choice():

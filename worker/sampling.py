@@ -3,8 +3,9 @@
 A token is a character or a word (with punctuation marks and line breaks), as the model's
 vocabulary says (worker.vocab).
 
-- `embedding_lstm` models run through a step model that carries each LSTM's (h, c) from one
-  call to the next, so each token costs one step whatever the text length so far.
+- `embedding_lstm` models are stepped in NumPy with their trained weights, carrying each
+  LSTM's (h, c) from one token to the next, so each token costs one step whatever the
+  text length so far.
 - `tutorial` models keep their meaning: each token is predicted from the previous
   `seq_length` tokens starting from a zero state, one full window per step.
 
@@ -32,10 +33,8 @@ Decisions a caller can rely on:
 
 import weakref
 
-import keras
 import numpy as np
 import tensorflow as tf
-from keras import layers
 
 from worker.models import EMBEDDING_LSTM, lstm_name
 
@@ -79,6 +78,17 @@ def generate(loaded, *, prompt="", length=200, temperature=1.0, top_k=0, top_p=1
     return [vocab.join(s) if t is None else t for s, t in zip(samples, texts)]
 
 
+def sample_now(loaded, **options):
+    """generate() from a model whose weights change between calls (one in training).
+
+    The NumPy weights (and traced window functions) cached for a model are copies taken
+    when first used, so they are dropped first: each call samples today's weights.
+    """
+    _lstm_weights_cache.pop(loaded.model, None)
+    _window_functions.pop(loaded.model, None)
+    return generate(loaded, **options)
+
+
 def _cut_at_stop(vocab, tokens, stop):
     """The text of `tokens` up to `stop` if the last token completed it, else None.
 
@@ -119,76 +129,77 @@ def next_token_ids(scores, temperature, top_k, top_p, rng):
     return np.minimum((cdf <= u[:, None]).sum(axis=-1), vocab_size - 1)
 
 
-def build_step_model(model):
-    """A twin of an `embedding_lstm` model that takes and returns every LSTM's state.
+class LstmWeights:
+    """An `embedding_lstm` model's weights as NumPy arrays, for stepping it in NumPy.
 
-    Inputs [ids (batch, time), h_1, c_1, ..., h_n, c_n], outputs [logits (batch, time,
-    vocab), h_1', c_1', ...]. Same layer configs (plus return_state, minus dropout, which
-    is off at inference) and the trained weights copied over.
+    One character through a 2x256 LSTM is a handful of small matrix products: NumPy does
+    them in microseconds, while calling a Keras model (or a traced function) costs a
+    millisecond of dispatch per call whatever the size. Gate order and activations are
+    Keras' (i, f, c, o; sigmoid and tanh); the model's configs are checked, not assumed.
     """
-    ids = keras.Input(shape=(None,), dtype="int32", name="ids")
-    pairs = []  # (trained layer, twin layer) to copy weights between
-    embedding = model.get_layer("embedding")
-    twin = layers.Embedding.from_config(embedding.get_config())
-    pairs.append((embedding, twin))
-    x = twin(ids)
-    state_inputs, state_outputs = [], []
-    i = 1
-    while _has_layer(model, lstm_name(i)):
-        lstm = model.get_layer(lstm_name(i))
-        h = keras.Input(shape=(lstm.units,), name=f"h_{i}")
-        c = keras.Input(shape=(lstm.units,), name=f"c_{i}")
-        twin = layers.LSTM.from_config(
-            {**lstm.get_config(), "return_sequences": True, "return_state": True})
-        x, h_out, c_out = twin(x, initial_state=[h, c])
-        pairs.append((lstm, twin))
-        state_inputs += [h, c]
-        state_outputs += [h_out, c_out]
-        i += 1
-    head = model.get_layer("head")
-    twin = layers.Dense.from_config(head.get_config())
-    logits = twin(x)
-    pairs.append((head, twin))
-    step_model = keras.Model([ids, *state_inputs], [logits, *state_outputs], name="step")
-    for trained, copy in pairs:
-        copy.set_weights(trained.get_weights())
-    return step_model
+
+    def __init__(self, model):
+        self.embedding = np.asarray(model.get_layer("embedding").embeddings)  # (vocab, emb)
+        self.lstms = []  # (kernel (in, 4u), recurrent kernel (u, 4u), bias (4u,)) per layer
+        i = 1
+        while _has_layer(model, lstm_name(i)):
+            lstm = model.get_layer(lstm_name(i))
+            config = lstm.get_config()
+            if (config["activation"], config["recurrent_activation"]) != ("tanh", "sigmoid"):
+                raise ValueError(f"{lstm.name}: the NumPy sampler assumes tanh/sigmoid")
+            kernel, recurrent, *bias = [np.asarray(w) for w in lstm.get_weights()]
+            self.lstms.append((kernel, recurrent, bias[0] if bias else 0.0))
+            i += 1
+        head_kernel, *head_bias = [np.asarray(w) for w in model.get_layer("head").get_weights()]
+        self.head = (head_kernel, head_bias[0] if head_bias else 0.0)  # (u, vocab), (vocab,)
+
+    @property
+    def state_sizes(self):
+        return [recurrent.shape[0] for _, recurrent, _ in self.lstms]
+
+
+def _sigmoid(x):
+    return 0.5 * (np.tanh(0.5 * x) + 1.0)  # the same function, without overflow in exp
 
 
 class StatefulStepper:
-    """Feeds ids to an `embedding_lstm` model's step twin, carrying the LSTM states."""
+    """Feeds ids to an `embedding_lstm` model one step at a time, carrying each LSTM's
+    (h, c) for every stream: a token costs one step whatever the text length so far."""
 
     def __init__(self, model, batch_size):
-        self._call, state_sizes = _step_function(model)
-        self.states = [np.zeros((batch_size, size), dtype=np.float32) for size in state_sizes]
+        self.weights = _lstm_weights(model)
+        self.states = [(np.zeros((batch_size, size), np.float32),
+                        np.zeros((batch_size, size), np.float32))
+                       for size in self.weights.state_sizes]
 
     def feed(self, ids):
         """Feed ids (batch, time); return the logits after the last one (batch, vocab)."""
-        logits, *self.states = self._call(np.asarray(ids, dtype=np.int32), *self.states)
-        return logits[:, -1, :].numpy()
+        ids = np.asarray(ids)
+        for t in range(ids.shape[1]):
+            x = self.weights.embedding[ids[:, t]]  # (batch, emb)
+            for layer, (kernel, recurrent, bias) in enumerate(self.weights.lstms):
+                h, c = self.states[layer]
+                z = x @ kernel + h @ recurrent + bias  # (batch, 4u): gates i, f, c, o
+                gate_i, gate_f, gate_c, gate_o = np.split(z, 4, axis=1)
+                c = _sigmoid(gate_f) * c + _sigmoid(gate_i) * np.tanh(gate_c)
+                h = _sigmoid(gate_o) * np.tanh(c)
+                self.states[layer] = (h, c)
+                x = h
+        kernel, bias = self.weights.head
+        return x @ kernel + bias
 
 
-# model -> traced function (and state sizes). Building and tracing costs ~0.5 s; a worker
-# that keeps a loaded model (worker.model_cache) pays it once per model, not per job.
-_step_functions = weakref.WeakKeyDictionary()
+# model -> extracted weights (or a traced window function). Extracting or tracing costs
+# milliseconds to half a second; a worker that keeps a loaded model (worker.model_cache)
+# pays it once per model, not per job.
+_lstm_weights_cache = weakref.WeakKeyDictionary()
 _window_functions = weakref.WeakKeyDictionary()
 
 
-def _step_function(model):
-    if model not in _step_functions:
-        step_model = build_step_model(model)
-        state_sizes = [t.shape[-1] for t in step_model.inputs[1:]]
-
-        def forward(ids, *states):
-            return step_model([ids, *states], training=False)
-
-        # One traced graph for every batch size and time length: an eager call of a Keras
-        # model costs milliseconds of Python overhead per character.
-        signature = [tf.TensorSpec((None, None), tf.int32)] + [
-            tf.TensorSpec((None, size), tf.float32) for size in state_sizes]
-        _step_functions[model] = (tf.function(forward, input_signature=signature),
-                                  state_sizes)
-    return _step_functions[model]
+def _lstm_weights(model):
+    if model not in _lstm_weights_cache:
+        _lstm_weights_cache[model] = LstmWeights(model)
+    return _lstm_weights_cache[model]
 
 
 class WindowStepper:
