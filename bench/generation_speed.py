@@ -1,0 +1,70 @@
+"""Goal 3: characters per second of the sampler against the tutorial's way of generating.
+
+The tutorial calls `model.predict` on the whole window for every character. Ours carries
+the LSTM state from character to character (`default` models) or slides the windows of
+all streams through one traced call (`seed` models, which keep their exact meaning: each
+character from the previous 100, from a zero state). Models are trained briefly first:
+speed does not depend on how well a model writes.
+
+    .venv/bin/python -m bench.generation_speed
+"""
+
+import time
+
+import numpy as np
+
+from bench.common import corpus, spec_from, timed_train
+from worker.model_files import LoadedModel
+from worker.sampling import generate
+
+TUTORIAL_WINDOW = 100  # the tutorial's seq_length
+
+
+def tutorial_method(model, ids, window, chars, takes_last_position):
+    """The tutorial's loop: predict on the full window, take the argmax, slide; chars/s."""
+    window_ids = list(ids[-window:])
+    started = time.monotonic()
+    for _ in range(chars):
+        probs = model.predict(np.array([window_ids[-window:]], dtype=np.int32), verbose=0)
+        scores = probs[0, -1] if takes_last_position else probs[0]
+        window_ids.append(int(scores.argmax()))
+    return chars / (time.monotonic() - started)
+
+
+def sampler(loaded, prompt, length, streams):
+    generate(loaded, prompt=prompt, length=20, num_samples=streams, seed=1)  # trace once
+    started = time.monotonic()
+    generate(loaded, prompt=prompt, length=length, temperature=1.0, num_samples=streams,
+             seed=1)
+    return length * streams / (time.monotonic() - started)
+
+
+def report(name, loaded, prompt, takes_last_position):
+    ids = loaded.vocab.encode(prompt, skip_unknown=True)
+    base = tutorial_method(loaded.model, ids, TUTORIAL_WINDOW, 60, takes_last_position)
+    one = sampler(loaded, prompt, 2000, 1)
+    many = sampler(loaded, prompt, 500, 32)
+    print(f"{name}: tutorial method {base:,.1f} chars/s; sampler 1 stream {one:,.0f} chars/s "
+          f"({one / base:,.0f}x); 32 streams {many:,.0f} chars/s ({many / one:.1f}x one stream)",
+          flush=True)
+
+
+def main():
+    shakespeare = corpus("tinyshakespeare.txt")
+    run = timed_train(spec_from("default", training={"max_seconds": 15}), shakespeare)
+    config = {"architecture": "embedding_lstm", "seq_length": 64}
+    report("default preset (embedding LSTM 2x128)",
+           LoadedModel(run.trained.model, run.trained.vocab, config), shakespeare[:300], True)
+
+    frankenstein = corpus("frankenstein-2.txt")
+    run = timed_train(spec_from("seed", training={"max_seconds": 15, "epochs": 1}),
+                      frankenstein)
+    config = {"architecture": "tutorial", "seq_length": TUTORIAL_WINDOW}
+    report("seed preset (tutorial LSTM 256-256-128)",
+           LoadedModel(run.trained.model, run.trained.vocab, config),
+           "it was on a dreary night of november that i beheld the accomplishment of my "
+           "toils with an anxiety that almost amounted to agony", False)
+
+
+if __name__ == "__main__":
+    main()
