@@ -47,6 +47,17 @@ def epoch_metrics(loss, val_loss, level=CHAR):
     return {"loss": loss, "val_loss": val_loss, "bits_per_char": None, "bits_per_token": bits}
 
 
+def perplexity(loss, val_loss):
+    """exp of the validation loss (the training loss without validation); inf on overflow."""
+    reference = val_loss if val_loss is not None else loss
+    if reference is None:
+        return None
+    try:
+        return math.exp(reference)
+    except OverflowError:
+        return math.inf
+
+
 class Stop(keras.callbacks.Callback):
     """Stop at the next step once `should_stop()` is true or `max_seconds` is spent.
 
@@ -79,15 +90,20 @@ class Progress(keras.callbacks.Callback):
     """Report progress at most every `interval_s` during an epoch and at each epoch end.
 
     Keeps `history`: one metrics dict per epoch (a stopped epoch included), continuing
-    `history` (a resumed run's epochs so far; fit starts at epoch len(history) + 1).
+    `history` (a resumed run's epochs so far; fit starts at epoch len(history) + 1). An
+    entry adds to the reported metrics the learning rate, the perplexity and
+    `targets_per_s`: target characters (or tokens) per second of training, validation
+    excluded.
     """
 
-    def __init__(self, hooks, epochs, steps, level=CHAR, history=(), sample=None):
+    def __init__(self, hooks, epochs, steps, level=CHAR, history=(), sample=None,
+                 targets_per_step=None):
         super().__init__()
         self.hooks = hooks
         self.sample = sample  # model -> text at the epoch's end, or None
         self.epochs = epochs
         self.steps = steps  # batches per epoch
+        self.targets_per_step = targets_per_step  # tokens the loss is computed on, a batch
         self.level = level
         self.history = list(history)
         self.initial_epoch = len(self.history)  # epochs done before this fit
@@ -101,10 +117,11 @@ class Progress(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch + 1
         self.step = 0
+        self.epoch_started = self.last_batch_end = time.monotonic()
 
     def on_train_batch_end(self, batch, logs=None):
         self.step = batch + 1
-        now = time.monotonic()
+        now = self.last_batch_end = time.monotonic()
         if now - self.last_report >= self.hooks.progress_interval_s:
             self.last_report = now
             previous_val = self.history[-1]["val_loss"] if self.history else None
@@ -114,11 +131,16 @@ class Progress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         metrics = epoch_metrics(logs["loss"], logs.get("val_loss"), self.level)
-        self.history.append({"epoch": epoch + 1, **metrics,
-                             "learning_rate": float(self.model.optimizer.learning_rate)})
+        train_s = self.last_batch_end - self.epoch_started
+        entry = {"epoch": epoch + 1, **metrics,
+                 "perplexity": perplexity(metrics["loss"], metrics["val_loss"]),
+                 "targets_per_s": (self.step * self.targets_per_step / train_s
+                                   if self.targets_per_step and train_s > 0 else None),
+                 "learning_rate": float(self.model.optimizer.learning_rate)}
+        self.history.append(entry)
         self.last_report = time.monotonic()
         self.hooks.on_progress(self._progress(self.last_report), metrics)
-        self.hooks.on_epoch_end(epoch + 1, metrics,
+        self.hooks.on_epoch_end(epoch + 1, entry,
                                 self.sample(self.model) if self.sample else None)
 
     def _progress(self, now):

@@ -15,14 +15,13 @@ the dropout masks (EpochSeeds) and early stopping (EarlyStop). Its time budget
 """
 
 import logging
-import math
 from dataclasses import dataclass, field
 from typing import Callable
 
 import keras
 
 from worker.callbacks import (EarlyStop, EpochSeeds, LearningRateDecay, Progress, Stop,
-                              StopReason, epoch_metrics, patience_spent)
+                              StopReason, epoch_metrics, patience_spent, perplexity)
 from worker.checkpoints import Checkpoint, fingerprint, load_checkpoint
 from worker.datasets import make_datasets
 from worker.model_files import LoadedModel
@@ -101,7 +100,8 @@ def train(spec, text, checkpoint_dir, hooks, *, resume=False):
     stop = Stop(hooks.should_stop, training["max_seconds"])
     progress = Progress(hooks, training["epochs"], steps, level,
                         history=[] if resumed is None else resumed.history,
-                        sample=_epoch_sampler(spec, vocab, hooks.sample_length))
+                        sample=_epoch_sampler(spec, vocab, hooks.sample_length),
+                        targets_per_step=_targets_per_step(spec))
     checkpoint = Checkpoint(checkpoint_dir, monitor, steps, identity,
                             progress.history, resumed)
     callbacks = [stop, progress, checkpoint, EpochSeeds(training["seed"])]
@@ -134,12 +134,20 @@ def train(spec, text, checkpoint_dir, hooks, *, resume=False):
     else:
         chosen = history[-1]  # no finite loss ever: the metrics say so
     metrics = {**epoch_metrics(chosen["loss"], chosen["val_loss"], level),
-               "perplexity": _perplexity(chosen), "epoch": chosen["epoch"],
+               "perplexity": perplexity(chosen["loss"], chosen["val_loss"]),
+               "epoch": chosen["epoch"],
                "epochs_run": len(history)}
     log.info("training ended (%s) after %d epochs; best epoch %s, perplexity %.4g",
              reason.value, len(history), checkpoint.best_epoch, metrics["perplexity"])
     return TrainedModel(model=model, vocab=vocab, metrics=metrics, history=history,
                         stop_reason=reason)
+
+
+def _targets_per_step(spec):
+    """Tokens the loss is computed on per batch: one per window for the tutorial's model,
+    one per position for ours."""
+    batch, seq_length = spec["training"]["batch_size"], spec["training"]["seq_length"]
+    return batch if spec["model"]["architecture"] == TUTORIAL else batch * seq_length
 
 
 # Epoch-end samples show how the model learns: warm enough to vary, cool enough to read.
@@ -179,11 +187,3 @@ def _compiled(spec, vocab):
         loss=loss,
     )
     return model
-
-
-def _perplexity(entry):
-    loss = entry["val_loss"] if entry["val_loss"] is not None else entry["loss"]
-    try:
-        return math.exp(loss)
-    except OverflowError:
-        return math.inf
