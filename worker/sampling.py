@@ -59,23 +59,27 @@ def generate(loaded, *, prompt="", length=200, temperature=1.0, top_k=0, top_p=1
                                 pad_id=_first_known(vocab, (PAD_TOKEN,)))
         scores = stepper.start(prompt_ids)
 
-    samples = [[] for _ in range(num_samples)]  # tokens (str) of each sample
-    texts = [None] * num_samples  # a sample's final text, once `stop` ended it
+    generated = np.empty((num_samples, length), dtype=np.int64)  # token ids, per sample
+    ends = [None] * num_samples  # (tokens kept, text) once `stop` ended a sample
     for position in range(length):
         if vocab.unknown_id is not None:
             scores = np.array(scores, dtype=np.float64)  # (batch, vocab)
             scores[:, vocab.unknown_id] = -np.inf  # logits and log-probabilities alike
         next_ids = next_token_ids(scores, temperature, top_k, top_p, rng)
-        for i, token_id in enumerate(next_ids.tolist()):
-            if texts[i] is None:
-                samples[i].append(vocab.tokens[token_id])
-                # Checked after every token, so the first match ends right here.
-                if stop:
-                    texts[i] = _cut_at_stop(vocab, samples[i], stop)
-        if all(t is not None for t in texts) or position == length - 1:
-            break
-        scores = stepper.feed(next_ids[:, None])
-    return [vocab.join(s) if t is None else t for s, t in zip(samples, texts)]
+        generated[:, position] = next_ids
+        if stop:
+            # Checked after every token, so the first match ends a sample right there.
+            for i in range(num_samples):
+                if ends[i] is None:
+                    text = _cut_at_stop(vocab, generated[i, :position + 1], stop)
+                    if text is not None:
+                        ends[i] = text
+            if all(end is not None for end in ends):
+                break
+        if position < length - 1:
+            scores = stepper.feed(next_ids[:, None])
+    return [vocab.join([vocab.tokens[j] for j in ids]) if end is None else end
+            for ids, end in zip(generated.tolist(), ends)]
 
 
 def sample_now(loaded, **options):
@@ -89,17 +93,17 @@ def sample_now(loaded, **options):
     return generate(loaded, **options)
 
 
-def _cut_at_stop(vocab, tokens, stop):
-    """The text of `tokens` up to `stop` if the last token completed it, else None.
+def _cut_at_stop(vocab, ids, stop):
+    """The text of `ids` up to `stop` if the last token completed it, else None.
 
     Only the tail that can hold a new occurrence is joined at each step, so a long sample
     costs O(length) joins of a few tokens, not O(length**2) characters: every token is at
     least one character, so `len(stop) + 1` tokens (one more for a separator the
     detokenizer may put between two of them) cover it.
     """
-    if stop not in vocab.join(tokens[-(len(stop) + 1):]):
+    if stop not in vocab.join([vocab.tokens[j] for j in ids[-(len(stop) + 1):]]):
         return None
-    text = vocab.join(tokens)
+    text = vocab.join([vocab.tokens[j] for j in ids])
     cut = text.find(stop)
     return text[:cut] if cut >= 0 else None
 
@@ -132,15 +136,21 @@ def next_token_ids(scores, temperature, top_k, top_p, rng):
 class LstmWeights:
     """An `embedding_lstm` model's weights as NumPy arrays, for stepping it in NumPy.
 
-    One character through a 2x256 LSTM is a handful of small matrix products: NumPy does
+    One character through a 2x128 LSTM is a handful of small matrix products: NumPy does
     them in microseconds, while calling a Keras model (or a traced function) costs a
     millisecond of dispatch per call whatever the size. Gate order and activations are
     Keras' (i, f, c, o; sigmoid and tanh); the model's configs are checked, not assumed.
+
+    Two rearrangements save work per step, exactly: the first layer's input projection of
+    every token is precomputed (embedding @ kernel + bias, a (vocab, 4u) table), and the
+    other layers multiply [x, h] by their stacked kernels in one product.
     """
 
     def __init__(self, model):
-        self.embedding = np.asarray(model.get_layer("embedding").embeddings)  # (vocab, emb)
-        self.lstms = []  # (kernel (in, 4u), recurrent kernel (u, 4u), bias (4u,)) per layer
+        embedding = np.asarray(model.get_layer("embedding").embeddings)  # (vocab, emb)
+        self.input_table = None  # (vocab, 4u): layer 1's x @ kernel + bias, per token
+        self.layers = []  # per layer: (stacked kernel (in + u, 4u) or recurrent, bias)
+        self.state_sizes = []
         i = 1
         while _has_layer(model, lstm_name(i)):
             lstm = model.get_layer(lstm_name(i))
@@ -148,14 +158,16 @@ class LstmWeights:
             if (config["activation"], config["recurrent_activation"]) != ("tanh", "sigmoid"):
                 raise ValueError(f"{lstm.name}: the NumPy sampler assumes tanh/sigmoid")
             kernel, recurrent, *bias = [np.asarray(w) for w in lstm.get_weights()]
-            self.lstms.append((kernel, recurrent, bias[0] if bias else 0.0))
+            bias = bias[0] if bias else np.zeros(kernel.shape[1], np.float32)
+            if i == 1:
+                self.input_table = embedding @ kernel + bias
+                self.layers.append((recurrent, None))
+            else:
+                self.layers.append((np.concatenate([kernel, recurrent]), bias))
+            self.state_sizes.append(recurrent.shape[0])
             i += 1
         head_kernel, *head_bias = [np.asarray(w) for w in model.get_layer("head").get_weights()]
         self.head = (head_kernel, head_bias[0] if head_bias else 0.0)  # (u, vocab), (vocab,)
-
-    @property
-    def state_sizes(self):
-        return [recurrent.shape[0] for _, recurrent, _ in self.lstms]
 
 
 def _sigmoid(x):
@@ -176,13 +188,19 @@ class StatefulStepper:
         """Feed ids (batch, time); return the logits after the last one (batch, vocab)."""
         ids = np.asarray(ids)
         for t in range(ids.shape[1]):
-            x = self.weights.embedding[ids[:, t]]  # (batch, emb)
-            for layer, (kernel, recurrent, bias) in enumerate(self.weights.lstms):
+            x = None
+            for layer, (weights, bias) in enumerate(self.weights.layers):
                 h, c = self.states[layer]
-                z = x @ kernel + h @ recurrent + bias  # (batch, 4u): gates i, f, c, o
-                gate_i, gate_f, gate_c, gate_o = np.split(z, 4, axis=1)
-                c = _sigmoid(gate_f) * c + _sigmoid(gate_i) * np.tanh(gate_c)
-                h = _sigmoid(gate_o) * np.tanh(c)
+                if layer == 0:
+                    z = self.weights.input_table[ids[:, t]] + h @ weights
+                else:
+                    z = np.concatenate([x, h], axis=1) @ weights + bias
+                # Gates i, f, c, o side by side, (batch, u) each. One sigmoid over all four
+                # (the c slice unused) costs less than three calls on the slices.
+                u = h.shape[1]
+                gates = _sigmoid(z)
+                c = gates[:, u:2 * u] * c + gates[:, :u] * np.tanh(z[:, 2 * u:3 * u])
+                h = gates[:, 3 * u:] * np.tanh(c)
                 self.states[layer] = (h, c)
                 x = h
         kernel, bias = self.weights.head
