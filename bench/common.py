@@ -12,13 +12,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+HANDOUTS = Path(__file__).resolve().parents[2] / "shared"
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info lines
+# NLTK reads NLTK_DATA when first imported (below, through the worker): set it before.
+if "NLTK_DATA" not in os.environ and (HANDOUTS / "nltk_data").is_dir():
+    os.environ["NLTK_DATA"] = str(HANDOUTS / "nltk_data")
 
 from shared.corpus_text import decode_corpus  # noqa: E402
 from shared.specs import PRESETS  # noqa: E402
 from worker.training import TrainHooks, train  # noqa: E402
-
-HANDOUTS = Path(__file__).resolve().parents[2] / "shared"
 
 
 def corpus(name):
@@ -26,8 +29,6 @@ def corpus(name):
     path = HANDOUTS / "corpora" / name
     if not path.exists():
         raise SystemExit(f"{path} not found: the benchmarks need ../shared beside the checkout")
-    if "NLTK_DATA" not in os.environ and (HANDOUTS / "nltk_data").is_dir():
-        os.environ["NLTK_DATA"] = str(HANDOUTS / "nltk_data")
     return decode_corpus(path.read_bytes())[0]
 
 
