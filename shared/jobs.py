@@ -21,6 +21,7 @@ import time
 
 from shared.clock import new_id, utc_now_iso
 from shared.errors import ConflictError, NotFoundError
+from shared.json_values import finite
 from shared.redis_db import decode_fields, encode_fields
 
 
@@ -135,7 +136,8 @@ class JobStore:
             args=[json.dumps([s.value for s in allowed]),
                   "" if attempt is None else json.dumps(attempt),
                   json.dumps(encode_fields(fields)),
-                  event_type, json.dumps(event_data), utc_now_iso(), _MAX_EVENTS],
+                  event_type, json.dumps(finite(event_data), allow_nan=False), utc_now_iso(),
+                  _MAX_EVENTS],
         )
         if written == -1:
             raise NotFoundError(f"no job with id {job_id!r}")

@@ -8,6 +8,8 @@ import json
 
 import redis
 
+from shared.json_values import finite
+
 
 def connect(settings):
     """A client for settings.redis_url; str in and out (we store JSON text only)."""
@@ -41,8 +43,9 @@ class Keys:
 
 
 def encode_fields(mapping):
-    """Hash fields are stored as JSON text so that numbers, nulls and objects survive."""
-    return {key: json.dumps(value) for key, value in mapping.items()}
+    """Hash fields are stored as JSON text so that numbers, nulls and objects survive;
+    NaN and infinities (a diverged run) are stored as null, which every client parses."""
+    return {key: json.dumps(finite(value), allow_nan=False) for key, value in mapping.items()}
 
 
 def decode_fields(raw):

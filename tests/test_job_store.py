@@ -92,3 +92,13 @@ def test_events_record_every_status_change_and_page_with_a_cursor(services):
     assert services.jobs.events(job["id"], after=cursor) == ([], cursor)
     with pytest.raises(NotFoundError):
         services.jobs.events("job_nope")
+
+
+def test_non_finite_numbers_are_stored_as_null(services):
+    job = services.jobs.create(JobType.TRAIN, SPEC, corpus_id="c")
+    attempt = services.jobs.start(job["id"], "w1")
+    services.jobs.report_progress(job["id"], attempt, {"epoch": 1},
+                                  {"loss": float("nan"), "val_loss": float("inf")})
+    services.jobs.add_event(job["id"], attempt, "epoch_end", {"perplexity": float("inf")})
+    assert services.jobs.get(job["id"])["metrics"] == {"loss": None, "val_loss": None}
+    assert services.jobs.events(job["id"])[0][-1]["data"] == {"perplexity": None}

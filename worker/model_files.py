@@ -11,7 +11,6 @@ either has all of them or does not exist. Loading uses Keras safe mode: no pickl
 """
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import keras
 
 from shared.artifacts import atomic_directory
 from shared.errors import ArtifactMissingError
+from shared.json_values import finite
 from worker.models import INPUT_DESCRIPTION, OUTPUT_DESCRIPTION
 from worker.vocab import CHAR, Vocab
 
@@ -72,14 +72,4 @@ def load_model(model_dir):
 
 def _dumps(obj):
     # A diverged run has NaN or inf losses, which are not JSON: they are written as null.
-    return json.dumps(_finite(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-
-
-def _finite(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
+    return json.dumps(finite(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
