@@ -8,11 +8,11 @@ this code; the estimate errs high.
 
 from shared.errors import TrainingTooLargeError
 
-RUNTIME_MB = 800  # a worker with TensorFlow and Keras loaded and a model built (measured)
-# Per corpus character, at the peak (while the text is encoded): the text, its UTF-32
-# copy, the code points, the int32 ids and their masks. Tutorial preprocessing also holds
-# a lowercase copy and a list of word strings (~60 bytes a word, a word ~6 characters).
-BYTES_PER_CHAR = {"raw": 20, "tutorial": 32}
+RUNTIME_MB = 800  # a worker with TensorFlow and Keras loaded and a model built (685 measured)
+# Per corpus character, at the peak: the text, its int32 ids and the chunk being encoded
+# (measured: 5.2 bytes a character from 1 to 100 MB). Tutorial preprocessing also holds a
+# lowercase copy and a list of word strings (~60 bytes a word, a word ~6 characters).
+BYTES_PER_CHAR = {"raw": 8, "tutorial": 24}
 FLOAT_BYTES = 4
 # Per parameter: the weights, their gradients and Adam's two moments, all float32.
 BYTES_PER_PARAMETER = 4 * FLOAT_BYTES
