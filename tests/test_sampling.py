@@ -10,7 +10,7 @@ import pytest
 
 from shared.specs import PRESETS
 from worker.model_files import load_model, save_model
-from worker.sampling import StatefulStepper, generate, next_token_ids
+from worker.sampling import StatefulStepper, TutorialWeights, generate, next_token_ids
 from worker.training import TrainHooks, train
 from worker.vocab import UNKNOWN, tokenize
 
@@ -120,6 +120,14 @@ def test_stateful_stepper_matches_full_forward_pass(embedding_model):
     # Feeding several steps at once carries the same state.
     again = StatefulStepper(model, batch_size=2)
     np.testing.assert_allclose(again.feed(ids), full_logits[:, -1], atol=1e-4)
+
+
+def test_tutorial_numpy_forward_matches_the_model(tutorial_model):
+    model, vocab = tutorial_model.model, tutorial_model.vocab
+    seq_length = tutorial_model.config["seq_length"]
+    windows = np.stack([vocab.encode(TEXT[i:i + seq_length]) for i in (0, 7, 30)])
+    expected = np.log(np.asarray(model(windows, training=False)))  # (3, vocab)
+    np.testing.assert_allclose(TutorialWeights(model).log_probs(windows), expected, atol=1e-4)
 
 
 def test_top_k_and_top_p_restrict_the_choice():

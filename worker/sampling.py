@@ -34,7 +34,6 @@ Decisions a caller can rely on:
 import weakref
 
 import numpy as np
-import tensorflow as tf
 
 from worker.models import EMBEDDING_LSTM, lstm_name
 
@@ -85,11 +84,10 @@ def generate(loaded, *, prompt="", length=200, temperature=1.0, top_k=0, top_p=1
 def sample_now(loaded, **options):
     """generate() from a model whose weights change between calls (one in training).
 
-    The NumPy weights (and traced window functions) cached for a model are copies taken
-    when first used, so they are dropped first: each call samples today's weights.
+    The NumPy weights cached for a model are copies taken when first used, so they are
+    dropped first: each call samples today's weights.
     """
-    _lstm_weights_cache.pop(loaded.model, None)
-    _window_functions.pop(loaded.model, None)
+    _weights_cache.pop(loaded.model, None)
     return generate(loaded, **options)
 
 
@@ -153,12 +151,7 @@ class LstmWeights:
         self.state_sizes = []
         i = 1
         while _has_layer(model, lstm_name(i)):
-            lstm = model.get_layer(lstm_name(i))
-            config = lstm.get_config()
-            if (config["activation"], config["recurrent_activation"]) != ("tanh", "sigmoid"):
-                raise ValueError(f"{lstm.name}: the NumPy sampler assumes tanh/sigmoid")
-            kernel, recurrent, *bias = [np.asarray(w) for w in lstm.get_weights()]
-            bias = bias[0] if bias else np.zeros(kernel.shape[1], np.float32)
+            kernel, recurrent, bias = _lstm_arrays(model.get_layer(lstm_name(i)))
             if i == 1:
                 self.input_table = embedding @ kernel + bias
                 self.layers.append((recurrent, None))
@@ -170,8 +163,27 @@ class LstmWeights:
         self.head = (head_kernel, head_bias[0] if head_bias else 0.0)  # (u, vocab), (vocab,)
 
 
+def _lstm_arrays(lstm):
+    """(kernel (in, 4u), recurrent kernel (u, 4u), bias (4u,)) of a Keras LSTM layer."""
+    config = lstm.get_config()
+    if (config["activation"], config["recurrent_activation"]) != ("tanh", "sigmoid"):
+        raise ValueError(f"{lstm.name}: the NumPy sampler assumes tanh and sigmoid")
+    kernel, recurrent, *bias = [np.asarray(w) for w in lstm.get_weights()]
+    return kernel, recurrent, bias[0] if bias else np.zeros(kernel.shape[1], np.float32)
+
+
 def _sigmoid(x):
     return 0.5 * (np.tanh(0.5 * x) + 1.0)  # the same function, without overflow in exp
+
+
+def _lstm_update(z, c):
+    """One LSTM step from its pre-activations z (batch, 4u), gates i, f, c, o side by side
+    as Keras orders them; returns the new (h, c). One sigmoid over all four (the c slice
+    unused) costs less than three calls on the slices."""
+    u = c.shape[1]
+    gates = _sigmoid(z)
+    c = gates[:, u:2 * u] * c + gates[:, :u] * np.tanh(z[:, 2 * u:3 * u])
+    return gates[:, 3 * u:] * np.tanh(c), c
 
 
 class StatefulStepper:
@@ -179,7 +191,7 @@ class StatefulStepper:
     (h, c) for every stream: a token costs one step whatever the text length so far."""
 
     def __init__(self, model, batch_size):
-        self.weights = _lstm_weights(model)
+        self.weights = _cached(model, LstmWeights)
         self.states = [(np.zeros((batch_size, size), np.float32),
                         np.zeros((batch_size, size), np.float32))
                        for size in self.weights.state_sizes]
@@ -195,40 +207,65 @@ class StatefulStepper:
                     z = self.weights.input_table[ids[:, t]] + h @ weights
                 else:
                     z = np.concatenate([x, h], axis=1) @ weights + bias
-                # Gates i, f, c, o side by side, (batch, u) each. One sigmoid over all four
-                # (the c slice unused) costs less than three calls on the slices.
-                u = h.shape[1]
-                gates = _sigmoid(z)
-                c = gates[:, u:2 * u] * c + gates[:, :u] * np.tanh(z[:, 2 * u:3 * u])
-                h = gates[:, 3 * u:] * np.tanh(c)
+                h, c = _lstm_update(z, c)
                 self.states[layer] = (h, c)
                 x = h
         kernel, bias = self.weights.head
         return x @ kernel + bias
 
 
-# model -> extracted weights (or a traced window function). Extracting or tracing costs
-# milliseconds to half a second; a worker that keeps a loaded model (worker.model_cache)
-# pays it once per model, not per job.
-_lstm_weights_cache = weakref.WeakKeyDictionary()
-_window_functions = weakref.WeakKeyDictionary()
+# model -> its weights as NumPy arrays (LstmWeights or TutorialWeights). Copying them costs
+# milliseconds; a worker that keeps a loaded model (worker.model_cache) pays it once per
+# model, not per job.
+_weights_cache = weakref.WeakKeyDictionary()
 
 
-def _lstm_weights(model):
-    if model not in _lstm_weights_cache:
-        _lstm_weights_cache[model] = LstmWeights(model)
-    return _lstm_weights_cache[model]
+def _cached(model, kind):
+    if model not in _weights_cache:
+        _weights_cache[model] = kind(model)
+    return _weights_cache[model]
+
+
+class TutorialWeights:
+    """A `tutorial` model's weights as NumPy arrays: the scaling of ids, each LSTM's, the
+    softmax head's. Its forward pass runs every window from a zero state, as the tutorial's
+    model does, so a sample means exactly what the trained model means."""
+
+    def __init__(self, model):
+        scale = model.get_layer("scale").get_config()
+        self.scale, self.offset = scale["scale"], scale["offset"]
+        self.lstms = []
+        i = 1
+        while _has_layer(model, lstm_name(i)):
+            self.lstms.append(_lstm_arrays(model.get_layer(lstm_name(i))))
+            i += 1
+        self.head = [np.asarray(w) for w in model.get_layer("head").get_weights()]
+
+    def log_probs(self, windows):
+        """Log-probabilities of the token after each window (batch, seq_length) of ids."""
+        x = (windows * self.scale + self.offset).astype(np.float32)[:, :, None]  # (b, t, 1)
+        for layer, (kernel, recurrent, bias) in enumerate(self.lstms):
+            z_in = x @ kernel + bias  # every step's input projection at once: (b, t, 4u)
+            h = c = np.zeros((len(windows), recurrent.shape[0]), np.float32)
+            outputs = []
+            for t in range(windows.shape[1]):
+                h, c = _lstm_update(z_in[:, t] + h @ recurrent, c)
+                outputs.append(h)
+            x = np.stack(outputs, axis=1)  # (b, t, u): the next layer's input
+        kernel, bias = self.head
+        logits = h @ kernel + bias  # the last step only, as the tutorial's last LSTM
+        shifted = logits - logits.max(axis=-1, keepdims=True)  # log-softmax, stably
+        return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 class WindowStepper:
     """Slides a `seq_length` window per sample through a `tutorial` model."""
 
     def __init__(self, model, seq_length, batch_size, pad_id):
-        self.model = model
+        self.weights = _cached(model, TutorialWeights)
         self.seq_length = seq_length
         self.batch_size = batch_size
         self.pad_id = pad_id
-        self._call = _window_function(model, seq_length)
 
     def start(self, prompt_ids):
         """Fill the windows from the prompt's last characters; return the first scores."""
@@ -236,26 +273,12 @@ class WindowStepper:
         window = np.full(self.seq_length, self.pad_id, dtype=np.int32)
         window[self.seq_length - len(tail):] = tail
         self.windows = np.tile(window, (self.batch_size, 1))
-        return self._scores()
+        return self.weights.log_probs(self.windows)
 
     def feed(self, ids):
         """Append ids (batch, 1) to the windows; return the next scores (log-probabilities)."""
         self.windows = np.concatenate([self.windows[:, 1:], ids.astype(np.int32)], axis=1)
-        return self._scores()
-
-    def _scores(self):
-        probs = self._call(self.windows).numpy()
-        return np.log(np.maximum(probs, 1e-30))  # the model outputs softmax probabilities
-
-
-def _window_function(model, seq_length):
-    if model not in _window_functions:
-        def forward(window):
-            return model(window, training=False)
-
-        _window_functions[model] = tf.function(
-            forward, input_signature=[tf.TensorSpec((None, seq_length), tf.int32)])
-    return _window_functions[model]
+        return self.weights.log_probs(self.windows)
 
 
 def _first_known(vocab, candidates):
