@@ -57,7 +57,9 @@ def run_training(svc, job, attempt):
                        progress_interval_s=svc.settings.progress_interval_s,
                        sample_length=EPOCH_SAMPLE_LENGTH)
     started = time.monotonic()
-    # resume: a job delivered again after its worker died continues from its last epoch.
+    # resume: an attempt that finds this job's checkpoint continues from its last epoch.
+    # (Handing a dead worker's job to another worker needs leases, not built yet; a job
+    # runs once today, so this finds no checkpoint and starts afresh.)
     trained = train(job["spec"], text, svc.artifacts.checkpoint_dir(job_id), hooks,
                     resume=True)
     if reporter.lost:
