@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from client.api_client import ApiError, Client
-from client.progress import ProgressPrinter
+from client.progress import follow
 from client.stack import LocalStack
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -77,9 +77,7 @@ def cmd_train(args):
 
 
 def cmd_watch(args):
-    printer = ProgressPrinter()
-    job = _client(args).wait(args.job_id, on_update=printer)
-    printer.close()
+    job = follow(_client(args), args.job_id)
     print(json.dumps({k: job[k] for k in ("id", "status", "result", "error")}, indent=2))
     return 0 if job["status"] == "succeeded" else 1
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from client.api_client import Client
 from client.gutenberg import FRANKENSTEIN_EBOOK, DownloadError, fetch_book
-from client.progress import ProgressPrinter
+from client.progress import follow
 from client.stack import LocalStack
 
 
@@ -52,9 +52,7 @@ def run_demo():
         job = client.train(corpus["id"], os.environ.get("PRESET", "default"), training=training)
         print(f"training job {job['id']} ({job['spec']['preset']} preset, up to "
               f"{training['epochs']} epochs or {training['max_seconds']:.0f} s)", flush=True)
-        printer = ProgressPrinter()
-        job = client.wait(job["id"], on_update=printer)
-        printer.close()
+        job = follow(client, job["id"])
         if job["status"] != "succeeded":
             print(f"training {job['status']}: {job['error']}", file=sys.stderr)
             return 1

@@ -1,4 +1,5 @@
-"""Showing a job's progress on a terminal: one line per epoch, redrawn while it runs."""
+"""Showing a job's progress on a terminal: one line per epoch, redrawn while it runs, and
+the sample of text the model wrote at the end of each epoch."""
 
 import sys
 
@@ -43,7 +44,49 @@ class ProgressPrinter:
         self.stream.flush()
         self.last_line, self.last_epoch = line, epoch
 
+    def note(self, text):
+        """Print a line of its own between progress lines."""
+        if self.tty and self.last_line is not None:
+            self.stream.write("\n")
+        self.stream.write(text + "\n")
+        self.stream.flush()
+        self.last_line = None
+
     def close(self):
         if self.tty and self.last_line is not None:
             self.stream.write("\n")
             self.stream.flush()
+
+
+_SAMPLE_PREVIEW_CHARS = 100  # of the 200-character epoch samples: one terminal line or so
+
+
+class EpochSamples:
+    """Call with each polled job: prints each new epoch's sample through `printer`."""
+
+    def __init__(self, client, job_id, printer):
+        self.client = client
+        self.job_id = job_id
+        self.printer = printer
+        self.cursor = "0"
+
+    def __call__(self, job):
+        events, self.cursor = self.client.events(self.job_id, after=self.cursor)
+        for event in events:
+            if event["type"] == "epoch_end" and event["data"].get("sample"):
+                preview = event["data"]["sample"][:_SAMPLE_PREVIEW_CHARS].replace("\n", " / ")
+                self.printer.note(f"  epoch {event['data']['epoch']} writes: {preview}")
+
+
+def follow(client, job_id, poll_s=1.0):
+    """Wait for the job, showing progress and epoch samples; return the final job."""
+    printer = ProgressPrinter()
+    samples = EpochSamples(client, job_id, printer)
+
+    def on_update(job):
+        printer(job)
+        samples(job)
+
+    job = client.wait(job_id, on_update=on_update, poll_s=poll_s)
+    printer.close()
+    return job

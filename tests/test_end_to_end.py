@@ -111,3 +111,13 @@ def test_a_failing_job_ends_failed_with_a_reason(api, tmp_path):
     job = api.wait(api.train(corpus["id"], "default")["id"], poll_s=0.1, timeout_s=120)
     assert job["status"] == "failed"
     assert job["error"]["code"] == "corpus_too_small" and job["error"]["message"]
+
+
+def test_following_a_job_shows_progress_and_each_epochs_sample(api, corpus, capsys):
+    from client.progress import follow
+
+    job = follow(api, api.train(corpus["id"], "default", **TINY_DEFAULT)["id"], poll_s=0.1)
+    assert job["status"] == "succeeded"
+    out = capsys.readouterr().out
+    assert "epoch 2/2 [####################]" in out
+    assert "  epoch 1 writes: " in out and "  epoch 2 writes: " in out
