@@ -17,6 +17,7 @@ from pathlib import Path
 from client.api_client import ApiError, Client
 from client.progress import follow
 from client.stack import LocalStack
+from shared.jobs import JobStatus
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -79,7 +80,7 @@ def cmd_train(args):
 def cmd_watch(args):
     job = follow(_client(args), args.job_id)
     print(json.dumps({k: job[k] for k in ("id", "status", "result", "error")}, indent=2))
-    return 0 if job["status"] == "succeeded" else 1
+    return 0 if job["status"] == JobStatus.SUCCEEDED else 1
 
 
 def cmd_generate(args):
@@ -87,7 +88,7 @@ def cmd_generate(args):
     job = client.generate(args.model_id, prompt=args.prompt, length=args.length,
                           temperature=args.temperature, num_samples=args.num_samples)
     job = client.wait(job["id"], poll_s=0.3)
-    if job["status"] != "succeeded":
+    if job["status"] != JobStatus.SUCCEEDED:
         print(json.dumps(job["error"]), file=sys.stderr)
         return 1
     for sample in job["result"]["samples"]:

@@ -16,6 +16,7 @@ from client.api_client import Client
 from client.gutenberg import FRANKENSTEIN_EBOOK, DownloadError, fetch_book
 from client.progress import follow
 from client.stack import LocalStack
+from shared.jobs import JobStatus
 
 
 def _corpus_path(data_dir):
@@ -53,7 +54,7 @@ def run_demo():
         print(f"training job {job['id']} ({job['spec']['preset']} preset, up to "
               f"{training['epochs']} epochs or {training['max_seconds']:.0f} s)", flush=True)
         job = follow(client, job["id"])
-        if job["status"] != "succeeded":
+        if job["status"] != JobStatus.SUCCEEDED:
             print(f"training {job['status']}: {job['error']}", file=sys.stderr)
             return 1
         model_id = job["result"]["model_id"]
@@ -63,7 +64,7 @@ def run_demo():
             print(f"model {model_id}: {metrics['bits_per_char']:.3f} bits per character "
                   f"on held-out text", flush=True)
         gen = client.wait(client.generate(model_id, **options)["id"], poll_s=0.3)
-        if gen["status"] != "succeeded":
+        if gen["status"] != JobStatus.SUCCEEDED:
             print(f"generation {gen['status']}: {gen['error']}", file=sys.stderr)
             return 1
         for i, sample in enumerate(gen["result"]["samples"], 1):
