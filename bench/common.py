@@ -21,7 +21,7 @@ if "NLTK_DATA" not in os.environ and (HANDOUTS / "nltk_data").is_dir():
 
 from shared.corpus_text import decode_corpus  # noqa: E402
 from shared.specs import PRESETS  # noqa: E402
-from worker.training import TrainHooks, train  # noqa: E402
+from worker.training import TrainHooks, targets_per_step, train  # noqa: E402
 
 
 def corpus(name):
@@ -67,10 +67,7 @@ def timed_train(spec, text):
         trained = train(spec, text, Path(scratch), hooks)
     wall_s = time.monotonic() - started
     steps = (last["epoch"] - 1) * last["steps"] + last["step"]
-    batch, seq_length = spec["training"]["batch_size"], spec["training"]["seq_length"]
-    # The tutorial's model predicts one character per window; ours one per position.
-    per_step = batch if spec["model"]["architecture"] == "tutorial" else batch * seq_length
-    return Run(trained, wall_s, steps, steps * per_step)
+    return Run(trained, wall_s, steps, steps * targets_per_step(spec))
 
 
 def peak_rss_mb():

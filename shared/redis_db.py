@@ -38,9 +38,6 @@ class Keys:
     def model(self, model_id):
         return f"{self.prefix}model:{model_id}"
 
-    def all_pattern(self):
-        return f"{self.prefix}*"
-
 
 def encode_fields(mapping):
     """Hash fields are stored as JSON text so that numbers, nulls and objects survive;

@@ -149,16 +149,14 @@ class LstmWeights:
         self.input_table = None  # (vocab, 4u): layer 1's x @ kernel + bias, per token
         self.layers = []  # per layer: (stacked kernel (in + u, 4u) or recurrent, bias)
         self.state_sizes = []
-        i = 1
-        while _has_layer(model, lstm_name(i)):
-            kernel, recurrent, bias = _lstm_arrays(model.get_layer(lstm_name(i)))
+        for i, lstm in enumerate(_lstm_layers(model), start=1):
+            kernel, recurrent, bias = _lstm_arrays(lstm)
             if i == 1:
                 self.input_table = embedding @ kernel + bias
                 self.layers.append((recurrent, None))
             else:
                 self.layers.append((np.concatenate([kernel, recurrent]), bias))
             self.state_sizes.append(recurrent.shape[0])
-            i += 1
         head_kernel, *head_bias = [np.asarray(w) for w in model.get_layer("head").get_weights()]
         self.head = (head_kernel, head_bias[0] if head_bias else 0.0)  # (u, vocab), (vocab,)
 
@@ -234,11 +232,7 @@ class TutorialWeights:
     def __init__(self, model):
         scale = model.get_layer("scale").get_config()
         self.scale, self.offset = scale["scale"], scale["offset"]
-        self.lstms = []
-        i = 1
-        while _has_layer(model, lstm_name(i)):
-            self.lstms.append(_lstm_arrays(model.get_layer(lstm_name(i))))
-            i += 1
+        self.lstms = [_lstm_arrays(lstm) for lstm in _lstm_layers(model)]
         self.head = [np.asarray(w) for w in model.get_layer("head").get_weights()]
 
     def log_probs(self, windows):
@@ -289,5 +283,10 @@ def _first_known(vocab, candidates):
     return 1 if vocab.unknown_id == 0 else 0  # never start from <unk>
 
 
-def _has_layer(model, name):
-    return any(layer.name == name for layer in model.layers)
+def _lstm_layers(model):
+    """The model's LSTM layers in order: lstm_1, lstm_2, ... (worker.models names them)."""
+    names = {layer.name for layer in model.layers}
+    i = 1
+    while lstm_name(i) in names:
+        yield model.get_layer(lstm_name(i))
+        i += 1

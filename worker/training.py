@@ -33,7 +33,7 @@ from worker.vocab import CHAR, Vocab
 
 log = logging.getLogger(__name__)
 
-__all__ = ["StopReason", "TrainHooks", "TrainedModel", "train"]
+__all__ = ["StopReason", "TrainHooks", "TrainedModel", "targets_per_step", "train"]
 
 
 def _ignore(*args):
@@ -101,7 +101,7 @@ def train(spec, text, checkpoint_dir, hooks, *, resume=False):
     progress = Progress(hooks, training["epochs"], steps, level,
                         history=[] if resumed is None else resumed.history,
                         sample=_epoch_sampler(spec, vocab, hooks.sample_length),
-                        targets_per_step=_targets_per_step(spec))
+                        targets_per_step=targets_per_step(spec))
     checkpoint = Checkpoint(checkpoint_dir, monitor, steps, identity,
                             progress.history, resumed)
     callbacks = [stop, progress, checkpoint, EpochSeeds(training["seed"])]
@@ -143,7 +143,7 @@ def train(spec, text, checkpoint_dir, hooks, *, resume=False):
                         stop_reason=reason)
 
 
-def _targets_per_step(spec):
+def targets_per_step(spec):
     """Tokens the loss is computed on per batch: one per window for the tutorial's model,
     one per position for ours."""
     batch, seq_length = spec["training"]["batch_size"], spec["training"]["seq_length"]
