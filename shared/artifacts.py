@@ -60,6 +60,24 @@ class ArtifactStore:
             atomic_write_bytes(path, text.encode("utf-8"))
         return path
 
+    def delete_corpus(self, sha256):
+        shutil.rmtree(self.corpus_path(sha256).parent, ignore_errors=True)
+
+    def read_model_file(self, record, name):
+        """The bytes of one file of a registered model (its record)."""
+        path = self.model_dir(record["id"]) / name
+        try:
+            return path.read_bytes()
+        except FileNotFoundError as e:
+            raise ArtifactMissingError(f"model {record['id']} has no {name} in the "
+                                       "artifact store") from e
+
+    def delete_model(self, model_id):
+        shutil.rmtree(self.model_dir(model_id), ignore_errors=True)
+
+    def delete_checkpoints(self, job_id):
+        shutil.rmtree(self.checkpoint_dir(job_id), ignore_errors=True)
+
 
 def atomic_write_bytes(path, data):
     """Write `data` to `path` through a temporary file in the same directory and a rename."""

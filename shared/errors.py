@@ -14,11 +14,12 @@ class TextgenError(Exception):
     status = 500
     title = "Internal error"
 
-    def __init__(self, message, *, field=None, extra=None):
+    def __init__(self, message, *, field=None, extra=None, headers=None):
         super().__init__(message)
         self.message = message
         self.field = field
-        self.extra = extra or {}
+        self.extra = extra or {}  # more members of the problem document
+        self.headers = headers or {}  # response headers (WWW-Authenticate, Retry-After)
 
 
 class ConfigError(TextgenError):
@@ -29,11 +30,62 @@ class ConfigError(TextgenError):
 
 
 class ValidationError(TextgenError):
-    """Raised when a request or a job spec has a field of the wrong type or value."""
+    """Raised when a request or a job spec has a field of the wrong type or value.
+
+    `errors` lists every field at fault, each {pointer, field, message}: pointer is a JSON
+    pointer into the request body (RFC 6901), field the same path dotted.
+    """
 
     code = "validation_failed"
     status = 422
     title = "Invalid input"
+
+    def __init__(self, message, *, field=None, errors=None, extra=None):
+        errors = errors or ([{"pointer": "/" + field.replace(".", "/"), "field": field,
+                              "message": message}] if field else [])
+        super().__init__(message, field=field, extra={"errors": errors, **(extra or {})})
+
+
+class UnknownCharactersError(ValidationError):
+    """Raised when a prompt or a corpus holds characters the model never saw."""
+
+    code = "unknown_characters"
+    title = "Characters the model never saw"
+
+
+class UnauthorizedError(TextgenError):
+    """Raised when a request carries no bearer token, or one we do not know."""
+
+    code = "unauthorized"
+    status = 401
+    title = "Unauthorized"
+
+    def __init__(self, message):
+        super().__init__(message, headers={"WWW-Authenticate": 'Bearer realm="textgen"'})
+
+
+class TooManyActiveJobsError(TextgenError):
+    """Raised when an owner already has TEXTGEN_MAX_ACTIVE_JOBS queued or running jobs."""
+
+    code = "too_many_active_jobs"
+    status = 429
+    title = "Too many active jobs"
+
+
+class ServiceUnavailableError(TextgenError):
+    """Raised when Redis, the broker or an outside service cannot be reached right now."""
+
+    code = "service_unavailable"
+    status = 503
+    title = "Service unavailable"
+
+
+class GenerationTooLargeError(TextgenError):
+    """Raised when a generation job's estimated time is over the generation time limit."""
+
+    code = "generation_too_large"
+    status = 422
+    title = "Generation would take too long"
 
 
 class MalformedRequestError(TextgenError):
@@ -84,6 +136,20 @@ class ConflictError(TextgenError):
     title = "Conflict"
 
 
+class InUseError(ConflictError):
+    """Raised when a corpus or model is deleted while a queued or running job uses it."""
+
+    code = "in_use"
+    title = "In use"
+
+
+class IdempotencyKeyReusedError(ConflictError):
+    """Raised when an Idempotency-Key comes back with another request body."""
+
+    code = "idempotency_key_reused"
+    title = "Idempotency key reused"
+
+
 class JobFailedError(TextgenError):
     """Base of errors that end a job as failed; `code` is recorded on the job."""
 
@@ -109,4 +175,5 @@ class ArtifactMissingError(JobFailedError):
     """Raised when a stored corpus or model file a job needs is not in the artifact store."""
 
     code = "artifact_missing"
+    status = 404  # answered by the API when a file to download is gone
     title = "Artifact missing"

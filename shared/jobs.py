@@ -1,27 +1,31 @@
-"""The job store: job records in Redis and their atomic status transitions.
+"""The job store: job records in Redis and their atomic, fenced status transitions.
 
-A job is one Redis hash (fields JSON-encoded, see shared/redis_db.py) plus an entry in a
-sorted index for newest-first listing. Status moves
+A job is one Redis hash (fields JSON-encoded, see shared/redis_db.py) with an event stream
+beside it, listed from its owner's index. Status moves
 
     queued -> running -> succeeded | failed | cancelled
     queued -> cancelled
+    running -> queued          only when its lease expired (the next attempt)
 
-and terminal states are final. Every write after creation goes through one Lua script that
-checks the current status (and, for a runner, its attempt number) and writes in the same
-atomic step, so a late or duplicate runner can never move a finished job.
+and terminal states are final. Every write after creation goes through one Lua script
+(_TRANSITION_LUA) that checks the status and, for a runner, its attempt, and writes in the
+same atomic step: a late, duplicate or superseded runner can never write anything.
 
-Each job also has an append-only event stream (a Redis stream): every status change is
-appended by the same script that makes it, and a runner adds its own events (an epoch's
-metrics and sample) under the same attempt fence. Readers page it with a cursor.
+A running job holds a lease (`lease_expires_ms`, Redis server time, so hosts' clocks do not
+matter) that its worker renews; `reap()` hands a job whose lease expired to the next
+attempt, or fails it once TEXTGEN_MAX_ATTEMPTS are spent.
 """
 
 import enum
 import json
 import time
 
+import redis
+
 from shared.clock import new_id, utc_now_iso
-from shared.errors import ConflictError, NotFoundError
+from shared.errors import ConflictError, NotFoundError, TooManyActiveJobsError
 from shared.json_values import finite
+from shared.pages import creation_score, newest_first
 from shared.redis_db import decode_fields, encode_fields
 
 
@@ -34,7 +38,11 @@ class JobStatus(str, enum.Enum):
 
     @property
     def is_terminal(self):
-        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+        return self in TERMINAL
+
+
+TERMINAL = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
 class JobType(str, enum.Enum):
@@ -42,35 +50,107 @@ class JobType(str, enum.Enum):
     GENERATE = "generate"
 
 
-# KEYS[1]: the job hash; KEYS[2]: its event stream. ARGV[1]: JSON list of statuses the job
-# may be in; ARGV[2]: the attempt the caller runs ("" when any); ARGV[3]: JSON object of
-# fields to set, each value already JSON text; ARGV[4]: event type ("" for none); ARGV[5]:
-# event data (JSON text); ARGV[6]: event time; ARGV[7]: the stream's length cap. Returns
-# {1, ""} when written, {0, current status} when refused, and {-1, ""} when the job does
-# not exist. Statuses are stored JSON-encoded ('"queued"').
+class StoppedReason(str, enum.Enum):
+    """Why a training job stopped: what `stopped_reason` says on a finished job."""
+
+    EPOCHS_DONE = "epochs_done"  # every epoch asked for ran
+    TIME_LIMIT = "time_limit"  # training.max_seconds was spent
+    EARLY_STOPPING = "early_stopping"  # val_loss stopped improving for `patience` epochs
+    CANCELLED = "cancelled"  # a user cancelled it
+
+
+ATTEMPTS_EXHAUSTED = "attempts_exhausted"  # error.code of a job whose every attempt died
+
+# KEYS[1]: the job hash; KEYS[2]: its event stream; KEYS[3]: a record to write with it (a
+# model), or the job hash again. ARGV[1]: JSON {allowed: [statuses], attempt: n or null,
+# fields: {name: JSON text}, lease_ms: n or null, record: {name: JSON text} or null,
+# event: [type, JSON text] or null, epoch: n or null, time: ISO text, max_events: n}.
+# `epoch` marks an epoch_end event, written at most once per epoch over all attempts (a
+# resumed attempt redoes the epoch its predecessor died in, and reports it only if that
+# one had not). Returns {1, status} when written, {0, status} when refused, {-1, ''} when
+# the job does not exist. Statuses are stored JSON-encoded ('"queued"').
 _TRANSITION_LUA = """
 local raw = redis.call('HGET', KEYS[1], 'status')
 if not raw then return {-1, ''} end
 local status = cjson.decode(raw)
-local allowed = cjson.decode(ARGV[1])
+local op = cjson.decode(ARGV[1])
 local ok = false
-for _, s in ipairs(allowed) do if s == status then ok = true end end
-if ok and ARGV[2] ~= '' then
-  ok = redis.call('HGET', KEYS[1], 'attempt') == ARGV[2]
+for _, s in ipairs(op.allowed) do if s == status then ok = true end end
+if ok and op.attempt ~= cjson.null then
+  ok = tonumber(cjson.decode(redis.call('HGET', KEYS[1], 'attempt'))) == op.attempt
 end
 if not ok then return {0, status} end
-local fields = cjson.decode(ARGV[3])
-for k, v in pairs(fields) do redis.call('HSET', KEYS[1], k, v) end
-if ARGV[4] ~= '' then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*',
-             'type', ARGV[4], 'time', ARGV[6], 'data', ARGV[5])
+for k, v in pairs(op.fields) do redis.call('HSET', KEYS[1], k, v) end
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if op.lease_ms ~= cjson.null then
+  redis.call('HSET', KEYS[1], 'lease_expires_ms', tostring(now_ms + op.lease_ms))
 end
-return {1, ''}
+if op.record ~= cjson.null then
+  for k, v in pairs(op.record) do redis.call('HSET', KEYS[3], k, v) end
+end
+local emit = op.event ~= cjson.null
+if emit and op.epoch ~= cjson.null then
+  local last = tonumber(redis.call('HGET', KEYS[1], 'last_epoch_event') or '0')
+  emit = op.epoch > last
+  if emit then redis.call('HSET', KEYS[1], 'last_epoch_event', tostring(op.epoch)) end
+end
+if emit then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', op.max_events, '*',
+             'type', op.event[1], 'time', op.time, 'data', op.event[2])
+end
+local new = redis.call('HGET', KEYS[1], 'status')
+return {1, cjson.decode(new)}
+"""
+
+# KEYS[1]: the job hash; KEYS[2]: its stream. ARGV: max attempts, time now (ISO), max events.
+# A running job whose lease expired goes back to queued as the next attempt, or fails once
+# its attempts are spent. Returns 'requeued', 'exhausted' or '' (lease alive, or not running).
+_REAP_LUA = """
+local raw = redis.call('HGET', KEYS[1], 'status')
+if not raw or cjson.decode(raw) ~= 'running' then return '' end
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expires = tonumber(redis.call('HGET', KEYS[1], 'lease_expires_ms') or '0')
+if expires > now_ms then return '' end
+local attempt = tonumber(cjson.decode(redis.call('HGET', KEYS[1], 'attempt')))
+local max_attempts = tonumber(ARGV[1])
+local data
+if attempt >= max_attempts then
+  local err = {code = 'attempts_exhausted', message = 'the job was started ' .. attempt ..
+    ' times and its worker stopped answering each time (TEXTGEN_MAX_ATTEMPTS is ' ..
+    max_attempts .. '); it may be crashing its worker'}
+  redis.call('HSET', KEYS[1], 'status', cjson.encode('failed'), 'error', cjson.encode(err),
+             'finished_at', cjson.encode(ARGV[2]), 'lease_expires_ms', '0')
+  data = cjson.encode({status = 'failed', error = err})
+else
+  redis.call('HSET', KEYS[1], 'status', cjson.encode('queued'),
+             'attempt', cjson.encode(attempt + 1), 'worker', cjson.encode(nil),
+             'lease_expires_ms', '0', 'enqueued_ms', tostring(now_ms))
+  data = cjson.encode({status = 'queued', attempt = attempt + 1,
+                       reason = 'the worker of attempt ' .. attempt .. ' stopped answering'})
+end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'type', 'status', 'time', ARGV[2],
+           'data', data)
+if attempt >= max_attempts then return 'exhausted' end
+return 'requeued'
+"""
+
+# KEYS[1]: the owner's active set. ARGV: the job id, the owner's limit. The quota check
+# and the reservation are one step, so ten requests at once cannot all slip under it.
+_RESERVE_LUA = """
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('SADD', KEYS[1], ARGV[1])
+return 1
 """
 
 # Events kept per job; a few per epoch, so this is thousands of epochs. Approximate (~)
 # trimming lets Redis cut whole stream nodes, which is cheap.
 _MAX_EVENTS = 10_000
+
+# How long an owner over the quota is told to wait before trying again, in seconds: about
+# one short job's length; a client polls its jobs meanwhile.
+RETRY_AFTER_S = 30
 
 _EMPTY_PROGRESS = {"epoch": 0, "epochs": None, "step": 0, "steps": None, "fraction": 0.0,
                    "eta_seconds": None}
@@ -81,17 +161,29 @@ class JobStore:
         self.redis = redis_client
         self.keys = keys
         self._transition = redis_client.register_script(_TRANSITION_LUA)
+        self._reap = redis_client.register_script(_REAP_LUA)
+        self._reserve = redis_client.register_script(_RESERVE_LUA)
 
-    def create(self, job_type, spec, **lineage):
-        """Store a new queued job; `lineage` holds corpus_id or model_id."""
+    # --- creating and reading ---------------------------------------------------------
+
+    def create(self, job_type, spec, owner, *, max_active, **lineage):
+        """Store a new queued job of `owner`; `lineage` holds corpus_id, model_id,
+        init_from_model. TooManyActiveJobsError when the owner has `max_active` already."""
         job_id = new_id("job")
+        if not self._reserve(keys=[self.keys.owner_active(owner)], args=[job_id, max_active]):
+            raise TooManyActiveJobsError(
+                f"{owner} already has {max_active} queued or running jobs "
+                "(TEXTGEN_MAX_ACTIVE_JOBS); wait for one to end or cancel one",
+                headers={"Retry-After": str(RETRY_AFTER_S)})
+        now = utc_now_iso()
         record = {
             "id": job_id,
             "type": JobType(job_type).value,
             "status": JobStatus.QUEUED.value,
+            "owner": owner,
             "spec": spec,
             **lineage,
-            "created_at": utc_now_iso(),
+            "created_at": now,
             "started_at": None,
             "finished_at": None,
             "attempt": 1,
@@ -100,95 +192,50 @@ class JobStore:
             "metrics": {},
             "result": None,
             "error": None,
+            "stopped_reason": None,
+            "enqueued_ms": int(time.time() * 1000),
         }
         pipe = self.redis.pipeline()
         pipe.hset(self.keys.job(job_id), mapping=encode_fields(record))
-        pipe.zadd(self.keys.jobs_index(), {job_id: time.time() * 1000})
+        pipe.zadd(self.keys.owner_index(owner, "jobs"), {job_id: creation_score()})
+        pipe.sadd(self.keys.active_jobs(), job_id)
         event_type, data = _status_event(JobStatus.QUEUED)
-        pipe.xadd(self.keys.events(job_id), {"type": event_type, "time": record["created_at"],
+        pipe.xadd(self.keys.events(job_id), {"type": event_type, "time": now,
                                              "data": json.dumps(data)})
         pipe.execute()
         return record
 
-    def get(self, job_id):
+    def get(self, job_id, owner=None):
+        """The job; NotFoundError if there is none, or (with `owner`) it is another's."""
         raw = self.redis.hgetall(self.keys.job(job_id))
-        if not raw:
+        record = decode_fields(raw) if raw else None
+        if record is None or (owner is not None and record.get("owner") != owner):
             raise NotFoundError(f"no job with id {job_id!r}")
-        return decode_fields(raw)
+        return record
 
-    def list(self, limit=50, offset=0):
-        """Jobs newest first."""
-        ids = self.redis.zrevrange(self.keys.jobs_index(), offset, offset + limit - 1)
+    def get_many(self, job_ids):
         pipe = self.redis.pipeline()
-        for job_id in ids:
+        for job_id in job_ids:
             pipe.hgetall(self.keys.job(job_id))
-        return [decode_fields(raw) for raw in pipe.execute() if raw]
+        return [decode_fields(raw) if raw else None for raw in pipe.execute()]
 
-    def _apply(self, job_id, allowed, fields, attempt=None, event=None):
-        """Write `fields` (and append `event`, a (type, data) pair) if the job's status is
-        in `allowed` and its attempt matches `attempt` (when given).
+    def page(self, owner, *, after=None, limit=50, status=None, job_type=None):
+        """The owner's jobs, newest first, optionally of one status and type."""
+        def keep(job):
+            return ((status is None or job["status"] == status)
+                    and (job_type is None or job["type"] == job_type))
+        filtered = status is not None or job_type is not None
+        return newest_first(self.redis, self.keys.owner_index(owner, "jobs"), self.get_many,
+                            after=after, limit=limit, keep=keep if filtered else None)
 
-        Returns None when written, else the job's current status (a JobStatus).
-        """
-        event_type, event_data = event or ("", None)
-        written, status = self._transition(
-            keys=[self.keys.job(job_id), self.keys.events(job_id)],
-            args=[json.dumps([s.value for s in allowed]),
-                  "" if attempt is None else json.dumps(attempt),
-                  json.dumps(encode_fields(fields)),
-                  event_type, json.dumps(finite(event_data), allow_nan=False), utc_now_iso(),
-                  _MAX_EVENTS],
-        )
-        if written == -1:
-            raise NotFoundError(f"no job with id {job_id!r}")
-        return None if written == 1 else JobStatus(status)
+    def active_of(self, owner):
+        """The owner's queued and running jobs."""
+        ids = sorted(self.redis.smembers(self.keys.owner_active(owner)))
+        return [job for job in self.get_many(ids)
+                if job is not None and not JobStatus(job["status"]).is_terminal]
 
-    def start(self, job_id, worker):
-        """queued -> running for `worker`; returns the attempt to run, or None if the job
-        is not queued (cancelled meanwhile, or a duplicate delivery of a running job)."""
-        refused = self._apply(job_id, [JobStatus.QUEUED],
-                              {"status": JobStatus.RUNNING.value, "started_at": utc_now_iso(),
-                               "worker": worker},
-                              event=_status_event(JobStatus.RUNNING, worker=worker))
-        return None if refused else self.get(job_id)["attempt"]
-
-    def report_progress(self, job_id, attempt, progress, metrics=None):
-        """Record progress of a running attempt; returns False once the job is no longer
-        this attempt's to write (cancelled, or handed to another attempt)."""
-        fields = {"progress": progress}
-        if metrics is not None:
-            fields["metrics"] = metrics
-        return self._apply(job_id, [JobStatus.RUNNING], fields, attempt) is None
-
-    def succeed(self, job_id, attempt, result, metrics=None):
-        fields = {"status": JobStatus.SUCCEEDED.value, "finished_at": utc_now_iso(),
-                  "result": result}
-        if metrics is not None:
-            fields["metrics"] = metrics
-        return self._apply(job_id, [JobStatus.RUNNING], fields, attempt,
-                           event=_status_event(JobStatus.SUCCEEDED)) is None
-
-    def fail(self, job_id, attempt, code, message):
-        error = {"code": code, "message": message}
-        fields = {"status": JobStatus.FAILED.value, "finished_at": utc_now_iso(), "error": error}
-        return self._apply(job_id, [JobStatus.RUNNING], fields, attempt,
-                           event=_status_event(JobStatus.FAILED, error=error)) is None
-
-    def cancel(self, job_id):
-        """queued | running -> cancelled; a terminal job answers ConflictError."""
-        refused = self._apply(job_id, [JobStatus.QUEUED, JobStatus.RUNNING],
-                              {"status": JobStatus.CANCELLED.value,
-                               "finished_at": utc_now_iso()},
-                              event=_status_event(JobStatus.CANCELLED))
-        if refused:
-            raise ConflictError(f"job {job_id} is already {refused.value}")
-        return self.get(job_id)
-
-    def add_event(self, job_id, attempt, event_type, data):
-        """Append a runner's event (e.g. "epoch_end"); refused (False) once the job is no
-        longer this running attempt's."""
-        return self._apply(job_id, [JobStatus.RUNNING], {}, attempt,
-                           event=(event_type, data)) is None
+    def active_ids(self):
+        return self.redis.smembers(self.keys.active_jobs())
 
     def events(self, job_id, after="0", limit=100):
         """(events, cursor): up to `limit` events after the cursor `after`, oldest first.
@@ -196,13 +243,170 @@ class JobStore:
         Pass the returned cursor back to get what came since; it stays put when there is
         nothing new. An event is {id, type, time, data}.
         """
-        self.get(job_id)  # an unknown job is a 404, not an empty list
-        entries = self.redis.xrange(self.keys.events(job_id), min=f"({after}" if after != "0"
-                                    else "-", count=limit)
-        events = [{"id": entry_id, "type": f["type"], "time": f["time"],
-                   "data": json.loads(f["data"])} for entry_id, f in entries]
+        entries = self.redis.xrange(self.keys.events(job_id),
+                                    min=f"({after}" if after != "0" else "-", count=limit)
+        events = [_event(entry_id, fields) for entry_id, fields in entries]
         return events, (events[-1]["id"] if events else after)
+
+    def wait_events(self, job_id, after, block_ms):
+        """Events after `after`, waiting up to `block_ms` for the first (XREAD BLOCK)."""
+        reply = self.redis.xread({self.keys.events(job_id): after}, count=100, block=block_ms)
+        return [_event(entry_id, fields) for _, entries in reply for entry_id, fields in entries]
+
+    def delete(self, job):
+        """Remove a finished job's record, events and index entries."""
+        pipe = self.redis.pipeline()
+        pipe.delete(self.keys.job(job["id"]), self.keys.events(job["id"]))
+        pipe.zrem(self.keys.owner_index(job["owner"], "jobs"), job["id"])
+        pipe.execute()
+
+    # --- transitions ----------------------------------------------------------------
+
+    def _apply(self, job_id, allowed, fields, attempt=None, *, event=None, lease_ms=None,
+               record=None, epoch=None):
+        """Write `fields` (and append `event`, a (type, data) pair; and write `record`, a
+        model record of this job) if the job's status is in `allowed` and its attempt is
+        `attempt` (when given). `lease_ms` renews the lease from Redis' clock.
+
+        Returns (written, status now): a JobStatus. Terminal jobs leave the active sets.
+        """
+        now = utc_now_iso()
+        event_type, event_data = event or (None, None)
+        op = {"allowed": [s.value for s in allowed], "attempt": attempt,
+              "fields": encode_fields({**fields, "updated_at": now}),
+              "lease_ms": lease_ms,
+              "record": encode_fields(record) if record else None,
+              "event": None if event is None else
+              [event_type, json.dumps(finite(event_data), allow_nan=False)],
+              "epoch": epoch, "time": now, "max_events": _MAX_EVENTS}
+        extra_key = self.keys.model(record["id"]) if record else self.keys.job(job_id)
+        written, status = self._transition(
+            keys=[self.keys.job(job_id), self.keys.events(job_id), extra_key],
+            args=[json.dumps(op)])
+        if written == -1:
+            raise NotFoundError(f"no job with id {job_id!r}")
+        status = JobStatus(status)
+        if written == 1 and status.is_terminal:
+            self.forget_active(job_id)
+        return written == 1, status
+
+    def forget_active(self, job_id, owner=None):
+        """Drop a job that ended from the active sets (the quota's and the reaper's)."""
+        owner = owner or self.get(job_id).get("owner")
+        pipe = self.redis.pipeline()
+        pipe.srem(self.keys.active_jobs(), job_id)
+        pipe.srem(self.keys.owner_active(owner), job_id)
+        pipe.execute()
+
+    def start(self, job_id, worker, lease_ms):
+        """queued -> running for `worker`, holding a lease of `lease_ms`; returns the
+        attempt to run, or None if the job is not queued (cancelled meanwhile, or another
+        delivery of a job that already runs)."""
+        written, _ = self._apply(job_id, [JobStatus.QUEUED],
+                                 {"status": JobStatus.RUNNING.value,
+                                  "started_at": utc_now_iso(), "worker": worker},
+                                 lease_ms=lease_ms,
+                                 event=_status_event(JobStatus.RUNNING, worker=worker))
+        return self.get(job_id)["attempt"] if written else None
+
+    def renew_lease(self, job_id, attempt, lease_ms):
+        """Extend the running attempt's lease; False once the job is not this attempt's."""
+        return self._apply(job_id, [JobStatus.RUNNING], {}, attempt, lease_ms=lease_ms)[0]
+
+    def is_current(self, job_id, attempt):
+        """True while the job runs as `attempt` (checked by a runner before each step)."""
+        status, current = self.redis.hmget(self.keys.job(job_id), ["status", "attempt"])
+        return (status is not None and json.loads(status) == JobStatus.RUNNING.value
+                and json.loads(current) == attempt)
+
+    def report_progress(self, job_id, attempt, progress, metrics=None):
+        """Record progress of a running attempt; returns False once the job is no longer
+        this attempt's to write (cancelled, or handed to another attempt)."""
+        fields = {"progress": progress}
+        if metrics is not None:
+            fields["metrics"] = metrics
+        return self._apply(job_id, [JobStatus.RUNNING], fields, attempt)[0]
+
+    def add_event(self, job_id, attempt, event_type, data, *, epoch=None):
+        """Append a runner's event; refused (False) once the job is no longer this running
+        attempt's. With `epoch`, an epoch_end: written once per epoch over all attempts."""
+        return self._apply(job_id, [JobStatus.RUNNING], {}, attempt,
+                           event=(event_type, data), epoch=epoch)[0]
+
+    def succeed(self, job_id, attempt, result, metrics=None, *, model=None, **fields):
+        """running -> succeeded, and the job's model record (`model`) written in the same
+        step: a job that is cancelled meanwhile registers nothing. `fields` adds to the
+        record (stopped_reason). False when refused."""
+        fields = {"status": JobStatus.SUCCEEDED.value, "finished_at": utc_now_iso(),
+                  "result": result, **fields}
+        if metrics is not None:
+            fields["metrics"] = metrics
+        if model is not None:
+            # Index first: a listing skips an id without a record, and the step below is
+            # what makes the record exist.
+            self.redis.zadd(self.keys.owner_index(model["owner"], "models"),
+                            {model["id"]: creation_score()})
+        written, _ = self._apply(job_id, [JobStatus.RUNNING], fields, attempt, record=model,
+                                 event=_status_event(JobStatus.SUCCEEDED))
+        return written
+
+    def fail(self, job_id, attempt, code, message, **fields):
+        error = {"code": code, "message": message}
+        fields = {"status": JobStatus.FAILED.value, "finished_at": utc_now_iso(),
+                  "error": error, **fields}
+        return self._apply(job_id, [JobStatus.RUNNING], fields, attempt,
+                           event=_status_event(JobStatus.FAILED, error=error))[0]
+
+    def cancel(self, job_id, owner=None):
+        """queued | running -> cancelled; a terminal job answers ConflictError."""
+        self.get(job_id, owner)
+        written, status = self._apply(
+            job_id, ACTIVE, {"status": JobStatus.CANCELLED.value,
+                             "finished_at": utc_now_iso(),
+                             "stopped_reason": StoppedReason.CANCELLED.value},
+            event=_status_event(JobStatus.CANCELLED))
+        if not written:
+            raise ConflictError(f"job {job_id} is already {status.value}")
+        return self.get(job_id)
+
+    def reap(self, job_id, max_attempts):
+        """Hand a running job whose lease expired to its next attempt (or fail it once
+        `max_attempts` are spent). Returns 'requeued', 'exhausted' or ''."""
+        outcome = self._reap(keys=[self.keys.job(job_id), self.keys.events(job_id)],
+                             args=[max_attempts, utc_now_iso(), _MAX_EVENTS])
+        if outcome == "exhausted":
+            self.forget_active(job_id)
+        return outcome
+
+    def mark_enqueued(self, job_id, older_than_ms=None):
+        """Note that a message for the queued job was sent now. With `older_than_ms`, only
+        if the last one is older than that (so two reapers do not both resend); returns
+        whether it was noted."""
+        key = self.keys.job(job_id)
+        now_ms = int(time.time() * 1000)
+        if older_than_ms is None:
+            self.redis.hset(key, "enqueued_ms", now_ms)
+            return True
+        with self.redis.pipeline() as pipe:
+            # WATCH/MULTI: the check and the write are one step against other reapers.
+            try:
+                pipe.watch(key)
+                status, enqueued = pipe.hmget(key, ["status", "enqueued_ms"])
+                if (status is None or json.loads(status) != JobStatus.QUEUED.value
+                        or now_ms - int(enqueued or 0) < older_than_ms):
+                    return False
+                pipe.multi()
+                pipe.hset(key, "enqueued_ms", now_ms)
+                pipe.execute()
+                return True
+            except redis.WatchError:
+                return False
 
 
 def _status_event(status, **details):
     return ("status", {"status": status.value, **details})
+
+
+def _event(entry_id, fields):
+    return {"id": entry_id, "type": fields["type"], "time": fields["time"],
+            "data": json.loads(fields["data"])}

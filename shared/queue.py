@@ -5,6 +5,8 @@ the worker registers the real functions under the same names. Only job ids trave
 the broker: the spec, corpus and model stay in Redis and the artifact store.
 """
 
+import re
+
 from celery import Celery
 
 QUEUE_TRAIN = "train"  # long, CPU-heavy: one task per worker process
@@ -12,10 +14,13 @@ QUEUE_GENERATE = "generate"  # short sampling jobs
 TASK_TRAIN = "textgen.train"
 TASK_GENERATE = "textgen.generate"
 
-# With Redis, an unacknowledged message is handed out again after the visibility timeout;
-# with late acks a training run longer than that would be started twice. 7 days is longer
-# than any training budget we accept (shared/specs.py caps max_seconds at 7 days).
+# With Redis, an unacknowledged message is handed out again after the visibility timeout.
+# We do not rely on it: a dead worker's job is handed on by its expired lease within a
+# minute (worker/reaper.py). It stays longer than any training budget we accept (7 days,
+# shared/specs.py) so that it never hands out a job that still runs; if it ever does, the
+# job store's start step refuses a job that is not queued.
 _VISIBILITY_TIMEOUT_S = 7 * 24 * 3600
+_SOCKET_TIMEOUT_S = 5.0  # a broker call that hangs longer is an error, not a stall
 
 
 def make_celery(settings):
@@ -27,19 +32,53 @@ def make_celery(settings):
         task_ignore_result=True,
         task_routes={TASK_TRAIN: {"queue": QUEUE_TRAIN},
                      TASK_GENERATE: {"queue": QUEUE_GENERATE}},
-        task_acks_late=True,  # a task lost with its worker is delivered again
+        # Acknowledged after the task returns, so a message is in the broker (queued or
+        # unacked) for as long as its job may need it; the reaper reads both to find a
+        # queued job whose message was lost (messages_in_flight).
+        task_acks_late=True,
         worker_prefetch_multiplier=1,  # never hold a second training job behind a long one
         broker_transport_options={
             "visibility_timeout": _VISIBILITY_TIMEOUT_S,
             # Queues carry our key prefix too, so two deployments (or a test run) sharing
             # one Redis database never take each other's messages.
             "global_keyprefix": settings.redis_prefix,
+            "socket_timeout": _SOCKET_TIMEOUT_S,
+            "socket_connect_timeout": _SOCKET_TIMEOUT_S,
         },
         broker_connection_retry_on_startup=True,
+        # A worker whose Redis restarts reconnects by itself, however long it takes.
+        broker_connection_max_retries=None,
+        # Celery 5 default, stated: a lost broker connection does not abort the task that
+        # runs; its lease (our Redis writes) decides whether its work still counts.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         worker_hijack_root_logger=False,
     )
     return app
 
 
+# Publishing to a Redis that is down must fail fast (the API answers 503), not retry for
+# the default minute: one retry, a few seconds at most.
+_PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0.2, "interval_step": 0.5,
+                  "interval_max": 1.0}
+
+
 def enqueue(celery, task_name, job_id):
-    celery.send_task(task_name, args=[job_id])
+    celery.send_task(task_name, args=[job_id], retry=True, retry_policy=_PUBLISH_RETRY)
+
+
+_JOB_ID = re.compile(r"job_[0-9a-f]{24}")
+
+
+def messages_in_flight(redis_client, prefix):
+    """Ids of the jobs that have a message in the broker: waiting on a queue, or delivered
+    to a worker and not yet acknowledged.
+
+    Reads kombu's Redis layout (a list per queue, the `unacked` hash of delivered
+    messages), the one place that knows it; a job id is 24 hex digits, so finding it in a
+    message's text cannot match another job.
+    """
+    texts = []
+    for queue in (QUEUE_TRAIN, QUEUE_GENERATE):
+        texts.extend(redis_client.lrange(prefix + queue, 0, -1))
+    texts.extend(redis_client.hvals(prefix + "unacked"))
+    return {match for text in texts for match in _JOB_ID.findall(text)}

@@ -1,36 +1,68 @@
 """Corpus and model records: small JSON hashes in Redis, read and written only here.
 
 The files themselves live in the artifact store (shared/artifacts.py); these records hold
-what the API answers with and the lineage that ties a model to its job and corpus.
+what the API answers with and the lineage that ties a model to its job and corpus. Every
+record has an `owner`, and each owner's records are listed from an index of their own.
+A record of another owner is not found, exactly like one that never existed.
 """
 
+
 from shared.errors import NotFoundError
+from shared.pages import creation_score, newest_first
 from shared.redis_db import decode_fields, encode_fields
 
 
 class RecordStore:
-    """Records of one kind ("corpus", "model"), keyed by `key_of(record_id)`."""
+    """Records of one kind ("corpus", "model") keyed by `key_of(record_id)` and listed from
+    the owner index `index` ("corpora", "models")."""
 
-    def __init__(self, redis_client, key_of, kind):
+    def __init__(self, redis_client, keys, key_of, kind, index):
         self.redis = redis_client
+        self.keys = keys
         self.key_of = key_of
         self.kind = kind
+        self.index = index
 
     def put(self, record):
-        self.redis.hset(self.key_of(record["id"]), mapping=encode_fields(record))
+        """Store a new record and list it under its owner."""
+        pipe = self.redis.pipeline()
+        pipe.hset(self.key_of(record["id"]), mapping=encode_fields(record))
+        pipe.zadd(self.keys.owner_index(record["owner"], self.index),
+                  {record["id"]: creation_score()})
+        pipe.execute()
         return record
 
-    def get(self, record_id, *, field=None):
-        """The record, or NotFoundError naming `field` (the request field that held the id)."""
+    def get(self, record_id, owner=None, *, field=None):
+        """The record, or NotFoundError naming `field` (the request field that held the id).
+
+        With `owner`, another owner's record is not found either.
+        """
         raw = self.redis.hgetall(self.key_of(record_id)) if record_id else {}
-        if not raw:
+        record = decode_fields(raw) if raw else None
+        if record is None or (owner is not None and record.get("owner") != owner):
             raise NotFoundError(f"no {self.kind} with id {record_id!r}", field=field)
-        return decode_fields(raw)
+        return record
+
+    def get_many(self, record_ids):
+        pipe = self.redis.pipeline()
+        for record_id in record_ids:
+            pipe.hgetall(self.key_of(record_id))
+        return [decode_fields(raw) if raw else None for raw in pipe.execute()]
+
+    def page(self, owner, after=None, limit=50):
+        return newest_first(self.redis, self.keys.owner_index(owner, self.index),
+                            self.get_many, after=after, limit=limit)
+
+    def delete(self, record):
+        pipe = self.redis.pipeline()
+        pipe.delete(self.key_of(record["id"]))
+        pipe.zrem(self.keys.owner_index(record["owner"], self.index), record["id"])
+        pipe.execute()
 
 
 def corpus_records(redis_client, keys):
-    return RecordStore(redis_client, keys.corpus, "corpus")
+    return RecordStore(redis_client, keys, keys.corpus, "corpus", "corpora")
 
 
 def model_records(redis_client, keys):
-    return RecordStore(redis_client, keys.model, "model")
+    return RecordStore(redis_client, keys, keys.model, "model", "models")

@@ -2,6 +2,12 @@
 
 Every key textgen owns is built by `Keys`, so the layout is written down exactly once and
 every key carries the configured prefix (tests run under their own prefix).
+
+Keys that one script touches together share a hash tag (the part in braces), so every
+script runs on Redis Cluster and managed services that shard by slot: a job's record, its
+event stream and its model are tagged with the job id; an owner's indexes with the owner.
+A model id is its job's id with another prefix (`mdl_<hex>` for `job_<hex>`) for that
+reason: the fenced step that marks a job succeeded also writes its model record.
 """
 
 import json
@@ -11,10 +17,27 @@ import redis
 from shared.json_values import finite
 
 
+# A request must answer 503 within 3 s when Redis is down or unreachable: a second to
+# connect, two for a command. Blocking reads (event streams) block for less than that.
+CONNECT_TIMEOUT_S = 1.0
+COMMAND_TIMEOUT_S = 2.0
+
+
 def connect(settings):
     """A client for settings.redis_url; str in and out (we store JSON text only)."""
     return redis.Redis.from_url(settings.redis_url, decode_responses=True,
-                                health_check_interval=30)
+                                health_check_interval=30,
+                                socket_connect_timeout=CONNECT_TIMEOUT_S,
+                                socket_timeout=COMMAND_TIMEOUT_S)
+
+
+def model_id_of(job_id):
+    """The id of the model a training job registers: at most one per job, any attempt."""
+    return "mdl_" + job_id.removeprefix("job_")
+
+
+def job_id_of(model_id):
+    return "job_" + model_id.removeprefix("mdl_")
 
 
 class Keys:
@@ -22,21 +45,42 @@ class Keys:
         self.prefix = prefix
 
     def job(self, job_id):
-        return f"{self.prefix}job:{job_id}"
-
-    def jobs_index(self):
-        """Sorted set of job ids scored by creation time in ms: newest-first listing."""
-        return f"{self.prefix}jobs"
+        return f"{self.prefix}{{{job_id}}}:job"
 
     def events(self, job_id):
         """Stream of one job's events (status changes, epoch ends, warnings)."""
-        return f"{self.prefix}events:{job_id}"
-
-    def corpus(self, corpus_id):
-        return f"{self.prefix}corpus:{corpus_id}"
+        return f"{self.prefix}{{{job_id}}}:events"
 
     def model(self, model_id):
-        return f"{self.prefix}model:{model_id}"
+        return f"{self.prefix}{{{job_id_of(model_id)}}}:model"
+
+    def corpus(self, corpus_id):
+        return f"{self.prefix}{{{corpus_id}}}:corpus"
+
+    def owner_index(self, owner, kind):
+        """Sorted set of an owner's `kind` ("jobs", "corpora", "models") ids, scored by
+        creation time in ms: newest-first listing, one owner's records only."""
+        return f"{self.prefix}owner:{{{owner}}}:{kind}"
+
+    def owner_active(self, owner):
+        """Set of the owner's queued and running job ids: the quota counts it."""
+        return f"{self.prefix}owner:{{{owner}}}:active"
+
+    def active_jobs(self):
+        """Set of every queued or running job id: what the reaper looks at."""
+        return f"{self.prefix}jobs:active"
+
+    def tokens(self):
+        """Hash: SHA-256 of an API token (hex) -> its owner's name. Tokens themselves are
+        never stored."""
+        return f"{self.prefix}tokens"
+
+    def corpus_refs(self, sha256):
+        """Set of corpus ids whose text is the file of this hash: the file goes with the last."""
+        return f"{self.prefix}corpus-refs:{sha256}"
+
+    def idempotency(self, owner, key_digest):
+        return f"{self.prefix}owner:{{{owner}}}:idempotency:{key_digest}"
 
 
 def encode_fields(mapping):

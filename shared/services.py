@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from shared.artifacts import ArtifactStore
+from shared.auth import TokenStore
 from shared.jobs import JobStore
 from shared.queue import make_celery
 from shared.records import RecordStore, corpus_records, model_records
@@ -19,6 +20,7 @@ class Services:
     corpora: RecordStore
     models: RecordStore
     artifacts: ArtifactStore
+    tokens: TokenStore
     celery: object  # celery.Celery
 
     @classmethod
@@ -33,5 +35,6 @@ class Services:
             corpora=corpus_records(client, keys),
             models=model_records(client, keys),
             artifacts=ArtifactStore(settings.data_dir),
+            tokens=TokenStore(client, keys, settings.api_tokens),
             celery=celery or make_celery(settings),
         )

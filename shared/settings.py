@@ -5,10 +5,45 @@ passed down. Hyperparameters are not settings: they are the job spec (shared/spe
 """
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from shared.errors import ConfigError
+
+# An owner's name: it appears in paths of Redis keys and in logs, so a short safe alphabet.
+OWNER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+GUTENBERG_URL = "https://www.gutenberg.org/cache/epub/{n}/pg{n}.txt"
+
+
+def redacted(url):
+    """`url` without its password, for logs and the terminal."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + netloc))
+
+
+def parse_api_tokens(raw, problems):
+    """TEXTGEN_API_TOKENS ("name:token,name:token") -> ((name, sha256 of token), ...).
+
+    Only digests are kept, so Settings (and anything that prints it) holds no secret.
+    """
+    from shared.auth import token_digest  # auth imports settings' OWNER_NAME
+
+    pairs = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, sep, token = item.partition(":")
+        if not sep or not OWNER_NAME.match(name) or len(token) < 16:
+            problems.append("TEXTGEN_API_TOKENS must be comma-separated name:token pairs, "
+                            "names of letters, digits, '_', '.', '-', tokens of 16 or more "
+                            f"characters (entry {len(pairs) + 1} is not)")
+            continue
+        pairs.append((name, token_digest(token)))
+    return tuple(pairs)
 
 
 @dataclass(frozen=True)
@@ -20,6 +55,20 @@ class Settings:
     max_train_memory_mb: float = 8192  # training jobs estimated above this answer 422
     progress_interval_s: float = 2.0  # how often a running job's progress is written
     log_level: str = "INFO"
+    api_tokens: tuple = ()  # ((owner, sha256 hex of the token), ...) from TEXTGEN_API_TOKENS
+    max_active_jobs: int = 8  # queued or running jobs per owner; one more answers 429
+    max_attempts: int = 3  # runs of a job whose worker keeps dying, before it fails
+    # A running job's lease: renewed every lease_s / 6 by its worker's heartbeat, so a few
+    # missed beats (a long GC pause, a slow Redis) do not lose it; a dead worker's job is
+    # handed on within lease_s + reap_interval_s.
+    lease_s: float = 30.0
+    reap_interval_s: float = 5.0  # how often each worker looks for expired leases
+    # A queued job with no message in the broker for this long is sent again (its enqueue
+    # failed, or a Redis error lost the message).
+    lost_message_s: float = 60.0
+    generation_max_s: float = 300.0  # a generation job's hard time limit
+    gutenberg_url: str = GUTENBERG_URL  # where POST /v1/corpora {"gutenberg_id"} fetches
+    sse_max_s: float = 600.0  # an event stream ends after this; the client reconnects
 
     @classmethod
     def from_env(cls, environ=None):
@@ -53,6 +102,18 @@ class Settings:
         prefix = env.get("TEXTGEN_REDIS_PREFIX", "textgen:")
         if not prefix:
             problems.append("TEXTGEN_REDIS_PREFIX may not be empty")
+        max_active_jobs = number("TEXTGEN_MAX_ACTIVE_JOBS", 8, int, 1)
+        max_attempts = number("TEXTGEN_MAX_ATTEMPTS", 3, int, 1)
+        lease_s = number("TEXTGEN_LEASE_S", 30.0, float, 1.0)
+        reap_interval_s = number("TEXTGEN_REAP_INTERVAL_S", 5.0, float, 0.1)
+        lost_message_s = number("TEXTGEN_LOST_MESSAGE_S", 60.0, float, 1.0)
+        generation_max_s = number("TEXTGEN_GENERATION_MAX_S", 300.0, float, 1.0)
+        sse_max_s = number("TEXTGEN_SSE_MAX_S", 600.0, float, 1.0)
+        api_tokens = parse_api_tokens(env.get("TEXTGEN_API_TOKENS", ""), problems)
+        gutenberg_url = env.get("TEXTGEN_GUTENBERG_URL", GUTENBERG_URL)
+        if not gutenberg_url.startswith(("https://", "http://")) or "{n}" not in gutenberg_url:
+            problems.append("TEXTGEN_GUTENBERG_URL must be an http(s) URL with {n} for the "
+                            "book number")
         log_level = env.get("TEXTGEN_LOG_LEVEL", "INFO").upper()
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             problems.append(f"TEXTGEN_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
@@ -67,4 +128,13 @@ class Settings:
             max_train_memory_mb=max_train_memory_mb,
             progress_interval_s=progress_interval_s,
             log_level=log_level,
+            api_tokens=api_tokens,
+            max_active_jobs=max_active_jobs,
+            max_attempts=max_attempts,
+            lease_s=lease_s,
+            reap_interval_s=reap_interval_s,
+            lost_message_s=lost_message_s,
+            generation_max_s=generation_max_s,
+            gutenberg_url=gutenberg_url,
+            sse_max_s=sse_max_s,
         )

@@ -1,86 +1,23 @@
-"""Job specs: the presets, the fields a request may override, and their validation.
+"""Job specs: the presets (data), and the typed models a request is validated against.
 
-A training spec is a preset plus overrides, validated here once by the API and then used
-as is by the worker and saved with the model. The field tables below are the single
-definition of what a request may say; later the OpenAPI document is generated from them.
+A training spec is a preset plus overrides: the request's sections are partial (any field of
+a section may be left out), the preset fills in the rest, and the merged spec is validated
+once more as a whole. The API stores `TrainSpec.model_dump()` on the job; the worker
+validates it again on arrival and saves it with the model. The OpenAPI document is
+generated from these same models (api/openapi.py), so the ranges below are the API's.
 """
 
-import copy
-import math
 import secrets
-from dataclasses import dataclass
+from typing import Annotated, Literal
 
-from shared.errors import MalformedRequestError, ValidationError
+from pydantic import (BaseModel, ConfigDict, Field, PlainValidator, field_validator,
+                      model_validator)
+from typing_extensions import TypedDict
 
+# Strict: JSON "3" is not 3, 1.5 is not an int, true is not 1; an unknown field is an error.
+STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
-@dataclass(frozen=True)
-class Field:
-    """One request field: its JSON type, its allowed range or choices, and what it means."""
-
-    kind: type  # int, float, str or bool (a JSON int is accepted where a float is asked)
-    doc: str
-    minimum: float | None = None
-    maximum: float | None = None
-    choices: tuple | None = None
-    nullable: bool = False
-    max_length: int | None = None  # for strings, in characters
-
-
-PREPROCESSING_FIELDS = {
-    "mode": Field(
-        str,
-        "'tutorial': lowercase, NLTK \\w+ tokens, English stopwords removed, joined by "
-        "spaces; 'raw': the text as uploaded (case, punctuation, line breaks kept)",
-        choices=("tutorial", "raw"),
-    ),
-    "level": Field(
-        str,
-        "'char': a token is a character; 'word': a word, punctuation mark or line break "
-        "(regexp tokenizer, Treebank detokenizer), unknown words as <unk>",
-        choices=("char", "word"),
-    ),
-    "max_vocab": Field(int, "word level: vocabulary size, <unk> included (the max_vocab - 1 "
-                       "most frequent tokens are kept)", 2, 200_000),
-}
-
-MODEL_FIELDS = {
-    "architecture": Field(
-        str,
-        "'tutorial': scaled-index input, stacked LSTM predicting the next character of a "
-        "window; 'embedding_lstm': token embedding, stacked LSTM, a prediction at every step",
-        choices=("tutorial", "embedding_lstm"),
-    ),
-    "units": Field(int, "LSTM units per layer (the tutorial's last layer has half)", 1, 4096),
-    "layers": Field(int, "number of stacked LSTM layers", 1, 8),
-    "dropout": Field(float, "dropout rate after each LSTM layer", 0.0, 0.9),
-    "embedding_dim": Field(int, "embedding width (embedding_lstm only)", 1, 1024),
-}
-
-TRAINING_FIELDS = {
-    "epochs": Field(int, "passes over the training text", 1, 10_000),
-    "batch_size": Field(int, "windows per training step", 1, 4096),
-    "seq_length": Field(int, "characters per window", 2, 2048),
-    "learning_rate": Field(float, "Adam's initial learning rate", 1e-6, 1.0),
-    "validation_fraction": Field(
-        float, "share of the text, taken from its end, held out for validation", 0.0, 0.5
-    ),
-    "seed": Field(int, "seed for weights and data order: same seed, same run", 0, 2**31 - 1),
-    "max_seconds": Field(
-        float, "wall-clock budget; training stops at the next step once spent", 1.0, 7 * 86400,
-        nullable=True,
-    ),
-    "clip_norm": Field(float, "gradient clipping by global norm (null: none)", 1e-3, 1e3,
-                       nullable=True),
-    "patience": Field(int, "epochs without a better val_loss before stopping (null: never)",
-                      1, 1000, nullable=True),
-    "lr_decay": Field(float, "learning rate multiplied by this after each epoch", 0.01, 1.0),
-}
-
-SECTIONS = {
-    "preprocessing": PREPROCESSING_FIELDS,
-    "model": MODEL_FIELDS,
-    "training": TRAINING_FIELDS,
-}
+PresetName = Literal["default", "seed"]
 
 PRESETS = {
     # What a practitioner would use on a CPU: raw text, embedding, a loss on every step.
@@ -108,103 +45,169 @@ PRESETS = {
     },
 }
 
-GENERATE_FIELDS = {
-    "model_id": Field(str, "the model to sample from", max_length=100),
-    "prompt": Field(str, "text the samples start from (empty: from nothing)", max_length=10_000),
-    "length": Field(int, "characters to generate per sample", 1, 100_000),
-    "temperature": Field(float, "sampling temperature; 0 picks the likeliest (greedy)", 0.0, 10.0),
-    "top_k": Field(int, "sample only among the k likeliest (0: no limit)", 0, 100_000),
-    "top_p": Field(float, "sample only within this cumulative probability", 0.01, 1.0),
-    "num_samples": Field(int, "independent samples, generated as one batch", 1, 64),
-    "seed": Field(int, "random seed: same seed, same text (null: chosen and recorded)",
-                  0, 2**31 - 1, nullable=True),
-    "stop": Field(str, "stop a sample when this string appears (null: never)", max_length=100,
-                  nullable=True),
-}
-
-GENERATE_DEFAULTS = {"prompt": "", "length": 200, "temperature": 1.0, "top_k": 0, "top_p": 1.0,
-                     "num_samples": 1, "seed": None, "stop": None}
+SEED_MAX = 2**31 - 1  # seeds fit a signed 32-bit int, the widest every RNG here takes
+WEEK_S = 7 * 86400  # the longest training budget accepted (and the broker's redelivery horizon)
 
 
-def _check_value(field, value, name):
-    if value is None:
-        if field.nullable:
-            return None
-        raise ValidationError(f"'{name}' may not be null", field=name)
-    # bool is a subclass of int in Python; JSON true is never a number here.
-    if isinstance(value, bool) and field.kind is not bool:
-        raise ValidationError(f"'{name}' must be {_type_name(field.kind)}", field=name)
-    if field.kind is float and isinstance(value, int):
-        value = float(value)
-    if not isinstance(value, field.kind):
-        raise ValidationError(f"'{name}' must be {_type_name(field.kind)}", field=name)
-    if field.kind is float and not math.isfinite(value):
-        raise ValidationError(f"'{name}' must be a finite number", field=name)
-    if field.choices is not None and value not in field.choices:
-        raise ValidationError(f"'{name}' must be one of {', '.join(field.choices)}", field=name)
-    if field.minimum is not None and value < field.minimum:
-        raise ValidationError(f"'{name}' must be at least {field.minimum}", field=name)
-    if field.maximum is not None and value > field.maximum:
-        raise ValidationError(f"'{name}' must be at most {field.maximum}", field=name)
-    if field.max_length is not None and len(value) > field.max_length:
-        raise ValidationError(f"'{name}' must be at most {field.max_length} characters",
-                              field=name)
-    return value
+def _field(ge=None, le=None, doc="", **kw):
+    return Field(ge=ge, le=le, description=doc, **kw)
 
 
-def _type_name(kind):
-    return {int: "an integer", float: "a number", str: "a string", bool: "a boolean"}[kind]
+
+class PreprocessingSpec(BaseModel):
+    model_config = STRICT
+
+    mode: Literal["tutorial", "raw"] = Field(description=(
+        "'tutorial': lowercase, NLTK \\w+ tokens, English stopwords removed, joined by "
+        "spaces; 'raw': the text as uploaded (case, punctuation, line breaks kept)"))
+    level: Literal["char", "word"] = Field(description=(
+        "'char': a token is a character; 'word': a word, punctuation mark or line break, "
+        "unknown words as <unk>"))
+    max_vocab: Annotated[int, _field(2, 200_000, "word level: vocabulary size, <unk> "
+                                     "included (the max_vocab - 1 most frequent tokens)")]
 
 
-def _check_object(body, fields, prefix=""):
-    """Validate the known keys of `body` against `fields`; unknown keys are errors."""
-    if not isinstance(body, dict):
-        raise ValidationError(f"'{prefix.rstrip('.') or 'body'}' must be an object",
-                              field=prefix.rstrip(".") or None)
-    out = {}
-    for key, value in body.items():
-        name = prefix + key
-        if key not in fields:
-            raise ValidationError(f"unknown field '{name}'", field=name)
-        out[key] = _check_value(fields[key], value, name)
-    return out
+class ModelSpec(BaseModel):
+    model_config = STRICT
+
+    architecture: Literal["tutorial", "embedding_lstm"] = Field(description=(
+        "'tutorial': scaled-index input, stacked LSTM predicting the next token of a window; "
+        "'embedding_lstm': token embedding, stacked LSTM, a prediction at every step"))
+    units: Annotated[int, _field(1, 4096, "LSTM units per layer (the tutorial's last layer "
+                                 "has half)")]
+    layers: Annotated[int, _field(1, 8, "number of stacked LSTM layers")]
+    dropout: Annotated[float, _field(0.0, 0.9, "dropout rate after each LSTM layer")]
+    embedding_dim: Annotated[int, _field(1, 1024, "embedding width (embedding_lstm only)")]
 
 
-def require_object(body):
-    if not isinstance(body, dict):
-        raise MalformedRequestError("the request body must be a JSON object")
-    return body
+class TrainingSpec(BaseModel):
+    model_config = STRICT
+
+    epochs: Annotated[int, _field(1, 10_000, "passes over the training text")]
+    batch_size: Annotated[int, _field(1, 4096, "windows per training step")]
+    seq_length: Annotated[int, _field(2, 2048, "tokens per window")]
+    learning_rate: Annotated[float, _field(1e-6, 1.0, "Adam's initial learning rate")]
+    validation_fraction: Annotated[float, _field(
+        0.0, 0.5, "share of the text, taken from its end, held out for validation")]
+    seed: Annotated[int, _field(0, SEED_MAX, "seed for weights and data order: same seed, "
+                                "same run")]
+    max_seconds: Annotated[float | None, _field(
+        1.0, WEEK_S, "wall-clock budget; training stops at the next step once spent "
+        "(null: none)")]
+    clip_norm: Annotated[float | None, _field(1e-3, 1e3, "gradient clipping by global norm "
+                                              "(null: none)")]
+    patience: Annotated[int | None, _field(1, 1000, "epochs without a better val_loss "
+                                           "before stopping (null: never)")]
+    lr_decay: Annotated[float, _field(0.01, 1.0, "learning rate multiplied by this after "
+                                      "each epoch")]
 
 
-def validate_train_request(body):
-    """Return (corpus_id, spec) from a POST /v1/train body, or raise ValidationError."""
-    require_object(body)
-    allowed = {"corpus_id", "preset", *SECTIONS}
-    for key in body:
-        if key not in allowed:
-            raise ValidationError(f"unknown field '{key}'", field=key)
-    corpus_id = body.get("corpus_id")
-    if not isinstance(corpus_id, str) or not corpus_id:
-        raise ValidationError("'corpus_id' is required and must be a string", field="corpus_id")
-    preset = body.get("preset", "default")
-    if preset not in PRESETS:
-        raise ValidationError(f"'preset' must be one of {', '.join(PRESETS)}", field="preset")
-    spec = copy.deepcopy(PRESETS[preset])
-    for section, fields in SECTIONS.items():
-        if section in body:
-            spec[section].update(_check_object(body[section], fields, prefix=f"{section}."))
-    spec["preset"] = preset
-    return corpus_id, spec
+class TrainSpec(BaseModel):
+    """A whole training spec: what the worker runs and what is saved with the model."""
+
+    model_config = STRICT
+
+    preset: PresetName
+    preprocessing: PreprocessingSpec
+    model: ModelSpec
+    training: TrainingSpec
 
 
-def validate_generate_request(body):
-    """Return the full generation spec (defaults filled in) from a POST /v1/generate body."""
-    require_object(body)
-    checked = _check_object(body, GENERATE_FIELDS)
-    if not checked.get("model_id"):
-        raise ValidationError("'model_id' is required", field="model_id")
-    spec = {**GENERATE_DEFAULTS, **checked}
-    if spec["seed"] is None:
-        # Chosen here and stored with the job, so every result can be reproduced.
-        spec["seed"] = secrets.randbelow(2**31)
-    return spec
+def overrides_of(section):
+    """A request's partial `section`: the same fields, ranges and descriptions, none required.
+
+    A TypedDict, not a model with None defaults, so that a left-out field and an explicit
+    null stay different: null is refused where the full spec does not allow it.
+    """
+    # Each field keeps its FieldInfo (type, constraints, validators, description) as is.
+    fields = {name: Annotated[info.annotation, info]
+              for name, info in section.model_fields.items()}
+    partial = TypedDict(f"{section.__name__}Overrides", fields, total=False)
+    partial.__pydantic_config__ = STRICT
+    return partial
+
+
+PreprocessingOverrides = overrides_of(PreprocessingSpec)
+ModelOverrides = overrides_of(ModelSpec)
+TrainingOverrides = overrides_of(TrainingSpec)
+SECTIONS = ("preprocessing", "model", "training")
+
+
+def resolve_train_spec(preset, overrides):
+    """The preset named `preset` with `overrides` ({section: {field: value}}) applied."""
+    base = PRESETS[preset]
+    merged = {section: {**base[section], **(overrides.get(section) or {})}
+              for section in SECTIONS}
+    return TrainSpec.model_validate({"preset": preset, **merged})
+
+
+Temperature = Annotated[float, Field(ge=0.0, le=10.0)]
+MAX_TEMPERATURES = 16
+MAX_SAMPLES = 64  # samples in one generation job, over every temperature: one batch's worth
+
+
+def _temperature(value):
+    """A temperature from 0 to 10, or a list of 1 to MAX_TEMPERATURES of them (strict: no
+    strings, no booleans)."""
+    values = value if isinstance(value, list) else [value]
+    if isinstance(value, list) and not 1 <= len(value) <= MAX_TEMPERATURES:
+        raise ValueError(f"a temperature list holds 1 to {MAX_TEMPERATURES} values")
+    for item in values:
+        if (isinstance(item, bool) or not isinstance(item, (int, float))
+                or not 0.0 <= item <= 10.0):  # NaN fails the range too
+            raise ValueError("a temperature is a number from 0 to 10")
+    return [float(v) for v in value] if isinstance(value, list) else float(value)
+
+
+class GenerateSpec(BaseModel):
+    """A generation job's spec, defaults filled in; stored on the job as is."""
+
+    model_config = STRICT
+
+    model_id: Annotated[str, Field(min_length=1, max_length=100,
+                                   description="the model to sample from")]
+    prompt: Annotated[str, Field(max_length=10_000, description=(
+        "text every sample starts with, prepared as the model's corpus was (lowercased "
+        "for `seed` models, for instance); empty: from nothing"))] = ""
+    length: Annotated[int, _field(1, 100_000, "tokens (characters, or words) to generate "
+                                  "after the prompt, per sample")] = 200
+    temperature: Annotated[
+        float | list[float],
+        # One validator for both shapes, so an error points at `temperature` itself, not at
+        # a branch of the union; the schema still says what is accepted.
+        PlainValidator(_temperature, json_schema_input_type=Temperature | Annotated[
+            list[Temperature], Field(min_length=1, max_length=MAX_TEMPERATURES)]),
+        Field(description="sampling temperature, 0 = greedy; a list (up to 16 values) gives "
+                          "num_samples samples per value")] = 1.0
+    top_k: Annotated[int, _field(0, 100_000, "sample only among the k likeliest "
+                                 "(0: no limit)")] = 0
+    top_p: Annotated[float, Field(gt=0.0, le=1.0, description=(
+        "sample only within this cumulative probability (1: no limit)"))] = 1.0
+    num_samples: Annotated[int, _field(1, 64, "samples per temperature, generated as one "
+                                       "batch")] = 1
+    seed: Annotated[int | None, _field(0, SEED_MAX, "random seed: same seed, same text "
+                                       "(null: chosen and recorded)")] = None
+    stop: Annotated[str | None, Field(min_length=1, max_length=100, description=(
+        "a sample ends just before this string (null: never)"))] = None
+
+    @field_validator("num_samples")
+    @classmethod
+    def _at_most_one_batch(cls, num_samples, info):
+        temperatures = info.data.get("temperature")
+        count = len(temperatures) if isinstance(temperatures, list) else 1
+        if num_samples * count > MAX_SAMPLES:
+            raise ValueError(f"num_samples x the number of temperatures must be at most "
+                             f"{MAX_SAMPLES}")
+        return num_samples
+
+    @model_validator(mode="after")
+    def _choose_seed(self):
+        if self.seed is None:
+            # Chosen here and stored with the job, so every result can be reproduced.
+            self.seed = secrets.randbelow(SEED_MAX)
+        return self
+
+    @property
+    def temperatures(self):
+        """The temperatures to sample at, one batch of num_samples each."""
+        return self.temperature if isinstance(self.temperature, list) else [self.temperature]

@@ -1,6 +1,10 @@
-"""Text preparation: what a corpus becomes before it is turned into tokens.
+"""Text preparation: what a corpus (or a prompt) becomes before it is turned into tokens.
 
-Two modes (see shared.specs.PREPROCESSING_FIELDS):
+Shared: the worker prepares corpora and prompts, and the API checks a prompt's characters
+against a model before it accepts a generation job. NLTK is imported only when the
+tutorial mode needs it, so the API starts without it.
+
+Two modes (see shared.specs.PreprocessingSpec):
 
 - `raw`: the text as uploaded.
 - `tutorial`: the Stack Abuse Keras tutorial's preprocessing, exactly: lowercase, NLTK
@@ -15,9 +19,6 @@ whole), so that combination is the tutorial's words, one token each.
 import io
 import logging
 import threading
-
-import nltk
-from nltk.tokenize import RegexpTokenizer
 
 from shared.errors import NltkDataMissingError, ValidationError
 
@@ -41,12 +42,29 @@ def prepare_text(text, preprocessing):
         return text
     if mode == "tutorial":
         stopwords = _english_stopwords()
-        tokens = RegexpTokenizer(r"\w+").tokenize(text.lower())
-        return " ".join(t for t in tokens if t not in stopwords)
+        return " ".join(t for t in tutorial_tokens(text) if t not in stopwords)
     raise ValidationError(f"unknown preprocessing mode {mode!r}", field="preprocessing.mode")
 
 
+def tutorial_tokens(text):
+    """The tutorial's tokens of `text`, before its stopwords are removed."""
+    from nltk.tokenize import RegexpTokenizer
+
+    return RegexpTokenizer(r"\w+").tokenize(text.lower())
+
+
+def prepared_characters(text, mode):
+    """The characters `text` can contribute once prepared in `mode` (a superset in
+    tutorial mode: removing stopwords can only drop some). No NLTK data needed."""
+    if mode == "tutorial":
+        tokens = tutorial_tokens(text)
+        return set("".join(tokens)) | ({" "} if len(tokens) > 1 else set())
+    return set(text)
+
+
 def _english_stopwords():
+    import nltk
+
     try:
         return set(nltk.corpus.stopwords.words("english"))
     except LookupError:
@@ -66,6 +84,8 @@ def _download_stopwords():
     still stuck after the timeout is abandoned (it holds no lock of ours and dies with the
     process).
     """
+    import nltk
+
     result = {}
     errors = io.StringIO()  # NLTK prints its errors; log them instead of writing to stderr
 
