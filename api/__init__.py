@@ -5,25 +5,29 @@ answers at once.
 """
 
 import logging
+from pathlib import Path
 
 from flask import Flask
 
 from shared.services import Services
-from shared.settings import Settings
+from shared.settings import Settings, redacted
 
 
 def create_app(settings=None):
     settings = settings or Settings.from_env()
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=str(Path(__file__).parent / "static"),
+                static_url_path="/static")
     # Werkzeug refuses larger bodies with 413 before we read them.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json.sort_keys = False
     app.extensions["textgen"] = Services.from_settings(settings)
 
-    from api import corpora, errors, jobs, models, system
+    from api import auth, corpora, errors, jobs, models, openapi, system
 
     errors.register(app)
-    for module in (corpora, jobs, models, system):
+    app.before_request(auth.require_token)
+    for module in (corpora, jobs, models, system, openapi):
         app.register_blueprint(module.bp)
-    logging.getLogger(__name__).debug("textgen API created for %s", settings.redis_url)
+    logging.getLogger(__name__).debug("textgen API created for %s",
+                                      redacted(settings.redis_url))
     return app

@@ -1,58 +1,119 @@
-"""Corpora: upload a text (multipart `file` or a raw text/plain body) and read its record."""
+"""Corpora: upload a text (multipart `file`, a raw text/plain body, or a Gutenberg book by
+number), read one, list them, delete one."""
 
 from flask import Blueprint, request
 
+from api.auth import current_owner
+from api.bodies import json_body, query
 from api.context import services
+from api.idempotency import IDEMPOTENCY, idempotent
+from api.openapi import operation
+from api.responses import created, page_response, respond
+from api.schemas import Corpus, GutenbergRequest, ListQuery, Page
 from shared.clock import new_id, utc_now_iso
 from shared.corpus_text import decode_corpus, text_sha256
-from shared.errors import MalformedRequestError, ValidationError
+from shared.errors import InUseError, MalformedRequestError, ValidationError
+from shared.gutenberg import fetch_book, strip_gutenberg
 
 bp = Blueprint("corpora", __name__, url_prefix="/v1/corpora")
 
 _MAX_NAME_CHARS = 200
 
+UPLOAD_BODY = {
+    "multipart/form-data": {"type": "object", "required": ["file"], "properties": {
+        "file": {"type": "string", "format": "binary", "contentMediaType":
+                 "application/octet-stream"},
+        "name": {"type": "string", "maxLength": _MAX_NAME_CHARS}}},
+    "text/plain": {"type": "string"},
+    "application/json": GutenbergRequest,
+}
+
 
 def _read_upload():
-    """Return (bytes, name) from the request; the name is metadata, never a path."""
+    """Return (bytes, name, source fields) from the request; the name is metadata only."""
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None:
             raise ValidationError("a multipart upload needs a 'file' field", field="file")
         data = upload.read()
         name = request.form.get("name") or request.args.get("name") or upload.filename
-    elif request.mimetype in ("text/plain", "application/octet-stream"):
-        data = request.get_data(cache=False)
-        name = request.args.get("name")
-    else:
-        raise MalformedRequestError(
-            "send the text as multipart/form-data (field 'file') or as a text/plain body")
-    name = (name or "corpus").strip()
-    if len(name) > _MAX_NAME_CHARS:
-        raise ValidationError(f"'name' must be at most {_MAX_NAME_CHARS} characters",
-                              field="name")
-    return data, name
+        return data, name, {"source": "upload"}
+    if request.mimetype in ("text/plain", "application/octet-stream"):
+        return request.get_data(cache=True), request.args.get("name"), {"source": "upload"}
+    if request.is_json:
+        body = json_body(GutenbergRequest)
+        settings = services().settings
+        raw = fetch_book(body.gutenberg_id, settings.gutenberg_url, settings.max_upload_bytes)
+        return raw, body.name or f"gutenberg-{body.gutenberg_id}", {
+            "source": "gutenberg", "gutenberg_id": body.gutenberg_id}
+    raise MalformedRequestError(
+        "send the text as multipart/form-data (field 'file'), as a text/plain body, or "
+        'name a Project Gutenberg book as JSON {"gutenberg_id": 84}')
 
 
 @bp.post("")
+@operation("Upload a corpus", {201: Corpus, 400: None, 404: None, 409: None, 413: None},
+           body=UPLOAD_BODY, headers=IDEMPOTENCY)
+@idempotent
 def upload_corpus():
-    data, name = _read_upload()
+    data, name, source = _read_upload()
+    name = (name or "corpus").strip() or "corpus"
+    if len(name) > _MAX_NAME_CHARS:
+        raise ValidationError(f"'name' must be at most {_MAX_NAME_CHARS} characters",
+                              field="name")
     text, encoding = decode_corpus(data)
+    if source["source"] == "gutenberg":
+        text = strip_gutenberg(text)
     sha256 = text_sha256(text)
     svc = services()
     svc.artifacts.write_corpus(sha256, text)
-    record = svc.corpora.put({
+    record = {
         "id": new_id("cor"),
+        "owner": current_owner(),
         "name": name,
         "bytes": len(data),
         "chars": len(text),
         "encoding": encoding,
         "vocab_size": len(set(text)),
+        "alphabet": "".join(sorted(set(text))),
         "sha256": sha256,
         "created_at": utc_now_iso(),
-    })
-    return record, 201, {"Location": f"/v1/corpora/{record['id']}"}
+        **source,
+    }
+    svc.redis.sadd(svc.keys.corpus_refs(sha256), record["id"])
+    svc.corpora.put(record)
+    return created(Corpus.model_validate(record), f"/v1/corpora/{record['id']}")
+
+
+@bp.get("")
+@operation("List your corpora, newest first", {200: Page[Corpus]}, query=ListQuery)
+def list_corpora():
+    args = query(ListQuery)
+    page = services().corpora.page(current_owner(), after=args.after, limit=args.limit)
+    return page_response(page, Corpus, args.limit)
 
 
 @bp.get("/<corpus_id>")
+@operation("Read a corpus", {200: Corpus, 404: None})
 def get_corpus(corpus_id):
-    return services().corpora.get(corpus_id)
+    return respond(Corpus.model_validate(services().corpora.get(corpus_id, current_owner())))
+
+
+@bp.delete("/<corpus_id>")
+@operation("Delete a corpus (its text goes with the last corpus that has it)",
+           {204: None, 404: None, 409: None})
+def delete_corpus(corpus_id):
+    svc = services()
+    record = svc.corpora.get(corpus_id, current_owner())
+    users = [job["id"] for job in svc.jobs.active_of(record["owner"])
+             if job.get("corpus_id") == corpus_id]
+    if users:
+        raise InUseError(f"corpus {corpus_id} is used by queued or running job "
+                         f"{', '.join(users)}; cancel it or wait until it ends",
+                         extra={"jobs": users})
+    svc.corpora.delete(record)
+    refs = svc.keys.corpus_refs(record["sha256"])
+    svc.redis.srem(refs, corpus_id)
+    if svc.redis.scard(refs) == 0:
+        svc.artifacts.delete_corpus(record["sha256"])
+    return "", 204

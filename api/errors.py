@@ -1,52 +1,90 @@
 """Every error answer, in one place: application/problem+json (RFC 9457) with a stable code.
 
-Our own errors carry their code, status and field; Werkzeug's HTTP errors (404 for an
-unknown path, 405, 413 from the upload limit) get the same shape; anything else is logged
-with its traceback and answered with a 500 that reveals nothing.
+Our own errors carry their code, status, field and headers; a request body that fails its
+model is a 422 listing every field at fault; Werkzeug's HTTP errors (404 for an unknown
+path, 405 with its Allow header, 413 from the upload limit) get the same shape; Redis out
+of reach is a 503 (the client timeouts in shared/redis_db.py bound how long that takes);
+anything else is logged with its traceback and answered with a 500 that reveals nothing.
 """
 
 import logging
 
-from flask import jsonify
+import redis
+from flask import Response
+from kombu.exceptions import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from shared.errors import PayloadTooLargeError, TextgenError
+from shared.errors import (PayloadTooLargeError, ServiceUnavailableError, TextgenError,
+                           ValidationError)
 
 log = logging.getLogger(__name__)
 
 PROBLEM_TYPE_BASE = "urn:textgen:problem:"  # a stable identifier per code, not a page
+PROBLEM_MIMETYPE = "application/problem+json"
 
 
-def problem(status, code, title, detail, field=None, **extra):
-    body = {"type": PROBLEM_TYPE_BASE + code, "title": title, "status": status,
-            "detail": detail, "code": code}
-    if field:
-        body["field"] = field
-    body.update(extra)
-    response = jsonify(body)
-    response.status_code = status
-    response.mimetype = "application/problem+json"
+def problem_response(error):
+    """The problem+json answer for a TextgenError."""
+    from api.schemas import Problem
+
+    body = Problem(type=PROBLEM_TYPE_BASE + error.code, title=error.title,
+                   status=error.status, detail=error.message, code=error.code,
+                   field=error.field, **error.extra)
+    response = Response(body.model_dump_json(exclude_none=True), status=error.status,
+                        mimetype=PROBLEM_MIMETYPE)
+    response.headers.update(error.headers)
     return response
+
+
+def validation_error(e, prefix=()):
+    """Our ValidationError listing every field a pydantic ValidationError names."""
+    errors = []
+    for item in e.errors(include_url=False):
+        path = [*prefix, *(str(part) for part in item["loc"])]
+        pointer = "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in path)
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+        errors.append({"pointer": pointer, "field": ".".join(path) or None,
+                       "message": message})
+    detail = "; ".join(f"{err['field'] or 'body'}: {err['message']}" for err in errors)
+    return ValidationError(detail, field=errors[0]["field"] if errors else None,
+                           errors=errors)
 
 
 def register(app):
     @app.errorhandler(TextgenError)
     def textgen_error(e):
-        return problem(e.status, e.code, e.title, e.message, e.field, **e.extra)
+        return problem_response(e)
+
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(e):
         limit_mb = app.config["MAX_CONTENT_LENGTH"] / (1024 * 1024)
-        return textgen_error(PayloadTooLargeError(
+        return problem_response(PayloadTooLargeError(
             f"the body is over the upload limit of {limit_mb:g} MB (TEXTGEN_MAX_UPLOAD_MB)"))
 
     @app.errorhandler(HTTPException)
     def http_error(e):
         code = (e.name or "error").lower().replace(" ", "_")
-        return problem(e.code, code, e.name, e.description)
+        error = TextgenError(e.description or e.name, headers=dict(e.get_headers()))
+        error.code, error.status, error.title = code, e.code, e.name
+        error.headers.pop("Content-Type", None)
+        return problem_response(error)
+
+    @app.errorhandler(redis.ConnectionError)  # BusyLoadingError (a restarting Redis) too
+    @app.errorhandler(redis.TimeoutError)
+    @app.errorhandler(OperationalError)
+    def unavailable(e):
+        # Connection refused, a timeout, a Redis that is loading its data after a restart.
+        log.warning("redis or the broker is unavailable: %s", type(e).__name__)
+        return problem_response(ServiceUnavailableError(
+            "the job store is unavailable right now; try again shortly",
+            headers={"Retry-After": "5"}))
 
     @app.errorhandler(Exception)
     def unexpected(e):
         log.error("unhandled error", exc_info=e)
-        return problem(500, "internal_error", "Internal error",
-                       "the server failed; the error is logged")
+        error = TextgenError("the server failed; the error is logged")
+        error.code = "internal_error"
+        return problem_response(error)

@@ -1,91 +1,231 @@
-"""Jobs: submit training and generation, poll one job, list them, cancel one."""
+"""Jobs: submit training and generation, read one, list them, follow, cancel, delete."""
 
 import re
+import time
 
+import pydantic
 from flask import Blueprint, request
 
+from api.auth import current_owner
+from api.bodies import json_body, query
 from api.context import services
-from shared.errors import MalformedRequestError, ValidationError
-from shared.jobs import JobType
+from api.errors import validation_error
+from api.event_stream import event_stream, wants_event_stream
+from api.idempotency import IDEMPOTENCY, idempotent
+from api.openapi import operation
+from api.responses import created, page_response, respond
+from api.schemas import (Event, EventsQuery, GenerateRequest, Job, JobsQuery, Page,
+                         TrainRequest)
+from shared.errors import (ConflictError, GenerationTooLargeError, ServiceUnavailableError,
+                           UnknownCharactersError, ValidationError)
+from shared.generation_cost import estimate_generation_s
+from shared.jobs import JobStatus, JobType
 from shared.queue import TASK_GENERATE, TASK_TRAIN, enqueue
-from shared.specs import validate_generate_request, validate_train_request
+from shared.specs import TrainSpec, resolve_train_spec
+from shared.textprep import prepared_characters
 from shared.train_memory import check_train_memory
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1")
 
-_MAX_LIST_LIMIT = 200
-_STREAM_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")  # a Redis stream id, the events cursor
+MAX_PREFER_WAIT_S = 60
+_PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait=(\d{1,4})(?:$|[,;\s])")
 
 
-def _json_body():
-    body = request.get_json(silent=True)
-    if body is None:
-        raise MalformedRequestError("the body must be valid JSON (Content-Type: application/json)")
-    return body
-
-
-def _accepted(record, task_name):
-    """Enqueue the stored job by id and answer 202 with where to poll it."""
-    enqueue(services().celery, task_name, record["id"])
-    return record, 202, {"Location": f"/v1/jobs/{record['id']}"}
+def _submit(job_type, spec, task_name, **lineage):
+    """Store the job and enqueue its id; 202 with where to poll it."""
+    svc = services()
+    record = svc.jobs.create(job_type, spec, current_owner(),
+                             max_active=svc.settings.max_active_jobs, **lineage)
+    try:
+        enqueue(svc.celery, task_name, record["id"])
+    except Exception as e:  # noqa: BLE001 - kombu raises many kinds; all mean "not sent"
+        # The record stays queued: the reaper sends a job that has no message once the
+        # broker answers again (TEXTGEN_LOST_MESSAGE_S).
+        raise ServiceUnavailableError(
+            f"job {record['id']} is stored but the broker did not take it; it will be "
+            "queued when the broker answers again", extra={"job_id": record["id"]},
+            headers={"Retry-After": "5"}) from e
+    return record
 
 
 @bp.post("/train")
+@operation("Submit a training job", {202: Job, 400: None, 404: None, 409: None, 429: None},
+           body=TrainRequest, headers=IDEMPOTENCY)
+@idempotent
 def submit_training():
-    corpus_id, spec = validate_train_request(_json_body())
+    body = json_body(TrainRequest)
     svc = services()
-    corpus = svc.corpora.get(corpus_id, field="corpus_id")
+    owner = current_owner()
+    corpus = svc.corpora.get(body.corpus_id, owner, field="corpus_id")
+    lineage = {"corpus_id": corpus["id"]}
+    if body.init_from_model:
+        source = svc.models.get(body.init_from_model, owner, field="init_from_model")
+        spec = _continued_spec(body, source, corpus)
+        lineage["init_from_model"] = source["id"]
+    else:
+        spec = _validated(resolve_train_spec, body.preset, body.model_dump(include={
+            "preprocessing", "model", "training"}))
+    spec = spec.model_dump()
     check_train_memory(spec, corpus, svc.settings.max_train_memory_mb)
-    return _accepted(svc.jobs.create(JobType.TRAIN, spec, corpus_id=corpus_id), TASK_TRAIN)
+    record = _submit(JobType.TRAIN, spec, TASK_TRAIN, **lineage)
+    return created(Job.of(record), f"/v1/jobs/{record['id']}", status=202)
+
+
+def _continued_spec(body, source, corpus):
+    """Training that continues `source`: its spec, with this request's `training` on top."""
+    for section in ("preprocessing", "model"):
+        if getattr(body, section):
+            raise ValidationError(f"'{section}' is the model's own when init_from_model is "
+                                  "given; leave it out", field=section)
+    config = source["config"]
+    spec = _validated(TrainSpec.model_validate, {**config, "training": {
+        **config["training"], **body.training}})
+    alphabet = source.get("alphabet")
+    if alphabet is not None:  # character level: the corpus must be within the vocabulary
+        unseen = prepared_characters(corpus["alphabet"], spec.preprocessing.mode) - set(alphabet)
+        if unseen:
+            raise UnknownCharactersError(
+                f"the corpus has {len(unseen)} characters that model {source['id']} never "
+                f"saw: {_shown(unseen)}", field="corpus_id",
+                extra={"characters": sorted(unseen)})
+    return spec
+
+
+def _validated(build, *args):
+    """`build(*args)`, a spec from request fields: its errors are the request's (422)."""
+    try:
+        return build(*args)
+    except pydantic.ValidationError as e:
+        raise validation_error(e) from None
 
 
 @bp.post("/generate")
+@operation("Submit a generation job (Prefer: wait=N answers 200 when it ends in time)",
+           {200: (Job, "the finished job (Prefer: wait)"), 202: Job, 400: None, 404: None,
+            409: None, 429: None},
+           body=GenerateRequest,
+           headers={**IDEMPOTENCY, "Prefer": (f"wait=N (N up to {MAX_PREFER_WAIT_S}): wait "
+                                              "for the job to end", {"type": "string"})})
+@idempotent
 def submit_generation():
-    spec = validate_generate_request(_json_body())
+    body = json_body(GenerateRequest)
     svc = services()
-    svc.models.get(spec["model_id"], field="model_id")
-    record = svc.jobs.create(JobType.GENERATE, spec, model_id=spec["model_id"])
-    return _accepted(record, TASK_GENERATE)
+    model = svc.models.get(body.model_id, current_owner(), field="model_id")
+    _check_prompt(body.prompt, model)
+    tokens = len(body.prompt) + body.length
+    estimate_s = estimate_generation_s(model["config"], model["vocab_size"], tokens,
+                                       body.num_samples * len(body.temperatures))
+    limit_s = svc.settings.generation_max_s
+    if estimate_s > limit_s:
+        raise GenerationTooLargeError(
+            f"this generation would take about {estimate_s:,.0f} s, over the limit of "
+            f"{limit_s:,.0f} s (TEXTGEN_GENERATION_MAX_S); ask for fewer tokens or samples",
+            field="length", extra={"estimate_s": round(estimate_s, 1), "limit_s": limit_s})
+    record = _submit(JobType.GENERATE, body.model_dump(), TASK_GENERATE,
+                     model_id=model["id"])
+    wait_s = _prefer_wait_s()
+    if wait_s:
+        record = _wait_until_done(record["id"], wait_s)
+        if JobStatus(record["status"]).is_terminal:
+            return respond(Job.of(record), 200, {"Preference-Applied": f"wait={wait_s}",
+                                                 "Location": f"/v1/jobs/{record['id']}"})
+    return created(Job.of(record), f"/v1/jobs/{record['id']}", status=202)
+
+
+def _check_prompt(prompt, model):
+    """A character-level model's prompt, prepared as its corpus was, may hold only
+    characters the model knows."""
+    alphabet = model.get("alphabet")
+    if alphabet is None or not prompt:
+        return
+    unseen = prepared_characters(prompt, model["config"]["preprocessing"]["mode"]) \
+        - set(alphabet)
+    if unseen:
+        raise UnknownCharactersError(
+            f"the prompt has {len(unseen)} characters the model never saw: {_shown(unseen)}",
+            field="prompt", extra={"characters": sorted(unseen)})
+
+
+def _shown(characters, most=20):
+    shown = sorted(characters)[:most]
+    return ", ".join(repr(c) for c in shown) + (" ..." if len(characters) > most else "")
+
+
+def _prefer_wait_s():
+    match = _PREFER_WAIT.search(request.headers.get("Prefer", ""))
+    return min(int(match.group(1)), MAX_PREFER_WAIT_S) if match else 0
+
+
+def _wait_until_done(job_id, wait_s):
+    """The job once it ended, or as it is after `wait_s` seconds."""
+    jobs = services().jobs
+    deadline = time.monotonic() + wait_s
+    cursor = "0"
+    while True:
+        record = jobs.get(job_id)
+        remaining_ms = int((deadline - time.monotonic()) * 1000)
+        if JobStatus(record["status"]).is_terminal or remaining_ms <= 0:
+            return record
+        # Wakes on the job's next event (its status changes are events); the block stays
+        # under the Redis client's command timeout.
+        events = jobs.wait_events(job_id, cursor, block_ms=min(remaining_ms, 1000))
+        if events:
+            cursor = events[-1]["id"]
 
 
 @bp.get("/jobs/<job_id>")
+@operation("Read a job", {200: Job, 404: None})
 def get_job(job_id):
-    return services().jobs.get(job_id)
+    return respond(Job.of(services().jobs.get(job_id, current_owner())))
 
 
 @bp.get("/jobs")
+@operation("List your jobs, newest first", {200: Page[Job]}, query=JobsQuery)
 def list_jobs():
-    limit = _int_arg("limit", 50, 1, _MAX_LIST_LIMIT)
-    offset = _int_arg("offset", 0, 0, None)
-    return {"jobs": services().jobs.list(limit=limit, offset=offset),
-            "limit": limit, "offset": offset}
+    args = query(JobsQuery)
+    page = services().jobs.page(
+        current_owner(), after=args.after, limit=args.limit,
+        status=args.status.value if args.status else None,
+        job_type=args.type.value if args.type else None)
+    return page_response(page, Job, args.limit)
 
 
 @bp.get("/jobs/<job_id>/events")
+@operation("The job's events, oldest first; with Accept: text/event-stream, a live stream",
+           {200: ({"application/json": {"schema": {"$model": (Page[Event], "serialization")}},
+                   "text/event-stream": {"schema": {"type": "string"}}},
+                  "a page of events, or the live stream"), 404: None},
+           query=EventsQuery,
+           headers={"Last-Event-ID": ("stream: resume after this event", {"type": "string"})})
 def list_events(job_id):
-    """The job's events after the cursor `after` (oldest first) and the cursor to pass next."""
-    after = request.args.get("after", "0")
-    if not _STREAM_ID.match(after):
-        raise ValidationError("'after' must be a cursor returned by this endpoint",
-                              field="after")
-    limit = _int_arg("limit", 100, 1, _MAX_LIST_LIMIT)
-    events, cursor = services().jobs.events(job_id, after=after, limit=limit)
-    return {"events": events, "next": cursor}
+    args = query(EventsQuery)
+    svc = services()
+    job = svc.jobs.get(job_id, current_owner())
+    if wants_event_stream():
+        return event_stream(job, request.headers.get("Last-Event-ID") or args.after)
+    events, cursor = svc.jobs.events(job_id, after=args.after, limit=args.limit)
+    # Unlike other listings, a job's events grow while it runs: `next` is always the
+    # cursor to ask with later, and `has_more` says whether more are there now.
+    body = Page[Event](data=[Event.model_validate(e) for e in events],
+                       has_more=len(events) == args.limit, next=cursor, limit=args.limit)
+    return respond(body)
 
 
 @bp.post("/jobs/<job_id>/cancel")
+@operation("Cancel a queued or running job (a running one stops within a training step)",
+           {200: Job, 404: None, 409: None})
 def cancel_job(job_id):
-    return services().jobs.cancel(job_id)
+    return respond(Job.of(services().jobs.cancel(job_id, current_owner())))
 
 
-def _int_arg(name, default, minimum, maximum):
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError(f"'{name}' must be an integer", field=name) from None
-    if value < minimum or (maximum is not None and value > maximum):
-        raise ValidationError(f"'{name}' must be between {minimum} and {maximum}", field=name)
-    return value
+@bp.delete("/jobs/<job_id>")
+@operation("Delete a finished job, its events and its checkpoints (its model stays)",
+           {204: None, 404: None, 409: None})
+def delete_job(job_id):
+    svc = services()
+    job = svc.jobs.get(job_id, current_owner())
+    if not JobStatus(job["status"]).is_terminal:
+        raise ConflictError(f"job {job_id} is {job['status']}; cancel it first")
+    svc.jobs.delete(job)
+    svc.artifacts.delete_checkpoints(job_id)
+    return "", 204

@@ -1,9 +1,17 @@
-"""Models: the registered result of a training job, and its files for download."""
+"""Models: the registered result of a training job, its files, and deleting it."""
+
+import io
+import zipfile
 
 from flask import Blueprint, send_file
 
+from api.auth import current_owner
+from api.bodies import query
 from api.context import services
-from shared.errors import NotFoundError
+from api.openapi import operation
+from api.responses import page_response, respond
+from api.schemas import ListQuery, Model, Page
+from shared.errors import InUseError, NotFoundError
 
 bp = Blueprint("models", __name__, url_prefix="/v1/models")
 
@@ -15,23 +23,72 @@ MODEL_FILES = {
     "config.json": "application/json",
     "metrics.json": "application/json",
 }
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+def _shaped(record):
+    model_id = record["id"]
+    return Model.model_validate({
+        **record, "files": {name: f"/v1/models/{model_id}/files/{name}" for name in MODEL_FILES},
+        "download": f"/v1/models/{model_id}/download"})
+
+
+@bp.get("")
+@operation("List your models, newest first", {200: Page[Model]}, query=ListQuery)
+def list_models():
+    args = query(ListQuery)
+    page = services().models.page(current_owner(), after=args.after, limit=args.limit)
+    page.data = [_shaped(record) for record in page.data]
+    return page_response(page, Model, args.limit)
 
 
 @bp.get("/<model_id>")
+@operation("Read a model: config, metrics, lineage, files", {200: Model, 404: None})
 def get_model(model_id):
-    record = services().models.get(model_id)
-    return {**record, "files": {name: f"/v1/models/{model_id}/files/{name}"
-                                for name in MODEL_FILES}}
+    return respond(_shaped(services().models.get(model_id, current_owner())))
 
 
 @bp.get("/<model_id>/files/<name>")
+@operation("Download one file of a model",
+           {200: ({"application/zip": BINARY, "application/json": {"schema": {}}},
+                  "the file: model.keras is a zip archive, the others JSON"), 404: None})
 def download_file(model_id, name):
     svc = services()
-    svc.models.get(model_id)
+    record = svc.models.get(model_id, current_owner())
     if name not in MODEL_FILES:
         raise NotFoundError(f"a model has no file {name!r}; it has {', '.join(MODEL_FILES)}")
-    path = svc.artifacts.model_dir(model_id) / name
-    if not path.is_file():
-        raise NotFoundError(f"model {model_id} has no {name} in the artifact store")
-    return send_file(path, mimetype=MODEL_FILES[name], as_attachment=True,
+    data = svc.artifacts.read_model_file(record, name)
+    return send_file(io.BytesIO(data), mimetype=MODEL_FILES[name], as_attachment=True,
                      download_name=f"{model_id}-{name}")
+
+
+@bp.get("/<model_id>/download")
+@operation("Download the model as one zip: model.keras, vocab.json, config.json, "
+           "metrics.json", {200: ({"application/zip": BINARY}, "the zip"), 404: None})
+def download_zip(model_id):
+    svc = services()
+    record = svc.models.get(model_id, current_owner())
+    buffer = io.BytesIO()
+    # model.keras is itself a zip: stored, not compressed again.
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name in MODEL_FILES:
+            archive.writestr(name, svc.artifacts.read_model_file(record, name))
+    buffer.seek(0)
+    return send_file(buffer, mimetype="application/zip", as_attachment=True,
+                     download_name=f"{model_id}.zip")
+
+
+@bp.delete("/<model_id>")
+@operation("Delete a model and its files", {204: None, 404: None, 409: None})
+def delete_model(model_id):
+    svc = services()
+    record = svc.models.get(model_id, current_owner())
+    users = [job["id"] for job in svc.jobs.active_of(record["owner"])
+             if model_id in (job.get("model_id"), job.get("init_from_model"))]
+    if users:
+        raise InUseError(f"model {model_id} is used by queued or running job "
+                         f"{', '.join(users)}; cancel it or wait until it ends",
+                         extra={"jobs": users})
+    svc.models.delete(record)
+    svc.artifacts.delete_model(model_id)
+    return "", 204

@@ -6,6 +6,9 @@ import redis
 from flask import Blueprint
 
 from api.context import services
+from api.openapi import operation
+from api.responses import respond
+from api.schemas import Health
 from shared.queue import QUEUE_GENERATE, QUEUE_TRAIN
 
 log = logging.getLogger(__name__)
@@ -17,19 +20,20 @@ _INSPECT_TIMEOUT_S = 1.0
 
 
 @bp.get("/health")
+@operation("Redis reachable, and how many workers answer on each queue",
+           {200: Health, 503: (Health, "Redis is unreachable")}, public=True)
 def health():
     svc = services()
+    workers = {QUEUE_TRAIN: 0, QUEUE_GENERATE: 0}
     try:
         svc.redis.ping()
     except redis.RedisError as e:
-        log.warning("health: redis unreachable: %s", e)
-        return {"status": "unavailable", "redis": False,
-                "workers": {QUEUE_TRAIN: 0, QUEUE_GENERATE: 0}}, 503
-    workers = {QUEUE_TRAIN: 0, QUEUE_GENERATE: 0}
+        log.warning("health: redis unreachable: %s", type(e).__name__)
+        return respond(Health(status="unavailable", redis=False, workers=workers), 503)
     replies = svc.celery.control.inspect(timeout=_INSPECT_TIMEOUT_S).active_queues() or {}
     for queues in replies.values():
         for queue in queues:
             if queue["name"] in workers:
                 workers[queue["name"]] += 1
     status = "ok" if all(workers.values()) else "degraded"
-    return {"status": status, "redis": True, "workers": workers}
+    return respond(Health(status=status, redis=True, workers=workers))

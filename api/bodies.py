@@ -1,0 +1,48 @@
+"""Reading a request: its JSON body and its query string, each through a model.
+
+A body that is not JSON at all is a 400; JSON that breaks the model is a 422 listing every
+field at fault (api/errors.py), raised before anything is stored or enqueued.
+"""
+
+import json
+
+import pydantic
+from flask import request
+
+from api.errors import validation_error
+from shared.errors import MalformedRequestError, ValidationError
+
+def _number(text):
+    """A JSON number with a fraction part: 2.0 is the integer 2, as JSON Schema has it (JSON
+    has one number type), so it passes a strict integer field; 2.5 stays a float and does
+    not. A float field takes either."""
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
+def json_body(model):
+    """The request's JSON body validated by `model` (strict: "3" is not 3, 1.5 is not an
+    integer, true is not 1, an unknown field is an error)."""
+    if not request.is_json:
+        raise MalformedRequestError("send a JSON body with Content-Type: application/json")
+    try:
+        body = json.loads(request.get_data(cache=True) or b"", parse_float=_number)
+    except ValueError:  # JSONDecodeError, or bytes that are not UTF-8
+        raise MalformedRequestError("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise MalformedRequestError("the request body must be a JSON object")
+    try:
+        return model.model_validate(body)
+    except pydantic.ValidationError as e:
+        raise validation_error(e) from None
+
+
+def query(model):
+    """The query string validated by `model`; a parameter may be given once."""
+    repeated = sorted(name for name, values in request.args.lists() if len(values) > 1)
+    if repeated:
+        raise ValidationError(f"'{repeated[0]}' is given more than once", field=repeated[0])
+    try:
+        return model.model_validate(request.args.to_dict())
+    except pydantic.ValidationError as e:
+        raise validation_error(e) from None

@@ -1,0 +1,195 @@
+"""The OpenAPI 3.1 document, generated from the routes and the pydantic models they declare.
+
+Each view is marked with `@operation(...)`: its summary, body and query models, and every
+response it gives. The document walks Flask's URL map, so a route cannot be served and
+missing from it, and turns the models into JSON Schema with pydantic. Hand-written rather
+than a framework (flask-openapi3, spectree) because those replace Flask's views and their
+validation errors with their own; here the views stay plain Flask and the errors stay ours.
+"""
+
+import re
+from dataclasses import dataclass, field
+
+from flask import Blueprint, current_app, send_from_directory
+from pydantic.json_schema import models_json_schema
+
+from api.schemas import Problem
+
+bp = Blueprint("openapi", __name__)
+
+TITLE = "textgen"
+VERSION = "1"
+_FLASK_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+
+# Statuses every operation may answer, besides its own (414 comes from gunicorn, before
+# the app: a request line over its 4,094-byte limit, so it has no problem body).
+COMMON = {500: "the server failed (logged; nothing is revealed)",
+          503: "Redis or the broker is unreachable right now; try again"}
+NO_BODY = {414: "the URL is too long (answered by the HTTP server)"}
+PROTECTED = {401: "no token, or one we do not know"}
+STATUS_TEXT = {400: "the body is not a JSON object", 404: "no such id (or not yours)",
+               409: "conflict with the current state", 413: "the body is over the limit",
+               422: "a field is invalid: `errors` lists every one", 429: "over a quota",
+               507: "the artifact store is full"}
+
+
+@dataclass
+class Operation:
+    summary: str
+    responses: dict  # status -> model class, (model, description), or a content dict
+    body: object = None  # a model class, or {content type: model class or schema dict}
+    query: object = None  # a model class whose fields are the query parameters
+    public: bool = False
+    headers: dict = field(default_factory=dict)  # header name -> (description, schema)
+    tags: tuple = ()
+
+
+def operation(summary, responses, **options):
+    """Mark a view for the document (see Operation)."""
+    def mark(view):
+        view.openapi = Operation(summary, responses, **options)
+        return view
+    return mark
+
+
+def build_document(app):
+    models = []  # (model, mode) pairs whose schemas go into components
+    paths = {}
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        op = getattr(app.view_functions[rule.endpoint], "openapi", None)
+        if op is None:
+            continue
+        path = _FLASK_PARAM.sub(r"{\1}", rule.rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            paths.setdefault(path, {})[method.lower()] = _operation(
+                op, rule, method, models)
+    mapping, defs = models_json_schema(
+        list(dict.fromkeys(models)), ref_template="#/components/schemas/{model}")
+    document = {
+        "openapi": "3.1.0",
+        "info": {"title": TITLE, "version": VERSION,
+                 "description": "Train LSTM text generators on your text; generate from them."},
+        "paths": paths,
+        "components": {"schemas": defs.get("$defs", {}),
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+    }
+    return _resolve(document, mapping)
+
+
+def _operation(op, rule, method, models):
+    def ref(model, mode):
+        models.append((model, mode))
+        return {"$model": (model, mode)}  # replaced once every schema is generated
+
+    out = {"summary": op.summary, "operationId": f"{method.lower()}_{rule.endpoint}",
+           "tags": list(op.tags) or [rule.endpoint.split(".")[0]]}
+    if op.public:
+        out["security"] = []
+    params = [{"name": name, "in": "path", "required": True,
+               "schema": {"type": "string", "minLength": 1}} for name in rule.arguments]
+    if op.query is not None:
+        for name, info in op.query.model_fields.items():
+            schema = {"$model_field": (op.query, name)}
+            params.append({"name": name, "in": "query", "required": info.is_required(),
+                           "description": info.description or "", "schema": schema})
+            models.append((op.query, "validation"))
+    for name, (description, schema) in op.headers.items():
+        params.append({"name": name, "in": "header", "required": False,
+                       "description": description, "schema": schema})
+    if params:
+        out["parameters"] = params
+    if op.body is not None:
+        content = op.body if isinstance(op.body, dict) else {"application/json": op.body}
+        out["requestBody"] = {"required": True, "content": {
+            kind: {"schema": ref(schema, "validation") if isinstance(schema, type) else schema}
+            for kind, schema in content.items()}}
+    responses = {}
+    statuses = dict(op.responses)
+    for status, text in {**COMMON, **({} if op.public else PROTECTED)}.items():
+        statuses.setdefault(status, (Problem, text))
+    for status, text in NO_BODY.items():
+        statuses.setdefault(status, ({}, text))
+    if op.body is not None or op.query is not None:
+        statuses.setdefault(422, (Problem, STATUS_TEXT[422]))
+    for status, spec in sorted(statuses.items()):
+        model, description = spec if isinstance(spec, tuple) else (spec, None)
+        if isinstance(model, dict):  # a ready content map (downloads, event streams)
+            content = model or None
+            models.extend(_placeholders(model))
+        elif model is None and status >= 400:
+            content = {"application/problem+json": {"schema": ref(Problem, "serialization")}}
+        elif model is None:
+            content = None
+        else:
+            kind = "application/problem+json" if model is Problem else "application/json"
+            content = {kind: {"schema": ref(model, "serialization")}}
+        entry = {"description": description or STATUS_TEXT.get(status, "success")}
+        if content:
+            entry["content"] = content
+        responses[str(status)] = entry
+    out["responses"] = responses
+    return out
+
+
+def _placeholders(node):
+    """The (model, mode) pairs a hand-written content map refers to with {"$model": ...}."""
+    if isinstance(node, dict):
+        if "$model" in node:
+            return [node["$model"]]
+        return [pair for value in node.values() for pair in _placeholders(value)]
+    return []
+
+
+def _resolve(node, mapping):
+    """Replace the placeholders _operation left with references and field schemas."""
+    if isinstance(node, dict):
+        if "$model" in node:
+            return mapping[node["$model"]]
+        if "$model_field" in node:
+            model, name = node["$model_field"]
+            return _field_schema(model, name)
+        return {key: _resolve(value, mapping) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_resolve(value, mapping) for value in node]
+    return node
+
+
+def _field_schema(model, name):
+    """A query parameter's schema: its field's, without the null a query string cannot
+    say (a left-out parameter is the null)."""
+    schema = dict(model.model_json_schema(ref_template="#/components/schemas/{model}")
+                  ["properties"][name])
+    schema.pop("title", None)
+    options = [option for option in schema.pop("anyOf", []) if option != {"type": "null"}]
+    if len(options) == 1:
+        schema.update(options[0])
+    elif options:
+        schema["anyOf"] = options
+    if schema.get("default", 0) is None:
+        del schema["default"]
+    return schema
+
+
+@bp.get("/v1/openapi.json")
+@operation("This document", {200: ({"application/json": {"schema": {"type": "object"}}},
+                                   "the OpenAPI 3.1 document")}, public=True, tags=("system",))
+def openapi_document():
+    document = current_app.extensions.get("textgen.openapi")
+    if document is None:
+        document = current_app.extensions["textgen.openapi"] = build_document(current_app)
+    return document
+
+
+@bp.get("/docs")
+def docs():
+    """The API reference, rendered in the browser by Swagger UI from files textgen serves
+    itself (the swagger-ui-py package ships them): no CDN, no network."""
+    return send_from_directory(current_app.static_folder, "docs.html")
+
+
+@bp.get("/docs/static/<path:name>")
+def docs_static(name):
+    from swagger_ui.utils import SWAGGER_UI_PY_ROOT
+
+    return send_from_directory(SWAGGER_UI_PY_ROOT / "static", name)

@@ -1,0 +1,222 @@
+"""The API's bodies: request models (strict) and response models (built from records).
+
+Responses are shaped here, never returned as stored: each model lists the fields a client
+sees, in a stable order (id, type, status first), and a stored field it does not name
+(leases, worker internals, the owner's token digest) cannot leak. The job specs themselves
+are shared/specs.py's models. The OpenAPI document is generated from these (api/openapi.py).
+"""
+
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.jobs import JobStatus, JobType, StoppedReason
+from shared.pages import CURSOR_PATTERN, MAX_LIMIT
+from shared.specs import (STRICT, GenerateSpec, ModelOverrides, PreprocessingOverrides,
+                          PresetName, TrainingOverrides, TrainSpec)
+
+# Built from our own records: lax (a stored 1 is a valid float), unknown fields dropped.
+OUT = ConfigDict(extra="ignore")
+
+Id = Annotated[str, Field(min_length=1, max_length=100)]
+
+# --- requests ------------------------------------------------------------------------
+
+
+class TrainRequest(BaseModel):
+    model_config = STRICT
+
+    corpus_id: Id = Field(description="the corpus to train on")
+    preset: PresetName = Field("default", description="the recipe the sections override")
+    preprocessing: PreprocessingOverrides = Field(default_factory=dict)
+    model: ModelOverrides = Field(default_factory=dict)
+    training: TrainingOverrides = Field(default_factory=dict)
+    init_from_model: Id | None = Field(None, description=(
+        "continue training this model: its weights, vocabulary, preprocessing and "
+        "architecture; `training` still applies"))
+
+
+class GenerateRequest(GenerateSpec):
+    """POST /v1/generate: the generation spec (seed chosen and recorded when null)."""
+
+
+class GutenbergRequest(BaseModel):
+    model_config = STRICT
+
+    gutenberg_id: Annotated[int, Field(ge=1, le=1_000_000, description=(
+        "a Project Gutenberg ebook number: the server fetches that book and strips the "
+        "header and licence"))]
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+
+class ListQuery(BaseModel):
+    # Query strings are text: numbers are parsed (lax), but unknown values are refused.
+    model_config = ConfigDict(extra="ignore")
+
+    after: Annotated[str, Field(pattern=CURSOR_PATTERN, description=(
+        "the `next` cursor of the previous page"))] | None = None
+    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT, description="items per page")] = 50
+
+
+class JobsQuery(ListQuery):
+    status: JobStatus | None = Field(None, description="only jobs in this status")
+    type: JobType | None = Field(None, description="only jobs of this type")
+
+
+class EventsQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    after: Annotated[str, Field(pattern=r"^\d{1,20}(-\d{1,20})?$", description=(
+        "an event id (the `next` of the previous page): events after it"))] = "0"
+    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = 100
+
+
+# --- responses -----------------------------------------------------------------------
+
+
+class Progress(BaseModel):
+    model_config = OUT
+
+    epoch: int
+    epochs: int | None
+    step: int
+    steps: int | None
+    fraction: float
+    eta_seconds: float | None
+
+
+class JobError(BaseModel):
+    model_config = OUT
+
+    code: str
+    message: str
+
+
+class Sample(BaseModel):
+    model_config = OUT
+
+    text: str = Field(description="the prompt (as prepared for the model), then what the "
+                                  "model wrote")
+    temperature: float
+
+
+class TrainResult(BaseModel):
+    model_config = OUT
+
+    model_id: str
+    best_epoch: int | None = Field(None, description="the epoch whose weights were kept")
+
+
+class GenerateResult(BaseModel):
+    model_config = OUT
+
+    samples: list[Sample]
+
+
+class Job(BaseModel):
+    model_config = OUT
+
+    id: str
+    type: JobType
+    status: JobStatus
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    attempt: int = Field(description="1, and one more each time a lost run is retried")
+    progress: Progress
+    metrics: dict[str, float | None]
+    result: TrainResult | GenerateResult | None
+    error: JobError | None
+    stopped_reason: StoppedReason | None = Field(None, description=(
+        "why a finished training job stopped"))
+    corpus_id: str | None = None
+    model_id: str | None = None
+    init_from_model: str | None = None
+    spec: TrainSpec | GenerateSpec
+
+    @classmethod
+    def of(cls, record):
+        return cls.model_validate(record, strict=False)
+
+
+class Corpus(BaseModel):
+    model_config = OUT
+
+    id: str
+    name: str
+    bytes: int
+    chars: int
+    encoding: str
+    vocab_size: int = Field(description="distinct characters")
+    sha256: str
+    created_at: str
+    source: Literal["upload", "gutenberg"] = "upload"
+    gutenberg_id: int | None = None
+
+
+class Model(BaseModel):
+    model_config = OUT
+
+    id: str
+    job_id: str
+    corpus_id: str
+    created_at: str
+    preset: str
+    vocab_size: int
+    alphabet: str | None = Field(None, description="the characters a character-level "
+                                                   "model knows, sorted")
+    metrics: dict[str, Any]
+    best_epoch: int | None = None
+    stopped_reason: StoppedReason | None = None
+    train_seconds: float | None = None
+    init_from_model: str | None = None
+    config: TrainSpec
+    files: dict[str, str] = Field(description="download path of each file")
+    download: str = Field(description="one zip of every file")
+
+
+class Event(BaseModel):
+    model_config = OUT
+
+    id: str
+    type: str
+    time: str
+    data: dict[str, Any]
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a listing; pass `next` as `after` for the following one."""
+
+    data: list[T]
+    has_more: bool
+    next: str | None
+    limit: int
+
+
+class FieldProblem(BaseModel):
+    pointer: str = Field(description="JSON pointer into the request body (RFC 6901)")
+    field: str | None = None
+    message: str
+
+
+class Problem(BaseModel):
+    """application/problem+json (RFC 9457), with a stable `code`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    field: str | None = None
+    errors: list[FieldProblem] | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded", "unavailable"]
+    redis: bool
+    workers: dict[str, int]
