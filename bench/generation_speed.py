@@ -40,7 +40,7 @@ def sampler(loaded, prompt, length, streams):
 
 
 def report(name, loaded, prompt, takes_last_position):
-    ids = loaded.vocab.encode(prompt, skip_unknown=True)
+    ids = loaded.vocab.encode(prompt)
     base = tutorial_method(loaded.model, ids, TUTORIAL_WINDOW, 60, takes_last_position)
     one = sampler(loaded, prompt, 2000, 1)
     many = sampler(loaded, prompt, 500, 32)

@@ -1,101 +1,158 @@
 """What a training or generation job does, between its record and its result.
 
-Each run takes the job record and the attempt it holds, does the work through the ML
-pipeline, stores the artifacts, and returns (result, metrics) for tasks.py to record, or
-None when the job stopped being this attempt's (cancelled meanwhile): then nothing is
-registered.
+Each run takes the job record and the lease its attempt holds, does the work through the
+ML pipeline, stores the artifacts, and returns the fields tasks.py records on success
+(result, metrics, the model record, stopped_reason), or None when the job stopped being
+this attempt's (cancelled, or handed on): then nothing is registered.
 """
 
 import logging
 import time
 
-from shared.clock import new_id, utc_now_iso
+from shared.clock import utc_now_iso
+from shared.errors import JobFailedError
+from shared.jobs import StoppedReason
+from shared.redis_db import model_id_of
+from shared.specs import GenerateSpec, TrainSpec
+from shared.textprep import prepare_text
 from worker.model_files import load_model, save_model
 from worker.sampling import generate
-from worker.training import TrainHooks, train
+from worker.training import StopReason, TrainHooks, train
+from worker.vocab import CHAR, detokenize, tokenize
 
 log = logging.getLogger(__name__)
 
 EPOCH_SAMPLE_LENGTH = 200  # tokens of text in each epoch_end event: enough to read
 
+STOPPED_REASONS = {StopReason.COMPLETED: StoppedReason.EPOCHS_DONE,
+                   StopReason.TIME_BUDGET: StoppedReason.TIME_LIMIT,
+                   StopReason.EARLY_STOPPING: StoppedReason.EARLY_STOPPING,
+                   StopReason.CANCELLED: StoppedReason.CANCELLED}
+
+
+class GenerationTimeLimitError(JobFailedError):
+    """Raised when a generation job runs past TEXTGEN_GENERATION_MAX_S."""
+
+    code = "time_limit"
+    title = "Generation time limit"
+
+
+class _NoLongerOurs(Exception):
+    """Raised inside sampling when the job was cancelled or handed on."""
+
 
 class ProgressReporter:
-    """Writes a running job's progress to its record; notices when the job is not ours."""
+    """Writes a running job's progress and epoch events under its attempt's fence."""
 
     def __init__(self, jobs, job_id, attempt):
         self.jobs = jobs
         self.job_id = job_id
         self.attempt = attempt
-        self.lost = False  # set once the record refuses our writes (cancelled, reassigned)
 
     def on_progress(self, progress, metrics):
-        if not self.jobs.report_progress(self.job_id, self.attempt, progress, metrics):
-            self.lost = True
+        self.jobs.report_progress(self.job_id, self.attempt, progress, metrics)
 
     def on_epoch_end(self, epoch, metrics, sample):
         log.info("job %s: epoch %d loss=%s val_loss=%s", self.job_id, epoch,
                  _fmt(metrics.get("loss")), _fmt(metrics.get("val_loss")))
-        if not self.jobs.add_event(self.job_id, self.attempt, "epoch_end",
-                                   {"epoch": epoch, **metrics, "sample": sample}):
-            self.lost = True
-
-    def should_stop(self):
-        return self.lost
+        # Once per epoch over every attempt: a resumed attempt redoes the epoch its
+        # predecessor died in, and reports it only if that one had not.
+        self.jobs.add_event(self.job_id, self.attempt, "epoch_end",
+                            {"epoch": epoch, **metrics, "sample": sample}, epoch=epoch)
 
 
 def _fmt(value):
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def run_training(svc, job, attempt):
+def run_training(svc, job, lease):
     job_id = job["id"]
+    spec = TrainSpec.model_validate(job["spec"]).model_dump()
     corpus = svc.corpora.get(job["corpus_id"])
     text = svc.artifacts.read_corpus(corpus["sha256"])
-    reporter = ProgressReporter(svc.jobs, job_id, attempt)
+    init = None
+    if job.get("init_from_model"):
+        init = load_model(svc.artifacts.model_dir(job["init_from_model"]))
+    reporter = ProgressReporter(svc.jobs, job_id, lease.attempt)
     hooks = TrainHooks(on_progress=reporter.on_progress, on_epoch_end=reporter.on_epoch_end,
-                       should_stop=reporter.should_stop,
+                       should_stop=lambda: not lease.still_ours(),
                        progress_interval_s=svc.settings.progress_interval_s,
                        sample_length=EPOCH_SAMPLE_LENGTH)
     started = time.monotonic()
-    # resume: an attempt that finds this job's checkpoint continues from its last epoch.
-    # (Handing a dead worker's job to another worker needs leases, not built yet; a job
-    # runs once today, so this finds no checkpoint and starts afresh.)
-    trained = train(job["spec"], text, svc.artifacts.checkpoint_dir(job_id), hooks,
-                    resume=True)
-    if reporter.lost:
-        log.info("job %s: no longer this attempt's; model not registered", job_id)
+    # An attempt that finds this job's checkpoint continues from its last complete epoch.
+    trained = train(spec, text, svc.artifacts.checkpoint_dir(job_id), hooks, resume=True,
+                    init=init)
+    if lease.lost.is_set():
+        log.info("job %s: no longer attempt %d's; nothing registered", job_id, lease.attempt)
         return None
 
-    model_id = new_id("mdl")
-    lineage = {"job_id": job_id, "corpus_id": corpus["id"], "corpus_sha256": corpus["sha256"]}
-    save_model(svc.artifacts.model_dir(model_id), trained, job["spec"], lineage)
-    svc.models.put({
+    model_id = model_id_of(job_id)
+    lineage = {"job_id": job_id, "corpus_id": corpus["id"], "corpus_sha256": corpus["sha256"],
+               "init_from_model": job.get("init_from_model")}
+    save_model(svc.artifacts.model_dir(model_id), trained, spec, lineage)
+    stopped = STOPPED_REASONS[trained.stop_reason].value
+    model = {
         "id": model_id,
+        "owner": job["owner"],
         **lineage,
         "created_at": utc_now_iso(),
-        "preset": job["spec"]["preset"],
-        "config": job["spec"],
+        "preset": spec["preset"],
+        "config": spec,
         "vocab_size": trained.vocab.size,
+        "alphabet": "".join(trained.vocab.tokens) if trained.vocab.level == CHAR else None,
         "metrics": trained.metrics,
+        "best_epoch": trained.metrics["epoch"],
+        "stopped_reason": stopped,
         "train_seconds": round(time.monotonic() - started, 3),
-    })
-    log.info("job %s: model %s registered", job_id, model_id)
-    return {"model_id": model_id}, _job_metrics(trained.metrics)
+    }
+    log.info("job %s: model %s saved; registering", job_id, model_id)
+    return {"result": {"model_id": model_id, "best_epoch": trained.metrics["epoch"]},
+            "metrics": _job_metrics(trained.metrics), "model": model,
+            "stopped_reason": stopped}
 
 
 def _job_metrics(metrics):
     return {key: metrics.get(key) for key in ("loss", "val_loss", "bits_per_char")}
 
 
-def run_generation(svc, job, attempt, cache):
-    spec = job["spec"]
-    loaded = cache.get(spec["model_id"])
-    samples = generate(loaded, prompt=spec["prompt"], length=spec["length"],
-                       temperature=spec["temperature"], top_k=spec["top_k"],
-                       top_p=spec["top_p"], num_samples=spec["num_samples"],
-                       seed=spec["seed"], stop=spec["stop"])
+def run_generation(svc, job, lease, cache):
+    spec = GenerateSpec.model_validate(job["spec"])
+    loaded = cache.get(spec.model_id)
+    # The prompt is prepared as the model's corpus was (lowercased, stopwords removed for
+    # tutorial preprocessing); every sample begins with it.
+    prompt = prepare_text(spec.prompt, loaded.config["preprocessing"]) if spec.prompt else ""
+    deadline = time.monotonic() + svc.settings.generation_max_s
+
+    def check():
+        if not lease.still_ours():
+            raise _NoLongerOurs
+        if time.monotonic() > deadline:
+            raise GenerationTimeLimitError(
+                f"generation ran past its limit of {svc.settings.generation_max_s:g} s "
+                "(TEXTGEN_GENERATION_MAX_S); ask for fewer tokens or samples")
+
+    samples = []
+    try:
+        for temperature in spec.temperatures:
+            texts = generate(loaded, prompt=prompt, length=spec.length,
+                             temperature=temperature, top_k=spec.top_k, top_p=spec.top_p,
+                             num_samples=spec.num_samples, seed=spec.seed, stop=spec.stop,
+                             check=check)
+            samples += [{"text": _with_prompt(loaded.vocab, prompt, text),
+                         "temperature": temperature} for text in texts]
+    except _NoLongerOurs:
+        log.info("job %s: cancelled while sampling", job["id"])
+        return None
     log.info("job %s: %d samples generated", job["id"], len(samples))
-    return {"samples": samples}, None
+    return {"result": {"samples": samples}}
+
+
+def _with_prompt(vocab, prompt, continuation):
+    if not prompt:
+        return continuation
+    if vocab.level == CHAR:
+        return prompt + continuation
+    return detokenize(tokenize(prompt) + tokenize(continuation))
 
 
 def model_loader(svc):

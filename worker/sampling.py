@@ -12,9 +12,9 @@ vocabulary says (worker.vocab).
 Decisions a caller can rely on:
 
 - `length` counts tokens: characters, or words and punctuation marks.
-- The prompt is encoded by the model's vocabulary but not preprocessed. Characters outside
-  a character vocabulary are dropped (a `tutorial` model knows only lowercase letters,
-  digits, `_` and space, for instance); unknown words become `<unk>`, as in training.
+- The prompt is encoded by the model's vocabulary as given (worker/runs.py prepares it as
+  the corpus was first). A character outside a character vocabulary is an error
+  (UnknownCharactersError); unknown words become `<unk>`, as in training.
 - `<unk>` is never generated: its probability is set to zero before each draw.
 - With no usable prompt, an `embedding_lstm` model starts from a zero state fed one start
   token: newline if in the vocabulary, else space, else the first id that is not `<unk>`
@@ -41,13 +41,20 @@ START_TOKENS = ("\n", " ")  # preference order for the start token of an empty p
 PAD_TOKEN = " "  # left padding of a short tutorial window
 
 
+CHECK_EVERY = 32  # tokens between two calls of `check` (a Redis read when a job runs)
+
+
 def generate(loaded, *, prompt="", length=200, temperature=1.0, top_k=0, top_p=1.0,
-             num_samples=1, seed=None, stop=None):
+             num_samples=1, seed=None, stop=None, check=None):
     """Return `num_samples` continuations of `prompt` (without it), each `length` tokens
-    unless `stop` cut it short. `top_k` 0 and `top_p` 1.0 mean no limit."""
+    unless `stop` cut it short. `top_k` 0 and `top_p` 1.0 mean no limit.
+
+    `check()` is called every CHECK_EVERY tokens and may raise to end sampling (a cancelled
+    job, a time limit). A character of the prompt outside the vocabulary raises ValueError.
+    """
     vocab = loaded.vocab
     rng = np.random.default_rng(seed)
-    prompt_ids = vocab.encode(prompt, skip_unknown=True)
+    prompt_ids = vocab.encode(prompt)
     if loaded.config["architecture"] == EMBEDDING_LSTM:
         stepper = StatefulStepper(loaded.model, num_samples)
         if len(prompt_ids) == 0:
@@ -61,6 +68,8 @@ def generate(loaded, *, prompt="", length=200, temperature=1.0, top_k=0, top_p=1
     generated = np.empty((num_samples, length), dtype=np.int64)  # token ids, per sample
     ends = [None] * num_samples  # (tokens kept, text) once `stop` ended a sample
     for position in range(length):
+        if check is not None and position % CHECK_EVERY == 0:
+            check()
         if vocab.unknown_id is not None:
             scores = np.array(scores, dtype=np.float64)  # (batch, vocab)
             scores[:, vocab.unknown_id] = -np.inf  # logits and log-probabilities alike

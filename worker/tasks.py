@@ -1,16 +1,20 @@
-"""The Celery tasks: take the job, run it, record the outcome.
+"""The Celery tasks: take the job, hold its lease while it runs, record the outcome.
 
-Kept thin on purpose: the work is in worker/runs.py. This is the one place that catches
-broadly, so that no job is ever left running after an error.
+Kept thin on purpose: the work is in worker/runs.py, the lease in worker/lease.py. This is
+the one place that catches broadly, so that no job is ever left running after an error.
 """
 
 import functools
 import logging
-import socket
+import os
+
+from celery import signals
 
 from shared.errors import NotFoundError, TextgenError
 from shared.queue import TASK_GENERATE, TASK_TRAIN
+from worker.lease import Lease
 from worker.model_cache import ModelCache
+from worker.reaper import Reaper
 from worker.runs import model_loader, run_generation, run_training
 
 log = logging.getLogger(__name__)
@@ -19,39 +23,54 @@ log = logging.getLogger(__name__)
 def register_tasks(celery, svc):
     cache = ModelCache(model_loader(svc))  # lives as long as the worker process
 
-    @celery.task(name=TASK_TRAIN)
-    def train(job_id):
-        run_job(svc, job_id, run_training)
+    @celery.task(name=TASK_TRAIN, bind=True)
+    def train(task, job_id):
+        run_job(svc, job_id, run_training, worker_name(task))
 
-    @celery.task(name=TASK_GENERATE)
-    def generate(job_id):
-        run_job(svc, job_id, functools.partial(run_generation, cache=cache))
+    @celery.task(name=TASK_GENERATE, bind=True)
+    def generate(task, job_id):
+        run_job(svc, job_id, functools.partial(run_generation, cache=cache), worker_name(task))
+
+    @signals.worker_ready.connect(weak=False)
+    def start_reaper(**kwargs):
+        Reaper(svc).start()
 
     return train, generate
 
 
-def run_job(svc, job_id, body):
-    """Move the job to running, call `body(svc, job, attempt)`, record success or failure."""
-    worker_name = socket.gethostname()
+def worker_name(task):
+    """Celery's node name (unique per worker) and the process id: two workers on one host
+    share the host name, never this."""
+    return f"{task.request.hostname or 'worker'}/{os.getpid()}"
+
+
+def run_job(svc, job_id, body, worker):
+    """Move the job to running, call `body(svc, job, lease)` while the lease is held,
+    record its outcome. `body` returns a dict of job fields to write on success, or None
+    when the job stopped being this attempt's."""
     try:
-        attempt = svc.jobs.start(job_id, worker_name)
+        attempt = svc.jobs.start(job_id, worker, int(svc.settings.lease_s * 1000))
     except NotFoundError:
         log.warning("job %s: no such record; message dropped", job_id)
         return
     if attempt is None:
-        log.info("job %s: not queued any more (cancelled or already taken); skipped", job_id)
+        log.info("job %s: not queued (cancelled, or another delivery runs it); skipped",
+                 job_id)
         return
-    log.info("job %s: started (attempt %d)", job_id, attempt)
-    try:
-        outcome = body(svc, svc.jobs.get(job_id), attempt)
-    except TextgenError as e:
-        log.warning("job %s: failed: %s: %s", job_id, e.code, e.message)
-        svc.jobs.fail(job_id, attempt, e.code, e.message)
-    except Exception as e:  # the worker boundary: record it, never leave the job running
-        log.error("job %s: failed unexpectedly", job_id, exc_info=True)
-        svc.jobs.fail(job_id, attempt, "internal_error", f"{type(e).__name__}: {e}")
-    else:
-        if outcome is not None:
-            result, metrics = outcome
-            svc.jobs.succeed(job_id, attempt, result, metrics)
-            log.info("job %s: succeeded", job_id)
+    log.info("job %s: started (attempt %d) on %s", job_id, attempt, worker)
+    with Lease(svc.jobs, job_id, attempt, svc.settings.lease_s) as lease:
+        try:
+            outcome = body(svc, svc.jobs.get(job_id), lease)
+        except TextgenError as e:
+            log.warning("job %s: failed: %s: %s", job_id, e.code, e.message)
+            svc.jobs.fail(job_id, attempt, e.code, e.message)
+        except Exception as e:  # the worker boundary: record it, never leave the job running
+            log.error("job %s: failed unexpectedly", job_id, exc_info=True)
+            svc.jobs.fail(job_id, attempt, "internal_error", f"{type(e).__name__}: {e}")
+        else:
+            # Success and the model's registration are one fenced step: a job cancelled
+            # or handed on meanwhile registers nothing.
+            if outcome is not None and svc.jobs.succeed(job_id, attempt, **outcome):
+                log.info("job %s: succeeded", job_id)
+            elif outcome is not None:
+                log.info("job %s: ended meanwhile (cancelled?); its result is dropped", job_id)

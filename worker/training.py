@@ -20,6 +20,8 @@ from typing import Callable
 
 import keras
 
+from shared.errors import CorpusTooSmallError
+from shared.textprep import prepare_text
 from worker.callbacks import (EarlyStop, EpochSeeds, LearningRateDecay, Progress, Stop,
                               StopReason, epoch_metrics, patience_spent, perplexity)
 from worker.checkpoints import Checkpoint, fingerprint, load_checkpoint
@@ -27,7 +29,6 @@ from worker.datasets import make_datasets
 from worker.model_files import LoadedModel
 from worker.models import TUTORIAL, build_model
 from worker.sampling import sample_now
-from worker.textprep import prepare_text
 from worker.tf_runtime import configure_tensorflow
 from worker.vocab import CHAR, Vocab
 
@@ -62,13 +63,15 @@ class TrainedModel:
     stop_reason: StopReason = StopReason.COMPLETED
 
 
-def train(spec, text, checkpoint_dir, hooks, *, resume=False):
+def train(spec, text, checkpoint_dir, hooks, *, resume=False, init=None):
     """Train the model `spec` describes on `text`; checkpoints go to `checkpoint_dir`.
 
     With `resume`, continue from the checkpoint in `checkpoint_dir` if there is one of this
     spec and text (its `epochs`, `max_seconds` and `patience` may differ), else start
-    afresh. Returns the best epoch's weights (lowest val_loss, or loss without validation).
-    Raises NltkDataMissingError or CorpusTooSmallError before any training starts.
+    afresh. With `init` (a LoadedModel of the same architecture), start from its weights
+    and vocabulary instead of fresh ones. Returns the best epoch's weights (lowest
+    val_loss, or loss without validation). Raises NltkDataMissingError, CorpusTooSmallError
+    or UnknownCharactersError (text outside `init`'s vocabulary) before training starts.
     """
     training = spec["training"]
     preprocessing = spec["preprocessing"]
@@ -78,7 +81,11 @@ def train(spec, text, checkpoint_dir, hooks, *, resume=False):
 
     identity = fingerprint(spec, text)
     text = prepare_text(text, preprocessing)
-    vocab = Vocab.from_text(text, level, preprocessing.get("max_vocab"))
+    if not text:
+        raise CorpusTooSmallError("the text is empty once prepared (tutorial preprocessing "
+                                  "removes stopwords and punctuation: nothing was left)")
+    vocab = init.vocab if init is not None else Vocab.from_text(
+        text, level, preprocessing.get("max_vocab"))
     ids = vocab.encode(text)
     unit = "characters" if level == CHAR else "tokens"
 
@@ -92,6 +99,8 @@ def train(spec, text, checkpoint_dir, hooks, *, resume=False):
         vocab_size=vocab.size, validation_fraction=training["validation_fraction"],
         seed=training["seed"], first_epoch=initial_epoch, unit=unit)
     model = _compiled(spec, vocab) if resumed is None else resumed.model
+    if resumed is None and init is not None:
+        model.set_weights(init.model.get_weights())
     steps = train_data.batches_per_epoch
     log.info("training %s on %d %s, vocab %d, %d batches per epoch, from epoch %d",
              architecture, len(ids), unit, vocab.size, steps, initial_epoch + 1)

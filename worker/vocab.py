@@ -2,8 +2,9 @@
 
 Two levels (spec `preprocessing.level`):
 
-- `char`: every distinct character of the corpus, sorted. No unknown token: training text
-  is fully covered, and a prompt's unknown characters are dropped.
+- `char`: every distinct character of the corpus, sorted. No unknown token: a text with a
+  character outside the vocabulary (a prompt, or a corpus a model is trained further on)
+  is refused with the characters listed.
 - `word`: the text split by `tokenize` into words, punctuation and line breaks; the
   `max_vocab - 1` most frequent tokens (ties in token order) plus `<unk>` at id 0, which
   stands for every other word, in training text and prompts alike.
@@ -18,6 +19,8 @@ import collections
 import numpy as np
 from nltk.tokenize import RegexpTokenizer
 from nltk.tokenize.treebank import TreebankWordDetokenizer
+
+from shared.errors import UnknownCharactersError
 
 CHAR = "char"
 WORD = "word"
@@ -128,13 +131,11 @@ class Vocab:
         """The id of one token, or None if it is not in the vocabulary."""
         return self._ids.get(token)
 
-    def encode(self, text, *, skip_unknown=False):
+    def encode(self, text):
         """Token ids of `text` as int32, shape (tokens,).
 
         Word level: unknown words become `<unk>`. Char level: a character outside the
-        vocabulary raises ValueError (training text must be fully covered); with
-        `skip_unknown=True` it is dropped instead (prompts, where a user may type
-        characters the model never saw).
+        vocabulary raises UnknownCharactersError, which lists them.
         """
         if self.level == WORD:
             return np.fromiter((self._ids.get(t, UNKNOWN_ID) for t in tokenize(text)),
@@ -153,14 +154,11 @@ class Vocab:
             ids[start:start + len(chunk)][outside] = -1
         unknown = ids < 0
         if unknown.any():
-            if not skip_unknown:
-                missing = sorted(set(text[i] for i in np.flatnonzero(unknown)[:10_000]))
-                shown = ", ".join(repr(c) for c in missing[:10])
-                raise ValueError(
-                    f"{int(unknown.sum())} characters not in the vocabulary "
-                    f"({len(missing)}+ distinct, e.g. {shown})"
-                )
-            ids = ids[~unknown]
+            missing = sorted(set(text[i] for i in np.flatnonzero(unknown)[:10_000]))
+            shown = ", ".join(repr(c) for c in missing[:20])
+            raise UnknownCharactersError(
+                f"{int(unknown.sum())} characters are not in the model's vocabulary "
+                f"({len(missing)} distinct: {shown})", extra={"characters": missing})
         return ids
 
     def decode(self, ids):

@@ -1,0 +1,87 @@
+"""The reaper: in every worker, a thread that hands lost jobs on.
+
+Two ways a job gets lost, both invisible to Celery on Redis (a dead worker's message is
+only redelivered after the visibility timeout, days):
+
+- a running job whose lease expired (its worker died or hung): the next attempt is queued
+  and a message sent, or the job fails with `attempts_exhausted` after max_attempts;
+- a queued job with no message in the broker (the enqueue after creating it failed, or a
+  Redis error lost it): a message is sent again.
+
+Every worker runs one; they may race, which is harmless: the job store's reap step is
+atomic, and a second message for a job only finds it already started and stops.
+"""
+
+import logging
+import threading
+
+import redis
+
+from shared.jobs import JobStatus, JobType
+from shared.queue import TASK_GENERATE, TASK_TRAIN, enqueue, messages_in_flight
+
+log = logging.getLogger(__name__)
+
+TASKS = {JobType.TRAIN.value: TASK_TRAIN, JobType.GENERATE.value: TASK_GENERATE}
+
+
+class Reaper:
+    def __init__(self, svc):
+        self.svc = svc
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="reaper", daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+
+    def _run(self):
+        while not self._stop.wait(self.svc.settings.reap_interval_s):
+            try:
+                self.reap_once()
+            except redis.RedisError as e:
+                log.warning("reaper: Redis unavailable (%s); trying again later",
+                            type(e).__name__)
+            except Exception:  # noqa: BLE001 - the thread must outlive any one bad pass
+                log.exception("reaper: pass failed")
+
+    def reap_once(self):
+        """One pass over the active jobs; returns the ids it sent again."""
+        svc = self.svc
+        settings = svc.settings
+        sent = []
+        ids = sorted(svc.jobs.active_ids())
+        in_flight = None  # read from the broker only when a queued job is old enough
+        for job in svc.jobs.get_many(ids):
+            if job is None:
+                continue
+            status = JobStatus(job["status"])
+            if status.is_terminal:
+                svc.jobs.forget_active(job["id"], job["owner"])
+            elif status is JobStatus.RUNNING:
+                outcome = svc.jobs.reap(job["id"], settings.max_attempts)
+                if outcome == "requeued":
+                    log.warning("job %s: lease of attempt %d expired; queued as attempt %d",
+                                job["id"], job["attempt"], job["attempt"] + 1)
+                    self._send(job)
+                    sent.append(job["id"])
+                elif outcome == "exhausted":
+                    log.error("job %s: failed after %d attempts", job["id"], job["attempt"])
+            elif svc.jobs.mark_enqueued(job["id"],
+                                        older_than_ms=int(settings.lost_message_s * 1000)):
+                if in_flight is None:
+                    in_flight = messages_in_flight(svc.redis, settings.redis_prefix)
+                if job["id"] not in in_flight:
+                    log.warning("job %s: queued with no message in the broker; sending it "
+                                "again", job["id"])
+                    self._send(job, mark=False)
+                    sent.append(job["id"])
+        return sent
+
+    def _send(self, job, mark=True):
+        enqueue(self.svc.celery, TASKS[job["type"]], job["id"])
+        if mark:
+            self.svc.jobs.mark_enqueued(job["id"])
