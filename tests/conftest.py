@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from shared.auth import token_digest
 from shared.settings import Settings
 
 TEST_REDIS_URL = os.environ.get("TEXTGEN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -37,11 +38,21 @@ def delete_prefix(url, prefix):
         client.delete(*keys)
 
 
+# Two owners, so every test can check that one never sees the other's records.
+TOKENS = {"alice": "alice-token-0123456789", "bob": "bob-token-0123456789"}
+
+
+def bearer(owner):
+    return {"Authorization": f"Bearer {TOKENS[owner]}"}
+
+
 @pytest.fixture
 def settings(tmp_path):
     prefix = f"test-{secrets.token_hex(4)}:"
     settings = Settings(redis_url=TEST_REDIS_URL, data_dir=tmp_path / "data",
-                        redis_prefix=prefix, max_upload_bytes=64 * 1024)
+                        redis_prefix=prefix, max_upload_bytes=64 * 1024,
+                        api_tokens=tuple((name, token_digest(token))
+                                         for name, token in TOKENS.items()))
     delete_prefix(TEST_REDIS_URL, prefix)
     yield settings
     delete_prefix(TEST_REDIS_URL, prefix)
@@ -61,9 +72,32 @@ def app(settings):
     return create_app(settings)
 
 
+def client_of(app, owner="alice"):
+    """The app's test client, sending `owner`'s token (None: no token) with every request."""
+    client = app.test_client()
+    if owner:
+        client.environ_base["HTTP_AUTHORIZATION"] = bearer(owner)["Authorization"]
+    return client
+
+
 @pytest.fixture
 def client(app):
-    return app.test_client()
+    return client_of(app, "alice")
+
+
+@pytest.fixture
+def other_client(app):
+    return client_of(app, "bob")
+
+
+@pytest.fixture(scope="session")
+def gutenberg_url():
+    """URL template of a stand-in for Project Gutenberg on 127.0.0.1 (tests/fake_gutenberg)."""
+    from tests import fake_gutenberg
+
+    url, server = fake_gutenberg.start()
+    yield url
+    server.shutdown()
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +107,8 @@ def stack(tmp_path_factory):
 
     prefix = f"test-stack-{secrets.token_hex(4)}:"
     data_dir = tmp_path_factory.mktemp("stack-data")
-    env = {"TEXTGEN_REDIS_PREFIX": prefix, "TEXTGEN_PROGRESS_INTERVAL_S": "0.2"}
+    env = {"TEXTGEN_REDIS_PREFIX": prefix, "TEXTGEN_PROGRESS_INTERVAL_S": "0.2",
+           "TEXTGEN_API_TOKENS": ",".join(f"{name}:{token}" for name, token in TOKENS.items())}
     with LocalStack(data_dir, port=free_port(), redis_url=TEST_REDIS_URL, env=env) as running:
         yield running
     delete_prefix(TEST_REDIS_URL, prefix)

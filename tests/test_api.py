@@ -3,28 +3,12 @@
 import dataclasses
 import io
 import json
+import zipfile
 
 import pytest
 
-PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
-
-
-def assert_problem(response, status, code, field=None):
-    assert response.status_code == status
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    assert PROBLEM_KEYS <= body.keys()
-    assert body["status"] == status and body["code"] == code
-    if field:
-        assert body["field"] == field
-    return body
-
-
-def upload(client, text="to be or not to be\n", name="hamlet.txt"):
-    response = client.post("/v1/corpora", data={"file": (io.BytesIO(text.encode()), name)},
-                           content_type="multipart/form-data")
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
+from tests.api_helpers import assert_problem, registered_model, upload
+from tests.conftest import client_of
 
 
 def stored_files(settings):
@@ -34,11 +18,13 @@ def stored_files(settings):
 
 def test_upload_multipart(client, services):
     body = upload(client, "héllo\r\nworld\n", "my book.txt")
-    assert body["name"] == "my book.txt"
+    assert list(body)[:2] == ["id", "name"]
+    assert body["name"] == "my book.txt" and body["source"] == "upload"
     assert body["chars"] == len("héllo\nworld\n") and body["bytes"] == len("héllo\r\nworld\n".encode())
     assert body["encoding"] == "utf-8" and body["vocab_size"] == len(set("héllo\nworld\n"))
     assert body["created_at"].endswith("Z")
-    assert services.corpora.get(body["id"]) == body
+    stored = services.corpora.get(body["id"])
+    assert stored["owner"] == "alice" and "owner" not in body and "alphabet" not in body
     assert services.artifacts.read_corpus(body["sha256"]) == "héllo\nworld\n"
 
 
@@ -66,23 +52,19 @@ def test_bad_uploads_store_nothing(client, services, settings, data, status, cod
     assert list(services.redis.scan_iter(match=services.keys.corpus("*"))) == []
 
 
-def test_upload_needs_a_file_field_or_text_body(client):
-    assert_problem(client.post("/v1/corpora", data={"other": "x"},
-                               content_type="multipart/form-data"), 422, "validation_failed",
-                   field="file")
-    assert_problem(client.post("/v1/corpora", json={"text": "x"}), 400, "malformed_request")
-
-
 def test_submit_training_stores_and_enqueues(client, services, settings):
     corpus = upload(client)
     response = client.post("/v1/train", json={"corpus_id": corpus["id"], "preset": "seed",
                                               "training": {"epochs": 2}})
     assert response.status_code == 202
     job = response.get_json()
+    assert list(job)[:3] == ["id", "type", "status"]
     assert response.headers["Location"] == f"/v1/jobs/{job['id']}"
     assert job["status"] == "queued" and job["type"] == "train"
     assert job["spec"]["training"]["epochs"] == 2 and job["corpus_id"] == corpus["id"]
     assert client.get(f"/v1/jobs/{job['id']}").get_json() == job
+    # No storage internals reach the client.
+    assert not {"owner", "worker", "enqueued_ms", "lease_expires_ms", "updated_at"} & set(job)
     # The message on the train queue carries the job id and nothing else of the job.
     messages = services.redis.lrange(settings.redis_prefix + "train", 0, -1)
     assert len(messages) == 1
@@ -92,52 +74,105 @@ def test_submit_training_stores_and_enqueues(client, services, settings):
 def test_training_that_would_not_fit_in_memory_is_refused_with_the_estimate(settings):
     from api import create_app
 
-    client = create_app(dataclasses.replace(settings, max_train_memory_mb=850)).test_client()
+    client = client_of(create_app(dataclasses.replace(settings, max_train_memory_mb=850)))
     corpus = upload(client, "x" * 60_000)
     response = client.post("/v1/train", json={"corpus_id": corpus["id"], "preset": "seed"})
     body = assert_problem(response, 422, "training_too_large", field="corpus_id")
     assert body["limit_mb"] == 850 and body["estimate_mb"] > 850
     assert "TEXTGEN_MAX_TRAIN_MEMORY_MB" in body["detail"]
-    # A smaller model on the same corpus fits.
     small = {"corpus_id": corpus["id"], "preset": "seed", "model": {"units": 16}}
     assert client.post("/v1/train", json=small).status_code == 202
 
 
+def test_too_many_active_jobs_is_a_429_with_retry_after(settings):
+    from api import create_app
+
+    app = create_app(dataclasses.replace(settings, max_active_jobs=2))
+    client, other = client_of(app, "alice"), client_of(app, "bob")
+    corpus = upload(client)
+    jobs = [client.post("/v1/train", json={"corpus_id": corpus["id"]}) for _ in range(2)]
+    assert [r.status_code for r in jobs] == [202, 202]
+    response = client.post("/v1/train", json={"corpus_id": corpus["id"]})
+    assert_problem(response, 429, "too_many_active_jobs")
+    assert int(response.headers["Retry-After"]) > 0
+    assert other.post("/v1/train", json={"corpus_id": upload(other)["id"]}).status_code == 202
+    client.post(f"/v1/jobs/{jobs[0].get_json()['id']}/cancel")
+    assert client.post("/v1/train", json={"corpus_id": corpus["id"]}).status_code == 202
+
+
 def test_submit_generation(client, services, settings):
-    assert_problem(client.post("/v1/generate", json={"model_id": "mdl_missing"}), 404,
-                   "not_found", field="model_id")
-    services.models.put({"id": "mdl_1", "config": {}, "vocab_size": 3, "metrics": {}})
-    assert client.get("/v1/models/mdl_1").get_json()["files"]["vocab.json"] == \
-        "/v1/models/mdl_1/files/vocab.json"
-    assert_problem(client.get("/v1/models/mdl_1/files/model.keras"), 404, "not_found")
-    assert_problem(client.get("/v1/models/mdl_1/files/secrets.txt"), 404, "not_found")
-    response = client.post("/v1/generate", json={"model_id": "mdl_1", "length": 20,
-                                                 "temperature": 0, "num_samples": 3})
+    model = registered_model(services)
+    response = client.post("/v1/generate", json={"model_id": model["id"], "length": 20,
+                                                 "temperature": [0, 1.5], "num_samples": 3,
+                                                 "prompt": "to be"})
     assert response.status_code == 202
     job = response.get_json()
-    assert job["type"] == "generate" and job["spec"]["num_samples"] == 3
+    assert job["type"] == "generate" and job["model_id"] == model["id"]
+    assert job["spec"]["temperature"] == [0.0, 1.5] and isinstance(job["spec"]["seed"], int)
     assert len(services.redis.lrange(settings.redis_prefix + "generate", 0, -1)) == 1
 
 
-def test_bad_job_requests(client):
-    assert_problem(client.post("/v1/train", data="{nope", content_type="application/json"),
-                   400, "malformed_request")
-    assert_problem(client.post("/v1/train", json={"corpus_id": "cor_x"}), 404, "not_found",
-                   field="corpus_id")
-    assert_problem(client.post("/v1/train", json={"corpus_id": "c", "training": {"epochs": "2"}}),
-                   422, "validation_failed", field="training.epochs")
-    assert_problem(client.post("/v1/train", json=[1]), 400, "malformed_request")
+def test_prompt_characters_the_model_never_saw_are_listed(client, services):
+    model = registered_model(services, alphabet="abc ")
+    body = assert_problem(client.post("/v1/generate", json={"model_id": model["id"],
+                                                            "prompt": "a cab? Zé"}),
+                          422, "unknown_characters", field="prompt")
+    assert body["characters"] == ["?", "Z", "é"]
+    # A seed model's prompt is prepared first: lowercased, punctuation dropped.
+    seed = registered_model(services, alphabet="abc ", preset="seed")
+    assert client.post("/v1/generate", json={"model_id": seed["id"],
+                                             "prompt": "A CAB?!"}).status_code == 202
 
 
-def test_jobs_list_and_cancel(client):
+def test_generation_over_the_time_limit_is_refused_with_the_estimate(settings, services):
+    from api import create_app
+
+    client = client_of(create_app(dataclasses.replace(settings, generation_max_s=5)))
+    seed = registered_model(services, preset="seed")
+    body = assert_problem(client.post("/v1/generate", json={
+        "model_id": seed["id"], "length": 10_000}), 422, "generation_too_large",
+        field="length")
+    assert body["estimate_s"] > body["limit_s"] == 5
+    assert client.post("/v1/generate", json={"model_id": seed["id"],
+                                             "length": 20}).status_code == 202
+
+
+def test_prefer_wait_answers_202_when_the_job_does_not_end_in_time(client, services):
+    model = registered_model(services)
+    response = client.post("/v1/generate", json={"model_id": model["id"]},
+                           headers={"Prefer": "wait=1"})
+    assert response.status_code == 202 and response.get_json()["status"] == "queued"
+
+
+def test_jobs_list_filters_and_pages_with_a_cursor(client):
     corpus = upload(client)
     ids = [client.post("/v1/train", json={"corpus_id": corpus["id"]}).get_json()["id"]
            for _ in range(3)]
-    listed = client.get("/v1/jobs").get_json()["jobs"]
-    assert [j["id"] for j in listed] == ids[::-1]
-    assert client.post(f"/v1/jobs/{ids[0]}/cancel").get_json()["status"] == "cancelled"
-    assert_problem(client.post(f"/v1/jobs/{ids[0]}/cancel"), 409, "conflict")
-    assert_problem(client.get("/v1/jobs?limit=nine"), 422, "validation_failed", field="limit")
+    page = client.get("/v1/jobs?limit=2").get_json()
+    assert list(page) == ["data", "has_more", "next", "limit"]
+    assert [j["id"] for j in page["data"]] == ids[:0:-1] and page["has_more"]
+    rest = client.get(f"/v1/jobs?limit=2&after={page['next']}").get_json()
+    assert [j["id"] for j in rest["data"]] == [ids[0]] and not rest["has_more"]
+    assert rest["next"] is None
+    client.post(f"/v1/jobs/{ids[0]}/cancel")
+    cancelled = client.get("/v1/jobs?status=cancelled").get_json()["data"]
+    assert [j["id"] for j in cancelled] == [ids[0]]
+    assert client.get("/v1/jobs?type=generate").get_json()["data"] == []
+
+
+def test_cancel_and_delete_a_job(client, services):
+    corpus = upload(client)
+    job = client.post("/v1/train", json={"corpus_id": corpus["id"]}).get_json()
+    assert_problem(client.delete(f"/v1/jobs/{job['id']}"), 409, "conflict")  # still queued
+    cancelled = client.post(f"/v1/jobs/{job['id']}/cancel").get_json()
+    assert cancelled["status"] == "cancelled" and cancelled["stopped_reason"] == "cancelled"
+    assert_problem(client.post(f"/v1/jobs/{job['id']}/cancel"), 409, "conflict")
+    checkpoints = services.artifacts.checkpoint_dir(job["id"])
+    checkpoints.mkdir(parents=True)
+    (checkpoints / "state.json").write_text("{}")
+    assert client.delete(f"/v1/jobs/{job['id']}").status_code == 204
+    assert_problem(client.get(f"/v1/jobs/{job['id']}"), 404, "not_found")
+    assert not checkpoints.exists()
 
 
 def test_job_events_page_with_a_cursor(client):
@@ -145,12 +180,124 @@ def test_job_events_page_with_a_cursor(client):
     job = client.post("/v1/train", json={"corpus_id": corpus["id"]}).get_json()
     client.post(f"/v1/jobs/{job['id']}/cancel")
     page = client.get(f"/v1/jobs/{job['id']}/events").get_json()
-    assert [e["data"]["status"] for e in page["events"]] == ["queued", "cancelled"]
+    assert [e["data"]["status"] for e in page["data"]] == ["queued", "cancelled"]
     rest = client.get(f"/v1/jobs/{job['id']}/events?after={page['next']}").get_json()
-    assert rest == {"events": [], "next": page["next"]}
+    assert rest["data"] == [] and rest["next"] == page["next"]
     assert_problem(client.get(f"/v1/jobs/{job['id']}/events?after=../x"), 422,
                    "validation_failed", field="after")
-    assert_problem(client.get("/v1/jobs/job_nope/events"), 404, "not_found")
+
+
+def test_event_stream_sends_every_event_with_its_id_and_ends_with_the_job(client):
+    corpus = upload(client)
+    job = client.post("/v1/train", json={"corpus_id": corpus["id"]}).get_json()
+    client.post(f"/v1/jobs/{job['id']}/cancel")
+    response = client.get(f"/v1/jobs/{job['id']}/events",
+                          headers={"Accept": "text/event-stream"})
+    assert response.mimetype == "text/event-stream"
+    frames = [f for f in response.get_data(as_text=True).split("\n\n") if f.startswith("id:")]
+    ids = [f.split("\n")[0].removeprefix("id: ") for f in frames]
+    assert [json.loads(f.split("data: ", 1)[1])["data"]["status"] for f in frames] == [
+        "queued", "cancelled"]
+    # Reconnecting with Last-Event-ID sends only what came after it.
+    again = client.get(f"/v1/jobs/{job['id']}/events",
+                       headers={"Accept": "text/event-stream", "Last-Event-ID": ids[0]})
+    assert again.get_data(as_text=True).count("id: ") == 1
+
+
+def test_corpora_and_models_list_and_delete(client, services):
+    first, second = upload(client, "one\n"), upload(client, "two\n")
+    listed = client.get("/v1/corpora").get_json()
+    assert [c["id"] for c in listed["data"]] == [second["id"], first["id"]]
+    text_path = services.artifacts.corpus_path(first["sha256"])
+    same_text = upload(client, "one\n")  # the same text is stored once
+    assert client.delete(f"/v1/corpora/{first['id']}").status_code == 204
+    assert text_path.exists()  # still the text of another corpus
+    assert client.delete(f"/v1/corpora/{same_text['id']}").status_code == 204
+    assert not text_path.exists()
+    assert_problem(client.get(f"/v1/corpora/{first['id']}"), 404, "not_found")
+
+    job = client.post("/v1/train", json={"corpus_id": second["id"]}).get_json()
+    body = assert_problem(client.delete(f"/v1/corpora/{second['id']}"), 409, "in_use")
+    assert body["jobs"] == [job["id"]]
+
+    model = registered_model(services)
+    assert [m["id"] for m in client.get("/v1/models").get_json()["data"]] == [model["id"]]
+    generation = client.post("/v1/generate", json={"model_id": model["id"]}).get_json()
+    assert_problem(client.delete(f"/v1/models/{model['id']}"), 409, "in_use")
+    client.post(f"/v1/jobs/{generation['id']}/cancel")
+    assert client.delete(f"/v1/models/{model['id']}").status_code == 204
+    assert not services.artifacts.model_dir(model["id"]).exists()
+    assert_problem(client.get(f"/v1/models/{model['id']}"), 404, "not_found")
+
+
+def test_model_read_files_and_zip(client, services):
+    model = registered_model(services)
+    body = client.get(f"/v1/models/{model['id']}").get_json()
+    assert body["files"]["vocab.json"] == f"/v1/models/{model['id']}/files/vocab.json"
+    assert body["alphabet"] == model["alphabet"] and "owner" not in body
+    response = client.get(body["files"]["config.json"])
+    assert response.status_code == 200 and response.get_json() == {"file": "config.json"}
+    assert_problem(client.get(f"/v1/models/{model['id']}/files/secrets.txt"), 404, "not_found")
+    archive = zipfile.ZipFile(io.BytesIO(client.get(body["download"]).data))
+    assert sorted(archive.namelist()) == ["config.json", "metrics.json", "model.keras",
+                                          "vocab.json"]
+
+
+def test_another_owners_ids_are_not_found_anywhere(client, other_client, services):
+    """Bob's token on every endpoint that takes one of Alice's ids: 404, as for none."""
+    corpus = upload(client)
+    job = client.post("/v1/train", json={"corpus_id": corpus["id"]}).get_json()
+    model = registered_model(services)
+    requests = [
+        ("get", f"/v1/corpora/{corpus['id']}", None),
+        ("delete", f"/v1/corpora/{corpus['id']}", None),
+        ("get", f"/v1/jobs/{job['id']}", None),
+        ("get", f"/v1/jobs/{job['id']}/events", None),
+        ("post", f"/v1/jobs/{job['id']}/cancel", None),
+        ("delete", f"/v1/jobs/{job['id']}", None),
+        ("get", f"/v1/models/{model['id']}", None),
+        ("get", f"/v1/models/{model['id']}/files/model.keras", None),
+        ("get", f"/v1/models/{model['id']}/download", None),
+        ("delete", f"/v1/models/{model['id']}", None),
+        ("post", "/v1/train", {"corpus_id": corpus["id"]}),
+        ("post", "/v1/train", {"corpus_id": upload(other_client)["id"],
+                               "init_from_model": model["id"]}),
+        ("post", "/v1/generate", {"model_id": model["id"]}),
+    ]
+    for method, path, body in requests:
+        theirs = getattr(other_client, method)(path, json=body)
+        assert_problem(theirs, 404, "not_found")
+        never = path.replace(corpus["id"], "cor_nope").replace(job["id"], "job_nope") \
+            .replace(model["id"], "mdl_nope")
+        if never != path:
+            assert getattr(other_client, method)(never, json=body).get_json()["title"] == \
+                theirs.get_json()["title"]
+    theirs = [c["id"] for c in other_client.get("/v1/corpora").get_json()["data"]]
+    assert len(theirs) == 1 and corpus["id"] not in theirs  # only the one Bob uploaded
+    assert other_client.get("/v1/jobs").get_json()["data"] == []
+    assert other_client.get("/v1/models").get_json()["data"] == []
+    # Alice's things are all still there.
+    assert client.get(f"/v1/jobs/{job['id']}").get_json()["status"] == "queued"
+    assert client.get(f"/v1/models/{model['id']}").status_code == 200
+
+
+def test_training_continues_a_model(client, services):
+    model = registered_model(services, alphabet="abcdefghijklmnopqrstuvwxyz \n")
+    corpus = upload(client, "to be or not to be\n")
+    job = client.post("/v1/train", json={"corpus_id": corpus["id"],
+                                         "init_from_model": model["id"],
+                                         "training": {"epochs": 3}}).get_json()
+    assert job["init_from_model"] == model["id"]
+    assert job["spec"]["model"] == model["config"]["model"]
+    assert job["spec"]["training"]["epochs"] == 3
+    assert_problem(client.post("/v1/train", json={
+        "corpus_id": corpus["id"], "init_from_model": model["id"], "model": {"units": 8}}),
+        422, "validation_failed", field="model")
+    other = upload(client, "To Be? Or NOT!\n")
+    body = assert_problem(client.post("/v1/train", json={
+        "corpus_id": other["id"], "init_from_model": model["id"]}), 422,
+        "unknown_characters", field="corpus_id")
+    assert body["characters"] == ["!", "?", "B", "N", "O", "T"]
 
 
 def test_unknown_ids_and_paths(client):
@@ -159,7 +306,9 @@ def test_unknown_ids_and_paths(client):
     assert_problem(client.get("/v1/models/mdl_nope/files/model.keras"), 404, "not_found")
     assert_problem(client.get("/v1/corpora/cor_nope"), 404, "not_found")
     assert_problem(client.get("/v1/nothing"), 404, "not_found")
-    assert_problem(client.delete("/v1/jobs"), 405, "method_not_allowed")
+    response = client.put("/v1/jobs")
+    assert_problem(response, 405, "method_not_allowed")
+    assert "GET" in response.headers["Allow"]
 
 
 def test_health_without_workers(client):

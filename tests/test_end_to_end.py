@@ -8,6 +8,7 @@ import json
 import pytest
 
 from client.api_client import Client
+from tests.conftest import TOKENS
 
 TEXT = ("It was on a dreary night of November that I beheld the accomplishment of my toils.\n"
         "With an anxiety that almost amounted to agony, I collected the instruments of life.\n"
@@ -19,7 +20,7 @@ TINY_DEFAULT = {"model": {"units": 32, "layers": 1, "embedding_dim": 16},
 
 @pytest.fixture
 def api(stack):
-    return Client(stack.url)
+    return Client(stack.url, token=TOKENS["alice"])
 
 
 @pytest.fixture
@@ -63,11 +64,10 @@ def test_train_poll_generate(api, corpus, tmp_path):
     # The files download and work in plain Keras: ids in, logits for every position out.
     import keras
     import numpy as np
-    import requests
 
     files = {}
     for name, url in model["files"].items():
-        response = requests.get(api.base_url + url, timeout=30)
+        response = api.http.get(api.base_url + url, timeout=30)
         assert response.status_code == 200, name
         files[name] = tmp_path / name
         files[name].write_bytes(response.content)
@@ -84,8 +84,9 @@ def test_train_poll_generate(api, corpus, tmp_path):
     samples = first["result"]["samples"]
     assert len(samples) == 3
     for sample in samples:
-        assert isinstance(sample, str) and len(sample) == 60
-        assert set(sample) <= set(TEXT)
+        # Every sample begins with its prompt.
+        assert sample["text"].startswith("It was") and len(sample["text"]) == 6 + 60
+        assert set(sample["text"]) <= set(TEXT) and sample["temperature"] == 1.0
     again = api.wait(api.generate(model["id"], **options)["id"], poll_s=0.1, timeout_s=120)
     assert again["result"]["samples"] == samples  # same seed, same text
 
@@ -101,7 +102,7 @@ def test_seed_preset_runs_the_tutorial_pipeline(api, corpus):
     gen = api.wait(api.generate(model["id"], length=30, temperature=0)["id"], poll_s=0.1,
                    timeout_s=120)
     assert gen["status"] == "succeeded", gen["error"]
-    assert set(gen["result"]["samples"][0]) <= set("abcdefghijklmnopqrstuvwxyz ")
+    assert set(gen["result"]["samples"][0]["text"]) <= set("abcdefghijklmnopqrstuvwxyz ")
 
 
 def test_a_failing_job_ends_failed_with_a_reason(api, tmp_path):

@@ -1,43 +1,82 @@
+"""shared.jobs on real Redis: fenced transitions, owners and quotas, leases and reaping."""
+
+import time
+
 import pytest
 
-from shared.errors import ConflictError, NotFoundError
+from shared.errors import ConflictError, NotFoundError, TooManyActiveJobsError
 from shared.jobs import JobStatus, JobType
+from shared.redis_db import model_id_of
 
 SPEC = {"preset": "default"}
+LEASE_MS = 30_000
 
 
-def test_create_get_and_list_newest_first(services):
-    first = services.jobs.create(JobType.TRAIN, SPEC, corpus_id="cor_1")
-    second = services.jobs.create(JobType.GENERATE, {"model_id": "m"}, model_id="m")
+def create(services, owner="alice", job_type=JobType.TRAIN, max_active=8, **lineage):
+    return services.jobs.create(job_type, SPEC, owner, max_active=max_active,
+                                **(lineage or {"corpus_id": "c"}))
+
+
+def test_create_get_and_page_newest_first_per_owner(services):
+    first = create(services, corpus_id="cor_1")
+    second = create(services, job_type=JobType.GENERATE, model_id="m")
+    theirs = create(services, owner="bob")
     assert services.jobs.get(first["id"]) == first
     assert first["status"] == JobStatus.QUEUED and first["attempt"] == 1
-    assert [j["id"] for j in services.jobs.list()] == [second["id"], first["id"]]
-    assert [j["id"] for j in services.jobs.list(limit=1, offset=1)] == [first["id"]]
+    assert [j["id"] for j in services.jobs.page("alice").data] == [second["id"], first["id"]]
+    assert [j["id"] for j in services.jobs.page("bob").data] == [theirs["id"]]
+    # Another owner's job is not found, exactly like one that never existed.
+    with pytest.raises(NotFoundError):
+        services.jobs.get(theirs["id"], owner="alice")
+    page = services.jobs.page("alice", limit=1)
+    assert [j["id"] for j in page.data] == [second["id"]] and page.has_more
+    rest = services.jobs.page("alice", after=page.next, limit=1)
+    assert [j["id"] for j in rest.data] == [first["id"]] and not rest.has_more
+    generated = services.jobs.page("alice", job_type="generate")
+    assert [j["id"] for j in generated.data] == [second["id"]]
+    assert services.jobs.page("alice", status="running").data == []
 
 
-def test_lifecycle_to_succeeded(services):
-    job = services.jobs.create(JobType.TRAIN, SPEC, corpus_id="c")
-    attempt = services.jobs.start(job["id"], "w1")
+def test_lifecycle_to_succeeded_registers_the_model_in_the_same_step(services):
+    job = create(services)
+    attempt = services.jobs.start(job["id"], "w1", LEASE_MS)
     assert attempt == 1
     progress = {"epoch": 1, "epochs": 2, "step": 3, "steps": 10, "fraction": 0.15,
                 "eta_seconds": 12.0}
     assert services.jobs.report_progress(job["id"], attempt, progress, {"loss": 2.0})
-    assert services.jobs.succeed(job["id"], attempt, {"model_id": "mdl_x"})
+    model = {"id": model_id_of(job["id"]), "owner": "alice", "job_id": job["id"]}
+    assert services.jobs.succeed(job["id"], attempt, {"model_id": model["id"]}, model=model,
+                                 stopped_reason="epochs_done")
     stored = services.jobs.get(job["id"])
-    assert stored["status"] == JobStatus.SUCCEEDED
+    assert stored["status"] == JobStatus.SUCCEEDED and stored["stopped_reason"] == "epochs_done"
     assert stored["progress"] == progress and stored["metrics"] == {"loss": 2.0}
-    assert stored["result"] == {"model_id": "mdl_x"}
     assert stored["started_at"] and stored["finished_at"] and stored["worker"] == "w1"
+    assert services.models.get(model["id"], "alice") == model
+    assert [m["id"] for m in services.models.page("alice").data] == [model["id"]]
+    assert services.jobs.active_of("alice") == []
+
+
+def test_a_cancelled_job_registers_no_model(services):
+    job = create(services)
+    attempt = services.jobs.start(job["id"], "w1", LEASE_MS)
+    services.jobs.cancel(job["id"])
+    model = {"id": model_id_of(job["id"]), "owner": "alice"}
+    assert not services.jobs.succeed(job["id"], attempt, {"model_id": model["id"]},
+                                     model=model)
+    with pytest.raises(NotFoundError):
+        services.models.get(model["id"])
+    assert services.models.page("alice").data == []  # the index entry has no record
 
 
 def test_terminal_states_are_final(services):
-    job = services.jobs.create(JobType.TRAIN, SPEC, corpus_id="c")
-    attempt = services.jobs.start(job["id"], "w1")
+    job = create(services)
+    attempt = services.jobs.start(job["id"], "w1", LEASE_MS)
     assert services.jobs.fail(job["id"], attempt, "boom", "it broke")
     # A late or duplicate runner can change nothing any more.
-    assert services.jobs.start(job["id"], "w2") is None
+    assert services.jobs.start(job["id"], "w2", LEASE_MS) is None
     assert not services.jobs.succeed(job["id"], attempt, {"model_id": "late"})
     assert not services.jobs.report_progress(job["id"], attempt, {"epoch": 9})
+    assert not services.jobs.renew_lease(job["id"], attempt, LEASE_MS)
     with pytest.raises(ConflictError):
         services.jobs.cancel(job["id"])
     stored = services.jobs.get(job["id"])
@@ -46,35 +85,103 @@ def test_terminal_states_are_final(services):
 
 
 def test_a_runner_of_another_attempt_cannot_write(services):
-    job = services.jobs.create(JobType.TRAIN, SPEC, corpus_id="c")
-    attempt = services.jobs.start(job["id"], "w1")
+    job = create(services)
+    attempt = services.jobs.start(job["id"], "w1", LEASE_MS)
     assert not services.jobs.report_progress(job["id"], attempt + 1, {"epoch": 1})
     assert not services.jobs.succeed(job["id"], attempt + 1, {})
+    assert not services.jobs.is_current(job["id"], attempt + 1)
+    assert services.jobs.is_current(job["id"], attempt)
     assert services.jobs.get(job["id"])["status"] == JobStatus.RUNNING
 
 
 def test_cancel_queued_and_running(services):
-    queued = services.jobs.create(JobType.TRAIN, SPEC, corpus_id="c")
+    queued = create(services)
     assert services.jobs.cancel(queued["id"])["status"] == JobStatus.CANCELLED
-    assert services.jobs.start(queued["id"], "w") is None  # a cancelled job never starts
-
-    running = services.jobs.create(JobType.TRAIN, SPEC, corpus_id="c")
-    attempt = services.jobs.start(running["id"], "w")
+    assert services.jobs.start(queued["id"], "w", LEASE_MS) is None  # never starts
+    running = create(services)
+    attempt = services.jobs.start(running["id"], "w", LEASE_MS)
     services.jobs.cancel(running["id"])
     assert not services.jobs.report_progress(running["id"], attempt, {"epoch": 1})
-    assert services.jobs.get(running["id"])["status"] == JobStatus.CANCELLED
+    assert not services.jobs.is_current(running["id"], attempt)
+    assert services.jobs.get(running["id"])["stopped_reason"] == "cancelled"
+
+
+def test_quota_counts_queued_and_running_jobs_per_owner(services):
+    jobs = [create(services, max_active=2) for _ in range(2)]
+    with pytest.raises(TooManyActiveJobsError) as e:
+        create(services, max_active=2)
+    assert e.value.status == 429 and int(e.value.headers["Retry-After"]) > 0
+    create(services, owner="bob", max_active=2)  # another owner's quota is their own
+    services.jobs.cancel(jobs[0]["id"])  # an ended job frees its place
+    create(services, max_active=2)
+
+
+def test_an_expired_lease_hands_the_job_to_the_next_attempt(services):
+    job = create(services)
+    attempt = services.jobs.start(job["id"], "w1", lease_ms=50)
+    assert services.jobs.reap(job["id"], max_attempts=3) == ""  # still alive
+    time.sleep(0.1)
+    assert services.jobs.reap(job["id"], max_attempts=3) == "requeued"
+    assert services.jobs.reap(job["id"], max_attempts=3) == ""  # only once
+    stored = services.jobs.get(job["id"])
+    assert stored["status"] == JobStatus.QUEUED and stored["attempt"] == attempt + 1
+    # The first attempt is fenced off; the second one runs.
+    assert not services.jobs.renew_lease(job["id"], attempt, LEASE_MS)
+    assert services.jobs.start(job["id"], "w2", LEASE_MS) == attempt + 1
+    assert services.jobs.renew_lease(job["id"], attempt + 1, LEASE_MS)
+    assert not services.jobs.report_progress(job["id"], attempt, {"epoch": 3})
+
+
+def test_a_renewed_lease_is_not_reaped(services):
+    job = create(services)
+    attempt = services.jobs.start(job["id"], "w1", lease_ms=200)
+    for _ in range(4):
+        time.sleep(0.1)
+        assert services.jobs.renew_lease(job["id"], attempt, 200)
+        assert services.jobs.reap(job["id"], max_attempts=3) == ""
+
+
+def test_attempts_run_out(services):
+    job = create(services)
+    for attempt in (1, 2, 3):
+        assert services.jobs.start(job["id"], f"w{attempt}", lease_ms=1) == attempt
+        time.sleep(0.01)
+        outcome = services.jobs.reap(job["id"], max_attempts=3)
+        assert outcome == ("exhausted" if attempt == 3 else "requeued")
+    stored = services.jobs.get(job["id"])
+    assert stored["status"] == JobStatus.FAILED
+    assert stored["error"]["code"] == "attempts_exhausted"
+    assert "3 times" in stored["error"]["message"]
+    assert services.jobs.active_ids() == set()
+
+
+def test_an_epoch_is_reported_once_over_all_attempts(services):
+    job = create(services)
+    first = services.jobs.start(job["id"], "w1", lease_ms=1)
+    for epoch in (1, 2, 3):
+        assert services.jobs.add_event(job["id"], first, "epoch_end", {"epoch": epoch},
+                                       epoch=epoch)
+    time.sleep(0.01)
+    services.jobs.reap(job["id"], max_attempts=3)
+    second = services.jobs.start(job["id"], "w2", LEASE_MS)
+    # The second attempt resumed from epoch 2's checkpoint: it redoes epoch 3.
+    for epoch in (3, 4):
+        assert services.jobs.add_event(job["id"], second, "epoch_end", {"epoch": epoch},
+                                       epoch=epoch)
+    events, _ = services.jobs.events(job["id"])
+    assert [e["data"]["epoch"] for e in events if e["type"] == "epoch_end"] == [1, 2, 3, 4]
 
 
 def test_unknown_job(services):
     with pytest.raises(NotFoundError):
         services.jobs.get("job_nope")
     with pytest.raises(NotFoundError):
-        services.jobs.start("job_nope", "w")
+        services.jobs.start("job_nope", "w", LEASE_MS)
 
 
 def test_events_record_every_status_change_and_page_with_a_cursor(services):
-    job = services.jobs.create(JobType.TRAIN, SPEC, corpus_id="c")
-    attempt = services.jobs.start(job["id"], "w1")
+    job = create(services)
+    attempt = services.jobs.start(job["id"], "w1", LEASE_MS)
     assert services.jobs.add_event(job["id"], attempt, "epoch_end", {"epoch": 1, "loss": 2.5})
     assert not services.jobs.add_event(job["id"], attempt + 1, "epoch_end", {"epoch": 9})
     services.jobs.succeed(job["id"], attempt, {"model_id": "m"})
@@ -90,15 +197,21 @@ def test_events_record_every_status_change_and_page_with_a_cursor(services):
     assert first_two == events[:2]
     assert services.jobs.events(job["id"], after=middle)[0] == events[2:]
     assert services.jobs.events(job["id"], after=cursor) == ([], cursor)
-    with pytest.raises(NotFoundError):
-        services.jobs.events("job_nope")
 
 
 def test_non_finite_numbers_are_stored_as_null(services):
-    job = services.jobs.create(JobType.TRAIN, SPEC, corpus_id="c")
-    attempt = services.jobs.start(job["id"], "w1")
+    job = create(services)
+    attempt = services.jobs.start(job["id"], "w1", LEASE_MS)
     services.jobs.report_progress(job["id"], attempt, {"epoch": 1},
                                   {"loss": float("nan"), "val_loss": float("inf")})
     services.jobs.add_event(job["id"], attempt, "epoch_end", {"perplexity": float("inf")})
     assert services.jobs.get(job["id"])["metrics"] == {"loss": None, "val_loss": None}
     assert services.jobs.events(job["id"])[0][-1]["data"] == {"perplexity": None}
+
+
+def test_a_queued_job_is_marked_for_resending_once(services):
+    job = create(services)
+    assert not services.jobs.mark_enqueued(job["id"], older_than_ms=60_000)  # just sent
+    time.sleep(0.02)
+    assert services.jobs.mark_enqueued(job["id"], older_than_ms=10)
+    assert not services.jobs.mark_enqueued(job["id"], older_than_ms=10)  # another reaper

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from shared.errors import UnknownCharactersError
 from shared.specs import PRESETS
 from worker.model_files import load_model, save_model
 from worker.sampling import StatefulStepper, TutorialWeights, generate, next_token_ids
@@ -97,10 +98,23 @@ def test_stop_string_cuts_before_it(loaded):
             assert short == full
 
 
-def test_unknown_prompt_characters_are_dropped(embedding_model):
-    kwargs = dict(length=20, seed=5, num_samples=1)
-    assert generate(embedding_model, prompt="the QU\u2603ick", **kwargs) == \
-        generate(embedding_model, prompt="the ick", **kwargs)
+def test_unknown_prompt_characters_are_refused_not_dropped(embedding_model):
+    with pytest.raises(UnknownCharactersError) as e:
+        generate(embedding_model, prompt="the QU\u2603ick", length=20, seed=5)
+    assert e.value.extra["characters"] == ["Q", "U", "\u2603"]
+
+
+def test_check_can_end_sampling(embedding_model):
+    calls = []
+
+    def check():
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # any exception: the caller's own ends it
+
+    with pytest.raises(KeyboardInterrupt):
+        generate(embedding_model, length=1000, check=check)
+    assert len(calls) == 3
 
 
 def test_empty_prompt_works(loaded):

@@ -1,4 +1,4 @@
-"""worker.textprep: the raw and tutorial preprocessing modes."""
+"""shared.textprep: the raw and tutorial preprocessing modes."""
 
 import nltk
 import pytest
@@ -7,7 +7,7 @@ from nltk.corpus.util import LazyCorpusLoader
 
 from shared.errors import NltkDataMissingError
 from tests.conftest import HANDOUTS
-from worker.textprep import prepare_text
+from shared.textprep import prepare_text
 from worker.vocab import Vocab, tokenize
 
 FRANKENSTEIN = HANDOUTS / "corpora" / "frankenstein-2.txt"

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from shared.errors import UnknownCharactersError
 from worker.vocab import UNKNOWN, Vocab, detokenize, tokenize
 
 
@@ -32,11 +33,11 @@ def test_json_round_trip_keeps_ids():
     assert np.array_equal(again.encode("a cat"), vocab.encode("a cat"))
 
 
-def test_unknown_characters_raise_unless_skipped():
+def test_unknown_characters_are_refused_and_listed():
     vocab = Vocab.from_text("abc ")
-    with pytest.raises(ValueError, match="not in the vocabulary"):
-        vocab.encode("a Zb")
-    assert vocab.decode(vocab.encode("a Zb🙂c", skip_unknown=True)) == "a bc"
+    with pytest.raises(UnknownCharactersError, match="not in the model's vocabulary") as e:
+        vocab.encode("a Zb🙂cZ")
+    assert e.value.extra["characters"] == ["Z", "🙂"]
 
 
 @pytest.mark.parametrize("tokens", [[], ["a", "a"], ["ab"], [1]])

@@ -1,0 +1,80 @@
+"""Idempotency-Key on POST: the first answer again for the same key and body."""
+
+import io
+import threading
+
+from tests.api_helpers import assert_problem, upload
+from tests.conftest import client_of
+
+
+def test_the_same_key_and_body_get_the_first_answer(client, services, settings):
+    corpus = upload(client)
+    body = {"corpus_id": corpus["id"], "training": {"epochs": 2}}
+    headers = {"Idempotency-Key": "train-1"}
+    first = client.post("/v1/train", json=body, headers=headers)
+    # The same body with its keys in another order is the same request.
+    again = client.post("/v1/train", json={"training": {"epochs": 2},
+                                           "corpus_id": corpus["id"]}, headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert again.get_json() == first.get_json()
+    assert again.headers["Location"] == first.headers["Location"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert len(services.jobs.page("alice").data) == 1
+    assert services.redis.llen(settings.redis_prefix + "train") == 1
+
+
+def test_the_same_key_with_another_body_is_a_409(client):
+    corpus = upload(client)
+    headers = {"Idempotency-Key": "k"}
+    client.post("/v1/train", json={"corpus_id": corpus["id"]}, headers=headers)
+    assert_problem(client.post("/v1/train", json={"corpus_id": corpus["id"], "preset": "seed"},
+                               headers=headers), 409, "idempotency_key_reused")
+
+
+def test_ten_at_once_make_one_job(app, services):
+    corpus = upload(client_of(app))
+    answers = []
+
+    def submit():
+        response = client_of(app).post("/v1/train", json={"corpus_id": corpus["id"]},
+                                       headers={"Idempotency-Key": "burst"})
+        answers.append((response.status_code, response.get_json()["id"]))
+
+    threads = [threading.Thread(target=submit) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(answers) == 10
+    assert {status for status, _ in answers} == {202}
+    assert len({job_id for _, job_id in answers}) == 1
+    assert len(services.jobs.page("alice").data) == 1
+
+
+def test_a_failed_request_does_not_keep_its_key(client):
+    headers = {"Idempotency-Key": "retry-me"}
+    assert_problem(client.post("/v1/train", json={"corpus_id": "cor_nope"}, headers=headers),
+                   404, "not_found")
+    corpus = upload(client)
+    assert client.post("/v1/train", json={"corpus_id": corpus["id"]},
+                       headers=headers).status_code == 202
+
+
+def test_keys_are_per_owner(client, other_client):
+    headers = {"Idempotency-Key": "shared-name"}
+    mine = client.post("/v1/train", json={"corpus_id": upload(client)["id"]}, headers=headers)
+    theirs = other_client.post("/v1/train", json={"corpus_id": upload(other_client)["id"]},
+                               headers=headers)
+    assert mine.status_code == theirs.status_code == 202
+    assert mine.get_json()["id"] != theirs.get_json()["id"]
+
+
+def test_an_upload_of_the_same_file_is_the_same_request(client, services):
+    def send():
+        return client.post("/v1/corpora", data={"file": (io.BytesIO(b"same text\n"), "a.txt")},
+                           content_type="multipart/form-data",
+                           headers={"Idempotency-Key": "upload-1"})
+    first, again = send(), send()
+    assert first.status_code == again.status_code == 201
+    assert first.get_json()["id"] == again.get_json()["id"]
+    assert len(services.corpora.page("alice").data) == 1
