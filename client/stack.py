@@ -61,21 +61,23 @@ def api_command(python, port):
             "api.wsgi:app"]
 
 
-def worker_command(python, queue):
+def worker_command(python, queue, name=None):
     # Threads pool, one thread: the task runs in the worker process itself, beside the
     # thread that answers health pings and the lease and reaper threads, so TensorFlow
-    # never runs in a forked child.
+    # never runs in a forked child. Node names must differ between workers of one host.
     return [python, "-m", "celery", "-A", "worker.main", "worker", "--queues", queue,
-            "--pool", "threads", "--concurrency", "1", "--hostname", f"{queue}@%h",
+            "--pool", "threads", "--concurrency", "1", "--hostname", f"{name or queue}@%h",
             "--without-gossip", "--without-mingle", "--loglevel", "INFO"]
 
 
 class LocalStack:
-    def __init__(self, data_dir, port=8000, redis_url=None, env=None, log_dir=None):
+    def __init__(self, data_dir, port=8000, redis_url=None, env=None, log_dir=None,
+                 workers=None):
         self.data_dir = Path(data_dir).resolve()
         self.port = port
         self.redis_url = redis_url
         self.extra_env = dict(env or {})
+        self.workers = workers or {"train": 1, "generate": 1}  # queue -> worker processes
         self.log_dir = Path(log_dir) if log_dir else self.data_dir / "logs"
         self.processes = {}  # name -> Popen, in start order
         self.commands = {}  # name -> (argv, env): how to start it again
@@ -111,8 +113,10 @@ class LocalStack:
         self._ensure_token(env)
         python = sys.executable
         self._spawn("api", api_command(python, self.port), env)
-        for queue in ("train", "generate"):
-            self._spawn(f"worker-{queue}", worker_command(python, queue), env)
+        for queue, count in self.workers.items():
+            for n in range(1, count + 1):
+                name = f"worker-{queue}" + (f"-{n}" if n > 1 else "")
+                self._spawn(name, worker_command(python, queue, name), env)
         self._wait_until_ready()
         self._supervisor = threading.Thread(target=self._supervise, name="supervisor",
                                             daemon=True)
@@ -184,7 +188,8 @@ class LocalStack:
                         self.restarts[name] = (count + 1, started)
                         self._note(name, f"exited with code {process.returncode}; "
                                          f"restarting in {delay_s:.0f} s")
-                    elif now >= due.pop(name):
+                    elif now >= due[name]:
+                        del due[name]
                         self._spawn(name, *self.commands[name])
                         self.restarts[name] = (self.restarts[name][0], now)
                         self._note(name, "restarted")

@@ -171,6 +171,13 @@ class CorpusTooSmallError(JobFailedError):
     title = "Corpus too small"
 
 
+class TrainingDivergedError(JobFailedError):
+    """Raised when the training loss became NaN or infinite: no model is registered."""
+
+    code = "training_diverged"
+    title = "Training diverged"
+
+
 class ArtifactMissingError(JobFailedError):
     """Raised when a stored corpus or model file a job needs is not in the artifact store."""
 

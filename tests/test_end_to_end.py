@@ -44,6 +44,7 @@ def test_train_poll_generate(api, corpus, tmp_path):
     assert job["progress"]["epoch"] == 2 and job["progress"]["epochs"] == 2
     assert job["progress"]["fraction"] == pytest.approx(1.0)
     assert job["started_at"] <= job["finished_at"]
+    assert job["stopped_reason"] == "epochs_done"
     assert {"loss", "val_loss", "bits_per_char"} <= job["metrics"].keys()
     assert any(s["status"] == "running" and s["progress"]["step"] > 0 for s in seen)
 
@@ -58,6 +59,7 @@ def test_train_poll_generate(api, corpus, tmp_path):
 
     model = api.model(job["result"]["model_id"])
     assert model["job_id"] == job["id"] and model["corpus_id"] == corpus["id"]
+    assert model["best_epoch"] == job["result"]["best_epoch"] == model["metrics"]["epoch"]
     assert model["vocab_size"] == len(set(TEXT))
     assert model["config"]["model"]["units"] == 32
 
@@ -122,3 +124,32 @@ def test_following_a_job_shows_progress_and_each_epochs_sample(api, corpus, caps
     out = capsys.readouterr().out
     assert "epoch 2/2 [####################]" in out
     assert "  epoch 1 writes: " in out and "  epoch 2 writes: " in out
+
+
+def test_a_time_limited_job_says_why_it_stopped(api, corpus):
+    job = api.train(corpus["id"], "default", **{**TINY_DEFAULT, "training": {
+        **TINY_DEFAULT["training"], "epochs": 10_000, "max_seconds": 2}})
+    job = api.wait(job["id"], poll_s=0.2, timeout_s=120)
+    assert job["status"] == "succeeded", job["error"]
+    assert job["stopped_reason"] == "time_limit"
+    model = api.model(job["result"]["model_id"])
+    assert model["stopped_reason"] == "time_limit"
+    assert model["best_epoch"] == job["result"]["best_epoch"]
+
+
+def test_a_running_generation_can_be_cancelled(api, corpus):
+    trained = api.wait(api.train(corpus["id"], "default", **TINY_DEFAULT)["id"], poll_s=0.2,
+                       timeout_s=120)
+    model_id = trained["result"]["model_id"]
+    long = api.generate(model_id, length=100_000, num_samples=64)
+    import time
+
+    deadline = time.monotonic() + 60
+    while api.job(long["id"])["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert api.cancel(long["id"])["status"] == "cancelled"
+    # The generate worker is free again at once: the next job does not wait for 6.4M tokens.
+    short = api.wait(api.generate(model_id, length=10)["id"], poll_s=0.1, timeout_s=20)
+    assert short["status"] == "succeeded"
+    assert api.job(long["id"])["status"] == "cancelled"

@@ -3,6 +3,7 @@
 import copy
 import json
 import math
+import time
 
 import numpy as np
 import pytest
@@ -253,3 +254,30 @@ def test_each_epoch_end_carries_a_sample_of_the_model_then(tmp_path, architectur
     assert len(samples) == 2
     for sample in samples:
         assert len(sample) == 30 and set(sample) <= set(TEXT)
+
+
+def test_early_stopping_keeps_the_best_epoch(tmp_path):
+    # Training text the model learns; a validation tail it gets worse at as it does.
+    text = "ab" * 2000 + "qzxjkvwqzxjkvwmpqzxjkvwqzx" * 17
+    spec = tiny_spec("embedding_lstm", epochs=20, patience=2, lr_decay=1.0)
+    trained = train(spec, text, tmp_path, TrainHooks())
+    assert trained.stop_reason is StopReason.EARLY_STOPPING
+    epochs_run = trained.metrics["epochs_run"]
+    assert epochs_run < 20 and trained.metrics["epoch"] == epochs_run - 2
+    best = min(h["val_loss"] for h in trained.history)
+    assert trained.metrics["val_loss"] == best
+
+
+def test_the_time_limit_stops_training(tmp_path):
+    spec = tiny_spec("embedding_lstm", epochs=10_000, max_seconds=1.0)
+    started = time.monotonic()
+    trained = train(spec, TEXT, tmp_path, TrainHooks())
+    assert trained.stop_reason is StopReason.TIME_BUDGET
+    assert time.monotonic() - started < 30
+
+
+def test_an_all_stopword_text_is_too_small_not_an_internal_error(tmp_path):
+    spec = tiny_spec("tutorial")
+    spec["preprocessing"]["mode"] = "tutorial"
+    with pytest.raises(CorpusTooSmallError, match="empty once prepared"):
+        train(spec, "The and of a to in is it. " * 50, tmp_path, TrainHooks())

@@ -7,10 +7,13 @@ this attempt's (cancelled, or handed on): then nothing is registered.
 """
 
 import logging
+import math
 import time
 
+import redis
+
 from shared.clock import utc_now_iso
-from shared.errors import JobFailedError
+from shared.errors import JobFailedError, TrainingDivergedError
 from shared.jobs import StoppedReason
 from shared.redis_db import model_id_of
 from shared.specs import GenerateSpec, TrainSpec
@@ -42,23 +45,57 @@ class _NoLongerOurs(Exception):
 
 
 class ProgressReporter:
-    """Writes a running job's progress and epoch events under its attempt's fence."""
+    """Writes a running job's progress and events under its attempt's fence.
+
+    Redis may be away for a while (a restart): training goes on. Progress is dropped (the
+    next report replaces it); an epoch's event is kept and sent with the next one, so the
+    stream still has every epoch once.
+    """
 
     def __init__(self, jobs, job_id, attempt):
         self.jobs = jobs
         self.job_id = job_id
         self.attempt = attempt
+        self.unsent = []  # (event type, data, epoch) that Redis did not take yet
 
     def on_progress(self, progress, metrics):
-        self.jobs.report_progress(self.job_id, self.attempt, progress, metrics)
+        try:
+            self.jobs.report_progress(self.job_id, self.attempt, progress, metrics)
+        except redis.RedisError as e:
+            log.warning("job %s: progress not recorded (%s)", self.job_id, type(e).__name__)
 
     def on_epoch_end(self, epoch, metrics, sample):
         log.info("job %s: epoch %d loss=%s val_loss=%s", self.job_id, epoch,
                  _fmt(metrics.get("loss")), _fmt(metrics.get("val_loss")))
         # Once per epoch over every attempt: a resumed attempt redoes the epoch its
         # predecessor died in, and reports it only if that one had not.
-        self.jobs.add_event(self.job_id, self.attempt, "epoch_end",
-                            {"epoch": epoch, **metrics, "sample": sample}, epoch=epoch)
+        self._send("epoch_end", {"epoch": epoch, **metrics, "sample": sample}, epoch)
+
+    def on_resume(self, epoch):
+        log.info("job %s: attempt %d resumes after epoch %d", self.job_id, self.attempt, epoch)
+        self._send("resumed", {"attempt": self.attempt, "epoch": epoch})
+
+    def _send(self, event_type, data, epoch=None):
+        self.unsent.append((event_type, data, epoch))
+        try:
+            while self.unsent:
+                event_type, data, epoch = self.unsent[0]
+                self.jobs.add_event(self.job_id, self.attempt, event_type, data, epoch=epoch)
+                self.unsent.pop(0)
+        except redis.RedisError as e:
+            log.warning("job %s: %d events wait for Redis (%s)", self.job_id,
+                        len(self.unsent), type(e).__name__)
+
+
+def _stop_if_lost(lease):
+    """A should_stop hook that ends training by raising: checked after every step, so a
+    cancelled or handed-on run stops within one step, skipping the validation pass and
+    epoch sample Keras would run for a step-stopped epoch."""
+    def should_stop():
+        if not lease.still_ours():
+            raise _NoLongerOurs
+        return False
+    return should_stop
 
 
 def _fmt(value):
@@ -75,17 +112,26 @@ def run_training(svc, job, lease):
         init = load_model(svc.artifacts.model_dir(job["init_from_model"]))
     reporter = ProgressReporter(svc.jobs, job_id, lease.attempt)
     hooks = TrainHooks(on_progress=reporter.on_progress, on_epoch_end=reporter.on_epoch_end,
-                       should_stop=lambda: not lease.still_ours(),
+                       on_resume=reporter.on_resume, should_stop=_stop_if_lost(lease),
                        progress_interval_s=svc.settings.progress_interval_s,
                        sample_length=EPOCH_SAMPLE_LENGTH)
     started = time.monotonic()
-    # An attempt that finds this job's checkpoint continues from its last complete epoch.
-    trained = train(spec, text, svc.artifacts.checkpoint_dir(job_id), hooks, resume=True,
-                    init=init)
-    if lease.lost.is_set():
-        log.info("job %s: no longer attempt %d's; nothing registered", job_id, lease.attempt)
+    try:
+        # An attempt that finds this job's checkpoint continues from its last complete
+        # epoch.
+        trained = train(spec, text, svc.artifacts.checkpoint_dir(job_id), hooks,
+                        resume=True, init=init)
+    except _NoLongerOurs:
+        log.info("job %s: no longer attempt %d's (cancelled or handed on); stopped, "
+                 "nothing registered", job_id, lease.attempt)
         return None
 
+    diverged = [h["epoch"] for h in trained.history
+                if h["loss"] is None or not math.isfinite(h["loss"])]
+    if diverged:
+        raise TrainingDivergedError(
+            f"the training loss was not a number from epoch {diverged[0]} on; try a lower "
+            "learning_rate or a clip_norm (the last good epoch's checkpoint is kept)")
     model_id = model_id_of(job_id)
     lineage = {"job_id": job_id, "corpus_id": corpus["id"], "corpus_sha256": corpus["sha256"],
                "init_from_model": job.get("init_from_model")}

@@ -50,6 +50,7 @@ class TrainHooks:
     # end (temperature 0.8), or None when sample_length is 0.
     on_epoch_end: Callable[[int, dict, str | None], None] = _ignore
     should_stop: Callable[[], bool] = lambda: False  # checked after every batch
+    on_resume: Callable[[int], None] = _ignore  # (complete epochs in the checkpoint found)
     progress_interval_s: float = 2.0  # least time between two mid-epoch reports
     sample_length: int = 0  # tokens sampled at each epoch end so a user sees it learn
 
@@ -104,6 +105,8 @@ def train(spec, text, checkpoint_dir, hooks, *, resume=False, init=None):
     steps = train_data.batches_per_epoch
     log.info("training %s on %d %s, vocab %d, %d batches per epoch, from epoch %d",
              architecture, len(ids), unit, vocab.size, steps, initial_epoch + 1)
+    if resumed is not None:
+        hooks.on_resume(resumed.epoch)
 
     monitor = "val_loss" if val_data is not None else "loss"
     stop = Stop(hooks.should_stop, training["max_seconds"])

@@ -1,0 +1,171 @@
+"""Nothing lost, on real processes: `make up`'s stack (one train worker, one generate
+worker, gunicorn) on a redis-server of its own with persistence, and faults done to it:
+SIGKILL, SIGSTOP, duplicate messages, lost messages, a job that kills its worker.
+
+Each test says which mechanism it proves; without it the test fails (the note of the
+issue says how each was checked).
+"""
+
+import signal
+import time
+
+import pytest
+
+from client.api_client import Client
+from client.stack import LocalStack
+from shared.queue import TASK_TRAIN, enqueue
+from shared.services import Services
+from shared.settings import Settings
+from shared.specs import resolve_train_spec
+from tests.conftest import TOKENS
+from tests.faults import (FAST_LEASES, SLOW_EPOCHS, TEXT, RedisProcess, all_events,
+                          epochs_reported, kill, statuses, wait_for)
+
+PREFIX = "faults:"
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory):
+    server = RedisProcess(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(redis_server, tmp_path_factory):
+    env = {**FAST_LEASES, "TEXTGEN_REDIS_PREFIX": PREFIX,
+           "TEXTGEN_API_TOKENS": f"alice:{TOKENS['alice']}"}
+    with LocalStack(tmp_path_factory.mktemp("data"), port=_port(), redis_url=redis_server.url,
+                    env=env) as running:
+        yield running
+
+
+def _port():
+    from client.stack import free_port
+
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def svc(stack, redis_server):
+    return Services.from_settings(Settings(redis_url=redis_server.url,
+                                           data_dir=stack.data_dir, redis_prefix=PREFIX))
+
+
+@pytest.fixture(scope="module")
+def api(stack):
+    return Client(stack.url, token=TOKENS["alice"])
+
+
+@pytest.fixture(scope="module")
+def corpus(api, tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "night.txt"
+    path.write_text(TEXT * 40)
+    return api.upload_corpus(path)
+
+
+def test_a_killed_workers_job_resumes_on_the_restarted_worker(stack, api, corpus):
+    """Leases, the reaper, the stack's supervisor and checkpoints, together (1 and 2)."""
+    job = api.train(corpus["id"], "default", **SLOW_EPOCHS)
+    wait_for(lambda: 2 in epochs_reported(all_events(api, job["id"])), 120, "epoch 2")
+    kill(stack, "worker-train")
+    killed_at = time.monotonic()
+    running = wait_for(lambda: (lambda j: j if j["attempt"] == 2 and j["status"] == "running"
+                                else None)(api.job(job["id"])), 60, "attempt 2 to run")
+    resumed_after_s = time.monotonic() - killed_at
+    print(f"killed job running again as attempt 2 after {resumed_after_s:.1f} s")
+    assert running["attempt"] == 2
+    done = api.wait(job["id"], poll_s=0.2, timeout_s=120)
+    assert done["status"] == "succeeded", done["error"]
+    assert done["stopped_reason"] == "epochs_done" and done["result"]["best_epoch"]
+
+    events = all_events(api, job["id"])
+    # Every epoch reported once, in order: no gap, no repeat across the two attempts.
+    assert epochs_reported(events) == [1, 2, 3, 4, 5, 6]
+    assert statuses(events)[:3] == [("queued", None), ("running", None), ("queued", 2)]
+    resumed = [e["data"] for e in events if e["type"] == "resumed"]
+    assert len(resumed) == 1 and resumed[0]["attempt"] == 2 and resumed[0]["epoch"] >= 2
+    log = (stack.log_dir / "worker-train.log").read_text()
+    assert "[textgen stack] worker-train exited with code -9; restarting in" in log
+
+
+def test_a_second_delivery_of_a_job_does_nothing(stack, api, corpus, svc):
+    """start() takes only a queued job: another message for it finds it running or ended."""
+    job = api.train(corpus["id"], "default", **{**SLOW_EPOCHS, "training": {
+        **SLOW_EPOCHS["training"], "epochs": 1}})
+    enqueue(svc.celery, TASK_TRAIN, job["id"])  # the same job, delivered twice
+    done = api.wait(job["id"], poll_s=0.2, timeout_s=120)
+    assert done["status"] == "succeeded"
+    time.sleep(1)  # the second message is taken right after the first ends
+    assert [s for s, _ in statuses(all_events(api, job["id"]))] == [
+        "queued", "running", "succeeded"]
+    assert svc.redis.llen(PREFIX + "train") == 0
+
+
+def test_a_stalled_worker_that_lost_its_lease_writes_nothing_more(stack, api, corpus, svc):
+    """The attempt fence: SIGSTOP the worker past its lease; the job is handed on; when the
+    old attempt wakes up, its writes are refused and it stops."""
+    job = api.train(corpus["id"], "default", **SLOW_EPOCHS)
+    wait_for(lambda: 1 in epochs_reported(all_events(api, job["id"])), 120, "epoch 1")
+    kill(stack, "worker-train", signal.SIGSTOP)
+    try:
+        wait_for(lambda: api.job(job["id"])["attempt"] == 2, 30, "the reaper to hand it on")
+    finally:
+        kill(stack, "worker-train", signal.SIGCONT)
+    done = api.wait(job["id"], poll_s=0.2, timeout_s=180)
+    assert done["status"] == "succeeded" and done["attempt"] == 2
+    assert epochs_reported(all_events(api, job["id"])) == [1, 2, 3, 4, 5, 6]
+    log = (stack.log_dir / "worker-train.log").read_text()
+    assert f"job {job['id']}: attempt 1 lost its lease" in log or \
+        f"job {job['id']}: no longer attempt 1's" in log
+
+
+def test_a_job_that_kills_its_worker_every_time_fails_after_max_attempts(stack, api, corpus):
+    """attempts_exhausted: the third attempt whose worker dies is the last."""
+    job = api.train(corpus["id"], "default", **SLOW_EPOCHS)
+    for attempt in (1, 2, 3):
+        wait_for(lambda: (lambda j: j["status"] == "running" and j["attempt"] == attempt)(
+            api.job(job["id"])), 90, f"attempt {attempt} to run")
+        kill(stack, "worker-train")
+    done = api.wait(job["id"], poll_s=0.2, timeout_s=60)
+    assert done["status"] == "failed"
+    assert done["error"]["code"] == "attempts_exhausted"
+    assert "3 times" in done["error"]["message"]
+    wait_for(lambda: stack.processes["worker-train"].poll() is None, 30, "the worker back")
+
+
+def test_a_job_whose_message_was_lost_is_sent_again(stack, api, corpus, svc):
+    """The reaper re-sends a queued job that has no message in the broker."""
+    one_epoch = {**SLOW_EPOCHS["training"], "epochs": 1}
+    spec = resolve_train_spec("default", {**SLOW_EPOCHS, "training": one_epoch}).model_dump()
+    # As if the enqueue after storing the job had failed: a record, and no message.
+    record = svc.jobs.create("train", spec, "alice", max_active=100, corpus_id=corpus["id"])
+    done = api.wait(record["id"], poll_s=0.2, timeout_s=120)
+    assert done["status"] == "succeeded"
+
+
+def test_cancel_stops_a_running_job_and_a_job_waiting_for_its_retry(stack, api, corpus, svc):
+    """Cancel is seen before the next step; a job queued for its next attempt stays
+    cancelled; its checkpoints stay until the job is deleted."""
+    job = api.train(corpus["id"], "default", **SLOW_EPOCHS)
+    wait_for(lambda: 1 in epochs_reported(all_events(api, job["id"])), 120, "epoch 1")
+    cancelled = api.cancel(job["id"])
+    assert cancelled["status"] == "cancelled" and cancelled["stopped_reason"] == "cancelled"
+    log = stack.log_dir / "worker-train.log"
+    wait_for(lambda: f"job {job['id']}: no longer attempt 1's" in log.read_text(), 10,
+             "the run to stop")
+    checkpoints = svc.artifacts.checkpoint_dir(job["id"])
+    assert checkpoints.exists()
+
+    # Waiting for a retry: kill its worker; once the job is queued as attempt 2, cancel.
+    retried = api.train(corpus["id"], "default", **SLOW_EPOCHS)
+    wait_for(lambda: api.job(retried["id"])["status"] == "running", 60, "the job to run")
+    kill(stack, "worker-train")
+    wait_for(lambda: api.job(retried["id"])["attempt"] == 2, 30, "the job to be queued again")
+    assert api.cancel(retried["id"])["status"] == "cancelled"
+    wait_for(lambda: stack.processes["worker-train"].poll() is None, 30, "the worker back")
+    time.sleep(8)  # the restarted worker takes the attempt-2 message: it must not run it
+    assert api.job(retried["id"])["status"] == "cancelled"
+
+    api.http.delete(f"{api.base_url}/v1/jobs/{job['id']}").raise_for_status()
+    assert not checkpoints.exists()

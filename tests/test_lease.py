@@ -1,0 +1,61 @@
+"""worker.lease and worker.reaper on real Redis, without worker processes."""
+
+import dataclasses
+import time
+
+from shared.jobs import JobType
+from shared.queue import messages_in_flight
+from worker.lease import Lease
+from worker.reaper import Reaper
+
+
+def running_job(services, lease_ms=60_000):
+    job = services.jobs.create(JobType.TRAIN, {}, "alice", max_active=100, corpus_id="c")
+    attempt = services.jobs.start(job["id"], "w1", lease_ms)
+    return job["id"], attempt
+
+
+def test_a_cancel_is_seen_at_the_next_step_not_the_next_heartbeat(services):
+    job_id, attempt = running_job(services)
+    with Lease(services.jobs, job_id, attempt, lease_s=60) as lease:  # beats every 10 s
+        assert lease.still_ours()
+        services.jobs.cancel(job_id)
+        assert not lease.still_ours()
+        assert lease.lost.is_set()
+
+
+def test_the_heartbeat_keeps_the_lease_alive(services):
+    job_id, attempt = running_job(services, lease_ms=600)
+    with Lease(services.jobs, job_id, attempt, lease_s=0.6) as lease:
+        time.sleep(1.5)
+        assert services.jobs.reap(job_id, max_attempts=3) == ""
+        assert lease.still_ours()
+    time.sleep(0.8)  # no more beats: it expires
+    assert services.jobs.reap(job_id, max_attempts=3) == "requeued"
+
+
+def test_a_lease_handed_on_is_lost_at_the_next_beat(services):
+    job_id, attempt = running_job(services, lease_ms=100)
+    time.sleep(0.2)
+    services.jobs.reap(job_id, max_attempts=3)
+    with Lease(services.jobs, job_id, attempt, lease_s=0.3) as lease:
+        assert lease.lost.wait(2)
+
+
+def test_the_reaper_requeues_expired_jobs_and_resends_lost_messages(services, settings):
+    svc = dataclasses.replace(services, settings=dataclasses.replace(
+        settings, lost_message_s=0.2))
+    reaper = Reaper(svc)
+    expired, _ = running_job(services, lease_ms=50)
+    alive, _ = running_job(services)
+    # Queued with its message in the broker, and queued without one.
+    sent = services.jobs.create(JobType.TRAIN, {}, "alice", max_active=100, corpus_id="c")
+    reaper._send(sent)
+    lost = services.jobs.create(JobType.GENERATE, {}, "alice", max_active=100, model_id="m")
+    time.sleep(0.3)
+    assert sorted(reaper.reap_once()) == sorted([expired, lost["id"]])
+    assert services.jobs.get(expired)["attempt"] == 2
+    assert services.jobs.get(alive)["status"] == "running"
+    assert messages_in_flight(services.redis, settings.redis_prefix) == {
+        expired, sent["id"], lost["id"]}
+    assert reaper.reap_once() == []  # nothing new: nothing sent twice
