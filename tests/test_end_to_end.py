@@ -153,3 +153,51 @@ def test_a_running_generation_can_be_cancelled(api, corpus):
     short = api.wait(api.generate(model_id, length=10)["id"], poll_s=0.1, timeout_s=20)
     assert short["status"] == "succeeded"
     assert api.job(long["id"])["status"] == "cancelled"
+
+
+def test_training_continues_from_a_model(api, corpus):
+    first = api.wait(api.train(corpus["id"], "default", **TINY_DEFAULT)["id"], poll_s=0.2,
+                     timeout_s=120)
+    model_id = first["result"]["model_id"]
+    more = api.train(corpus["id"], "default", init_from_model=model_id,
+                     training={"epochs": 1})
+    assert more["spec"]["model"] == first["spec"]["model"]
+    more = api.wait(more["id"], poll_s=0.2, timeout_s=120)
+    assert more["status"] == "succeeded", more["error"]
+    start, _ = api.events(first["id"])
+    # One more epoch from the trained weights starts where two epochs from scratch ended.
+    first_epochs = [e["data"]["loss"] for e in start if e["type"] == "epoch_end"]
+    continued = [e["data"]["loss"] for e in api.events(more["id"])[0]
+                 if e["type"] == "epoch_end"]
+    assert continued[0] < first_epochs[0]
+    model = api.model(more["result"]["model_id"])
+    assert model["init_from_model"] == model_id
+
+
+def test_prefer_wait_answers_with_the_finished_generation(api, corpus):
+    trained = api.wait(api.train(corpus["id"], "default", **TINY_DEFAULT)["id"], poll_s=0.2,
+                       timeout_s=120)
+    response = api.http.post(api.base_url + "/v1/generate", headers={"Prefer": "wait=30"},
+                             json={"model_id": trained["result"]["model_id"], "length": 20,
+                                   "prompt": "It", "temperature": [0, 1.0]}, timeout=40)
+    assert response.status_code == 200 and response.headers["Preference-Applied"] == "wait=30"
+    job = response.json()
+    assert job["status"] == "succeeded"
+    samples = job["result"]["samples"]
+    assert [s["temperature"] for s in samples] == [0.0, 1.0]
+    assert all(s["text"].startswith("It") and len(s["text"]) == 22 for s in samples)
+
+
+def test_the_event_stream_follows_a_job_live_through_gunicorn(api, corpus):
+    job = api.train(corpus["id"], "default", **TINY_DEFAULT)
+    seen = []
+    with api.http.get(f"{api.base_url}/v1/jobs/{job['id']}/events", stream=True,
+                      headers={"Accept": "text/event-stream"}, timeout=120) as response:
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        for line in response.iter_lines(decode_unicode=True):
+            if line.startswith("event: "):
+                seen.append(line.removeprefix("event: "))
+            if line.startswith("data: ") and '"status":"succeeded"' in line:
+                break
+    assert seen[0] == "status" and seen.count("epoch_end") == 2
+    assert api.job(job["id"])["status"] == "succeeded"

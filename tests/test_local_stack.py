@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import redis
 import requests
 
 from client.stack import free_port
@@ -49,6 +50,16 @@ def test_up_serves_then_stops_everything_on_sigterm(tmp_path):
         assert f"ready at http://127.0.0.1:{port}" in ready, ready
         health = requests.get(f"http://127.0.0.1:{port}/v1/health", timeout=5).json()
         assert health["status"] == "ok"
+        # Zero configuration: a local token, printed once, kept in the data dir (0600).
+        token_line = up.stdout.readline()
+        token_file = tmp_path / "data" / "token"
+        token = token_file.read_text().strip()
+        assert "shown once" in token_line and token_line.rstrip().endswith(token)
+        assert token_file.stat().st_mode & 0o777 == 0o600
+        jobs = f"http://127.0.0.1:{port}/v1/jobs"
+        assert requests.get(jobs, timeout=5).status_code == 401
+        assert requests.get(jobs, headers={"Authorization": f"Bearer {token}"},
+                            timeout=5).status_code == 200
         children = descendants(up.pid)
         assert len(children) >= 4  # redis, gunicorn (+ its workers), two Celery workers
         assert (tmp_path / "data" / "redis" / "appendonly.aof").exists() or \
@@ -64,3 +75,22 @@ def test_up_serves_then_stops_everything_on_sigterm(tmp_path):
         if up.poll() is None:
             up.kill()
             up.wait()
+
+
+def test_token_create_prints_a_token_the_api_accepts(settings, app):
+    env = {**os.environ, "REDIS_URL": settings.redis_url,
+           "TEXTGEN_REDIS_PREFIX": settings.redis_prefix,
+           "TEXTGEN_DATA_DIR": str(settings.data_dir)}
+    made = subprocess.run([sys.executable, "-m", "client", "token", "create", "carol"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    assert token.startswith("tg_") and "shown once" in made.stderr
+    client = app.test_client()
+    assert client.get("/v1/jobs", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    # Only its digest is stored.
+    from shared.redis_db import Keys
+
+    stored = redis.Redis.from_url(settings.redis_url, decode_responses=True).hgetall(
+        Keys(settings.redis_prefix).tokens())
+    assert list(stored.values()) == ["carol"] and token not in str(stored)
