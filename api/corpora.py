@@ -1,6 +1,8 @@
 """Corpora: upload a text (multipart `file`, a raw text/plain body, or a Gutenberg book by
 number), read one, list them, delete one."""
 
+import hashlib
+
 from flask import Blueprint, request
 
 from api.auth import current_owner
@@ -9,7 +11,7 @@ from api.context import services
 from api.idempotency import IDEMPOTENCY, idempotent
 from api.openapi import operation
 from api.responses import created, page_response, respond
-from api.schemas import Corpus, GutenbergRequest, ListQuery, Page
+from api.schemas import CorporaQuery, Corpus, GutenbergRequest, Page
 from shared.clock import new_id, utc_now_iso
 from shared.corpus_text import decode_corpus, text_sha256
 from shared.errors import InUseError, MalformedRequestError, ValidationError
@@ -61,6 +63,7 @@ def upload_corpus():
     if len(name) > _MAX_NAME_CHARS:
         raise ValidationError(f"'name' must be at most {_MAX_NAME_CHARS} characters",
                               field="name")
+    upload_sha256 = hashlib.sha256(data).hexdigest()
     text, encoding = decode_corpus(data)
     if source["source"] == "gutenberg":
         text = strip_gutenberg(text)
@@ -77,6 +80,7 @@ def upload_corpus():
         "vocab_size": len(set(text)),
         "alphabet": "".join(sorted(set(text))),
         "sha256": sha256,
+        "upload_sha256": upload_sha256,
         "created_at": utc_now_iso(),
         **source,
     }
@@ -86,10 +90,15 @@ def upload_corpus():
 
 
 @bp.get("")
-@operation("List your corpora, newest first", {200: Page[Corpus]}, query=ListQuery)
+@operation("List your corpora, newest first (upload_sha256: only uploads of these bytes)",
+           {200: Page[Corpus]}, query=CorporaQuery)
 def list_corpora():
-    args = query(ListQuery)
-    page = services().corpora.page(current_owner(), after=args.after, limit=args.limit)
+    args = query(CorporaQuery)
+    keep = None
+    if args.upload_sha256:
+        keep = lambda record: record.get("upload_sha256") == args.upload_sha256  # noqa: E731
+    page = services().corpora.page(current_owner(), after=args.after, limit=args.limit,
+                                   keep=keep)
     return page_response(page, Corpus, args.limit)
 
 

@@ -58,6 +58,12 @@ class ListQuery(BaseModel):
     limit: Annotated[int, Field(ge=1, le=MAX_LIMIT, description="items per page")] = 50
 
 
+class CorporaQuery(ListQuery):
+    upload_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description=(
+        "only corpora uploaded as exactly these bytes (SHA-256, hex): a client reuses "
+        "the corpus of a file it uploaded before"))] | None = None
+
+
 class JobsQuery(ListQuery):
     status: JobStatus | None = Field(None, description="only jobs in this status")
     type: JobType | None = Field(None, description="only jobs of this type")
@@ -148,7 +154,8 @@ class Corpus(BaseModel):
     chars: int
     encoding: str
     vocab_size: int = Field(description="distinct characters")
-    sha256: str
+    sha256: str = Field(description="of the text as stored (decoded, LF line endings)")
+    upload_sha256: str | None = Field(None, description="of the bytes as uploaded")
     created_at: str
     source: Literal["upload", "gutenberg"] = "upload"
     gutenberg_id: int | None = None

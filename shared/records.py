@@ -49,9 +49,9 @@ class RecordStore:
             pipe.hgetall(self.key_of(record_id))
         return [decode_fields(raw) if raw else None for raw in pipe.execute()]
 
-    def page(self, owner, after=None, limit=50):
+    def page(self, owner, after=None, limit=50, keep=None):
         return newest_first(self.redis, self.keys.owner_index(owner, self.index),
-                            self.get_many, after=after, limit=limit)
+                            self.get_many, after=after, limit=limit, keep=keep)
 
     def delete(self, record):
         pipe = self.redis.pipeline()

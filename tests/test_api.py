@@ -315,3 +315,18 @@ def test_health_without_workers(client):
     body = client.get("/v1/health").get_json()
     assert body["redis"] is True
     assert body["workers"] == {"train": 0, "generate": 0} and body["status"] == "degraded"
+
+
+def test_a_corpus_is_found_by_the_hash_of_its_upload(client, other_client):
+    import hashlib
+
+    data = "the same bytes\r\n"
+    mine = upload(client, data)
+    upload(client, "other text\n")
+    upload(other_client, data)  # another owner's upload of the same file stays theirs
+    digest = hashlib.sha256(data.encode()).hexdigest()
+    assert mine["upload_sha256"] == digest
+    found = client.get(f"/v1/corpora?upload_sha256={digest}").get_json()["data"]
+    assert [c["id"] for c in found] == [mine["id"]]
+    assert_problem(client.get("/v1/corpora?upload_sha256=xyz"), 422, "validation_failed",
+                   field="upload_sha256")
