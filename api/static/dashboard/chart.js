@@ -28,7 +28,8 @@ function niceStep(span, count) {
 /** The decimals a step needs: 0.25 needs 2, 0.5 needs 1, 2 needs none. */
 function decimals(step) {
   let digits = 0;
-  while (digits < 6 && Math.abs(Math.round(step * 10 ** digits) - step * 10 ** digits) > 1e-6) digits++;
+  const off = (d) => Math.abs(Math.round(step * 10 ** d) - step * 10 ** d);
+  while (digits < 6 && off(digits) > 1e-6) digits++;
   return digits;
 }
 
@@ -77,7 +78,8 @@ export function lossChart(points) {
   const lines = SERIES.map((series) => {
     const own = points.filter((p) => Number.isFinite(p[series.key]));
     if (!own.length) return null;
-    const d = own.map((p, i) => `${i ? "L" : "M"}${x(p.epoch).toFixed(1)},${y(p[series.key]).toFixed(1)}`);
+    const d = own.map((p, i) =>
+      `${i ? "L" : "M"}${x(p.epoch).toFixed(1)},${y(p[series.key]).toFixed(1)}`);
     const dots = own.length <= MAX_DOTS ? own.map((p) => svg("circle", {
       cx: x(p.epoch), cy: y(p[series.key]), r: 3.5 },
       svg("title", {}, `epoch ${p.epoch}: ${series.label} ${p[series.key].toFixed(3)}`))) : [];
@@ -100,7 +102,7 @@ export function lossChart(points) {
   xLabels,
   svg("text", { class: "axis-title", x: MARGIN.left + plotW / 2, y: HEIGHT - 6,
     "text-anchor": "middle" }, "epoch"),
-  svg("text", { class: "axis-title", transform: `translate(14, ${MARGIN.top + plotH / 2}) rotate(-90)`,
-    "text-anchor": "middle" }, "nats per token"),
+  svg("text", { class: "axis-title", "text-anchor": "middle",
+    transform: `translate(14, ${MARGIN.top + plotH / 2}) rotate(-90)` }, "nats per token"),
   lines, legend);
 }

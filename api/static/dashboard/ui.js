@@ -18,8 +18,14 @@ export function progressBar(job) {
 
 /** A definition list from [label, value] pairs; a null value leaves its row out. */
 export function facts(pairs) {
-  return h("dl", { class: "facts" }, pairs.filter(([, value]) => value !== null && value !== undefined)
+  return h("dl", { class: "facts" }, pairs
+    .filter(([, value]) => value !== null && value !== undefined)
     .map(([label, value]) => h("div", {}, h("dt", {}, label), h("dd", {}, value))));
+}
+
+/** An id that has no page of its own (a corpus). */
+export function idText(id) {
+  return h("span", { class: "id", title: id }, id);
 }
 
 export function idLink(kind, id) {
@@ -61,6 +67,12 @@ export async function busy(button, label, work) {
 
 export function section(title, ...children) {
   return h("section", { class: "card" }, h("h2", {}, title), children);
+}
+
+/** A labelled form control with a line of help under it. */
+export function field(label, input, help, extraClass = "") {
+  return h("label", { class: `field ${extraClass}`.trim() }, h("span", {}, label), input,
+    help ? h("small", {}, help) : null);
 }
 
 /** A spec section ({field: value}) as a compact two-column table. */

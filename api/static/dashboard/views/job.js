@@ -9,8 +9,8 @@ import { lossChart } from "../chart.js";
 import { h } from "../dom.js";
 import { duration, isActive, jobDuration, num, when } from "../format.js";
 import { followEvents } from "../sse.js";
-import { busy, facts, idLink, problemBox, progressBar, section, specTable, statusPill }
-  from "../ui.js";
+import { busy, facts, idLink, idText, problemBox, progressBar, section, specTable,
+  statusPill } from "../ui.js";
 import { samplesList } from "./samples.js";
 
 const POLL_MS = 1500; // progress bar refresh while the job is active
@@ -36,7 +36,7 @@ export async function render(root, { params: [jobId], signal }) {
   }
   root.append(section("Spec", specView(job)),
     section("Events", streamNote, h("table", { class: "events" },
-      h("thead", {}, h("tr", {}, h("th", {}, "Time"), h("th", {}, "Event"), h("th", {}, "Details"))),
+      h("thead", {}, h("tr", {}, ["Time", "Event", "Details"].map((t) => h("th", {}, t)))),
       log)));
   showJob();
   chart.append(lossChart(epochs));
@@ -98,7 +98,9 @@ export async function render(root, { params: [jobId], signal }) {
 
 function header(job, cancel) {
   const metrics = job.metrics || {};
-  const modelId = job.result?.model_id;
+  const metric = (value) => (value === undefined ? null : num(value));
+  // A training job's result, or the model a generation job samples.
+  const modelId = job.result?.model_id ?? job.model_id;
   return [
     h("div", { class: "page-head" },
       h("h1", {}, job.type === "train" ? "Training job " : "Generation job ",
@@ -115,24 +117,27 @@ function header(job, cancel) {
       ["Finished", job.finished_at ? when(job.finished_at) : null],
       ["Duration", duration(jobDuration(job))],
       ["Attempt", job.attempt > 1 ? String(job.attempt) : null],
-      ["Loss", metrics.loss !== undefined ? num(metrics.loss) : null],
-      ["Validation loss", metrics.val_loss !== undefined ? num(metrics.val_loss) : null],
-      ["Bits per character", metrics.bits_per_char !== undefined ? num(metrics.bits_per_char) : null],
+      ["Loss", metric(metrics.loss)],
+      ["Validation loss", metric(metrics.val_loss)],
+      ["Bits per character", metric(metrics.bits_per_char)],
       ["Stopped because", job.stopped_reason ? job.stopped_reason.replace("_", " ") : null],
-      ["Corpus", job.corpus_id ? h("span", { class: "id", title: job.corpus_id }, job.corpus_id) : null],
+      ["Corpus", job.corpus_id ? idText(job.corpus_id) : null],
       ["Continues model", job.init_from_model ? idLink("models", job.init_from_model) : null],
-      ["Model", modelId ? idLink("models", modelId) : job.model_id ? idLink("models", job.model_id) : null],
+      ["Model", modelId ? idLink("models", modelId) : null],
       ["Best epoch", job.result?.best_epoch ?? null],
     ]),
   ];
 }
 
 function specView(job) {
-  if (job.type !== "train") return h("div", { class: "spec-grid" }, specTable("generation", job.spec));
+  if (job.type !== "train") {
+    return h("div", { class: "spec-grid" }, specTable("generation", job.spec));
+  }
   const { preset, ...sections } = job.spec;
   return h("div", {}, h("p", {}, "Preset ", h("strong", {}, preset),
     ", with these values after the request's overrides:"),
-  h("div", { class: "spec-grid" }, Object.entries(sections).map(([name, fields]) => specTable(name, fields))));
+  h("div", { class: "spec-grid" },
+    Object.entries(sections).map(([name, fields]) => specTable(name, fields))));
 }
 
 function epochSample(data) {

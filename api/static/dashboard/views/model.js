@@ -3,7 +3,7 @@
 import { blob, call, get } from "../api.js";
 import { h } from "../dom.js";
 import { bytes, duration, isActive, num, when } from "../format.js";
-import { busy, facts, idLink, problemBox, section, specTable } from "../ui.js";
+import { busy, facts, field, idLink, idText, problemBox, section, specTable } from "../ui.js";
 import { samplesList } from "./samples.js";
 
 const WAIT_S = 30; // Prefer: wait=N: the API answers with the finished job within this
@@ -19,7 +19,8 @@ export async function render(root, { params: [modelId], signal }) {
 
   const metricRows = Object.entries(model.metrics).map(([key, value]) =>
     h("tr", {}, h("th", {}, key.replaceAll("_", " ")),
-      h("td", { class: "number" }, typeof value === "number" && !Number.isInteger(value) ? num(value, 4) : String(value))));
+      h("td", { class: "number" },
+        typeof value === "number" && !Number.isInteger(value) ? num(value, 4) : String(value))));
   const { preset, ...sections } = model.config;
 
   root.append(
@@ -30,7 +31,7 @@ export async function render(root, { params: [modelId], signal }) {
         ["Created", when(model.created_at)],
         ["Preset", preset],
         ["Trained by", idLink("jobs", model.job_id)],
-        ["Corpus", h("span", { class: "id", title: model.corpus_id }, model.corpus_id)],
+        ["Corpus", idText(model.corpus_id)],
         ["Continues model", model.init_from_model ? idLink("models", model.init_from_model) : null],
         ["Best epoch", model.best_epoch ?? null],
         ["Stopped because", model.stopped_reason ? model.stopped_reason.replace("_", " ") : null],
@@ -61,9 +62,8 @@ async function fetchZip(button, model, place) {
 }
 
 function generateForm(model, signal) {
-  const field = (label, input, help) => h("label", { class: "field" },
-    h("span", {}, label), input, help ? h("small", {}, help) : null);
-  const prompt = h("textarea", { name: "prompt", rows: 2, placeholder: "text every sample starts with (may be empty)" });
+  const prompt = h("textarea", { name: "prompt", rows: 2,
+    placeholder: "text every sample starts with (may be empty)" });
   // No min or max here: the API owns the ranges and its 422 says which field is off.
   const length = h("input", { name: "length", type: "number", value: "200" });
   const temperature = h("input", { name: "temperature", value: "0.8" });
@@ -95,7 +95,7 @@ function generateForm(model, signal) {
     }
   } },
   h("div", { class: "form-grid" },
-    h("label", { class: "field wide" }, h("span", {}, "Prompt"), prompt),
+    field("Prompt", prompt, null, "wide"),
     field("Length", length, "tokens after the prompt"),
     field("Temperature", temperature, "0 = greedy; a list like 0.5, 1 gives samples at each"),
     field("Samples", count, "per temperature"),

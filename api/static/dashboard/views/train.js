@@ -6,7 +6,7 @@
 import { call, get, newIdempotencyKey } from "../api.js";
 import { h } from "../dom.js";
 import { bytes } from "../format.js";
-import { busy, problemBox } from "../ui.js";
+import { busy, field, problemBox } from "../ui.js";
 
 // [section, field, label, help]: each a number the request may override.
 const NUMBERS = [
@@ -85,14 +85,11 @@ export async function render(root, { signal }) {
   h("fieldset", {}, h("legend", {}, "Size and length"),
     h("p", { class: "muted small" }, "Empty fields keep the preset's value. "
       + "For a quick try: 2 epochs, 32 units, 1 layer, sequence length 32."),
-    h("div", { class: "form-grid" }, inputs.map(({ input, label, help }) => field(label, input, help)))),
+    h("div", { class: "form-grid" },
+      inputs.map(({ input, label, help }) => field(label, input, help)))),
   h("div", { class: "actions" }, button),
   errors);
   root.append(form);
-}
-
-function field(label, input, help) {
-  return h("label", { class: "field" }, h("span", {}, label), input, help ? h("small", {}, help) : null);
 }
 
 function option(c) {
