@@ -76,6 +76,14 @@ class NotFoundError(TextgenError):
     title = "Not found"
 
 
+class InsufficientStorageError(TextgenError):
+    """Raised when an upload cannot be stored because the artifact store is full."""
+
+    code = "insufficient_storage"
+    status = 507
+    title = "Insufficient storage"
+
+
 class ConflictError(TextgenError):
     """Raised when a state change is not allowed from the record's current state."""
 
@@ -110,3 +118,17 @@ class ArtifactMissingError(JobFailedError):
 
     code = "artifact_missing"
     title = "Artifact missing"
+
+
+class StorageError(JobFailedError):
+    """Raised when the artifact store or the scratch cache cannot be written or read: a full
+    disk, a read-only or forbidden location, an unreachable or refusing S3 endpoint."""
+
+    code = "storage_failed"
+    title = "Storage failed"
+
+
+class StorageFullError(StorageError):
+    """Raised when the artifact store or the scratch cache has no room left (ENOSPC, a
+    quota, an S3 server's 507). A job records it as storage_failed; an upload answers 507
+    (InsufficientStorageError)."""
