@@ -1,10 +1,12 @@
 # textgen: `make demo` runs the whole loop, `make test` runs the suite, `make up` the stack.
-# Each creates the virtual environment first (once, and again when requirements.txt changes).
+# Each creates the virtual environment first (once, and again when requirements.txt changes);
+# `make test` adds requirements-test.txt (pytest, moto), which the runtime never needs.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: demo test up clean-venv
 
@@ -24,7 +26,11 @@ demo: $(STAMP)
 up: $(STAMP)
 	exec $(PY) -m client up
 
-test: $(STAMP)
+$(TEST_STAMP): requirements-test.txt $(STAMP)
+	$(PY) -m pip install --quiet -r requirements-test.txt
+	touch $(TEST_STAMP)
+
+test: $(TEST_STAMP)
 	$(PY) -m pytest
 
 clean-venv:

@@ -39,7 +39,7 @@ def upload_corpus():
     text, encoding = decode_corpus(data)
     sha256 = text_sha256(text)
     svc = services()
-    svc.artifacts.write_corpus(sha256, text)
+    svc.artifacts.put_corpus(sha256, text)  # 507 when the store is full
     record = svc.corpora.put({
         "id": new_id("cor"),
         "name": name,

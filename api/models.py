@@ -3,7 +3,7 @@
 from flask import Blueprint, send_file
 
 from api.context import services
-from shared.errors import NotFoundError
+from shared.errors import ArtifactMissingError, NotFoundError
 
 bp = Blueprint("models", __name__, url_prefix="/v1/models")
 
@@ -27,11 +27,12 @@ def get_model(model_id):
 @bp.get("/<model_id>/files/<name>")
 def download_file(model_id, name):
     svc = services()
-    svc.models.get(model_id)
+    record = svc.models.get(model_id)
     if name not in MODEL_FILES:
         raise NotFoundError(f"a model has no file {name!r}; it has {', '.join(MODEL_FILES)}")
-    path = svc.artifacts.model_dir(model_id) / name
-    if not path.is_file():
-        raise NotFoundError(f"model {model_id} has no {name} in the artifact store")
-    return send_file(path, mimetype=MODEL_FILES[name], as_attachment=True,
+    try:  # the record names the attempt whose files it committed
+        file = svc.artifacts.open_model_file(model_id, record["attempt"], name)
+    except ArtifactMissingError as e:
+        raise NotFoundError(f"model {model_id} has no {name} in the artifact store") from e
+    return send_file(file, mimetype=MODEL_FILES[name], as_attachment=True,
                      download_name=f"{model_id}-{name}")

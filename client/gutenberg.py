@@ -5,7 +5,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from shared.artifacts import atomic_write_text
+from shared.local_files import write_text_atomic
 
 FRANKENSTEIN_EBOOK = 84
 _URL = "https://www.gutenberg.org/cache/epub/{n}/pg{n}.txt"
@@ -40,5 +40,5 @@ def fetch_book(ebook, cache_dir):
             raw = response.read()
     except (urllib.error.URLError, OSError) as e:
         raise DownloadError(f"could not download {url}: {e}") from e
-    atomic_write_text(path, strip_gutenberg(raw.decode("utf-8-sig").replace("\r\n", "\n")))
+    write_text_atomic(path, strip_gutenberg(raw.decode("utf-8-sig").replace("\r\n", "\n")))
     return path

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from shared.artifacts import ArtifactStore
+from shared.artifacts import ArtifactStore, open_artifact_store
 from shared.jobs import JobStore
 from shared.queue import make_celery
 from shared.records import RecordStore, corpus_records, model_records
@@ -32,6 +32,6 @@ class Services:
             jobs=JobStore(client, keys),
             corpora=corpus_records(client, keys),
             models=model_records(client, keys),
-            artifacts=ArtifactStore(settings.data_dir),
+            artifacts=open_artifact_store(settings),
             celery=celery or make_celery(settings),
         )

@@ -106,7 +106,8 @@ def test_training_that_would_not_fit_in_memory_is_refused_with_the_estimate(sett
 def test_submit_generation(client, services, settings):
     assert_problem(client.post("/v1/generate", json={"model_id": "mdl_missing"}), 404,
                    "not_found", field="model_id")
-    services.models.put({"id": "mdl_1", "config": {}, "vocab_size": 3, "metrics": {}})
+    services.models.put({"id": "mdl_1", "attempt": 1, "config": {}, "vocab_size": 3,
+                         "metrics": {}})
     assert client.get("/v1/models/mdl_1").get_json()["files"]["vocab.json"] == \
         "/v1/models/mdl_1/files/vocab.json"
     assert_problem(client.get("/v1/models/mdl_1/files/model.keras"), 404, "not_found")

@@ -60,7 +60,7 @@ def run_training(svc, job, attempt):
     # resume: an attempt that finds this job's checkpoint continues from its last epoch.
     # (Handing a dead worker's job to another worker needs leases, not built yet; a job
     # runs once today, so this finds no checkpoint and starts afresh.)
-    trained = train(job["spec"], text, svc.artifacts.checkpoint_dir(job_id), hooks,
+    trained = train(job["spec"], text, svc.artifacts.checkpoints(job_id, attempt), hooks,
                     resume=True)
     if reporter.lost:
         log.info("job %s: no longer this attempt's; model not registered", job_id)
@@ -68,9 +68,12 @@ def run_training(svc, job, attempt):
 
     model_id = new_id("mdl")
     lineage = {"job_id": job_id, "corpus_id": corpus["id"], "corpus_sha256": corpus["sha256"]}
-    save_model(svc.artifacts.model_dir(model_id), trained, job["spec"], lineage)
-    svc.models.put({
+    with svc.artifacts.scratch_dir() as local_dir:
+        save_model(local_dir, trained, job["spec"], lineage)
+        svc.artifacts.publish_model(model_id, attempt, local_dir)
+    svc.models.put({  # the commit point: readers find the files through this record
         "id": model_id,
+        "attempt": attempt,  # the files are under this attempt's prefix
         **lineage,
         "created_at": utc_now_iso(),
         "preset": job["spec"]["preset"],
@@ -100,4 +103,7 @@ def run_generation(svc, job, attempt, cache):
 
 def model_loader(svc):
     """model_id -> loaded model, from the artifact store only (safe mode; see model_files)."""
-    return lambda model_id: load_model(svc.artifacts.model_dir(model_id))
+    def load(model_id):
+        attempt = svc.models.get(model_id)["attempt"]
+        return load_model(svc.artifacts.local_model_dir(model_id, attempt))
+    return load

@@ -7,11 +7,11 @@ weights. It knows nothing of jobs or Redis: the caller passes `TrainHooks` to he
 and to ask for a stop.
 
 A resumed run (resume=True) gives the result the uninterrupted run would have given, to
-float rounding: it restores the weights and Adam's state (last.keras), the best epoch
-(best.keras, state.json) and the history, and everything that varies by epoch is a function
-of the epoch number: the data order (worker.datasets), the learning rate (LearningRateDecay),
-the dropout masks (EpochSeeds) and early stopping (EarlyStop). Its time budget
-(`max_seconds`) counts from its own start.
+float rounding: it restores the weights and Adam's state (the last epoch's file), the best
+epoch (its file, state.json) and the history, and everything that varies by epoch is a
+function of the epoch number: the data order (worker.datasets), the learning rate
+(LearningRateDecay), the dropout masks (EpochSeeds) and early stopping (EarlyStop). Its
+time budget (`max_seconds`) counts from its own start.
 """
 
 import logging
@@ -22,7 +22,7 @@ import keras
 
 from worker.callbacks import (EarlyStop, EpochSeeds, LearningRateDecay, Progress, Stop,
                               StopReason, epoch_metrics, patience_spent, perplexity)
-from worker.checkpoints import Checkpoint, fingerprint, load_checkpoint
+from worker.checkpoints import Checkpoint, as_checkpoint_store, fingerprint, load_checkpoint
 from worker.datasets import make_datasets
 from worker.model_files import LoadedModel
 from worker.models import TUTORIAL, build_model
@@ -63,7 +63,8 @@ class TrainedModel:
 
 
 def train(spec, text, checkpoint_dir, hooks, *, resume=False):
-    """Train the model `spec` describes on `text`; checkpoints go to `checkpoint_dir`.
+    """Train the model `spec` describes on `text`; checkpoints go to `checkpoint_dir`, a
+    shared.checkpoint_store.CheckpointStore or a local directory.
 
     With `resume`, continue from the checkpoint in `checkpoint_dir` if there is one of this
     spec and text (its `epochs`, `max_seconds` and `patience` may differ), else start
@@ -76,6 +77,7 @@ def train(spec, text, checkpoint_dir, hooks, *, resume=False):
     seq_length = training["seq_length"]
     level = preprocessing.get("level", CHAR)  # specs from before word level have none
 
+    checkpoints = as_checkpoint_store(checkpoint_dir)
     identity = fingerprint(spec, text)
     text = prepare_text(text, preprocessing)
     vocab = Vocab.from_text(text, level, preprocessing.get("max_vocab"))
@@ -85,7 +87,7 @@ def train(spec, text, checkpoint_dir, hooks, *, resume=False):
     configure_tensorflow()
     resumed = None
     if resume:
-        resumed = load_checkpoint(checkpoint_dir, identity, lambda: _compiled(spec, vocab))
+        resumed = load_checkpoint(checkpoints, identity, lambda: _compiled(spec, vocab))
     initial_epoch = 0 if resumed is None else resumed.epoch
     train_data, val_data = make_datasets(
         ids, architecture, seq_length=seq_length, batch_size=training["batch_size"],
@@ -102,7 +104,7 @@ def train(spec, text, checkpoint_dir, hooks, *, resume=False):
                         history=[] if resumed is None else resumed.history,
                         sample=_epoch_sampler(spec, vocab, hooks.sample_length),
                         targets_per_step=targets_per_step(spec))
-    checkpoint = Checkpoint(checkpoint_dir, monitor, steps, identity,
+    checkpoint = Checkpoint(checkpoints, monitor, steps, identity,
                             progress.history, resumed)
     callbacks = [stop, progress, checkpoint, EpochSeeds(training["seed"])]
     early = None
