@@ -35,7 +35,7 @@ def tiny_disk(tmp_path):
     path.mkdir()
     mount("-t", "tmpfs", "-o", "size=1m", "tmpfs", str(path))
     yield path
-    subprocess.run(["umount", str(path)], check=True)
+    subprocess.run(["umount", "--lazy", str(path)], check=True)
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def make_read_only(tmp_path):
         mount("-o", "remount,bind,ro", str(directory))
     yield make
     for directory in reversed(mounted):
-        subprocess.run(["umount", str(directory)], check=True)
+        subprocess.run(["umount", "--lazy", str(directory)], check=True)
 
 
 def fill(disk, leave_bytes=0):
