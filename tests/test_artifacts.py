@@ -131,3 +131,18 @@ def test_an_s3_server_out_of_room_is_storage_full():
          "ResponseMetadata": {"HTTPStatusCode": 507}}, "PutObject")
     assert isinstance(storage_error(translate_boto_error(refused), "write x"), StorageFullError)
     assert not isinstance(storage_error(OSError(5, "I/O error"), "write x"), StorageFullError)
+
+
+def test_the_api_serves_model_files_of_the_attempt_the_record_names(store_settings, tmp_path):
+    from api import create_app
+    from shared.services import Services
+
+    svc = Services.from_settings(store_settings)
+    svc.artifacts.publish_model("mdl_3", 1, model_dir(tmp_path, "stale"))
+    svc.artifacts.publish_model("mdl_3", 2, model_dir(tmp_path, "fresh"))
+    svc.models.put({"id": "mdl_3", "attempt": 2, "config": {}, "vocab_size": 3, "metrics": {}})
+    client = create_app(store_settings).test_client()
+    response = client.get("/v1/models/mdl_3/files/model.keras")
+    assert response.status_code == 200 and response.data == b"fresh:model.keras"
+    assert response.headers["Content-Disposition"] == "attachment; filename=mdl_3-model.keras"
+    response.close()
