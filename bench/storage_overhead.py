@@ -12,6 +12,7 @@ differs is the seconds spent in the checkpoint store (each epoch's model.save to
 upload, state.json, pruning), which come out of that budget, and the rest.
 
     .venv/bin/python -m bench.storage_overhead          # MAX_SECONDS=20 for a quick look
+    ORDER=s3,local .venv/bin/python -m bench.storage_overhead   # the other order
 
 Needs requirements-test.txt (moto) besides the runtime's.
 """
@@ -96,6 +97,12 @@ def run(settings, spec, text, scratch):
     return figures
 
 
+def cpu_seconds(pid):
+    """CPU time a process has used: the S3 server shares this machine's cores."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def main():
     from client.stack import free_port
     from tests.s3_server import MotoServer, fake_aws_environment
@@ -116,13 +123,18 @@ def main():
                                           artifacts_url=f"s3://bench/{secrets.token_hex(4)}",
                                           s3_endpoint_url=server.endpoint_url),
             }
-            results = {name: run(settings, spec, text, scratch)
-                       for name, settings in backends.items()}
+            # Which runs first matters on a busy machine: ORDER lets a second run swap them.
+            order = os.environ.get("ORDER", "local,s3").split(",")
+            results = {}
+            for name in order:
+                cpu_before = cpu_seconds(server.process.pid)
+                results[name] = run(backends[name], spec, text, scratch)
+                results[name]["s3 server cpu"] = cpu_seconds(server.process.pid) - cpu_before
         finally:
             server.stop()
 
     keys = ["corpus put", "corpus read", "train", "checkpoints", "publish", "fetch", "load",
-            "sample", "total"]
+            "sample", "total", "s3 server cpu"]
     print(f"{'seconds':<14}{'local':>10}{'s3':>10}")
     for key in keys:
         print(f"{key:<14}{results['local'][key]:>10.3f}{results['s3'][key]:>10.3f}")
