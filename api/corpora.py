@@ -54,7 +54,8 @@ def _read_upload():
 
 
 @bp.post("")
-@operation("Upload a corpus", {201: Corpus, 400: None, 404: None, 409: None, 413: None},
+@operation("Upload a corpus",
+           {201: Corpus, 400: None, 404: None, 409: None, 413: None, 507: None},
            body=UPLOAD_BODY, headers=IDEMPOTENCY)
 @idempotent
 def upload_corpus():
@@ -69,7 +70,7 @@ def upload_corpus():
         text = strip_gutenberg(text)
     sha256 = text_sha256(text)
     svc = services()
-    svc.artifacts.write_corpus(sha256, text)
+    svc.artifacts.put_corpus(sha256, text)  # 507 when the store is full
     record = {
         "id": new_id("cor"),
         "owner": current_owner(),

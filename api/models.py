@@ -11,7 +11,7 @@ from api.context import services
 from api.openapi import operation
 from api.responses import page_response, respond
 from api.schemas import ListQuery, Model, Page
-from shared.errors import InUseError, NotFoundError
+from shared.errors import ArtifactMissingError, InUseError, NotFoundError
 
 bp = Blueprint("models", __name__, url_prefix="/v1/models")
 
@@ -57,9 +57,8 @@ def download_file(model_id, name):
     record = svc.models.get(model_id, current_owner())
     if name not in MODEL_FILES:
         raise NotFoundError(f"a model has no file {name!r}; it has {', '.join(MODEL_FILES)}")
-    data = svc.artifacts.read_model_file(record, name)
-    return send_file(io.BytesIO(data), mimetype=MODEL_FILES[name], as_attachment=True,
-                     download_name=f"{model_id}-{name}")
+    return send_file(io.BytesIO(_read(svc, record, name)), mimetype=MODEL_FILES[name],
+                     as_attachment=True, download_name=f"{model_id}-{name}")
 
 
 @bp.get("/<model_id>/download")
@@ -72,10 +71,19 @@ def download_zip(model_id):
     # model.keras is itself a zip: stored, not compressed again.
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
         for name in MODEL_FILES:
-            archive.writestr(name, svc.artifacts.read_model_file(record, name))
+            archive.writestr(name, _read(svc, record, name))
     buffer.seek(0)
     return send_file(buffer, mimetype="application/zip", as_attachment=True,
                      download_name=f"{model_id}.zip")
+
+
+def _read(svc, record, name):
+    """One file of a model, from the attempt its record committed."""
+    try:
+        with svc.artifacts.open_model_file(record["id"], record["attempt"], name) as file:
+            return file.read()
+    except ArtifactMissingError as e:
+        raise NotFoundError(f"model {record['id']} has no {name} in the artifact store") from e
 
 
 @bp.delete("/<model_id>")

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from shared.artifacts import ArtifactStore
+from shared.artifacts import ArtifactStore, open_artifact_store
 from shared.auth import TokenStore
 from shared.jobs import JobStore
 from shared.queue import make_celery
@@ -34,7 +34,7 @@ class Services:
             jobs=JobStore(client, keys),
             corpora=corpus_records(client, keys),
             models=model_records(client, keys),
-            artifacts=ArtifactStore(settings.data_dir),
+            artifacts=open_artifact_store(settings),
             tokens=TokenStore(client, keys, settings.api_tokens),
             celery=celery or make_celery(settings),
         )

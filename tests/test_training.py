@@ -84,10 +84,12 @@ def test_embedding_lstm_trains_reports_checkpoints_and_saves(tmp_path):
     first, second = (m["loss"] for _, m in recorder.epoch_ends)
     assert second < first
 
-    for name in ("last.keras", "best.keras", "state.json"):
-        assert (tmp_path / "ckpt" / name).is_file()
     state = json.loads((tmp_path / "ckpt" / "state.json").read_text())
     assert state["epoch"] == 2 and state["monitor"] == "val_loss"
+    # Epoch-numbered files, pruned down to the ones state.json names.
+    assert state["last_file"] == "epoch-0002-a1.keras"
+    stored = {p.name for p in (tmp_path / "ckpt").iterdir()}
+    assert stored == {"state.json", state["last_file"], state["best_file"]}
     assert trained.stop_reason is StopReason.COMPLETED
     assert trained.metrics["epochs_run"] == 2 and len(trained.history) == 2
     assert trained.metrics["perplexity"] == pytest.approx(math.exp(trained.metrics["val_loss"]))
@@ -112,7 +114,9 @@ def test_tutorial_trains_without_validation(tmp_path):
     trained = train(spec, TEXT, tmp_path / "ckpt", recorder.hooks())
     assert [e for e, _ in recorder.epoch_ends] == [1]
     assert_finite_metrics(recorder.epoch_ends[0][1], with_validation=False)
-    assert (tmp_path / "ckpt" / "best.keras").is_file()
+    state = json.loads((tmp_path / "ckpt" / "state.json").read_text())
+    assert state["best_file"] == state["last_file"] == "epoch-0001-a1.keras"
+    assert (tmp_path / "ckpt" / state["best_file"]).is_file()
     # Tutorial windows: stride 1, so one per character after the first seq_length.
     assert recorder.progress[-1][0]["steps"] == math.ceil((len(TEXT) - 10) / 64)
     # The model takes ids and gives a distribution over the next character.

@@ -74,3 +74,5 @@ def run_job(svc, job_id, body, worker):
                 log.info("job %s: succeeded", job_id)
             elif outcome is not None:
                 log.info("job %s: ended meanwhile (cancelled?); its result is dropped", job_id)
+                if outcome.get("model"):
+                    svc.artifacts.discard_model_attempt(outcome["model"]["id"], attempt)
