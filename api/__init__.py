@@ -22,11 +22,11 @@ def create_app(settings=None):
     app.json.sort_keys = False
     app.extensions["textgen"] = Services.from_settings(settings)
 
-    from api import auth, corpora, errors, jobs, models, openapi, system
+    from api import auth, corpora, errors, jobs, metrics, models, openapi, system
 
     errors.register(app)
     app.before_request(auth.require_token)
-    for module in (corpora, jobs, models, system, openapi):
+    for module in (corpora, jobs, models, system, openapi, metrics):
         app.register_blueprint(module.bp)
     logging.getLogger(__name__).debug("textgen API created for %s",
                                       redacted(settings.redis_url))

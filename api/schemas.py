@@ -23,6 +23,14 @@ Id = Annotated[str, Field(min_length=1, max_length=100)]
 # --- requests ------------------------------------------------------------------------
 
 
+class Resources(BaseModel):
+    model_config = STRICT
+
+    accelerator: Literal["cpu", "gpu"] = Field("cpu", description=(
+        "'gpu': run on a worker started with --gpu (queue train-gpu); refused while no "
+        "such worker has ever registered"))
+
+
 class TrainRequest(BaseModel):
     model_config = STRICT
 
@@ -34,6 +42,7 @@ class TrainRequest(BaseModel):
     init_from_model: Id | None = Field(None, description=(
         "continue training this model: its weights, vocabulary, preprocessing and "
         "architecture; `training` still applies"))
+    resources: Resources = Field(default_factory=Resources)
 
 
 class GenerateRequest(GenerateSpec):
@@ -138,6 +147,7 @@ class Job(BaseModel):
     corpus_id: str | None = None
     model_id: str | None = None
     init_from_model: str | None = None
+    resources: Resources | None = None
     spec: TrainSpec | GenerateSpec
 
     @classmethod

@@ -199,6 +199,7 @@ class JobStore:
         pipe.hset(self.keys.job(job_id), mapping=encode_fields(record))
         pipe.zadd(self.keys.owner_index(owner, "jobs"), {job_id: creation_score()})
         pipe.sadd(self.keys.active_jobs(), job_id)
+        pipe.sadd(self.keys.owners(), owner)
         event_type, data = _status_event(JobStatus.QUEUED)
         pipe.xadd(self.keys.events(job_id), {"type": event_type, "time": now,
                                              "data": json.dumps(data)})

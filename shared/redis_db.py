@@ -79,6 +79,25 @@ class Keys:
         """Set of corpus ids whose text is the file of this hash: the file goes with the last."""
         return f"{self.prefix}corpus-refs:{sha256}"
 
+    def metrics(self):
+        """Hash of counters and histogram buckets (shared/metrics.py)."""
+        return f"{self.prefix}metrics"
+
+    def workers_seen(self):
+        """Sorted set of [worker name, its queues] scored by when it last reported."""
+        return f"{self.prefix}workers"
+
+    def gpu_workers(self):
+        """Set of the names of workers that ever consumed the GPU training queue."""
+        return f"{self.prefix}gpu-workers"
+
+    def owners(self):
+        """Set of every owner that ever submitted a job: the retention sweep's list."""
+        return f"{self.prefix}owners"
+
+    def sweep_lock(self):
+        return f"{self.prefix}sweep-lock"
+
     def idempotency(self, owner, key_digest):
         return f"{self.prefix}owner:{{{owner}}}:idempotency:{key_digest}"
 

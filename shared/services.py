@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from shared.artifacts import ArtifactStore, open_artifact_store
 from shared.auth import TokenStore
 from shared.jobs import JobStore
+from shared.metrics import Metrics
 from shared.queue import make_celery
 from shared.records import RecordStore, corpus_records, model_records
 from shared.redis_db import Keys, connect
@@ -21,6 +22,7 @@ class Services:
     models: RecordStore
     artifacts: ArtifactStore
     tokens: TokenStore
+    metrics: Metrics
     celery: object  # celery.Celery
 
     @classmethod
@@ -36,5 +38,6 @@ class Services:
             models=model_records(client, keys),
             artifacts=open_artifact_store(settings),
             tokens=TokenStore(client, keys, settings.api_tokens),
+            metrics=Metrics(client, keys),
             celery=celery or make_celery(settings),
         )

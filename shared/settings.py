@@ -4,6 +4,7 @@ Built only in entry points (the API factory, the Celery worker, the command line
 passed down. Hyperparameters are not settings: they are the job spec (shared/specs.py).
 """
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -69,6 +70,10 @@ class Settings:
     generation_max_s: float = 300.0  # a generation job's hard time limit
     gutenberg_url: str = GUTENBERG_URL  # where POST /v1/corpora {"gutenberg_id"} fetches
     sse_max_s: float = 600.0  # an event stream ends after this; the client reconnects
+    # SHA-256 of TEXTGEN_METRICS_TOKEN, the bearer token /metrics answers (None: 404).
+    metrics_token_digest: str | None = None
+    retention_days: float = 30.0  # finished jobs, their events and checkpoints are swept
+    log_format: str = "text"  # "json": one JSON object per line, with job id, owner, attempt
     # Where corpora, models and checkpoints live (shared/artifacts.py): file:///abs/path or
     # s3://bucket/prefix. None: file://<data_dir>, for one machine.
     artifacts_url: str | None = None
@@ -119,6 +124,13 @@ class Settings:
         generation_max_s = number("TEXTGEN_GENERATION_MAX_S", 300.0, float, 1.0)
         sse_max_s = number("TEXTGEN_SSE_MAX_S", 600.0, float, 1.0)
         api_tokens = parse_api_tokens(env.get("TEXTGEN_API_TOKENS", ""), problems)
+        metrics_token = env.get("TEXTGEN_METRICS_TOKEN") or None
+        if metrics_token is not None and len(metrics_token) < 16:
+            problems.append("TEXTGEN_METRICS_TOKEN must be 16 or more characters")
+        retention_days = number("TEXTGEN_RETENTION_DAYS", 30.0, float, 0.01)
+        log_format = env.get("TEXTGEN_LOG_FORMAT", "text").lower()
+        if log_format not in ("text", "json"):
+            problems.append(f"TEXTGEN_LOG_FORMAT must be text or json, got {log_format!r}")
         gutenberg_url = env.get("TEXTGEN_GUTENBERG_URL", GUTENBERG_URL)
         if not gutenberg_url.startswith(("https://", "http://")) or "{n}" not in gutenberg_url:
             problems.append("TEXTGEN_GUTENBERG_URL must be an http(s) URL with {n} for the "
@@ -156,6 +168,10 @@ class Settings:
             generation_max_s=generation_max_s,
             gutenberg_url=gutenberg_url,
             sse_max_s=sse_max_s,
+            metrics_token_digest=(None if metrics_token is None
+                                  else hashlib.sha256(metrics_token.encode()).hexdigest()),
+            retention_days=retention_days,
+            log_format=log_format,
             artifacts_url=artifacts_url,
             s3_endpoint_url=s3_endpoint_url,
             cache_dir=Path(env.get("TEXTGEN_CACHE_DIR") or data_dir / "cache").resolve(),

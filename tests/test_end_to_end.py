@@ -201,3 +201,39 @@ def test_the_event_stream_follows_a_job_live_through_gunicorn(api, corpus):
                 break
     assert seen[0] == "status" and seen.count("epoch_end") == 2
     assert api.job(job["id"])["status"] == "succeeded"
+
+
+def test_gpu_jobs_go_only_to_a_worker_started_with_gpu(api, corpus, stack, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from client.stack import REPO, worker_command
+
+    body = {"corpus_id": corpus["id"], "preset": "default", **TINY_DEFAULT,
+            "resources": {"accelerator": "gpu"}}
+    refused = api.http.post(api.base_url + "/v1/train", json=body, timeout=30)
+    assert refused.status_code == 422 and refused.json()["field"] == "resources.accelerator"
+
+    env = stack.commands["worker-train"][1]  # the stack's Redis, prefix and data
+    with open(tmp_path / "gpu-worker.log", "wb") as log:
+        gpu = subprocess.Popen(worker_command(sys.executable, "train-gpu", "gpu", gpu=True),
+                               env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while (response := api.http.post(api.base_url + "/v1/train", json=body,
+                                          timeout=30)).status_code == 422:
+            assert time.monotonic() < deadline, "the GPU worker never registered"
+            time.sleep(0.5)
+        job = api.wait(response.json()["id"], poll_s=0.2, timeout_s=180)
+        assert job["status"] == "succeeded" and job["resources"] == {"accelerator": "gpu"}
+        cpu = api.wait(api.train(corpus["id"], "default", **TINY_DEFAULT)["id"], poll_s=0.2,
+                       timeout_s=180)
+        events = {j["id"]: [e["data"].get("worker") for e in api.events(j["id"])[0]
+                            if e["data"].get("status") == "running"]
+                  for j in (job, cpu)}
+        assert events[job["id"]][0].startswith("gpu@")
+        assert events[cpu["id"]][0].startswith("worker-train@")
+    finally:
+        gpu.terminate()
+        gpu.wait(timeout=30)

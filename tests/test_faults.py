@@ -13,7 +13,7 @@ import pytest
 
 from client.api_client import Client
 from client.stack import LocalStack
-from shared.queue import TASK_TRAIN, enqueue
+from shared.queue import enqueue
 from shared.services import Services
 from shared.settings import Settings
 from shared.specs import resolve_train_spec
@@ -94,7 +94,7 @@ def test_a_second_delivery_of_a_job_does_nothing(stack, api, corpus, svc):
     """start() takes only a queued job: another message for it finds it running or ended."""
     job = api.train(corpus["id"], "default", **{**SLOW_EPOCHS, "training": {
         **SLOW_EPOCHS["training"], "epochs": 1}})
-    enqueue(svc.celery, TASK_TRAIN, job["id"])  # the same job, delivered twice
+    enqueue(svc.celery, svc.jobs.get(job["id"]))  # the same job, delivered twice
     done = api.wait(job["id"], poll_s=0.2, timeout_s=120)
     assert done["status"] == "succeeded"
     time.sleep(1)  # the second message is taken right after the first ends

@@ -77,7 +77,7 @@ def cluster(s3_server, tmp_path):
                         api_tokens=(("alice", token_digest(TOKENS["alice"])),))
     env = {**os.environ, **FAST_LEASES, "REDIS_URL": TEST_REDIS_URL,
            "TEXTGEN_REDIS_PREFIX": prefix, "TEXTGEN_ARTIFACTS_URL": settings.artifacts_url,
-           "AWS_ENDPOINT_URL": s3_server.endpoint_url}
+           "AWS_ENDPOINT_URL": s3_server.endpoint_url, "TEXTGEN_LOG_FORMAT": "json"}
     hosts = Hosts(tmp_path, env)
     try:
         yield settings, hosts
@@ -180,3 +180,12 @@ def test_a_killed_workers_job_is_resumed_by_the_other_from_s3(cluster):
     [resumed] = [e["data"] for e in events if e["type"] == "resumed"]
     assert resumed["epoch"] >= 1  # from a checkpoint the dead host wrote to S3
     assert svc.jobs.get(job_id)["worker"] != worker
+    # A fleet's logs: JSON lines that say which job, owner and attempt they are about.
+    import json
+
+    lines = [json.loads(line) for data_dir in hosts.dirs
+             for line in (data_dir / "worker.log").read_text().splitlines()
+             if line.startswith("{")]
+    mine = [line for line in lines if line.get("job_id") == job_id]
+    assert {line["attempt"] for line in mine} == {1, 2}
+    assert all(line["owner"] == "alice" for line in mine)

@@ -285,3 +285,20 @@ def test_an_all_stopword_text_is_too_small_not_an_internal_error(tmp_path):
     spec["preprocessing"]["mode"] = "tutorial"
     with pytest.raises(CorpusTooSmallError, match="empty once prepared"):
         train(spec, "The and of a to in is it. " * 50, tmp_path, TrainHooks())
+
+
+def test_the_default_model_can_use_the_fused_cudnn_kernel_on_a_gpu():
+    """Keras runs an LSTM layer with cuDNN only with these settings (keras.layers.LSTM's
+    documentation); a GPU worker trains the saved model's own layers."""
+    from shared.specs import resolve_train_spec
+    from worker.models import build_model
+
+    spec = resolve_train_spec("default", {}).model_dump()
+    model = build_model(spec["model"], vocab_size=65, seq_length=spec["training"]["seq_length"])
+    lstms = [layer for layer in model.layers if layer.name.startswith("lstm_")]
+    assert len(lstms) == spec["model"]["layers"]
+    for layer in lstms:
+        config = layer.get_config()
+        assert (config["activation"], config["recurrent_activation"]) == ("tanh", "sigmoid")
+        assert config["recurrent_dropout"] == 0 and config["use_bias"] is True
+        assert config["unroll"] is False

@@ -52,11 +52,13 @@ class ProgressReporter:
     stream still has every epoch once.
     """
 
-    def __init__(self, jobs, job_id, attempt):
+    def __init__(self, jobs, metrics, job_id, attempt):
         self.jobs = jobs
+        self.metrics = metrics
         self.job_id = job_id
         self.attempt = attempt
         self.unsent = []  # (event type, data, epoch) that Redis did not take yet
+        self.last_epoch_end = time.monotonic()
 
     def on_progress(self, progress, metrics):
         try:
@@ -70,6 +72,14 @@ class ProgressReporter:
         # Once per epoch over every attempt: a resumed attempt redoes the epoch its
         # predecessor died in, and reports it only if that one had not.
         self._send("epoch_end", {"epoch": epoch, **metrics, "sample": sample}, epoch)
+        now = time.monotonic()
+        try:
+            self.metrics.epoch_ended(now - self.last_epoch_end,
+                                     (metrics.get("targets_per_s") or 0)
+                                     * (metrics.get("train_seconds") or 0))
+        except redis.RedisError:
+            pass  # a metric lost to an outage is not worth a retry
+        self.last_epoch_end = now
 
     def on_resume(self, epoch, history):
         log.info("job %s: attempt %d resumes after epoch %d", self.job_id, self.attempt, epoch)
@@ -115,7 +125,7 @@ def run_training(svc, job, lease):
     init = None
     if job.get("init_from_model"):
         init = model_loader(svc)(job["init_from_model"])
-    reporter = ProgressReporter(svc.jobs, job_id, lease.attempt)
+    reporter = ProgressReporter(svc.jobs, svc.metrics, job_id, lease.attempt)
     hooks = TrainHooks(on_progress=reporter.on_progress, on_epoch_end=reporter.on_epoch_end,
                        on_resume=reporter.on_resume, should_stop=_stop_if_lost(lease),
                        progress_interval_s=svc.settings.progress_interval_s,
