@@ -11,7 +11,7 @@ from api.context import services
 from api.idempotency import IDEMPOTENCY, idempotent
 from api.openapi import operation
 from api.responses import created, page_response, respond
-from api.schemas import CorporaQuery, Corpus, GutenbergRequest, Page
+from shared.schemas import CorporaQuery, Corpus, GutenbergRequest, Page
 from shared.clock import new_id, utc_now_iso
 from shared.corpus_text import decode_corpus, text_sha256
 from shared.errors import InUseError, MalformedRequestError, ValidationError

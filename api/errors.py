@@ -25,7 +25,7 @@ PROBLEM_MIMETYPE = "application/problem+json"
 
 def problem_response(error):
     """The problem+json answer for a TextgenError."""
-    from api.schemas import Problem
+    from shared.schemas import Problem
 
     body = Problem(type=PROBLEM_TYPE_BASE + error.code, title=error.title,
                    status=error.status, detail=error.message, code=error.code,

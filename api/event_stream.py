@@ -14,7 +14,7 @@ import redis
 from flask import Response, request, stream_with_context
 
 from api.context import services
-from api.schemas import Event
+from shared.schemas import Event
 from shared.jobs import JobStatus
 
 HEARTBEAT_S = 15.0  # under the usual 30-60 s idle timeouts of proxies

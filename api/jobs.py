@@ -14,15 +14,16 @@ from api.event_stream import event_stream, wants_event_stream
 from api.idempotency import IDEMPOTENCY, idempotent
 from api.openapi import operation
 from api.responses import created, page_response, respond
-from api.schemas import (Event, EventsQuery, GenerateRequest, Job, JobsQuery, Page,
-                         TrainRequest)
+from shared.schemas import (Event, EventsQuery, GenerateRequest, Job, JobsQuery, Page,
+                         TrainRequest, WebhookFields)
 from shared.errors import (ConflictError, GenerationTooLargeError, ServiceUnavailableError,
                            UnknownCharactersError, ValidationError)
 from shared.generation_cost import estimate_generation_s
 from shared.jobs import JobStatus, JobType
 from shared.queue import enqueue
-from shared.specs import TrainSpec, resolve_train_spec
+from shared.specs import GenerateSpec, TrainSpec, resolve_train_spec
 from shared.textprep import prepared_characters
+from shared.webhooks import check_webhook_url
 from shared.train_memory import check_train_memory
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1")
@@ -31,9 +32,12 @@ MAX_PREFER_WAIT_S = 60
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait=(\d{1,4})(?:$|[,;\s])")
 
 
-def _submit(job_type, spec, **lineage):
+def _submit(job_type, spec, body, **lineage):
     """Store the job and enqueue its id; 202 with where to poll it."""
     svc = services()
+    if body.webhook:
+        lineage.update(webhook=check_webhook_url(body.webhook, svc.settings.webhook_allow_hosts),
+                       webhook_events=sorted(set(body.webhook_events)))
     record = svc.jobs.create(job_type, spec, current_owner(),
                              max_active=svc.settings.max_active_jobs, **lineage)
     try:
@@ -72,7 +76,7 @@ def submit_training():
         raise ValidationError("no worker with a GPU has ever registered here; ask for "
                               "accelerator 'cpu', or start a worker with --gpu",
                               field="resources.accelerator")
-    record = _submit(JobType.TRAIN, spec, resources=resources, **lineage)
+    record = _submit(JobType.TRAIN, spec, body, resources=resources, **lineage)
     return created(Job.of(record), f"/v1/jobs/{record['id']}", status=202)
 
 
@@ -126,7 +130,8 @@ def submit_generation():
             f"this generation would take about {estimate_s:,.0f} s, over the limit of "
             f"{limit_s:,.0f} s (TEXTGEN_GENERATION_MAX_S); ask for fewer tokens or samples",
             field="length", extra={"estimate_s": round(estimate_s, 1), "limit_s": limit_s})
-    record = _submit(JobType.GENERATE, body.model_dump(), model_id=model["id"])
+    spec = GenerateSpec.model_validate(body.model_dump(exclude=set(WebhookFields.model_fields)))
+    record = _submit(JobType.GENERATE, spec.model_dump(), body, model_id=model["id"])
     wait_s = _prefer_wait_s()
     if wait_s:
         record = _wait_until_done(record["id"], wait_s)
@@ -222,6 +227,7 @@ def cancel_job(job_id):
     svc = services()
     job = svc.jobs.cancel(job_id, current_owner())
     svc.metrics.job_ended(job["type"], JobStatus.CANCELLED.value)
+    svc.webhooks.notify(job, "completed")
     return respond(Job.of(job))
 
 

@@ -10,7 +10,7 @@ from api.bodies import query
 from api.context import services
 from api.openapi import operation
 from api.responses import page_response, respond
-from api.schemas import ListQuery, Model, Page
+from shared.schemas import ListQuery, Model, Page
 from shared.errors import ArtifactMissingError, InUseError, NotFoundError
 
 bp = Blueprint("models", __name__, url_prefix="/v1/models")

@@ -2,7 +2,7 @@
 
 from flask import Response
 
-from api.schemas import Page
+from shared.schemas import Page
 
 
 def respond(model, status=200, headers=None):

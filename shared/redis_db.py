@@ -98,6 +98,18 @@ class Keys:
     def sweep_lock(self):
         return f"{self.prefix}sweep-lock"
 
+    def webhook_secrets(self):
+        """Hash: owner -> the secret their webhooks are signed with."""
+        return f"{self.prefix}webhook-secrets"
+
+    def webhook(self, delivery_id):
+        """Hash of one queued webhook delivery (shared/webhooks.py)."""
+        return f"{self.prefix}webhook:{delivery_id}"
+
+    def webhooks_due(self):
+        """Sorted set of delivery ids scored by when each is due (or claimed until)."""
+        return f"{self.prefix}webhooks-due"
+
     def idempotency(self, owner, key_digest):
         return f"{self.prefix}owner:{{{owner}}}:idempotency:{key_digest}"
 

@@ -10,6 +10,7 @@ from shared.queue import make_celery
 from shared.records import RecordStore, corpus_records, model_records
 from shared.redis_db import Keys, connect
 from shared.settings import Settings
+from shared.webhooks import Webhooks
 
 
 @dataclass
@@ -23,6 +24,7 @@ class Services:
     artifacts: ArtifactStore
     tokens: TokenStore
     metrics: Metrics
+    webhooks: Webhooks
     celery: object  # celery.Celery
 
     @classmethod
@@ -39,5 +41,6 @@ class Services:
             artifacts=open_artifact_store(settings),
             tokens=TokenStore(client, keys, settings.api_tokens),
             metrics=Metrics(client, keys),
+            webhooks=Webhooks(client, keys, settings.webhook_retry_s),
             celery=celery or make_celery(settings),
         )

@@ -74,6 +74,9 @@ class Settings:
     metrics_token_digest: str | None = None
     retention_days: float = 30.0  # finished jobs, their events and checkpoints are swept
     log_format: str = "text"  # "json": one JSON object per line, with job id, owner, attempt
+    # Hosts (host or host:port) webhooks may reach over plain http; any other is https only.
+    webhook_allow_hosts: tuple = ()
+    webhook_retry_s: float = 5.0  # the first retry of a failed webhook; then doubling
     # Where corpora, models and checkpoints live (shared/artifacts.py): file:///abs/path or
     # s3://bucket/prefix. None: file://<data_dir>, for one machine.
     artifacts_url: str | None = None
@@ -128,6 +131,10 @@ class Settings:
         if metrics_token is not None and len(metrics_token) < 16:
             problems.append("TEXTGEN_METRICS_TOKEN must be 16 or more characters")
         retention_days = number("TEXTGEN_RETENTION_DAYS", 30.0, float, 0.01)
+        webhook_allow_hosts = tuple(h.strip() for h in
+                                    env.get("TEXTGEN_WEBHOOK_ALLOW_HOSTS", "").split(",")
+                                    if h.strip())
+        webhook_retry_s = number("TEXTGEN_WEBHOOK_RETRY_S", 5.0, float, 0.01)
         log_format = env.get("TEXTGEN_LOG_FORMAT", "text").lower()
         if log_format not in ("text", "json"):
             problems.append(f"TEXTGEN_LOG_FORMAT must be text or json, got {log_format!r}")
@@ -172,6 +179,8 @@ class Settings:
                                   else hashlib.sha256(metrics_token.encode()).hexdigest()),
             retention_days=retention_days,
             log_format=log_format,
+            webhook_allow_hosts=webhook_allow_hosts,
+            webhook_retry_s=webhook_retry_s,
             artifacts_url=artifacts_url,
             s3_endpoint_url=s3_endpoint_url,
             cache_dir=Path(env.get("TEXTGEN_CACHE_DIR") or data_dir / "cache").resolve(),

@@ -111,7 +111,9 @@ def stack(tmp_path_factory):
     prefix = f"test-stack-{secrets.token_hex(4)}:"
     data_dir = tmp_path_factory.mktemp("stack-data")
     env = {"TEXTGEN_REDIS_PREFIX": prefix, "TEXTGEN_PROGRESS_INTERVAL_S": "0.2",
-           "TEXTGEN_API_TOKENS": ",".join(f"{name}:{token}" for name, token in TOKENS.items())}
+           "TEXTGEN_API_TOKENS": ",".join(f"{name}:{token}" for name, token in TOKENS.items()),
+           # Webhooks to a receiver in the test process, retried quickly.
+           "TEXTGEN_WEBHOOK_ALLOW_HOSTS": "127.0.0.1", "TEXTGEN_WEBHOOK_RETRY_S": "0.2"}
     with LocalStack(data_dir, port=free_port(), redis_url=TEST_REDIS_URL, env=env) as running:
         yield running
     delete_prefix(TEST_REDIS_URL, prefix)

@@ -237,3 +237,51 @@ def test_gpu_jobs_go_only_to_a_worker_started_with_gpu(api, corpus, stack, tmp_p
     finally:
         gpu.terminate()
         gpu.wait(timeout=30)
+
+
+def test_webhooks_tell_a_receiver_of_each_epoch_and_the_end(api, corpus, stack):
+    from shared.services import Services
+    from shared.settings import Settings
+    from shared.webhooks import signature
+    from tests.conftest import TEST_REDIS_URL
+    from tests.webhook_receiver import Receiver
+
+    import time
+
+    svc = Services.from_settings(Settings(
+        redis_url=TEST_REDIS_URL, data_dir=stack.data_dir,
+        redis_prefix=stack.extra_env["TEXTGEN_REDIS_PREFIX"]))
+    receiver = Receiver(statuses=[500])  # the first delivery fails: it is retried
+    slow = Receiver(delay_s=5)
+    try:
+        job = api.train(corpus["id"], "default", **TINY_DEFAULT, webhook=receiver.url,
+                        webhook_events=["completed", "epoch_end"])
+        job = api.wait(job["id"], poll_s=0.2, timeout_s=120)
+        started = time.monotonic()
+        gen = api.wait(api.generate(job["result"]["model_id"], length=10,
+                                    webhook=slow.url)["id"], poll_s=0.1, timeout_s=60)
+        assert gen["status"] == "succeeded"
+        assert time.monotonic() - started < 5  # the job did not wait for its receiver
+        deadline = time.monotonic() + 30
+        while len(receiver.acknowledged()) < 3 or not slow.acknowledged():
+            assert time.monotonic() < deadline, receiver.deliveries
+            time.sleep(0.1)
+        time.sleep(1)  # time for any (wrong) second send to arrive
+        # A retried delivery arrives after later ones: receivers order by the event.
+        received = {(body["type"], body["data"].get("epoch")): body
+                    for _, body in receiver.acknowledged()}
+        assert len(received) == 3 == len(receiver.acknowledged())
+        assert set(received) == {("job.epoch_end", 1), ("job.epoch_end", 2),
+                                 ("job.completed", None)}
+        completed = received[("job.completed", None)]["data"]
+        assert completed["result"]["model_id"] == job["result"]["model_id"]
+        assert len(receiver.deliveries) == 4  # three events, one of them sent twice
+        secret = svc.webhooks.secret("alice")
+        for headers, body, _ in receiver.deliveries + slow.deliveries:
+            assert headers["webhook-signature"] == signature(
+                secret, headers["webhook-id"], headers["webhook-timestamp"], body)
+        [(_, done)] = slow.acknowledged()
+        assert done["data"]["id"] == gen["id"] and done["data"]["status"] == "succeeded"
+    finally:
+        receiver.close()
+        slow.close()

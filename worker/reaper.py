@@ -77,6 +77,7 @@ class Reaper:
                 elif outcome == "exhausted":
                     log.error("job %s: failed after %d attempts", job["id"], job["attempt"])
                     svc.metrics.job_ended(job["type"], JobStatus.FAILED.value)
+                    svc.webhooks.notify(svc.jobs.get(job["id"]), "completed")
                 if outcome:
                     svc.metrics.reaped(outcome)
             elif svc.jobs.mark_enqueued(job["id"],

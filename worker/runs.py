@@ -52,10 +52,12 @@ class ProgressReporter:
     stream still has every epoch once.
     """
 
-    def __init__(self, jobs, metrics, job_id, attempt):
-        self.jobs = jobs
-        self.metrics = metrics
-        self.job_id = job_id
+    def __init__(self, svc, job, attempt):
+        self.jobs = svc.jobs
+        self.metrics = svc.metrics
+        self.webhooks = svc.webhooks
+        self.job = job
+        self.job_id = job["id"]
         self.attempt = attempt
         self.unsent = []  # (event type, data, epoch) that Redis did not take yet
         self.last_epoch_end = time.monotonic()
@@ -95,8 +97,12 @@ class ProgressReporter:
         try:
             while self.unsent:
                 event_type, data, epoch = self.unsent[0]
-                self.jobs.add_event(self.job_id, self.attempt, event_type, data, epoch=epoch)
+                appended = self.jobs.add_event(self.job_id, self.attempt, event_type, data,
+                                               epoch=epoch)
                 self.unsent.pop(0)
+                if appended and event_type == "epoch_end":
+                    # Once per epoch, as the event: a redone epoch is not sent again.
+                    self.webhooks.notify(self.job, "epoch_end", data)
         except redis.RedisError as e:
             log.warning("job %s: %d events wait for Redis (%s)", self.job_id,
                         len(self.unsent), type(e).__name__)
@@ -125,7 +131,7 @@ def run_training(svc, job, lease):
     init = None
     if job.get("init_from_model"):
         init = model_loader(svc)(job["init_from_model"])
-    reporter = ProgressReporter(svc.jobs, svc.metrics, job_id, lease.attempt)
+    reporter = ProgressReporter(svc, job, lease.attempt)
     hooks = TrainHooks(on_progress=reporter.on_progress, on_epoch_end=reporter.on_epoch_end,
                        on_resume=reporter.on_resume, should_stop=_stop_if_lost(lease),
                        progress_interval_s=svc.settings.progress_interval_s,

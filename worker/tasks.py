@@ -18,6 +18,7 @@ from shared.queue import TASK_GENERATE, TASK_TRAIN
 from worker.lease import Lease
 from worker.model_cache import ModelCache
 from worker.reaper import Reaper
+from worker.webhook_sender import WebhookSender
 from worker.runs import model_loader, run_generation, run_training
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def register_tasks(celery, svc):
         # sender: the worker's consumer; it knows the node name and the queues it reads.
         queues = [queue.name for queue in sender.task_consumer.queues]
         Reaper(svc, f"{sender.hostname}/{os.getpid()}", queues).start()
+        WebhookSender(svc.webhooks).start()
 
     return train, generate
 
@@ -95,3 +97,4 @@ def _run_attempt(svc, job, attempt, body, worker):
                     svc.artifacts.discard_model_attempt(outcome["model"]["id"], attempt)
     if ended is not None:
         svc.metrics.job_ended(job["type"], ended.value, time.monotonic() - started)
+        svc.webhooks.notify(svc.jobs.get(job_id), "completed")

@@ -3,7 +3,8 @@
 Responses are shaped here, never returned as stored: each model lists the fields a client
 sees, in a stable order (id, type, status first), and a stored field it does not name
 (leases, worker internals, the owner's token digest) cannot leak. The job specs themselves
-are shared/specs.py's models. The OpenAPI document is generated from these (api/openapi.py).
+are shared/specs.py's models. The OpenAPI document is generated from these (api/openapi.py);
+webhooks (shared/webhooks.py) send jobs in the same shape, so they live in shared/.
 """
 
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -31,7 +32,20 @@ class Resources(BaseModel):
         "such worker has ever registered"))
 
 
-class TrainRequest(BaseModel):
+class WebhookFields(BaseModel):
+    """Where to POST the job when it ends (and, if asked, at each epoch's end)."""
+
+    model_config = STRICT
+
+    webhook: Annotated[str, Field(min_length=8, max_length=2000, description=(
+        "an https URL (http only to hosts the operator allows); POSTed the job, signed "
+        "the Standard Webhooks way"))] | None = None
+    webhook_events: Annotated[list[Literal["completed", "epoch_end"]], Field(
+        min_length=1, max_length=2, description="what to send: completed (the default), "
+        "epoch_end")] = ["completed"]
+
+
+class TrainRequest(WebhookFields):
     model_config = STRICT
 
     corpus_id: Id = Field(description="the corpus to train on")
@@ -45,8 +59,9 @@ class TrainRequest(BaseModel):
     resources: Resources = Field(default_factory=Resources)
 
 
-class GenerateRequest(GenerateSpec):
-    """POST /v1/generate: the generation spec (seed chosen and recorded when null)."""
+class GenerateRequest(GenerateSpec, WebhookFields):
+    """POST /v1/generate: the generation spec (seed chosen and recorded when null) and
+    where to send the job when it ends."""
 
 
 class GutenbergRequest(BaseModel):
@@ -148,6 +163,8 @@ class Job(BaseModel):
     model_id: str | None = None
     init_from_model: str | None = None
     resources: Resources | None = None
+    webhook: str | None = None
+    webhook_events: list[str] | None = None
     spec: TrainSpec | GenerateSpec
 
     @classmethod
