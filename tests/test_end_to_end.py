@@ -4,6 +4,7 @@ Tiny models on a tiny corpus, so the loop takes seconds; real sizes live in benc
 """
 
 import json
+import re
 
 import pytest
 
@@ -51,6 +52,9 @@ def test_train_poll_generate(api, corpus, tmp_path):
     events, _ = api.events(job["id"])
     assert [e["data"]["status"] for e in events if e["type"] == "status"] == [
         "queued", "running", "succeeded"]
+    # The worker is named by Celery's node name and its process id (unique on a host).
+    [running] = [e["data"] for e in events if e["data"].get("status") == "running"]
+    assert re.fullmatch(r"worker-train@.+/\d+", running["worker"])
     epoch_ends = [e["data"] for e in events if e["type"] == "epoch_end"]
     assert [e["epoch"] for e in epoch_ends] == [1, 2]
     for epoch_end in epoch_ends:

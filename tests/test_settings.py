@@ -45,3 +45,14 @@ def test_bad_artifact_store_settings_are_listed_together(url):
     message = str(e.value)
     assert "TEXTGEN_ARTIFACTS_URL" in message and "AWS_ENDPOINT_URL" in message
     assert "TEXTGEN_CACHE_MB" in message
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("redis://:s3cret@redis.example:6379/0", "redis://:***@redis.example:6379/0"),
+    ("redis://user:s3cret@redis.example/1", "redis://user:***@redis.example/1"),
+    ("redis://redis.example:6379/0", "redis://redis.example:6379/0"),
+])
+def test_a_password_is_never_shown(url, shown):
+    from shared.settings import redacted
+
+    assert redacted(url) == shown
