@@ -10,12 +10,12 @@ from api.bodies import json_body, query
 from api.context import services
 from api.idempotency import IDEMPOTENCY, idempotent
 from api.openapi import operation
-from api.responses import created, page_response, respond
-from shared.schemas import CorporaQuery, Corpus, GutenbergRequest, Page
+from api.responses import created, page_response, refuse_if_in_use, respond
 from shared.clock import new_id, utc_now_iso
 from shared.corpus_text import decode_corpus, text_sha256
-from shared.errors import InUseError, MalformedRequestError, ValidationError
+from shared.errors import MalformedRequestError, ValidationError
 from shared.gutenberg import fetch_book, strip_gutenberg
+from shared.schemas import CorporaQuery, Corpus, GutenbergRequest, Page
 
 bp = Blueprint("corpora", __name__, url_prefix="/v1/corpora")
 
@@ -115,12 +115,7 @@ def get_corpus(corpus_id):
 def delete_corpus(corpus_id):
     svc = services()
     record = svc.corpora.get(corpus_id, current_owner())
-    users = [job["id"] for job in svc.jobs.active_of(record["owner"])
-             if job.get("corpus_id") == corpus_id]
-    if users:
-        raise InUseError(f"corpus {corpus_id} is used by queued or running job "
-                         f"{', '.join(users)}; cancel it or wait until it ends",
-                         extra={"jobs": users})
+    refuse_if_in_use(svc, record, "corpus")
     svc.corpora.delete(record)
     refs = svc.keys.corpus_refs(record["sha256"])
     svc.redis.srem(refs, corpus_id)

@@ -14,8 +14,12 @@ from flask import Response
 from kombu.exceptions import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from shared.errors import (PayloadTooLargeError, ServiceUnavailableError, TextgenError,
-                           ValidationError)
+from shared.errors import (
+    PayloadTooLargeError,
+    ServiceUnavailableError,
+    TextgenError,
+    ValidationError,
+)
 
 log = logging.getLogger(__name__)
 

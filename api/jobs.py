@@ -14,17 +14,30 @@ from api.event_stream import event_stream, wants_event_stream
 from api.idempotency import IDEMPOTENCY, idempotent
 from api.openapi import operation
 from api.responses import created, page_response, respond
-from shared.schemas import (Event, EventsQuery, GenerateRequest, Job, JobsQuery, Page,
-                         TrainRequest, WebhookFields)
-from shared.errors import (ConflictError, GenerationTooLargeError, ServiceUnavailableError,
-                           UnknownCharactersError, ValidationError)
+from shared.errors import (
+    ConflictError,
+    GenerationTooLargeError,
+    ServiceUnavailableError,
+    UnknownCharactersError,
+    ValidationError,
+)
 from shared.generation_cost import estimate_generation_s
 from shared.jobs import JobStatus, JobType
 from shared.queue import enqueue
+from shared.schemas import (
+    Event,
+    EventsQuery,
+    GenerateRequest,
+    Job,
+    JobsQuery,
+    Page,
+    TrainRequest,
+    WebhookFields,
+)
 from shared.specs import GenerateSpec, TrainSpec, resolve_train_spec
 from shared.textprep import prepared_characters
-from shared.webhooks import check_webhook_url
 from shared.train_memory import check_train_memory
+from shared.webhooks import check_webhook_url
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1")
 

@@ -9,9 +9,9 @@ from api.auth import current_owner
 from api.bodies import query
 from api.context import services
 from api.openapi import operation
-from api.responses import page_response, respond
+from api.responses import page_response, refuse_if_in_use, respond
+from shared.errors import ArtifactMissingError, NotFoundError
 from shared.schemas import ListQuery, Model, Page
-from shared.errors import ArtifactMissingError, InUseError, NotFoundError
 
 bp = Blueprint("models", __name__, url_prefix="/v1/models")
 
@@ -91,12 +91,7 @@ def _read(svc, record, name):
 def delete_model(model_id):
     svc = services()
     record = svc.models.get(model_id, current_owner())
-    users = [job["id"] for job in svc.jobs.active_of(record["owner"])
-             if model_id in (job.get("model_id"), job.get("init_from_model"))]
-    if users:
-        raise InUseError(f"model {model_id} is used by queued or running job "
-                         f"{', '.join(users)}; cancel it or wait until it ends",
-                         extra={"jobs": users})
+    refuse_if_in_use(svc, record, "model")
     svc.models.delete(record)
     svc.artifacts.delete_model(model_id)
     return "", 204

@@ -242,6 +242,13 @@ class JobStore:
         return [job for job in self.get_many(ids)
                 if job is not None and not JobStatus(job["status"]).is_terminal]
 
+    def active_using(self, owner, record_id):
+        """Ids of the owner's queued and running jobs that use the corpus or model
+        `record_id` (a corpus to train on, a model to sample or to continue)."""
+        return [job["id"] for job in self.active_of(owner)
+                if record_id in (job.get("corpus_id"), job.get("model_id"),
+                                 job.get("init_from_model"))]
+
     def active_ids(self):
         return self.redis.smembers(self.keys.active_jobs())
 

@@ -10,8 +10,7 @@ at scrape time, with the gauges read then (queue depth, active jobs, live worker
 import json
 import time
 
-from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
-                                    HistogramMetricFamily)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from shared.jobs import JobStatus
 from shared.queue import QUEUES

@@ -16,7 +16,6 @@ import redis
 
 from shared.json_values import finite
 
-
 # A request must answer 503 within 3 s when Redis is down or unreachable: a second to
 # connect, two for a command. Blocking reads (event streams) block for less than that.
 CONNECT_TIMEOUT_S = 1.0

@@ -13,8 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.jobs import JobStatus, JobType, StoppedReason
 from shared.pages import CURSOR_PATTERN, MAX_LIMIT
-from shared.specs import (STRICT, GenerateSpec, ModelOverrides, PreprocessingOverrides,
-                          PresetName, TrainingOverrides, TrainSpec)
+from shared.specs import (
+    STRICT,
+    GenerateSpec,
+    ModelOverrides,
+    PreprocessingOverrides,
+    PresetName,
+    TrainingOverrides,
+    TrainSpec,
+)
 
 # Built from our own records: lax (a stored 1 is a valid float), unknown fields dropped.
 OUT = ConfigDict(extra="ignore")

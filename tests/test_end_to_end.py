@@ -244,13 +244,13 @@ def test_gpu_jobs_go_only_to_a_worker_started_with_gpu(api, corpus, stack, tmp_p
 
 
 def test_webhooks_tell_a_receiver_of_each_epoch_and_the_end(api, corpus, stack):
+    import time
+
     from shared.services import Services
     from shared.settings import Settings
     from shared.webhooks import signature
     from tests.conftest import TEST_REDIS_URL
     from tests.webhook_receiver import Receiver
-
-    import time
 
     svc = Services.from_settings(Settings(
         redis_url=TEST_REDIS_URL, data_dir=stack.data_dir,

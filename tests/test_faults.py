@@ -18,8 +18,17 @@ from shared.services import Services
 from shared.settings import Settings
 from shared.specs import resolve_train_spec
 from tests.conftest import TOKENS
-from tests.faults import (FAST_LEASES, SLOW_EPOCHS, TEXT, RedisProcess, all_events,
-                          epochs_reported, kill, statuses, wait_for)
+from tests.faults import (
+    FAST_LEASES,
+    SLOW_EPOCHS,
+    TEXT,
+    RedisProcess,
+    all_events,
+    epochs_reported,
+    kill,
+    statuses,
+    wait_for,
+)
 
 PREFIX = "faults:"
 

@@ -14,8 +14,15 @@ import requests
 from client.api_client import Client
 from client.stack import LocalStack, free_port
 from tests.conftest import TOKENS
-from tests.faults import (FAST_LEASES, SLOW_EPOCHS, TEXT, RedisProcess, all_events,
-                          epochs_reported, wait_for)
+from tests.faults import (
+    FAST_LEASES,
+    SLOW_EPOCHS,
+    TEXT,
+    RedisProcess,
+    all_events,
+    epochs_reported,
+    wait_for,
+)
 
 
 @pytest.fixture

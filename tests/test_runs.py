@@ -10,7 +10,6 @@ import pytest
 
 from shared.queue import make_celery, messages_in_flight
 from shared.redis_db import model_id_of
-from shared.services import Services
 from shared.specs import resolve_train_spec
 from tests.api_helpers import assert_problem, upload
 from tests.conftest import client_of

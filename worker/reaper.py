@@ -13,13 +13,11 @@ atomic, and a second message for a job only finds it already started and stops.
 """
 
 import logging
-import threading
-
-import redis
 
 from shared.jobs import JobStatus
 from shared.queue import enqueue, messages_in_flight
 from shared.retention import SWEEP_INTERVAL_S, sweep_finished_jobs
+from worker.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -28,29 +26,16 @@ class Reaper:
         self.svc = svc
         self.worker = worker  # this worker's name and queues, reported each pass (metrics)
         self.queues = list(queues)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="reaper", daemon=True)
 
     def start(self):
-        self._thread.start()
-        return self
+        return Periodic("reaper", self.svc.settings.reap_interval_s, self.run_once).start()
 
-    def stop(self):
-        self._stop.set()
-
-    def _run(self):
-        while not self._stop.wait(self.svc.settings.reap_interval_s):
-            try:
-                self.reap_once()
-                # One worker a SWEEP_INTERVAL_S sweeps old finished jobs (shared/retention).
-                if self.svc.redis.set(self.svc.keys.sweep_lock(), self.worker or "worker",
-                                      nx=True, ex=SWEEP_INTERVAL_S):
-                    sweep_finished_jobs(self.svc)
-            except redis.RedisError as e:
-                log.warning("reaper: Redis unavailable (%s); trying again later",
-                            type(e).__name__)
-            except Exception:  # noqa: BLE001 - the thread must outlive any one bad pass
-                log.exception("reaper: pass failed")
+    def run_once(self):
+        self.reap_once()
+        # One worker a SWEEP_INTERVAL_S sweeps old finished jobs (shared/retention).
+        if self.svc.redis.set(self.svc.keys.sweep_lock(), self.worker or "worker", nx=True,
+                              ex=SWEEP_INTERVAL_S):
+            sweep_finished_jobs(self.svc)
 
     def reap_once(self):
         """One pass over the active jobs; returns the ids it sent again."""

@@ -18,8 +18,8 @@ from shared.queue import TASK_GENERATE, TASK_TRAIN
 from worker.lease import Lease
 from worker.model_cache import ModelCache
 from worker.reaper import Reaper
-from worker.webhook_sender import WebhookSender
 from worker.runs import model_loader, run_generation, run_training
+from worker.webhook_sender import start_webhook_sender
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def register_tasks(celery, svc):
         # sender: the worker's consumer; it knows the node name and the queues it reads.
         queues = [queue.name for queue in sender.task_consumer.queues]
         Reaper(svc, f"{sender.hostname}/{os.getpid()}", queues).start()
-        WebhookSender(svc.webhooks).start()
+        start_webhook_sender(svc.webhooks)
 
     return train, generate
 
