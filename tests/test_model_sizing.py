@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from shared.model_sizing import sized_default
-from shared.specs import MODEL_FIELDS, PRESETS, TRAINING_FIELDS
+from shared.specs import PRESETS, resolve_train_spec
 
 MB = 1_000_000
 
@@ -34,11 +34,8 @@ def test_a_long_budget_on_a_small_corpus_gets_dropout_not_width():
 def test_only_valid_spec_fields_within_their_ranges(corpus_chars, max_seconds):
     sized = sized_default(corpus_chars, max_seconds)
     assert set(sized) <= {"model", "training"}
-    for section, fields in (("model", MODEL_FIELDS), ("training", TRAINING_FIELDS)):
-        for name, value in sized.get(section, {}).items():
-            field = fields[name]
-            assert isinstance(value, field.kind)
-            assert field.minimum <= value <= field.maximum
+    # The request models' own check: known fields, right types, within their ranges.
+    resolve_train_spec("default", sized)
     # The saved model's layout the sampler reads: embedding -> LSTMs -> head.
     assert "architecture" not in sized["model"]
 
