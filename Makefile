@@ -1,5 +1,6 @@
 # textgen: `make demo` runs the whole loop, `make test` runs the suite, `make up` the stack.
-# Each creates the virtual environment first (once, and again when requirements.txt changes).
+# Each creates the virtual environment first (once, and again when requirements.txt changes);
+# `make test` adds requirements-test.txt (pytest, moto), which the runtime never needs.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv

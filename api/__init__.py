@@ -13,20 +13,22 @@ from shared.services import Services
 from shared.settings import Settings, redacted
 
 
-def create_app(settings=None):
+def create_app(settings=None, celery=None):
+    """The app; `celery` replaces the Celery app built from settings (the broker it
+    publishes to), which tests use to make that broker unreachable."""
     settings = settings or Settings.from_env()
     app = Flask(__name__, static_folder=str(Path(__file__).parent / "static"),
                 static_url_path="/static")
     # Werkzeug refuses larger bodies with 413 before we read them.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json.sort_keys = False
-    app.extensions["textgen"] = Services.from_settings(settings)
+    app.extensions["textgen"] = Services.from_settings(settings, celery=celery)
 
-    from api import auth, corpora, errors, jobs, models, openapi, system
+    from api import auth, corpora, errors, jobs, metrics, models, openapi, system
 
     errors.register(app)
     app.before_request(auth.require_token)
-    for module in (corpora, jobs, models, system, openapi):
+    for module in (corpora, jobs, models, system, openapi, metrics):
         app.register_blueprint(module.bp)
     from api.dashboard import bp as dashboard_bp  # the web page at /, beside the API
     app.register_blueprint(dashboard_bp)

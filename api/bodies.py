@@ -12,6 +12,7 @@ from flask import request
 from api.errors import validation_error
 from shared.errors import MalformedRequestError, ValidationError
 
+
 def _number(text):
     """A JSON number with a fraction part: 2.0 is the integer 2, as JSON Schema has it (JSON
     has one number type), so it passes a strict integer field; 2.5 stays a float and does

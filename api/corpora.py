@@ -10,12 +10,12 @@ from api.bodies import json_body, query
 from api.context import services
 from api.idempotency import IDEMPOTENCY, idempotent
 from api.openapi import operation
-from api.responses import created, page_response, respond
-from api.schemas import CorporaQuery, Corpus, GutenbergRequest, Page
+from api.responses import created, page_response, refuse_if_in_use, respond
 from shared.clock import new_id, utc_now_iso
 from shared.corpus_text import decode_corpus, text_sha256
-from shared.errors import InUseError, MalformedRequestError, ValidationError
+from shared.errors import MalformedRequestError, ValidationError
 from shared.gutenberg import fetch_book, strip_gutenberg
+from shared.schemas import CorporaQuery, Corpus, GutenbergRequest, Page
 
 bp = Blueprint("corpora", __name__, url_prefix="/v1/corpora")
 
@@ -54,7 +54,8 @@ def _read_upload():
 
 
 @bp.post("")
-@operation("Upload a corpus", {201: Corpus, 400: None, 404: None, 409: None, 413: None},
+@operation("Upload a corpus",
+           {201: Corpus, 400: None, 404: None, 409: None, 413: None, 507: None},
            body=UPLOAD_BODY, headers=IDEMPOTENCY)
 @idempotent
 def upload_corpus():
@@ -69,7 +70,7 @@ def upload_corpus():
         text = strip_gutenberg(text)
     sha256 = text_sha256(text)
     svc = services()
-    svc.artifacts.write_corpus(sha256, text)
+    svc.artifacts.put_corpus(sha256, text)  # 507 when the store is full
     record = {
         "id": new_id("cor"),
         "owner": current_owner(),
@@ -114,12 +115,7 @@ def get_corpus(corpus_id):
 def delete_corpus(corpus_id):
     svc = services()
     record = svc.corpora.get(corpus_id, current_owner())
-    users = [job["id"] for job in svc.jobs.active_of(record["owner"])
-             if job.get("corpus_id") == corpus_id]
-    if users:
-        raise InUseError(f"corpus {corpus_id} is used by queued or running job "
-                         f"{', '.join(users)}; cancel it or wait until it ends",
-                         extra={"jobs": users})
+    refuse_if_in_use(svc, record, "corpus")
     svc.corpora.delete(record)
     refs = svc.keys.corpus_refs(record["sha256"])
     svc.redis.srem(refs, corpus_id)

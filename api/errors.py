@@ -14,8 +14,12 @@ from flask import Response
 from kombu.exceptions import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from shared.errors import (PayloadTooLargeError, ServiceUnavailableError, TextgenError,
-                           ValidationError)
+from shared.errors import (
+    PayloadTooLargeError,
+    ServiceUnavailableError,
+    TextgenError,
+    ValidationError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +29,7 @@ PROBLEM_MIMETYPE = "application/problem+json"
 
 def problem_response(error):
     """The problem+json answer for a TextgenError."""
-    from api.schemas import Problem
+    from shared.schemas import Problem
 
     body = Problem(type=PROBLEM_TYPE_BASE + error.code, title=error.title,
                    status=error.status, detail=error.message, code=error.code,

@@ -14,8 +14,8 @@ import redis
 from flask import Response, request, stream_with_context
 
 from api.context import services
-from api.schemas import Event
 from shared.jobs import JobStatus
+from shared.schemas import Event
 
 HEARTBEAT_S = 15.0  # under the usual 30-60 s idle timeouts of proxies
 RETRY_MS = 2000  # what the browser waits before reconnecting

@@ -14,16 +14,30 @@ from api.event_stream import event_stream, wants_event_stream
 from api.idempotency import IDEMPOTENCY, idempotent
 from api.openapi import operation
 from api.responses import created, page_response, respond
-from api.schemas import (Event, EventsQuery, GenerateRequest, Job, JobsQuery, Page,
-                         TrainRequest)
-from shared.errors import (ConflictError, GenerationTooLargeError, ServiceUnavailableError,
-                           UnknownCharactersError, ValidationError)
+from shared.errors import (
+    ConflictError,
+    GenerationTooLargeError,
+    ServiceUnavailableError,
+    UnknownCharactersError,
+    ValidationError,
+)
 from shared.generation_cost import estimate_generation_s
 from shared.jobs import JobStatus, JobType
-from shared.queue import TASK_GENERATE, TASK_TRAIN, enqueue
-from shared.specs import TrainSpec, resolve_train_spec
+from shared.queue import enqueue
+from shared.schemas import (
+    Event,
+    EventsQuery,
+    GenerateRequest,
+    Job,
+    JobsQuery,
+    Page,
+    TrainRequest,
+    WebhookFields,
+)
+from shared.specs import GenerateSpec, TrainSpec, resolve_train_spec
 from shared.textprep import prepared_characters
 from shared.train_memory import check_train_memory
+from shared.webhooks import check_webhook_url
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1")
 
@@ -31,13 +45,16 @@ MAX_PREFER_WAIT_S = 60
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait=(\d{1,4})(?:$|[,;\s])")
 
 
-def _submit(job_type, spec, task_name, **lineage):
+def _submit(job_type, spec, body, **lineage):
     """Store the job and enqueue its id; 202 with where to poll it."""
     svc = services()
+    if body.webhook:
+        lineage.update(webhook=check_webhook_url(body.webhook, svc.settings.webhook_allow_hosts),
+                       webhook_events=sorted(set(body.webhook_events)))
     record = svc.jobs.create(job_type, spec, current_owner(),
                              max_active=svc.settings.max_active_jobs, **lineage)
     try:
-        enqueue(svc.celery, task_name, record["id"])
+        enqueue(svc.celery, record)
     except Exception as e:  # noqa: BLE001 - kombu raises many kinds; all mean "not sent"
         # The record stays queued: the reaper sends a job that has no message once the
         # broker answers again (TEXTGEN_LOST_MESSAGE_S).
@@ -67,7 +84,12 @@ def submit_training():
             "preprocessing", "model", "training"}))
     spec = spec.model_dump()
     check_train_memory(spec, corpus, svc.settings.max_train_memory_mb)
-    record = _submit(JobType.TRAIN, spec, TASK_TRAIN, **lineage)
+    resources = body.resources.model_dump()
+    if resources["accelerator"] == "gpu" and not svc.redis.exists(svc.keys.gpu_workers()):
+        raise ValidationError("no worker with a GPU has ever registered here; ask for "
+                              "accelerator 'cpu', or start a worker with --gpu",
+                              field="resources.accelerator")
+    record = _submit(JobType.TRAIN, spec, body, resources=resources, **lineage)
     return created(Job.of(record), f"/v1/jobs/{record['id']}", status=202)
 
 
@@ -121,8 +143,8 @@ def submit_generation():
             f"this generation would take about {estimate_s:,.0f} s, over the limit of "
             f"{limit_s:,.0f} s (TEXTGEN_GENERATION_MAX_S); ask for fewer tokens or samples",
             field="length", extra={"estimate_s": round(estimate_s, 1), "limit_s": limit_s})
-    record = _submit(JobType.GENERATE, body.model_dump(), TASK_GENERATE,
-                     model_id=model["id"])
+    spec = GenerateSpec.model_validate(body.model_dump(exclude=set(WebhookFields.model_fields)))
+    record = _submit(JobType.GENERATE, spec.model_dump(), body, model_id=model["id"])
     wait_s = _prefer_wait_s()
     if wait_s:
         record = _wait_until_done(record["id"], wait_s)
@@ -215,7 +237,11 @@ def list_events(job_id):
 @operation("Cancel a queued or running job (a running one stops within a training step)",
            {200: Job, 404: None, 409: None})
 def cancel_job(job_id):
-    return respond(Job.of(services().jobs.cancel(job_id, current_owner())))
+    svc = services()
+    job = svc.jobs.cancel(job_id, current_owner())
+    svc.metrics.job_ended(job["type"], JobStatus.CANCELLED.value)
+    svc.webhooks.notify(job, "completed")
+    return respond(Job.of(job))
 
 
 @bp.delete("/jobs/<job_id>")

@@ -9,9 +9,9 @@ from api.auth import current_owner
 from api.bodies import query
 from api.context import services
 from api.openapi import operation
-from api.responses import page_response, respond
-from api.schemas import ListQuery, Model, Page
-from shared.errors import InUseError, NotFoundError
+from api.responses import page_response, refuse_if_in_use, respond
+from shared.errors import ArtifactMissingError, NotFoundError
+from shared.schemas import ListQuery, Model, Page
 
 bp = Blueprint("models", __name__, url_prefix="/v1/models")
 
@@ -57,9 +57,8 @@ def download_file(model_id, name):
     record = svc.models.get(model_id, current_owner())
     if name not in MODEL_FILES:
         raise NotFoundError(f"a model has no file {name!r}; it has {', '.join(MODEL_FILES)}")
-    data = svc.artifacts.read_model_file(record, name)
-    return send_file(io.BytesIO(data), mimetype=MODEL_FILES[name], as_attachment=True,
-                     download_name=f"{model_id}-{name}")
+    return send_file(io.BytesIO(_read(svc, record, name)), mimetype=MODEL_FILES[name],
+                     as_attachment=True, download_name=f"{model_id}-{name}")
 
 
 @bp.get("/<model_id>/download")
@@ -72,10 +71,19 @@ def download_zip(model_id):
     # model.keras is itself a zip: stored, not compressed again.
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
         for name in MODEL_FILES:
-            archive.writestr(name, svc.artifacts.read_model_file(record, name))
+            archive.writestr(name, _read(svc, record, name))
     buffer.seek(0)
     return send_file(buffer, mimetype="application/zip", as_attachment=True,
                      download_name=f"{model_id}.zip")
+
+
+def _read(svc, record, name):
+    """One file of a model, from the attempt its record committed."""
+    try:
+        with svc.artifacts.open_model_file(record["id"], record["attempt"], name) as file:
+            return file.read()
+    except ArtifactMissingError as e:
+        raise NotFoundError(f"model {record['id']} has no {name} in the artifact store") from e
 
 
 @bp.delete("/<model_id>")
@@ -83,12 +91,7 @@ def download_zip(model_id):
 def delete_model(model_id):
     svc = services()
     record = svc.models.get(model_id, current_owner())
-    users = [job["id"] for job in svc.jobs.active_of(record["owner"])
-             if model_id in (job.get("model_id"), job.get("init_from_model"))]
-    if users:
-        raise InUseError(f"model {model_id} is used by queued or running job "
-                         f"{', '.join(users)}; cancel it or wait until it ends",
-                         extra={"jobs": users})
+    refuse_if_in_use(svc, record, "model")
     svc.models.delete(record)
     svc.artifacts.delete_model(model_id)
     return "", 204

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from flask import Blueprint, current_app, send_from_directory
 from pydantic.json_schema import models_json_schema
 
-from api.schemas import Problem
+from shared.schemas import Problem
 
 bp = Blueprint("openapi", __name__)
 

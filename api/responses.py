@@ -1,8 +1,10 @@
-"""Answers built from response models: JSON in the model's field order."""
+"""Answers built from response models: JSON in the model's field order; and the one
+refusal the delete views share."""
 
 from flask import Response
 
-from api.schemas import Page
+from shared.errors import InUseError
+from shared.schemas import Page
 
 
 def respond(model, status=200, headers=None):
@@ -20,3 +22,12 @@ def page_response(page, item_model, limit):
     body = Page[item_model](data=[item_model.model_validate(r) for r in page.data],
                             has_more=page.has_more, next=page.next, limit=limit)
     return respond(body)
+
+
+def refuse_if_in_use(svc, record, kind):
+    """InUseError (409) while a queued or running job uses the corpus or model `record`."""
+    users = svc.jobs.active_using(record["owner"], record["id"])
+    if users:
+        raise InUseError(f"{kind} {record['id']} is used by queued or running job "
+                         f"{', '.join(users)}; cancel it or wait until it ends",
+                         extra={"jobs": users})

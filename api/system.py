@@ -8,8 +8,8 @@ from flask import Blueprint
 from api.context import services
 from api.openapi import operation
 from api.responses import respond
-from api.schemas import Health
 from shared.queue import QUEUE_GENERATE, QUEUE_TRAIN
+from shared.schemas import Health
 
 log = logging.getLogger(__name__)
 

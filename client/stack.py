@@ -61,13 +61,14 @@ def api_command(python, port):
             "api.wsgi:app"]
 
 
-def worker_command(python, queue, name=None):
+def worker_command(python, queue, name=None, gpu=False):
     # Threads pool, one thread: the task runs in the worker process itself, beside the
     # thread that answers health pings and the lease and reaper threads, so TensorFlow
     # never runs in a forked child. Node names must differ between workers of one host.
     return [python, "-m", "celery", "-A", "worker.main", "worker", "--queues", queue,
             "--pool", "threads", "--concurrency", "1", "--hostname", f"{name or queue}@%h",
-            "--without-gossip", "--without-mingle", "--loglevel", "INFO"]
+            "--without-gossip", "--without-mingle", "--loglevel", "INFO",
+            *(["--gpu"] if gpu else [])]
 
 
 class LocalStack:

@@ -1,28 +1,34 @@
-"""The artifact store: corpora, models and checkpoints under one data directory.
+"""The artifact store: corpora, models and checkpoints, on a local disk or in S3.
 
-Layout (shared by every worker; a volume in Compose):
+Layout under TEXTGEN_ARTIFACTS_URL (file:///path, the default being TEXTGEN_DATA_DIR, or
+s3://bucket/prefix), the same for both backends:
 
-    corpora/<sha256>/text.txt            the decoded, normalized corpus (UTF-8, LF)
-    models/<model_id>/                   model.keras, vocab.json, config.json, metrics.json
-    checkpoints/<job_id>/                last.keras, best.keras, state.json
+    corpora/<sha256>/text.txt              the decoded, normalized corpus (UTF-8, LF)
+    models/<model_id>/a<attempt>/          model.keras, vocab.json, config.json, metrics.json
+    checkpoints/<job_id>/                  epoch files and state.json (shared/checkpoint_store.py)
 
-Every write is atomic: a temporary file (or directory) in the same parent, then a rename,
-so a reader never sees half a file and a crash leaves only a temporary to sweep. Paths are
-built from ids we generate and hashes we compute, never from a user's file name.
+A reader only finds what a finished write published. Each object is whole or absent
+(shared/object_store.py). A model is published file by file under its attempt's prefix,
+and only the model record in Redis, written after publish_model returns, makes it
+findable: readers build the prefix from the attempt the record names, so a retried job
+never writes over files a reader may be using. Paths are built from ids we generate and
+hashes we compute, never from a user's file name. Nothing above this module knows which
+backend is in use.
 """
 
 import contextlib
-import os
 import re
-import shutil
-import tempfile
-from pathlib import Path
 
-from shared.errors import ArtifactMissingError
+from shared.checkpoint_store import CheckpointStore
+from shared.errors import InsufficientStorageError, StorageFullError
+from shared.object_store import open_objects, storage_error
+from shared.scratch_cache import ScratchCache
 
 # Ids and hashes are lowercase hex with an optional short prefix; anything else is refused
-# before it can reach a path (no '..', no separators).
+# before it can reach a key (no '..', no separators).
 _SAFE_NAME = re.compile(r"^[a-z0-9_]{1,80}$")
+
+MODEL_FILES = ("model.keras", "vocab.json", "config.json", "metrics.json")
 
 
 def _checked(name):
@@ -31,90 +37,94 @@ def _checked(name):
     return name
 
 
+def _model_prefix(model_id, attempt):
+    return f"models/{_checked(model_id)}/a{int(attempt)}"
+
+
+def open_artifact_store(settings):
+    """The store TEXTGEN_ARTIFACTS_URL names, with the scratch cache of this host."""
+    url = settings.artifacts_url or settings.data_dir.as_uri()
+    cache_dir = settings.cache_dir or settings.data_dir / "cache"
+    return ArtifactStore(open_objects(url, settings.s3_endpoint_url),
+                         ScratchCache(cache_dir, settings.cache_max_bytes))
+
+
 class ArtifactStore:
-    """Paths and atomic writes under `root` (the TEXTGEN_DATA_DIR)."""
+    def __init__(self, objects, cache):
+        self.objects = objects  # shared.object_store.Objects
+        self.cache = cache  # shared.scratch_cache.ScratchCache: this host's copies
 
-    def __init__(self, root):
-        self.root = Path(root)
+    # Corpora: written by the API on upload, read by training workers.
 
-    def corpus_path(self, sha256):
-        return self.root / "corpora" / _checked(sha256) / "text.txt"
-
-    def model_dir(self, model_id):
-        return self.root / "models" / _checked(model_id)
-
-    def checkpoint_dir(self, job_id):
-        return self.root / "checkpoints" / _checked(job_id)
+    def put_corpus(self, sha256, text):
+        """Store a corpus once per hash; InsufficientStorageError when the store is full."""
+        key = f"corpora/{_checked(sha256)}/text.txt"
+        if self.objects.exists(key):
+            return  # the same text uploaded again: same hash, same bytes
+        try:
+            self.objects.write_bytes(key, text.encode("utf-8"))
+        except StorageFullError as e:
+            raise InsufficientStorageError(
+                "the artifact store is full; the corpus was not stored") from e
 
     def read_corpus(self, sha256):
-        path = self.corpus_path(sha256)
-        try:
-            return path.read_text(encoding="utf-8")
-        except FileNotFoundError as e:
-            raise ArtifactMissingError(f"corpus {sha256} is not in the artifact store") from e
-
-    def write_corpus(self, sha256, text):
-        """Store a corpus once; the same text uploaded again reuses the file."""
-        path = self.corpus_path(sha256)
-        if not path.exists():
-            atomic_write_bytes(path, text.encode("utf-8"))
-        return path
+        key = f"corpora/{_checked(sha256)}/text.txt"
+        return self.objects.read_bytes(key).decode("utf-8")
 
     def delete_corpus(self, sha256):
-        shutil.rmtree(self.corpus_path(sha256).parent, ignore_errors=True)
+        self.objects.delete_prefix(f"corpora/{_checked(sha256)}")
 
-    def read_model_file(self, record, name):
-        """The bytes of one file of a registered model (its record)."""
-        path = self.model_dir(record["id"]) / name
-        try:
-            return path.read_bytes()
-        except FileNotFoundError as e:
-            raise ArtifactMissingError(f"model {record['id']} has no {name} in the "
-                                       "artifact store") from e
+    # Models: published by training workers, read by generation workers and the API.
+
+    def publish_model(self, model_id, attempt, local_dir):
+        """Store the finished model in `local_dir` (MODEL_FILES) as this attempt's files.
+
+        Each file is whole in the store when this returns; the caller then writes the model
+        record, the commit point that lets readers find them.
+        """
+        prefix = _model_prefix(model_id, attempt)
+        for name in MODEL_FILES:
+            self.objects.upload(local_dir / name, f"{prefix}/{name}")
+
+    @contextlib.contextmanager
+    def scratch_dir(self):
+        """A private local directory for files on their way into the store (a model before
+        publish_model), removed on exit. An OSError while writing in it (a full or
+        read-only scratch disk) is a StorageError."""
+        with self.cache.scratch_dir() as tmp:
+            try:
+                yield tmp
+            except OSError as e:
+                raise storage_error(e, "write in the scratch cache") from e
+
+    def open_model_file(self, model_id, attempt, name):
+        """A binary file object of one of MODEL_FILES; ArtifactMissingError if absent."""
+        if name not in MODEL_FILES:
+            raise ValueError(f"not a model file: {name!r}")
+        return self.objects.open(f"{_model_prefix(model_id, attempt)}/{name}")
+
+    def local_model_dir(self, model_id, attempt):
+        """A local directory with the model's files, for Keras to load: this host's copy in
+        the scratch cache, fetched from the store when absent."""
+        prefix = _model_prefix(model_id, attempt)
+        return self.cache.entry(self.objects.url, prefix, lambda: {
+            name: self.objects.read_bytes(f"{prefix}/{name}") for name in MODEL_FILES})
+
+    def discard_model_attempt(self, model_id, attempt):
+        """Delete one attempt's files: published, then refused registration (the job was
+        cancelled or handed on meanwhile), so no record will ever name them."""
+        self.objects.delete_prefix(_model_prefix(model_id, attempt))
 
     def delete_model(self, model_id):
-        shutil.rmtree(self.model_dir(model_id), ignore_errors=True)
+        """Delete every attempt's files of the model."""
+        self.objects.delete_prefix(f"models/{_checked(model_id)}")
+
+    # Checkpoints: one training job's, written and read by its attempts.
+
+    def checkpoints(self, job_id, attempt):
+        """The checkpoint store of the job, as `attempt` writes and reads it."""
+        return CheckpointStore(self.objects, f"checkpoints/{_checked(job_id)}", attempt,
+                               self.cache)
 
     def delete_checkpoints(self, job_id):
-        shutil.rmtree(self.checkpoint_dir(job_id), ignore_errors=True)
-
-
-def atomic_write_bytes(path, data):
-    """Write `data` to `path` through a temporary file in the same directory and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path, text):
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-@contextlib.contextmanager
-def atomic_directory(final_path):
-    """Yield a temporary directory beside `final_path`; rename it into place on success.
-
-    Used for a model: its four files appear together or not at all. If `final_path`
-    already exists it is replaced (a retried job writing the same model id again).
-    """
-    final_path = Path(final_path)
-    final_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final_path.parent, prefix=f".{final_path.name}.", suffix=".tmp"))
-    try:
-        yield tmp
-        if final_path.exists():
-            shutil.rmtree(final_path)
-        os.replace(tmp, final_path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        self.objects.delete_prefix(f"checkpoints/{_checked(job_id)}")

@@ -128,6 +128,14 @@ class NotFoundError(TextgenError):
     title = "Not found"
 
 
+class InsufficientStorageError(TextgenError):
+    """Raised when an upload cannot be stored because the artifact store is full."""
+
+    code = "insufficient_storage"
+    status = 507
+    title = "Insufficient storage"
+
+
 class ConflictError(TextgenError):
     """Raised when a state change is not allowed from the record's current state."""
 
@@ -184,3 +192,18 @@ class ArtifactMissingError(JobFailedError):
     code = "artifact_missing"
     status = 404  # answered by the API when a file to download is gone
     title = "Artifact missing"
+
+
+class StorageError(JobFailedError):
+    """Raised when the artifact store or the scratch cache cannot be written or read: a full
+    disk, a read-only or forbidden location, an unreachable or refusing S3 endpoint."""
+
+    code = "storage_failed"
+    status = 503  # answered by the API: the store cannot be written now, not the input's fault
+    title = "Storage failed"
+
+
+class StorageFullError(StorageError):
+    """Raised when the artifact store or the scratch cache has no room left (ENOSPC, a
+    quota, an S3 server's 507). A job records it as storage_failed; an upload answers 507
+    (InsufficientStorageError)."""

@@ -19,6 +19,7 @@ attempt, or fails it once TEXTGEN_MAX_ATTEMPTS are spent.
 import enum
 import json
 import time
+from typing import NamedTuple
 
 import redis
 
@@ -27,6 +28,12 @@ from shared.errors import ConflictError, NotFoundError, TooManyActiveJobsError
 from shared.json_values import finite
 from shared.pages import creation_score, newest_first
 from shared.redis_db import decode_fields, encode_fields
+
+
+class Applied(NamedTuple):
+    written: bool  # the transition was allowed and made
+    status: "JobStatus"  # the job's status after it
+    appended: bool  # its event went into the stream (an epoch reported before does not)
 
 
 class JobStatus(str, enum.Enum):
@@ -100,7 +107,7 @@ if emit then
              'type', op.event[1], 'time', op.time, 'data', op.event[2])
 end
 local new = redis.call('HGET', KEYS[1], 'status')
-return {1, cjson.decode(new)}
+return {1, cjson.decode(new), emit and 1 or 0}
 """
 
 # KEYS[1]: the job hash; KEYS[2]: its stream. ARGV: max attempts, time now (ISO), max events.
@@ -199,6 +206,7 @@ class JobStore:
         pipe.hset(self.keys.job(job_id), mapping=encode_fields(record))
         pipe.zadd(self.keys.owner_index(owner, "jobs"), {job_id: creation_score()})
         pipe.sadd(self.keys.active_jobs(), job_id)
+        pipe.sadd(self.keys.owners(), owner)
         event_type, data = _status_event(JobStatus.QUEUED)
         pipe.xadd(self.keys.events(job_id), {"type": event_type, "time": now,
                                              "data": json.dumps(data)})
@@ -234,6 +242,13 @@ class JobStore:
         return [job for job in self.get_many(ids)
                 if job is not None and not JobStatus(job["status"]).is_terminal]
 
+    def active_using(self, owner, record_id):
+        """Ids of the owner's queued and running jobs that use the corpus or model
+        `record_id` (a corpus to train on, a model to sample or to continue)."""
+        return [job["id"] for job in self.active_of(owner)
+                if record_id in (job.get("corpus_id"), job.get("model_id"),
+                                 job.get("init_from_model"))]
+
     def active_ids(self):
         return self.redis.smembers(self.keys.active_jobs())
 
@@ -268,7 +283,8 @@ class JobStore:
         model record of this job) if the job's status is in `allowed` and its attempt is
         `attempt` (when given). `lease_ms` renews the lease from Redis' clock.
 
-        Returns (written, status now): a JobStatus. Terminal jobs leave the active sets.
+        Returns Applied(written, status now, whether the event was appended). Terminal jobs
+        leave the active sets.
         """
         now = utc_now_iso()
         event_type, event_data = event or (None, None)
@@ -280,7 +296,7 @@ class JobStore:
               [event_type, json.dumps(finite(event_data), allow_nan=False)],
               "epoch": epoch, "time": now, "max_events": _MAX_EVENTS}
         extra_key = self.keys.model(record["id"]) if record else self.keys.job(job_id)
-        written, status = self._transition(
+        written, status, *appended = self._transition(
             keys=[self.keys.job(job_id), self.keys.events(job_id), extra_key],
             args=[json.dumps(op)])
         if written == -1:
@@ -288,7 +304,7 @@ class JobStore:
         status = JobStatus(status)
         if written == 1 and status.is_terminal:
             self.forget_active(job_id)
-        return written == 1, status
+        return Applied(written == 1, status, bool(appended and appended[0]))
 
     def forget_active(self, job_id, owner=None):
         """Drop a job that ended from the active sets (the quota's and the reaper's)."""
@@ -302,7 +318,7 @@ class JobStore:
         """queued -> running for `worker`, holding a lease of `lease_ms`; returns the
         attempt to run, or None if the job is not queued (cancelled meanwhile, or another
         delivery of a job that already runs)."""
-        written, _ = self._apply(job_id, [JobStatus.QUEUED],
+        written, _, _ = self._apply(job_id, [JobStatus.QUEUED],
                                  {"status": JobStatus.RUNNING.value,
                                   "started_at": utc_now_iso(), "worker": worker},
                                  lease_ms=lease_ms,
@@ -328,10 +344,12 @@ class JobStore:
         return self._apply(job_id, [JobStatus.RUNNING], fields, attempt)[0]
 
     def add_event(self, job_id, attempt, event_type, data, *, epoch=None):
-        """Append a runner's event; refused (False) once the job is no longer this running
-        attempt's. With `epoch`, an epoch_end: written once per epoch over all attempts."""
-        return self._apply(job_id, [JobStatus.RUNNING], {}, attempt,
-                           event=(event_type, data), epoch=epoch)[0]
+        """Append a runner's event: True when appended; False once the job is no longer
+        this running attempt's, or (with `epoch`, an epoch_end) when that epoch was
+        reported already: epoch_end is written once per epoch over all attempts."""
+        applied = self._apply(job_id, [JobStatus.RUNNING], {}, attempt,
+                              event=(event_type, data), epoch=epoch)
+        return applied.written and applied.appended
 
     def succeed(self, job_id, attempt, result, metrics=None, *, model=None, **fields):
         """running -> succeeded, and the job's model record (`model`) written in the same
@@ -346,9 +364,8 @@ class JobStore:
             # what makes the record exist.
             self.redis.zadd(self.keys.owner_index(model["owner"], "models"),
                             {model["id"]: creation_score()})
-        written, _ = self._apply(job_id, [JobStatus.RUNNING], fields, attempt, record=model,
-                                 event=_status_event(JobStatus.SUCCEEDED))
-        return written
+        return self._apply(job_id, [JobStatus.RUNNING], fields, attempt, record=model,
+                           event=_status_event(JobStatus.SUCCEEDED)).written
 
     def fail(self, job_id, attempt, code, message, **fields):
         error = {"code": code, "message": message}
@@ -360,7 +377,7 @@ class JobStore:
     def cancel(self, job_id, owner=None):
         """queued | running -> cancelled; a terminal job answers ConflictError."""
         self.get(job_id, owner)
-        written, status = self._apply(
+        written, status, _ = self._apply(
             job_id, ACTIVE, {"status": JobStatus.CANCELLED.value,
                              "finished_at": utc_now_iso(),
                              "stopped_reason": StoppedReason.CANCELLED.value},

@@ -10,7 +10,9 @@ import re
 from celery import Celery
 
 QUEUE_TRAIN = "train"  # long, CPU-heavy: one task per worker process
+QUEUE_TRAIN_GPU = "train-gpu"  # training jobs that asked for a GPU: GPU workers only
 QUEUE_GENERATE = "generate"  # short sampling jobs
+QUEUES = (QUEUE_TRAIN, QUEUE_TRAIN_GPU, QUEUE_GENERATE)
 TASK_TRAIN = "textgen.train"
 TASK_GENERATE = "textgen.generate"
 
@@ -62,8 +64,15 @@ _PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0.2, "interval_step": 0.5,
                   "interval_max": 1.0}
 
 
-def enqueue(celery, task_name, job_id):
-    celery.send_task(task_name, args=[job_id], retry=True, retry_policy=_PUBLISH_RETRY)
+def enqueue(celery, job):
+    """Send the job's id to the queue its type and resources name."""
+    if job["type"] == "generate":
+        task, queue = TASK_GENERATE, QUEUE_GENERATE
+    else:
+        gpu = (job.get("resources") or {}).get("accelerator") == "gpu"
+        task, queue = TASK_TRAIN, QUEUE_TRAIN_GPU if gpu else QUEUE_TRAIN
+    celery.send_task(task, args=[job["id"]], queue=queue, retry=True,
+                     retry_policy=_PUBLISH_RETRY)
 
 
 _JOB_ID = re.compile(r"job_[0-9a-f]{24}")
@@ -78,7 +87,7 @@ def messages_in_flight(redis_client, prefix):
     message's text cannot match another job.
     """
     texts = []
-    for queue in (QUEUE_TRAIN, QUEUE_GENERATE):
+    for queue in QUEUES:
         texts.extend(redis_client.lrange(prefix + queue, 0, -1))
     texts.extend(redis_client.hvals(prefix + "unacked"))
     return {match for text in texts for match in _JOB_ID.findall(text)}

@@ -16,7 +16,6 @@ import redis
 
 from shared.json_values import finite
 
-
 # A request must answer 503 within 3 s when Redis is down or unreachable: a second to
 # connect, two for a command. Blocking reads (event streams) block for less than that.
 CONNECT_TIMEOUT_S = 1.0
@@ -78,6 +77,37 @@ class Keys:
     def corpus_refs(self, sha256):
         """Set of corpus ids whose text is the file of this hash: the file goes with the last."""
         return f"{self.prefix}corpus-refs:{sha256}"
+
+    def metrics(self):
+        """Hash of counters and histogram buckets (shared/metrics.py)."""
+        return f"{self.prefix}metrics"
+
+    def workers_seen(self):
+        """Sorted set of [worker name, its queues] scored by when it last reported."""
+        return f"{self.prefix}workers"
+
+    def gpu_workers(self):
+        """Set of the names of workers that ever consumed the GPU training queue."""
+        return f"{self.prefix}gpu-workers"
+
+    def owners(self):
+        """Set of every owner that ever submitted a job: the retention sweep's list."""
+        return f"{self.prefix}owners"
+
+    def sweep_lock(self):
+        return f"{self.prefix}sweep-lock"
+
+    def webhook_secrets(self):
+        """Hash: owner -> the secret their webhooks are signed with."""
+        return f"{self.prefix}webhook-secrets"
+
+    def webhook(self, delivery_id):
+        """Hash of one queued webhook delivery (shared/webhooks.py)."""
+        return f"{self.prefix}webhook:{delivery_id}"
+
+    def webhooks_due(self):
+        """Sorted set of delivery ids scored by when each is due (or claimed until)."""
+        return f"{self.prefix}webhooks-due"
 
     def idempotency(self, owner, key_digest):
         return f"{self.prefix}owner:{{{owner}}}:idempotency:{key_digest}"

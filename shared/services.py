@@ -2,13 +2,15 @@
 
 from dataclasses import dataclass
 
-from shared.artifacts import ArtifactStore
+from shared.artifacts import ArtifactStore, open_artifact_store
 from shared.auth import TokenStore
 from shared.jobs import JobStore
+from shared.metrics import Metrics
 from shared.queue import make_celery
 from shared.records import RecordStore, corpus_records, model_records
 from shared.redis_db import Keys, connect
 from shared.settings import Settings
+from shared.webhooks import Webhooks
 
 
 @dataclass
@@ -21,6 +23,8 @@ class Services:
     models: RecordStore
     artifacts: ArtifactStore
     tokens: TokenStore
+    metrics: Metrics
+    webhooks: Webhooks
     celery: object  # celery.Celery
 
     @classmethod
@@ -34,7 +38,9 @@ class Services:
             jobs=JobStore(client, keys),
             corpora=corpus_records(client, keys),
             models=model_records(client, keys),
-            artifacts=ArtifactStore(settings.data_dir),
+            artifacts=open_artifact_store(settings),
             tokens=TokenStore(client, keys, settings.api_tokens),
+            metrics=Metrics(client, keys),
+            webhooks=Webhooks(client, keys, settings.webhook_retry_s),
             celery=celery or make_celery(settings),
         )

@@ -4,6 +4,7 @@ Built only in entry points (the API factory, the Celery worker, the command line
 passed down. Hyperparameters are not settings: they are the job spec (shared/specs.py).
 """
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ def parse_api_tokens(raw, problems):
 @dataclass(frozen=True)
 class Settings:
     redis_url: str  # broker and job store, e.g. redis://127.0.0.1:6379/0
-    data_dir: Path  # artifact store root: corpora, models, checkpoints
+    data_dir: Path  # local state: the default artifact store and scratch cache, logs
     redis_prefix: str = "textgen:"  # every key we own starts with it (tests use their own)
     max_upload_bytes: int = 50 * 1024 * 1024  # corpus uploads above this answer 413
     max_train_memory_mb: float = 8192  # training jobs estimated above this answer 422
@@ -69,6 +70,21 @@ class Settings:
     generation_max_s: float = 300.0  # a generation job's hard time limit
     gutenberg_url: str = GUTENBERG_URL  # where POST /v1/corpora {"gutenberg_id"} fetches
     sse_max_s: float = 600.0  # an event stream ends after this; the client reconnects
+    # SHA-256 of TEXTGEN_METRICS_TOKEN, the bearer token /metrics answers (None: 404).
+    metrics_token_digest: str | None = None
+    retention_days: float = 30.0  # finished jobs, their events and checkpoints are swept
+    log_format: str = "text"  # "json": one JSON object per line, with job id, owner, attempt
+    # Hosts (host or host:port) webhooks may reach over plain http; any other is https only.
+    webhook_allow_hosts: tuple = ()
+    webhook_retry_s: float = 5.0  # the first retry of a failed webhook; then doubling
+    # Where corpora, models and checkpoints live (shared/artifacts.py): file:///abs/path or
+    # s3://bucket/prefix. None: file://<data_dir>, for one machine.
+    artifacts_url: str | None = None
+    # An S3-compatible server (MinIO) instead of AWS, from AWS_ENDPOINT_URL; credentials
+    # and region are botocore's to find (AWS_ACCESS_KEY_ID, ... ): never kept here.
+    s3_endpoint_url: str | None = None
+    cache_dir: Path | None = None  # workers' scratch cache; None: <data_dir>/cache
+    cache_max_bytes: int = 2048 * 1024 * 1024  # the cache evicts least recently used above it
 
     @classmethod
     def from_env(cls, environ=None):
@@ -99,6 +115,7 @@ class Settings:
         max_upload_mb = number("TEXTGEN_MAX_UPLOAD_MB", 50, float, 0.001)
         progress_interval_s = number("TEXTGEN_PROGRESS_INTERVAL_S", 2.0, float, 0.05)
         max_train_memory_mb = number("TEXTGEN_MAX_TRAIN_MEMORY_MB", 8192, float, 1)
+        cache_mb = number("TEXTGEN_CACHE_MB", 2048, float, 1)
         prefix = env.get("TEXTGEN_REDIS_PREFIX", "textgen:")
         if not prefix:
             problems.append("TEXTGEN_REDIS_PREFIX may not be empty")
@@ -110,6 +127,17 @@ class Settings:
         generation_max_s = number("TEXTGEN_GENERATION_MAX_S", 300.0, float, 1.0)
         sse_max_s = number("TEXTGEN_SSE_MAX_S", 600.0, float, 1.0)
         api_tokens = parse_api_tokens(env.get("TEXTGEN_API_TOKENS", ""), problems)
+        metrics_token = env.get("TEXTGEN_METRICS_TOKEN") or None
+        if metrics_token is not None and len(metrics_token) < 16:
+            problems.append("TEXTGEN_METRICS_TOKEN must be 16 or more characters")
+        retention_days = number("TEXTGEN_RETENTION_DAYS", 30.0, float, 0.01)
+        webhook_allow_hosts = tuple(h.strip() for h in
+                                    env.get("TEXTGEN_WEBHOOK_ALLOW_HOSTS", "").split(",")
+                                    if h.strip())
+        webhook_retry_s = number("TEXTGEN_WEBHOOK_RETRY_S", 5.0, float, 0.01)
+        log_format = env.get("TEXTGEN_LOG_FORMAT", "text").lower()
+        if log_format not in ("text", "json"):
+            problems.append(f"TEXTGEN_LOG_FORMAT must be text or json, got {log_format!r}")
         gutenberg_url = env.get("TEXTGEN_GUTENBERG_URL", GUTENBERG_URL)
         if not gutenberg_url.startswith(("https://", "http://")) or "{n}" not in gutenberg_url:
             problems.append("TEXTGEN_GUTENBERG_URL must be an http(s) URL with {n} for the "
@@ -118,11 +146,21 @@ class Settings:
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             problems.append(f"TEXTGEN_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
 
+        data_dir = Path(env.get("TEXTGEN_DATA_DIR", "./data")).resolve()
+        artifacts_url = env.get("TEXTGEN_ARTIFACTS_URL") or data_dir.as_uri()
+        problem = artifacts_url_problem(artifacts_url)
+        if problem:
+            problems.append(f"TEXTGEN_ARTIFACTS_URL {problem}, got {artifacts_url!r}")
+        s3_endpoint_url = env.get("AWS_ENDPOINT_URL") or None
+        if s3_endpoint_url and not s3_endpoint_url.startswith(("http://", "https://")):
+            problems.append(f"AWS_ENDPOINT_URL must be an http:// or https:// URL, "
+                            f"got {s3_endpoint_url!r}")
+
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
         return cls(
             redis_url=redis_url,
-            data_dir=Path(env.get("TEXTGEN_DATA_DIR", "./data")).resolve(),
+            data_dir=data_dir,
             redis_prefix=prefix,
             max_upload_bytes=int(max_upload_mb * 1024 * 1024),
             max_train_memory_mb=max_train_memory_mb,
@@ -137,4 +175,36 @@ class Settings:
             generation_max_s=generation_max_s,
             gutenberg_url=gutenberg_url,
             sse_max_s=sse_max_s,
+            metrics_token_digest=(None if metrics_token is None
+                                  else hashlib.sha256(metrics_token.encode()).hexdigest()),
+            retention_days=retention_days,
+            log_format=log_format,
+            webhook_allow_hosts=webhook_allow_hosts,
+            webhook_retry_s=webhook_retry_s,
+            artifacts_url=artifacts_url,
+            s3_endpoint_url=s3_endpoint_url,
+            cache_dir=Path(env.get("TEXTGEN_CACHE_DIR") or data_dir / "cache").resolve(),
+            cache_max_bytes=int(cache_mb * 1024 * 1024),
         )
+
+
+# S3's bucket naming rules, in short: 3-63 lowercase letters, digits, dots and hyphens.
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def artifacts_url_problem(url):
+    """What is wrong with an artifact store URL, or None when it is usable."""
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+            return "must be file:///absolute/path"
+    elif parts.scheme == "s3":
+        if not _BUCKET.match(parts.netloc):
+            return "must be s3://bucket/prefix with a valid bucket name"
+        if ".." in parts.path.split("/"):
+            return "may not contain '..'"
+    else:
+        return "must start with file:// or s3://"
+    if parts.query or parts.fragment:
+        return "may not have a query or fragment"
+    return None

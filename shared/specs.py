@@ -10,8 +10,7 @@ generated from these same models (api/openapi.py), so the ranges below are the A
 import secrets
 from typing import Annotated, Literal
 
-from pydantic import (BaseModel, ConfigDict, Field, PlainValidator, field_validator,
-                      model_validator)
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validator, model_validator
 from typing_extensions import TypedDict
 
 # Strict: JSON "3" is not 3, 1.5 is not an int, true is not 1; an unknown field is an error.

@@ -39,9 +39,10 @@ def registered_model(services, owner="alice", alphabet="abcdefghijklmnopqrstuvwx
               "created_at": "2026-11-28T00:00:00.000Z", "preset": preset, "config": config,
               "vocab_size": len(alphabet), "alphabet": alphabet, "metrics": {"loss": 1.0},
               "best_epoch": 1, "stopped_reason": "epochs_done", "train_seconds": 1.0}
-    directory = services.artifacts.model_dir(model_id)
-    directory.mkdir(parents=True)
-    for name in ("model.keras", "vocab.json", "config.json", "metrics.json"):
-        (directory / name).write_text(json.dumps({"file": name}))
+    with services.artifacts.scratch_dir() as directory:
+        for name in ("model.keras", "vocab.json", "config.json", "metrics.json"):
+            (directory / name).write_text(json.dumps({"file": name}))
+        services.artifacts.publish_model(model_id, 1, directory)
+    record["attempt"] = 1
     assert services.jobs.succeed(job["id"], 1, {"model_id": model_id}, model=record)
     return record

@@ -1,11 +1,14 @@
 """Fixtures: settings on a test Redis database under a key prefix of their own, a tmp data
-directory, the real Flask app and its client, and a real local stack (API + workers).
+directory, the real Flask app and its client, a real local stack (API + workers), and the
+artifact store on both backends (`backend`, `store`: a local directory, and S3 through
+moto's server on loopback, tests/s3_server.py).
 
 Redis: TEXTGEN_TEST_REDIS_URL, else database 15 of the local server. Every key a test
 writes carries a fresh prefix and is deleted afterwards, Celery's queues included
 (shared/queue.py prefixes them too), so runs never see each other's data.
 """
 
+import dataclasses
 import os
 import secrets
 from pathlib import Path
@@ -108,7 +111,55 @@ def stack(tmp_path_factory):
     prefix = f"test-stack-{secrets.token_hex(4)}:"
     data_dir = tmp_path_factory.mktemp("stack-data")
     env = {"TEXTGEN_REDIS_PREFIX": prefix, "TEXTGEN_PROGRESS_INTERVAL_S": "0.2",
-           "TEXTGEN_API_TOKENS": ",".join(f"{name}:{token}" for name, token in TOKENS.items())}
+           "TEXTGEN_API_TOKENS": ",".join(f"{name}:{token}" for name, token in TOKENS.items()),
+           # Webhooks to a receiver in the test process, retried quickly.
+           "TEXTGEN_WEBHOOK_ALLOW_HOSTS": "127.0.0.1", "TEXTGEN_WEBHOOK_RETRY_S": "0.2"}
     with LocalStack(data_dir, port=free_port(), redis_url=TEST_REDIS_URL, env=env) as running:
         yield running
     delete_prefix(TEST_REDIS_URL, prefix)
+
+
+# The artifact store on both backends: a local directory, and S3 (moto's server on loopback).
+
+S3_BUCKET = "textgen-test"
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """moto's S3 server for the session, with S3_BUCKET; fake AWS credentials in os.environ
+    (inherited by worker processes) for as long as it runs."""
+    from client.stack import free_port
+    from tests.s3_server import MotoServer, fake_aws_environment, restore_environment
+
+    saved = fake_aws_environment()
+    server = MotoServer(free_port(), tmp_path_factory.mktemp("moto") / "moto.log")
+    try:
+        server.create_bucket(S3_BUCKET)
+        yield server
+    finally:
+        server.stop()
+        restore_environment(saved)
+
+
+@pytest.fixture(params=["file", "s3"])
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+def store_settings(settings, backend, request, tmp_path):
+    """`settings` with the artifact store on `backend`: file://<data dir>, or a fresh prefix
+    of the test bucket; the scratch cache in tmp_path either way."""
+    changes = {"cache_dir": tmp_path / "cache"}
+    if backend == "s3":
+        server = request.getfixturevalue("s3_server")
+        changes.update(artifacts_url=f"s3://{S3_BUCKET}/{secrets.token_hex(6)}",
+                       s3_endpoint_url=server.endpoint_url)
+    return dataclasses.replace(settings, **changes)
+
+
+@pytest.fixture
+def store(store_settings):
+    from shared.artifacts import open_artifact_store
+
+    return open_artifact_store(store_settings)

@@ -7,6 +7,7 @@ import zipfile
 
 import pytest
 
+from shared.errors import ArtifactMissingError
 from tests.api_helpers import assert_problem, registered_model, upload
 from tests.conftest import client_of
 
@@ -167,12 +168,12 @@ def test_cancel_and_delete_a_job(client, services):
     cancelled = client.post(f"/v1/jobs/{job['id']}/cancel").get_json()
     assert cancelled["status"] == "cancelled" and cancelled["stopped_reason"] == "cancelled"
     assert_problem(client.post(f"/v1/jobs/{job['id']}/cancel"), 409, "conflict")
-    checkpoints = services.artifacts.checkpoint_dir(job["id"])
-    checkpoints.mkdir(parents=True)
-    (checkpoints / "state.json").write_text("{}")
+    checkpoints = services.artifacts.checkpoints(job["id"], 1)
+    checkpoints.write_state({"epoch": 1})
+    assert checkpoints.read_state() == {"epoch": 1}
     assert client.delete(f"/v1/jobs/{job['id']}").status_code == 204
     assert_problem(client.get(f"/v1/jobs/{job['id']}"), 404, "not_found")
-    assert not checkpoints.exists()
+    assert checkpoints.read_state() is None
 
 
 def test_job_events_page_with_a_cursor(client):
@@ -208,12 +209,12 @@ def test_corpora_and_models_list_and_delete(client, services):
     first, second = upload(client, "one\n"), upload(client, "two\n")
     listed = client.get("/v1/corpora").get_json()
     assert [c["id"] for c in listed["data"]] == [second["id"], first["id"]]
-    text_path = services.artifacts.corpus_path(first["sha256"])
     same_text = upload(client, "one\n")  # the same text is stored once
     assert client.delete(f"/v1/corpora/{first['id']}").status_code == 204
-    assert text_path.exists()  # still the text of another corpus
+    assert services.artifacts.read_corpus(first["sha256"]) == "one\n"  # another's text
     assert client.delete(f"/v1/corpora/{same_text['id']}").status_code == 204
-    assert not text_path.exists()
+    with pytest.raises(ArtifactMissingError):
+        services.artifacts.read_corpus(first["sha256"])
     assert_problem(client.get(f"/v1/corpora/{first['id']}"), 404, "not_found")
 
     job = client.post("/v1/train", json={"corpus_id": second["id"]}).get_json()
@@ -226,7 +227,8 @@ def test_corpora_and_models_list_and_delete(client, services):
     assert_problem(client.delete(f"/v1/models/{model['id']}"), 409, "in_use")
     client.post(f"/v1/jobs/{generation['id']}/cancel")
     assert client.delete(f"/v1/models/{model['id']}").status_code == 204
-    assert not services.artifacts.model_dir(model["id"]).exists()
+    with pytest.raises(ArtifactMissingError):
+        services.artifacts.open_model_file(model["id"], 1, "vocab.json")
     assert_problem(client.get(f"/v1/models/{model['id']}"), 404, "not_found")
 
 

@@ -4,6 +4,7 @@ Tiny models on a tiny corpus, so the loop takes seconds; real sizes live in benc
 """
 
 import json
+import re
 
 import pytest
 
@@ -51,6 +52,9 @@ def test_train_poll_generate(api, corpus, tmp_path):
     events, _ = api.events(job["id"])
     assert [e["data"]["status"] for e in events if e["type"] == "status"] == [
         "queued", "running", "succeeded"]
+    # The worker is named by Celery's node name and its process id (unique on a host).
+    [running] = [e["data"] for e in events if e["data"].get("status") == "running"]
+    assert re.fullmatch(r"worker-train@.+/\d+", running["worker"])
     epoch_ends = [e["data"] for e in events if e["type"] == "epoch_end"]
     assert [e["epoch"] for e in epoch_ends] == [1, 2]
     for epoch_end in epoch_ends:
@@ -201,3 +205,87 @@ def test_the_event_stream_follows_a_job_live_through_gunicorn(api, corpus):
                 break
     assert seen[0] == "status" and seen.count("epoch_end") == 2
     assert api.job(job["id"])["status"] == "succeeded"
+
+
+def test_gpu_jobs_go_only_to_a_worker_started_with_gpu(api, corpus, stack, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from client.stack import REPO, worker_command
+
+    body = {"corpus_id": corpus["id"], "preset": "default", **TINY_DEFAULT,
+            "resources": {"accelerator": "gpu"}}
+    refused = api.http.post(api.base_url + "/v1/train", json=body, timeout=30)
+    assert refused.status_code == 422 and refused.json()["field"] == "resources.accelerator"
+
+    env = stack.commands["worker-train"][1]  # the stack's Redis, prefix and data
+    with open(tmp_path / "gpu-worker.log", "wb") as log:
+        gpu = subprocess.Popen(worker_command(sys.executable, "train-gpu", "gpu", gpu=True),
+                               env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while (response := api.http.post(api.base_url + "/v1/train", json=body,
+                                          timeout=30)).status_code == 422:
+            assert time.monotonic() < deadline, "the GPU worker never registered"
+            time.sleep(0.5)
+        job = api.wait(response.json()["id"], poll_s=0.2, timeout_s=180)
+        assert job["status"] == "succeeded" and job["resources"] == {"accelerator": "gpu"}
+        cpu = api.wait(api.train(corpus["id"], "default", **TINY_DEFAULT)["id"], poll_s=0.2,
+                       timeout_s=180)
+        events = {j["id"]: [e["data"].get("worker") for e in api.events(j["id"])[0]
+                            if e["data"].get("status") == "running"]
+                  for j in (job, cpu)}
+        assert events[job["id"]][0].startswith("gpu@")
+        assert events[cpu["id"]][0].startswith("worker-train@")
+    finally:
+        gpu.terminate()
+        gpu.wait(timeout=30)
+
+
+def test_webhooks_tell_a_receiver_of_each_epoch_and_the_end(api, corpus, stack):
+    import time
+
+    from shared.services import Services
+    from shared.settings import Settings
+    from shared.webhooks import signature
+    from tests.conftest import TEST_REDIS_URL
+    from tests.webhook_receiver import Receiver
+
+    svc = Services.from_settings(Settings(
+        redis_url=TEST_REDIS_URL, data_dir=stack.data_dir,
+        redis_prefix=stack.extra_env["TEXTGEN_REDIS_PREFIX"]))
+    receiver = Receiver(statuses=[500])  # the first delivery fails: it is retried
+    slow = Receiver(delay_s=5)
+    try:
+        job = api.train(corpus["id"], "default", **TINY_DEFAULT, webhook=receiver.url,
+                        webhook_events=["completed", "epoch_end"])
+        job = api.wait(job["id"], poll_s=0.2, timeout_s=120)
+        started = time.monotonic()
+        gen = api.wait(api.generate(job["result"]["model_id"], length=10,
+                                    webhook=slow.url)["id"], poll_s=0.1, timeout_s=60)
+        assert gen["status"] == "succeeded"
+        assert time.monotonic() - started < 5  # the job did not wait for its receiver
+        deadline = time.monotonic() + 30
+        while len(receiver.acknowledged()) < 3 or not slow.acknowledged():
+            assert time.monotonic() < deadline, receiver.deliveries
+            time.sleep(0.1)
+        time.sleep(1)  # time for any (wrong) second send to arrive
+        # A retried delivery arrives after later ones: receivers order by the event.
+        received = {(body["type"], body["data"].get("epoch")): body
+                    for _, body in receiver.acknowledged()}
+        assert len(received) == 3 == len(receiver.acknowledged())
+        assert set(received) == {("job.epoch_end", 1), ("job.epoch_end", 2),
+                                 ("job.completed", None)}
+        completed = received[("job.completed", None)]["data"]
+        assert completed["result"]["model_id"] == job["result"]["model_id"]
+        assert len(receiver.deliveries) == 4  # three events, one of them sent twice
+        secret = svc.webhooks.secret("alice")
+        for headers, body, _ in receiver.deliveries + slow.deliveries:
+            assert headers["webhook-signature"] == signature(
+                secret, headers["webhook-id"], headers["webhook-timestamp"], body)
+        [(_, done)] = slow.acknowledged()
+        assert done["data"]["id"] == gen["id"] and done["data"]["status"] == "succeeded"
+    finally:
+        receiver.close()
+        slow.close()

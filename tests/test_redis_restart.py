@@ -14,8 +14,15 @@ import requests
 from client.api_client import Client
 from client.stack import LocalStack, free_port
 from tests.conftest import TOKENS
-from tests.faults import (FAST_LEASES, SLOW_EPOCHS, TEXT, RedisProcess, all_events,
-                          epochs_reported, wait_for)
+from tests.faults import (
+    FAST_LEASES,
+    SLOW_EPOCHS,
+    TEXT,
+    RedisProcess,
+    all_events,
+    epochs_reported,
+    wait_for,
+)
 
 
 @pytest.fixture
@@ -56,7 +63,9 @@ def test_records_and_jobs_survive_a_redis_restart(redis_server, tmp_path):
         first = api.wait(running["id"], poll_s=0.3, timeout_s=180)
         second = api.wait(queued["id"], poll_s=0.3, timeout_s=180)
         assert first["status"] == second["status"] == "succeeded", (first, second)
-        assert epochs_reported(all_events(api, running["id"])) == [1, 2, 3, 4, 5, 6]
+        events = all_events(api, running["id"])
+        assert epochs_reported(events) == [1, 2, 3, 4, 5, 6], [
+            (e["type"], e["data"].get("status") or e["data"].get("epoch")) for e in events]
         assert api._call("GET", f"/v1/corpora/{corpus['id']}")["id"] == corpus["id"]
         assert {job["id"] for job in api._call("GET", "/v1/jobs")["data"]} == {
             running["id"], queued["id"]}

@@ -22,7 +22,7 @@ import requests
 
 from client.stack import api_command, free_port
 from tests.api_helpers import registered_model
-from tests.conftest import TOKENS, delete_prefix, TEST_REDIS_URL
+from tests.conftest import TOKENS
 
 REPO = Path(__file__).resolve().parents[1]
 # Per operation and phase: ~1,200 cases, ~15 s on 2 cores. A longer hunt, by hand:

@@ -18,3 +18,41 @@ def test_lists_every_problem_at_once():
     message = str(e.value)
     assert "REDIS_URL" in message and "TEXTGEN_MAX_UPLOAD_MB" in message
     assert "TEXTGEN_LOG_LEVEL" in message
+
+
+def test_artifact_store_and_cache_default_to_the_data_dir(tmp_path):
+    s = Settings.from_env({"REDIS_URL": "redis://h:1/2", "TEXTGEN_DATA_DIR": str(tmp_path)})
+    assert s.artifacts_url == tmp_path.as_uri() and s.s3_endpoint_url is None
+    assert s.cache_dir == tmp_path / "cache" and s.cache_max_bytes == 2048 * 1024 * 1024
+
+
+def test_reads_an_s3_store_and_its_endpoint(tmp_path):
+    s = Settings.from_env({"REDIS_URL": "redis://h:1/2", "TEXTGEN_DATA_DIR": str(tmp_path),
+                           "TEXTGEN_ARTIFACTS_URL": "s3://textgen/prod",
+                           "AWS_ENDPOINT_URL": "http://minio:9000",
+                           "TEXTGEN_CACHE_DIR": str(tmp_path / "scratch"),
+                           "TEXTGEN_CACHE_MB": "64"})
+    assert (s.artifacts_url, s.s3_endpoint_url) == ("s3://textgen/prod", "http://minio:9000")
+    assert s.cache_dir == tmp_path / "scratch" and s.cache_max_bytes == 64 * 1024 * 1024
+
+
+@pytest.mark.parametrize("url", ["http://bucket/x", "s3://", "s3://Bad_Bucket/x",
+                                 "s3://bucket/../x", "file://relative/path", "/no/scheme"])
+def test_bad_artifact_store_settings_are_listed_together(url):
+    with pytest.raises(ConfigError) as e:
+        Settings.from_env({"REDIS_URL": "redis://h:1/2", "TEXTGEN_ARTIFACTS_URL": url,
+                           "AWS_ENDPOINT_URL": "minio:9000", "TEXTGEN_CACHE_MB": "0"})
+    message = str(e.value)
+    assert "TEXTGEN_ARTIFACTS_URL" in message and "AWS_ENDPOINT_URL" in message
+    assert "TEXTGEN_CACHE_MB" in message
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("redis://:s3cret@redis.example:6379/0", "redis://:***@redis.example:6379/0"),
+    ("redis://user:s3cret@redis.example/1", "redis://user:***@redis.example/1"),
+    ("redis://redis.example:6379/0", "redis://redis.example:6379/0"),
+])
+def test_a_password_is_never_shown(url, shown):
+    from shared.settings import redacted
+
+    assert redacted(url) == shown

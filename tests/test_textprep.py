@@ -6,8 +6,8 @@ from nltk.corpus.reader import StopwordsCorpusReader
 from nltk.corpus.util import LazyCorpusLoader
 
 from shared.errors import NltkDataMissingError
-from tests.conftest import HANDOUTS
 from shared.textprep import prepare_text
+from tests.conftest import HANDOUTS
 from worker.vocab import Vocab, tokenize
 
 FRANKENSTEIN = HANDOUTS / "corpora" / "frankenstein-2.txt"

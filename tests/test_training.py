@@ -84,10 +84,12 @@ def test_embedding_lstm_trains_reports_checkpoints_and_saves(tmp_path):
     first, second = (m["loss"] for _, m in recorder.epoch_ends)
     assert second < first
 
-    for name in ("last.keras", "best.keras", "state.json"):
-        assert (tmp_path / "ckpt" / name).is_file()
     state = json.loads((tmp_path / "ckpt" / "state.json").read_text())
     assert state["epoch"] == 2 and state["monitor"] == "val_loss"
+    # Epoch-numbered files, pruned down to the ones state.json names.
+    assert state["last_file"] == "epoch-0002-a1.keras"
+    stored = {p.name for p in (tmp_path / "ckpt").iterdir()}
+    assert stored == {"state.json", state["last_file"], state["best_file"]}
     assert trained.stop_reason is StopReason.COMPLETED
     assert trained.metrics["epochs_run"] == 2 and len(trained.history) == 2
     assert trained.metrics["perplexity"] == pytest.approx(math.exp(trained.metrics["val_loss"]))
@@ -112,7 +114,9 @@ def test_tutorial_trains_without_validation(tmp_path):
     trained = train(spec, TEXT, tmp_path / "ckpt", recorder.hooks())
     assert [e for e, _ in recorder.epoch_ends] == [1]
     assert_finite_metrics(recorder.epoch_ends[0][1], with_validation=False)
-    assert (tmp_path / "ckpt" / "best.keras").is_file()
+    state = json.loads((tmp_path / "ckpt" / "state.json").read_text())
+    assert state["best_file"] == state["last_file"] == "epoch-0001-a1.keras"
+    assert (tmp_path / "ckpt" / state["best_file"]).is_file()
     # Tutorial windows: stride 1, so one per character after the first seq_length.
     assert recorder.progress[-1][0]["steps"] == math.ceil((len(TEXT) - 10) / 64)
     # The model takes ids and gives a distribution over the next character.
@@ -281,3 +285,20 @@ def test_an_all_stopword_text_is_too_small_not_an_internal_error(tmp_path):
     spec["preprocessing"]["mode"] = "tutorial"
     with pytest.raises(CorpusTooSmallError, match="empty once prepared"):
         train(spec, "The and of a to in is it. " * 50, tmp_path, TrainHooks())
+
+
+def test_the_default_model_can_use_the_fused_cudnn_kernel_on_a_gpu():
+    """Keras runs an LSTM layer with cuDNN only with these settings (keras.layers.LSTM's
+    documentation); a GPU worker trains the saved model's own layers."""
+    from shared.specs import resolve_train_spec
+    from worker.models import build_model
+
+    spec = resolve_train_spec("default", {}).model_dump()
+    model = build_model(spec["model"], vocab_size=65, seq_length=spec["training"]["seq_length"])
+    lstms = [layer for layer in model.layers if layer.name.startswith("lstm_")]
+    assert len(lstms) == spec["model"]["layers"]
+    for layer in lstms:
+        config = layer.get_config()
+        assert (config["activation"], config["recurrent_activation"]) == ("tanh", "sigmoid")
+        assert config["recurrent_dropout"] == 0 and config["use_bias"] is True
+        assert config["unroll"] is False

@@ -136,6 +136,7 @@ class Progress(keras.callbacks.Callback):
                  "perplexity": perplexity(metrics["loss"], metrics["val_loss"]),
                  "targets_per_s": (self.step * self.targets_per_step / train_s
                                    if self.targets_per_step and train_s > 0 else None),
+                 "train_seconds": train_s,  # the steps' time, validation and sample excluded
                  "learning_rate": float(self.model.optimizer.learning_rate)}
         self.history.append(entry)
         self.last_report = time.monotonic()

@@ -7,6 +7,7 @@ cancelled, or reaped and given to another attempt) the lease is `lost`: the run 
 its next step and writes nothing more (the job store refuses its writes anyway).
 """
 
+import contextvars
 import logging
 import threading
 
@@ -26,7 +27,9 @@ class Lease:
         self.interval_s = lease_s / BEATS_PER_LEASE
         self.lost = threading.Event()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"lease-{job_id}",
+        # In a copy of the caller's context: its log lines name the job (shared/logs.py).
+        self._thread = threading.Thread(target=contextvars.copy_context().run,
+                                        args=(self._beat,), name=f"lease-{job_id}",
                                         daemon=True)
 
     def __enter__(self):

@@ -1,4 +1,4 @@
-"""A trained model on disk: models/<model_id>/ with everything needed to sample it.
+"""A trained model as a local directory with everything needed to sample it.
 
     model.keras    the Keras model (architecture + weights); input token ids (batch, time)
     vocab.json     the tokens in id order (worker.vocab.Vocab.to_json): characters or words,
@@ -6,8 +6,10 @@
     config.json    the spec it was trained with, what its input and output mean, lineage
     metrics.json   final metrics and the per-epoch history
 
-The four files are written into a temporary directory renamed into place, so a model id
-either has all of them or does not exist. Loading uses Keras safe mode: no pickled code.
+save_model writes them into a private scratch directory, which the artifact store then
+publishes (shared/artifacts.py: publish_model, and local_model_dir for the way back); the
+store, not this module, makes sure no reader sees a model half written. Loading uses Keras
+safe mode: no pickled code.
 """
 
 import json
@@ -16,14 +18,14 @@ from pathlib import Path
 
 import keras
 
-from shared.artifacts import atomic_directory
+from shared.artifacts import MODEL_FILES
 from shared.errors import ArtifactMissingError
 from shared.json_values import finite
 from worker.models import INPUT_DESCRIPTION, OUTPUT_DESCRIPTION
 from worker.vocab import CHAR, Vocab
 
 FORMAT = 1  # bump when the layout or the meaning of config.json changes
-FILES = ("model.keras", "vocab.json", "config.json", "metrics.json")
+FILES = MODEL_FILES  # model.keras, vocab.json, config.json, metrics.json
 
 
 @dataclass
@@ -33,8 +35,8 @@ class LoadedModel:
     config: dict  # config.json as written by save_model
 
 
-def save_model(model_dir_final, trained, spec, lineage):
-    """Write `trained` (a worker.training.TrainedModel) to `model_dir_final`, atomically."""
+def save_model(model_dir, trained, spec, lineage):
+    """Write `trained` (a worker.training.TrainedModel) into the local directory `model_dir`."""
     architecture = spec["model"]["architecture"]
     config = {
         **spec,
@@ -48,11 +50,12 @@ def save_model(model_dir_final, trained, spec, lineage):
     }
     metrics = {**trained.metrics, "stop_reason": trained.stop_reason.value,
                "history": trained.history}
-    with atomic_directory(model_dir_final) as tmp:
-        trained.model.save(tmp / "model.keras")
-        (tmp / "vocab.json").write_text(_dumps(trained.vocab.to_json()), encoding="utf-8")
-        (tmp / "config.json").write_text(_dumps(config), encoding="utf-8")
-        (tmp / "metrics.json").write_text(_dumps(metrics), encoding="utf-8")
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    trained.model.save(model_dir / "model.keras")
+    (model_dir / "vocab.json").write_text(_dumps(trained.vocab.to_json()), encoding="utf-8")
+    (model_dir / "config.json").write_text(_dumps(config), encoding="utf-8")
+    (model_dir / "metrics.json").write_text(_dumps(metrics), encoding="utf-8")
 
 
 def load_model(model_dir):

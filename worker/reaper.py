@@ -13,44 +13,35 @@ atomic, and a second message for a job only finds it already started and stops.
 """
 
 import logging
-import threading
 
-import redis
-
-from shared.jobs import JobStatus, JobType
-from shared.queue import TASK_GENERATE, TASK_TRAIN, enqueue, messages_in_flight
+from shared.jobs import JobStatus
+from shared.queue import enqueue, messages_in_flight
+from shared.retention import SWEEP_INTERVAL_S, sweep_finished_jobs
+from worker.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
-TASKS = {JobType.TRAIN.value: TASK_TRAIN, JobType.GENERATE.value: TASK_GENERATE}
-
-
 class Reaper:
-    def __init__(self, svc):
+    def __init__(self, svc, worker=None, queues=()):
         self.svc = svc
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="reaper", daemon=True)
+        self.worker = worker  # this worker's name and queues, reported each pass (metrics)
+        self.queues = list(queues)
 
     def start(self):
-        self._thread.start()
-        return self
+        return Periodic("reaper", self.svc.settings.reap_interval_s, self.run_once).start()
 
-    def stop(self):
-        self._stop.set()
-
-    def _run(self):
-        while not self._stop.wait(self.svc.settings.reap_interval_s):
-            try:
-                self.reap_once()
-            except redis.RedisError as e:
-                log.warning("reaper: Redis unavailable (%s); trying again later",
-                            type(e).__name__)
-            except Exception:  # noqa: BLE001 - the thread must outlive any one bad pass
-                log.exception("reaper: pass failed")
+    def run_once(self):
+        self.reap_once()
+        # One worker a SWEEP_INTERVAL_S sweeps old finished jobs (shared/retention).
+        if self.svc.redis.set(self.svc.keys.sweep_lock(), self.worker or "worker", nx=True,
+                              ex=SWEEP_INTERVAL_S):
+            sweep_finished_jobs(self.svc)
 
     def reap_once(self):
         """One pass over the active jobs; returns the ids it sent again."""
         svc = self.svc
+        if self.worker:
+            svc.metrics.worker_alive(self.worker, self.queues)
         settings = svc.settings
         sent = []
         ids = sorted(svc.jobs.active_ids())
@@ -70,6 +61,10 @@ class Reaper:
                     sent.append(job["id"])
                 elif outcome == "exhausted":
                     log.error("job %s: failed after %d attempts", job["id"], job["attempt"])
+                    svc.metrics.job_ended(job["type"], JobStatus.FAILED.value)
+                    svc.webhooks.notify(svc.jobs.get(job["id"]), "completed")
+                if outcome:
+                    svc.metrics.reaped(outcome)
             elif svc.jobs.mark_enqueued(job["id"],
                                         older_than_ms=int(settings.lost_message_s * 1000)):
                 if in_flight is None:
@@ -79,9 +74,10 @@ class Reaper:
                                 "again", job["id"])
                     self._send(job, mark=False)
                     sent.append(job["id"])
+                    svc.metrics.reaped("resent")
         return sent
 
     def _send(self, job, mark=True):
-        enqueue(self.svc.celery, TASKS[job["type"]], job["id"])
+        enqueue(self.svc.celery, job)
         if mark:
             self.svc.jobs.mark_enqueued(job["id"])

@@ -52,11 +52,15 @@ class ProgressReporter:
     stream still has every epoch once.
     """
 
-    def __init__(self, jobs, job_id, attempt):
-        self.jobs = jobs
-        self.job_id = job_id
+    def __init__(self, svc, job, attempt):
+        self.jobs = svc.jobs
+        self.metrics = svc.metrics
+        self.webhooks = svc.webhooks
+        self.job = job
+        self.job_id = job["id"]
         self.attempt = attempt
         self.unsent = []  # (event type, data, epoch) that Redis did not take yet
+        self.last_epoch_end = time.monotonic()
 
     def on_progress(self, progress, metrics):
         try:
@@ -70,18 +74,35 @@ class ProgressReporter:
         # Once per epoch over every attempt: a resumed attempt redoes the epoch its
         # predecessor died in, and reports it only if that one had not.
         self._send("epoch_end", {"epoch": epoch, **metrics, "sample": sample}, epoch)
+        now = time.monotonic()
+        try:
+            self.metrics.epoch_ended(now - self.last_epoch_end,
+                                     (metrics.get("targets_per_s") or 0)
+                                     * (metrics.get("train_seconds") or 0))
+        except redis.RedisError:
+            pass  # a metric lost to an outage is not worth a retry
+        self.last_epoch_end = now
 
-    def on_resume(self, epoch):
+    def on_resume(self, epoch, history):
         log.info("job %s: attempt %d resumes after epoch %d", self.job_id, self.attempt, epoch)
         self._send("resumed", {"attempt": self.attempt, "epoch": epoch})
+        # Epochs a predecessor finished but could not report (Redis was away, or it died
+        # between its checkpoint and its event): their metrics are in the checkpoint. The
+        # job store skips the ones already reported.
+        for entry in history:
+            self._send("epoch_end", {**entry, "sample": None}, entry["epoch"])
 
     def _send(self, event_type, data, epoch=None):
         self.unsent.append((event_type, data, epoch))
         try:
             while self.unsent:
                 event_type, data, epoch = self.unsent[0]
-                self.jobs.add_event(self.job_id, self.attempt, event_type, data, epoch=epoch)
+                appended = self.jobs.add_event(self.job_id, self.attempt, event_type, data,
+                                               epoch=epoch)
                 self.unsent.pop(0)
+                if appended and event_type == "epoch_end":
+                    # Once per epoch, as the event: a redone epoch is not sent again.
+                    self.webhooks.notify(self.job, "epoch_end", data)
         except redis.RedisError as e:
             log.warning("job %s: %d events wait for Redis (%s)", self.job_id,
                         len(self.unsent), type(e).__name__)
@@ -109,8 +130,8 @@ def run_training(svc, job, lease):
     text = svc.artifacts.read_corpus(corpus["sha256"])
     init = None
     if job.get("init_from_model"):
-        init = load_model(svc.artifacts.model_dir(job["init_from_model"]))
-    reporter = ProgressReporter(svc.jobs, job_id, lease.attempt)
+        init = model_loader(svc)(job["init_from_model"])
+    reporter = ProgressReporter(svc, job, lease.attempt)
     hooks = TrainHooks(on_progress=reporter.on_progress, on_epoch_end=reporter.on_epoch_end,
                        on_resume=reporter.on_resume, should_stop=_stop_if_lost(lease),
                        progress_interval_s=svc.settings.progress_interval_s,
@@ -119,7 +140,7 @@ def run_training(svc, job, lease):
     try:
         # An attempt that finds this job's checkpoint continues from its last complete
         # epoch.
-        trained = train(spec, text, svc.artifacts.checkpoint_dir(job_id), hooks,
+        trained = train(spec, text, svc.artifacts.checkpoints(job_id, lease.attempt), hooks,
                         resume=True, init=init)
     except _NoLongerOurs:
         log.info("job %s: no longer attempt %d's (cancelled or handed on); stopped, "
@@ -135,10 +156,17 @@ def run_training(svc, job, lease):
     model_id = model_id_of(job_id)
     lineage = {"job_id": job_id, "corpus_id": corpus["id"], "corpus_sha256": corpus["sha256"],
                "init_from_model": job.get("init_from_model")}
-    save_model(svc.artifacts.model_dir(model_id), trained, spec, lineage)
+    with svc.artifacts.scratch_dir() as local_dir:
+        save_model(local_dir, trained, spec, lineage)
+        # Each attempt publishes under its own prefix: an attempt that lost its lease can
+        # never overwrite the files another one registers.
+        svc.artifacts.publish_model(model_id, lease.attempt, local_dir)
     stopped = STOPPED_REASONS[trained.stop_reason].value
+    # The commit point: tasks.py writes this record in the step that marks the job
+    # succeeded; readers find the files through it.
     model = {
         "id": model_id,
+        "attempt": lease.attempt,  # the files are under this attempt's prefix
         "owner": job["owner"],
         **lineage,
         "created_at": utc_now_iso(),
@@ -203,4 +231,7 @@ def _with_prompt(vocab, prompt, continuation):
 
 def model_loader(svc):
     """model_id -> loaded model, from the artifact store only (safe mode; see model_files)."""
-    return lambda model_id: load_model(svc.artifacts.model_dir(model_id))
+    def load(model_id):
+        attempt = svc.models.get(model_id)["attempt"]
+        return load_model(svc.artifacts.local_model_dir(model_id, attempt))
+    return load

@@ -7,15 +7,19 @@ the one place that catches broadly, so that no job is ever left running after an
 import functools
 import logging
 import os
+import time
 
 from celery import signals
 
 from shared.errors import NotFoundError, TextgenError
+from shared.jobs import JobStatus
+from shared.logs import job_context
 from shared.queue import TASK_GENERATE, TASK_TRAIN
 from worker.lease import Lease
 from worker.model_cache import ModelCache
 from worker.reaper import Reaper
 from worker.runs import model_loader, run_generation, run_training
+from worker.webhook_sender import start_webhook_sender
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +36,11 @@ def register_tasks(celery, svc):
         run_job(svc, job_id, functools.partial(run_generation, cache=cache), worker_name(task))
 
     @signals.worker_ready.connect(weak=False)
-    def start_reaper(**kwargs):
-        Reaper(svc).start()
+    def start_reaper(sender, **kwargs):
+        # sender: the worker's consumer; it knows the node name and the queues it reads.
+        queues = [queue.name for queue in sender.task_consumer.queues]
+        Reaper(svc, f"{sender.hostname}/{os.getpid()}", queues).start()
+        start_webhook_sender(svc.webhooks)
 
     return train, generate
 
@@ -57,20 +64,37 @@ def run_job(svc, job_id, body, worker):
         log.info("job %s: not queued (cancelled, or another delivery runs it); skipped",
                  job_id)
         return
+    job = svc.jobs.get(job_id)
+    with job_context(job_id, job["owner"], attempt):
+        _run_attempt(svc, job, attempt, body, worker)
+
+
+def _run_attempt(svc, job, attempt, body, worker):
+    job_id = job["id"]
     log.info("job %s: started (attempt %d) on %s", job_id, attempt, worker)
+    started = time.monotonic()
+    ended = None  # the status this attempt wrote, if it ended the job
     with Lease(svc.jobs, job_id, attempt, svc.settings.lease_s) as lease:
         try:
-            outcome = body(svc, svc.jobs.get(job_id), lease)
+            outcome = body(svc, job, lease)
         except TextgenError as e:
             log.warning("job %s: failed: %s: %s", job_id, e.code, e.message)
-            svc.jobs.fail(job_id, attempt, e.code, e.message)
+            if svc.jobs.fail(job_id, attempt, e.code, e.message):
+                ended = JobStatus.FAILED
         except Exception as e:  # the worker boundary: record it, never leave the job running
             log.error("job %s: failed unexpectedly", job_id, exc_info=True)
-            svc.jobs.fail(job_id, attempt, "internal_error", f"{type(e).__name__}: {e}")
+            if svc.jobs.fail(job_id, attempt, "internal_error", f"{type(e).__name__}: {e}"):
+                ended = JobStatus.FAILED
         else:
             # Success and the model's registration are one fenced step: a job cancelled
             # or handed on meanwhile registers nothing.
             if outcome is not None and svc.jobs.succeed(job_id, attempt, **outcome):
                 log.info("job %s: succeeded", job_id)
+                ended = JobStatus.SUCCEEDED
             elif outcome is not None:
                 log.info("job %s: ended meanwhile (cancelled?); its result is dropped", job_id)
+                if outcome.get("model"):
+                    svc.artifacts.discard_model_attempt(outcome["model"]["id"], attempt)
+    if ended is not None:
+        svc.metrics.job_ended(job["type"], ended.value, time.monotonic() - started)
+        svc.webhooks.notify(svc.jobs.get(job_id), "completed")

@@ -7,11 +7,11 @@ weights. It knows nothing of jobs or Redis: the caller passes `TrainHooks` to he
 and to ask for a stop.
 
 A resumed run (resume=True) gives the result the uninterrupted run would have given, to
-float rounding: it restores the weights and Adam's state (last.keras), the best epoch
-(best.keras, state.json) and the history, and everything that varies by epoch is a function
-of the epoch number: the data order (worker.datasets), the learning rate (LearningRateDecay),
-the dropout masks (EpochSeeds) and early stopping (EarlyStop). Its time budget
-(`max_seconds`) counts from its own start.
+float rounding: it restores the weights and Adam's state (the last epoch's file), the best
+epoch (its file, state.json) and the history, and everything that varies by epoch is a
+function of the epoch number: the data order (worker.datasets), the learning rate
+(LearningRateDecay), the dropout masks (EpochSeeds) and early stopping (EarlyStop). Its
+time budget (`max_seconds`) counts from its own start.
 """
 
 import logging
@@ -24,7 +24,7 @@ from shared.errors import CorpusTooSmallError
 from shared.textprep import prepare_text
 from worker.callbacks import (EarlyStop, EpochSeeds, LearningRateDecay, Progress, Stop,
                               StopReason, epoch_metrics, patience_spent, perplexity)
-from worker.checkpoints import Checkpoint, fingerprint, load_checkpoint
+from worker.checkpoints import Checkpoint, as_checkpoint_store, fingerprint, load_checkpoint
 from worker.datasets import make_datasets
 from worker.model_files import LoadedModel
 from worker.models import TUTORIAL, build_model
@@ -50,7 +50,8 @@ class TrainHooks:
     # end (temperature 0.8), or None when sample_length is 0.
     on_epoch_end: Callable[[int, dict, str | None], None] = _ignore
     should_stop: Callable[[], bool] = lambda: False  # checked after every batch
-    on_resume: Callable[[int], None] = _ignore  # (complete epochs in the checkpoint found)
+    # (complete epochs in the checkpoint found, their history entries)
+    on_resume: Callable[[int, list], None] = _ignore
     progress_interval_s: float = 2.0  # least time between two mid-epoch reports
     sample_length: int = 0  # tokens sampled at each epoch end so a user sees it learn
 
@@ -65,7 +66,8 @@ class TrainedModel:
 
 
 def train(spec, text, checkpoint_dir, hooks, *, resume=False, init=None):
-    """Train the model `spec` describes on `text`; checkpoints go to `checkpoint_dir`.
+    """Train the model `spec` describes on `text`; checkpoints go to `checkpoint_dir`, a
+    shared.checkpoint_store.CheckpointStore or a local directory.
 
     With `resume`, continue from the checkpoint in `checkpoint_dir` if there is one of this
     spec and text (its `epochs`, `max_seconds` and `patience` may differ), else start
@@ -80,6 +82,7 @@ def train(spec, text, checkpoint_dir, hooks, *, resume=False, init=None):
     seq_length = training["seq_length"]
     level = preprocessing.get("level", CHAR)  # specs from before word level have none
 
+    checkpoints = as_checkpoint_store(checkpoint_dir)
     identity = fingerprint(spec, text)
     text = prepare_text(text, preprocessing)
     if not text:
@@ -93,7 +96,7 @@ def train(spec, text, checkpoint_dir, hooks, *, resume=False, init=None):
     configure_tensorflow()
     resumed = None
     if resume:
-        resumed = load_checkpoint(checkpoint_dir, identity, lambda: _compiled(spec, vocab))
+        resumed = load_checkpoint(checkpoints, identity, lambda: _compiled(spec, vocab))
     initial_epoch = 0 if resumed is None else resumed.epoch
     train_data, val_data = make_datasets(
         ids, architecture, seq_length=seq_length, batch_size=training["batch_size"],
@@ -106,7 +109,7 @@ def train(spec, text, checkpoint_dir, hooks, *, resume=False, init=None):
     log.info("training %s on %d %s, vocab %d, %d batches per epoch, from epoch %d",
              architecture, len(ids), unit, vocab.size, steps, initial_epoch + 1)
     if resumed is not None:
-        hooks.on_resume(resumed.epoch)
+        hooks.on_resume(resumed.epoch, resumed.history)
 
     monitor = "val_loss" if val_data is not None else "loss"
     stop = Stop(hooks.should_stop, training["max_seconds"])
@@ -114,8 +117,8 @@ def train(spec, text, checkpoint_dir, hooks, *, resume=False, init=None):
                         history=[] if resumed is None else resumed.history,
                         sample=_epoch_sampler(spec, vocab, hooks.sample_length),
                         targets_per_step=targets_per_step(spec))
-    checkpoint = Checkpoint(checkpoint_dir, monitor, steps, identity,
-                            progress.history, resumed)
+    checkpoint = Checkpoint(checkpoints, monitor, steps, identity,
+                            progress.history, resumed, fence=hooks.should_stop)
     callbacks = [stop, progress, checkpoint, EpochSeeds(training["seed"])]
     early = None
     if training["patience"] is not None:

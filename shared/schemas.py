@@ -3,7 +3,8 @@
 Responses are shaped here, never returned as stored: each model lists the fields a client
 sees, in a stable order (id, type, status first), and a stored field it does not name
 (leases, worker internals, the owner's token digest) cannot leak. The job specs themselves
-are shared/specs.py's models. The OpenAPI document is generated from these (api/openapi.py).
+are shared/specs.py's models. The OpenAPI document is generated from these (api/openapi.py);
+webhooks (shared/webhooks.py) send jobs in the same shape, so they live in shared/.
 """
 
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -12,8 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.jobs import JobStatus, JobType, StoppedReason
 from shared.pages import CURSOR_PATTERN, MAX_LIMIT
-from shared.specs import (STRICT, GenerateSpec, ModelOverrides, PreprocessingOverrides,
-                          PresetName, TrainingOverrides, TrainSpec)
+from shared.specs import (
+    STRICT,
+    GenerateSpec,
+    ModelOverrides,
+    PreprocessingOverrides,
+    PresetName,
+    TrainingOverrides,
+    TrainSpec,
+)
 
 # Built from our own records: lax (a stored 1 is a valid float), unknown fields dropped.
 OUT = ConfigDict(extra="ignore")
@@ -23,7 +31,28 @@ Id = Annotated[str, Field(min_length=1, max_length=100)]
 # --- requests ------------------------------------------------------------------------
 
 
-class TrainRequest(BaseModel):
+class Resources(BaseModel):
+    model_config = STRICT
+
+    accelerator: Literal["cpu", "gpu"] = Field("cpu", description=(
+        "'gpu': run on a worker started with --gpu (queue train-gpu); refused while no "
+        "such worker has ever registered"))
+
+
+class WebhookFields(BaseModel):
+    """Where to POST the job when it ends (and, if asked, at each epoch's end)."""
+
+    model_config = STRICT
+
+    webhook: Annotated[str, Field(min_length=8, max_length=2000, description=(
+        "an https URL (http only to hosts the operator allows); POSTed the job, signed "
+        "the Standard Webhooks way"))] | None = None
+    webhook_events: Annotated[list[Literal["completed", "epoch_end"]], Field(
+        min_length=1, max_length=2, description="what to send: completed (the default), "
+        "epoch_end")] = ["completed"]
+
+
+class TrainRequest(WebhookFields):
     model_config = STRICT
 
     corpus_id: Id = Field(description="the corpus to train on")
@@ -34,10 +63,12 @@ class TrainRequest(BaseModel):
     init_from_model: Id | None = Field(None, description=(
         "continue training this model: its weights, vocabulary, preprocessing and "
         "architecture; `training` still applies"))
+    resources: Resources = Field(default_factory=Resources)
 
 
-class GenerateRequest(GenerateSpec):
-    """POST /v1/generate: the generation spec (seed chosen and recorded when null)."""
+class GenerateRequest(GenerateSpec, WebhookFields):
+    """POST /v1/generate: the generation spec (seed chosen and recorded when null) and
+    where to send the job when it ends."""
 
 
 class GutenbergRequest(BaseModel):
@@ -138,6 +169,9 @@ class Job(BaseModel):
     corpus_id: str | None = None
     model_id: str | None = None
     init_from_model: str | None = None
+    resources: Resources | None = None
+    webhook: str | None = None
+    webhook_events: list[str] | None = None
     spec: TrainSpec | GenerateSpec
 
     @classmethod

@@ -1,0 +1,127 @@
+"""Goal 1: training-step throughput of the `default` preset's graph and the variants tried.
+
+Each variant trains on random ids in its own process (TensorFlow's thread pools are per
+process), variants interleaved round by round so load from elsewhere falls on all; a
+figure is the median over rounds of the 5th-percentile step time (the step least slowed by
+other work). Also prints the dense-matmul peak of this machine, and GFLOP/s counted as
+3 x the forward pass's matrix products (backward costs two products per forward one;
+elementwise gate maths, the embedding lookup and the optimizer are not counted):
+per target character, 2 * 4u * (input + u) per LSTM layer plus 2 * u * vocab for the head.
+
+    .venv/bin/python -m bench.train_speed [--rounds 3]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+VOCAB = 65  # tinyshakespeare's characters
+VARIANTS = {
+    # name: (batch, fixed window and unroll, intra-op threads, inter-op threads)
+    "preset (batch 64, threads 1/2)": (64, False, 1, 2),
+    "unroll=True, fixed window": (64, True, 1, 2),
+    "threads 2/2 (TF default)": (64, False, 2, 2),
+    "threads 2/1": (64, False, 2, 1),
+    "batch 128": (128, False, 1, 2),
+    "batch 256": (256, False, 1, 2),
+}
+STEPS = 60  # timed steps per run, after 3 untimed ones (tracing)
+
+
+def flops_per_char(units, layers, embedding_dim, vocab=VOCAB):
+    forward = 2 * units * vocab
+    inputs = embedding_dim
+    for _ in range(layers):
+        forward += 2 * 4 * units * (inputs + units)
+        inputs = units
+    return 3 * forward
+
+
+def measure(name):
+    """In this process: the 5th-percentile step time of variant `name`, in seconds."""
+    batch, unroll, intra, inter = VARIANTS[name]
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from bench.common import spec_from
+    from worker.models import build_model
+
+    tf.config.threading.set_intra_op_parallelism_threads(intra)
+    tf.config.threading.set_inter_op_parallelism_threads(inter)
+    spec = spec_from("default")
+    seq_length = spec["training"]["seq_length"]
+    model = build_model(spec["model"], VOCAB, seq_length)
+    if unroll:  # the same layers on a fixed window, unrolled
+        ids = keras.Input(shape=(seq_length,), dtype="int32")
+        x = model.get_layer("embedding")(ids)
+        for i in range(1, spec["model"]["layers"] + 1):
+            x = keras.layers.LSTM(spec["model"]["units"], return_sequences=True,
+                                  unroll=True)(x)
+        model = keras.Model(ids, model.get_layer("head")(x))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2, clipnorm=1.0),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(0)
+    x, y = (rng.integers(0, VOCAB, (batch, seq_length)).astype(np.int32) for _ in range(2))
+    for _ in range(3):
+        model.train_on_batch(x, y)
+    times = []
+    for _ in range(STEPS):
+        started = time.perf_counter()
+        model.train_on_batch(x, y)
+        times.append(time.perf_counter() - started)
+    print(json.dumps(float(np.percentile(times, 5))))
+
+
+def matmul_peak_gflops(n=2048, repeats=10):
+    """Best GFLOP/s of an n x n float32 product with TF's default thread pools (2 cores)."""
+    import tensorflow as tf
+
+    a, b = tf.random.normal((n, n)), tf.random.normal((n, n))
+    product = tf.function(tf.matmul)
+    product(a, b).numpy()
+    best = min(_timed(lambda: product(a, b).numpy()) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(fn):
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.variant:
+        return measure(args.variant)
+    from bench.common import spec_from
+
+    model = spec_from("default")["model"]
+    per_char = flops_per_char(model["units"], model["layers"], model["embedding_dim"])
+    seq_length = spec_from("default")["training"]["seq_length"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    steps = {name: [] for name in VARIANTS}
+    for _ in range(args.rounds):
+        for name in VARIANTS:
+            out = subprocess.run([sys.executable, "-m", "bench.train_speed", "--variant", name],
+                                 capture_output=True, text=True, check=True, env=env)
+            steps[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(f"{per_char / 1e6:.2f} MFLOP per target character (3 x forward matrix products)")
+    print(f"{'variant':<32} {'step ms':>8} {'chars/s':>9} {'GFLOP/s':>8}")
+    for name, (batch, *_) in VARIANTS.items():
+        step_s = statistics.median(steps[name])
+        chars_per_s = batch * seq_length / step_s
+        print(f"{name:<32} {1000 * step_s:>8.1f} {chars_per_s:>9,.0f} "
+              f"{chars_per_s * per_char / 1e9:>8.0f}", flush=True)
+    print(f"dense 2048x2048 matmul, TF, 2 cores: {matmul_peak_gflops():.0f} GFLOP/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""What a run does when things go wrong, on real Redis and the real store, run in-process
+the way a worker runs it (worker.tasks.run_job): a loss that is not a number, a generation
+past its time limit, a broker that did not take a job."""
+
+import dataclasses
+import time
+
+import numpy as np
+import pytest
+
+from shared.queue import make_celery, messages_in_flight
+from shared.redis_db import model_id_of
+from shared.specs import resolve_train_spec
+from tests.api_helpers import assert_problem, upload
+from tests.conftest import client_of
+from tests.test_end_to_end import TEXT, TINY_DEFAULT
+from worker.model_files import save_model
+from worker.reaper import Reaper
+from worker.runs import run_generation, run_training
+from worker.tasks import run_job
+from worker.training import TrainHooks, train
+
+
+def register(services, trained, spec, owner="alice"):
+    """A model of `trained` registered as a training job does, under a job of its own."""
+    job = services.jobs.create("train", spec, owner, max_active=100, corpus_id="cor_x")
+    attempt = services.jobs.start(job["id"], "w", 30_000)
+    model_id = model_id_of(job["id"])
+    with services.artifacts.scratch_dir() as directory:
+        save_model(directory, trained, spec, {"job_id": job["id"]})
+        services.artifacts.publish_model(model_id, attempt, directory)
+    record = {"id": model_id, "owner": owner, "attempt": attempt, "job_id": job["id"],
+              "corpus_id": "cor_x", "created_at": "2026-11-28T00:00:00.000Z",
+              "preset": "default", "config": spec, "vocab_size": trained.vocab.size,
+              "alphabet": "".join(trained.vocab.tokens), "metrics": {}}
+    assert services.jobs.succeed(job["id"], attempt, {"model_id": model_id}, model=record)
+    return model_id
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    spec = resolve_train_spec("default", TINY_DEFAULT).model_dump()
+    return spec, train(spec, TEXT, tmp_path_factory.mktemp("ckpt"), TrainHooks())
+
+
+def test_a_run_whose_loss_is_not_a_number_fails_and_registers_nothing(app, services, tiny):
+    spec, trained = tiny
+    broken = [np.full_like(w, np.nan) for w in trained.model.get_weights()]
+    trained.model.set_weights(broken)  # continuing from these, every loss is NaN
+    try:
+        nan_model = register(services, trained, spec)
+    finally:
+        trained.model.set_weights([np.nan_to_num(w) for w in broken])
+    client = client_of(app)
+    job = client.post("/v1/train", json={"corpus_id": upload(client, TEXT)["id"],
+                                         "init_from_model": nan_model,
+                                         "training": {"epochs": 2}}).get_json()
+    run_job(services, job["id"], run_training, "test-worker")
+    done = services.jobs.get(job["id"])
+    assert done["status"] == "failed" and done["error"]["code"] == "training_diverged"
+    assert "not a number" in done["error"]["message"]
+    assert services.models.page("alice").data[0]["id"] == nan_model  # no second model
+    assert services.artifacts.checkpoints(job["id"], 1).read_state() is None  # none good
+
+
+def test_a_generation_past_its_time_limit_fails(app, services, settings, tiny):
+    spec, trained = tiny
+    model_id = register(services, trained, spec)
+    job = client_of(app).post("/v1/generate", json={"model_id": model_id,
+                                                    "length": 5000}).get_json()
+    hurried = dataclasses.replace(services, settings=dataclasses.replace(
+        settings, generation_max_s=1e-6))
+    from worker.model_cache import ModelCache
+    from worker.runs import model_loader
+
+    cache = ModelCache(model_loader(services))
+    run_job(hurried, job["id"], lambda svc, job, lease: run_generation(svc, job, lease, cache),
+            "test-worker")
+    done = services.jobs.get(job["id"])
+    assert done["status"] == "failed" and done["error"]["code"] == "time_limit"
+    assert "TEXTGEN_GENERATION_MAX_S" in done["error"]["message"]
+
+
+def test_a_job_the_broker_did_not_take_is_a_503_and_is_sent_later(settings, services):
+    from api import create_app
+    from client.stack import free_port
+
+    dead = make_celery(dataclasses.replace(
+        settings, redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    client = client_of(create_app(settings, celery=dead))
+    corpus = upload(client)
+    started = time.monotonic()
+    body = assert_problem(client.post("/v1/train", json={"corpus_id": corpus["id"]}), 503,
+                          "service_unavailable")
+    assert time.monotonic() - started < 10
+    job_id = body["job_id"]
+    assert services.jobs.get(job_id)["status"] == "queued"  # stored, and not lost:
+    reaper = Reaper(dataclasses.replace(services, settings=dataclasses.replace(
+        settings, lost_message_s=0.01)))
+    time.sleep(0.02)
+    assert reaper.reap_once() == [job_id]
+    assert job_id in messages_in_flight(services.redis, settings.redis_prefix)
