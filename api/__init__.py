@@ -30,6 +30,8 @@ def create_app(settings=None, celery=None):
     app.before_request(auth.require_token)
     for module in (corpora, jobs, models, system, openapi, metrics):
         app.register_blueprint(module.bp)
+    from api.dashboard import bp as dashboard_bp  # the web page at /, beside the API
+    app.register_blueprint(dashboard_bp)
     logging.getLogger(__name__).debug("textgen API created for %s",
                                       redacted(settings.redis_url))
     return app

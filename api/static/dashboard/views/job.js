@@ -1,0 +1,167 @@
+// One job: what it is doing, its loss per epoch, each epoch's sample, its events, cancel.
+//
+// The event stream brings every event from the first (so a finished job shows its whole
+// history the same way) and live ones while the job runs; the job record is polled
+// meanwhile for the progress bar, which moves within an epoch, where no event is sent.
+
+import { get, post } from "../api.js";
+import { lossChart } from "../chart.js";
+import { h } from "../dom.js";
+import { duration, isActive, jobDuration, num, when } from "../format.js";
+import { followEvents } from "../sse.js";
+import { busy, facts, idLink, idText, problemBox, progressBar, section, specTable,
+  statusPill } from "../ui.js";
+import { samplesList } from "./samples.js";
+
+const POLL_MS = 1500; // progress bar refresh while the job is active
+
+export async function render(root, { params: [jobId], signal }) {
+  const path = `/v1/jobs/${encodeURIComponent(jobId)}`;
+  let job = await get(path, { signal });
+  const training = job.type === "train";
+  const head = h("section", { class: "card" });
+  const chart = h("div", { class: "chart" });
+  const samples = h("div", { class: "epoch-samples" },
+    h("p", { class: "muted" }, "Each epoch writes a sample here."));
+  const log = h("tbody", {});
+  const streamNote = h("div", {});
+  const epochs = []; // {epoch, loss, val_loss, sample} from epoch_end events
+  let shown = null; // the job as last drawn: a poll that changed nothing redraws nothing
+
+  root.append(head);
+  if (training) {
+    root.append(section("Loss per epoch", chart), section("Samples by epoch", samples));
+  } else {
+    root.append(section("Samples", h("div", { class: "result" })));
+  }
+  root.append(section("Spec", specView(job)),
+    section("Events", streamNote, h("table", { class: "events" },
+      h("thead", {}, h("tr", {}, ["Time", "Event", "Details"].map((t) => h("th", {}, t)))),
+      log)));
+  showJob();
+  chart.append(lossChart(epochs));
+
+  function showJob() {
+    const now = JSON.stringify(job);
+    if (now === shown) return;
+    shown = now;
+    head.replaceChildren(...header(job, cancel).filter(Boolean));
+    if (!training) {
+      const result = root.querySelector(".result");
+      result.replaceChildren(job.result
+        ? samplesList(job.result.samples, job.spec.prompt)
+        : h("p", { class: "muted" }, isActive(job) ? "Generating…" : "No samples."));
+    }
+  }
+
+  async function cancel(button) {
+    try {
+      job = await busy(button, "Cancelling…", () => post(`${path}/cancel`, undefined, { signal }));
+      showJob();
+    } catch (error) {
+      head.append(problemBox(error));
+    }
+  }
+
+  function onEvent(event) {
+    log.append(eventRow(event));
+    if (event.type === "epoch_end") {
+      if (!epochs.length) samples.replaceChildren();
+      epochs.push(event.data);
+      chart.replaceChildren(lossChart(epochs));
+      samples.prepend(epochSample(event.data)); // newest first: the one to read
+    } else if (event.type === "status") {
+      refresh();
+    }
+  }
+
+  let timer = null;
+  async function refresh() {
+    clearTimeout(timer);
+    try {
+      job = await get(path, { signal });
+      showJob();
+    } catch (error) {
+      if (signal.aborted) return;
+      streamNote.replaceChildren(problemBox(error));
+    }
+    if (isActive(job) && !signal.aborted) timer = setTimeout(refresh, POLL_MS);
+  }
+  signal.addEventListener("abort", () => clearTimeout(timer));
+  if (isActive(job)) timer = setTimeout(refresh, POLL_MS);
+
+  followEvents(jobId, onEvent, { signal, onConnection: (connected) => {
+    streamNote.replaceChildren(connected ? "" : h("p", { class: "muted small" },
+      "The event stream was interrupted; reconnecting…"));
+  } }).catch((error) => streamNote.replaceChildren(problemBox(error)));
+}
+
+function header(job, cancel) {
+  const metrics = job.metrics || {};
+  const metric = (value) => (value === undefined ? null : num(value));
+  // A training job's result, or the model a generation job samples.
+  const modelId = job.result?.model_id ?? job.model_id;
+  return [
+    h("div", { class: "page-head" },
+      h("h1", {}, job.type === "train" ? "Training job " : "Generation job ",
+        h("span", { class: "id" }, job.id)),
+      statusPill(job.status), h("span", { class: "spacer" }),
+      isActive(job) ? h("button", { class: "danger", type: "button", id: "cancel",
+        onclick: (event) => cancel(event.currentTarget) }, "Cancel job") : null),
+    progressBar(job),
+    job.error ? h("div", { class: "problem" }, h("strong", {}, `Failed: ${job.error.code}`),
+      h("p", {}, job.error.message)) : null,
+    facts([
+      ["Created", when(job.created_at)],
+      ["Started", job.started_at ? when(job.started_at) : null],
+      ["Finished", job.finished_at ? when(job.finished_at) : null],
+      ["Duration", duration(jobDuration(job))],
+      ["Attempt", job.attempt > 1 ? String(job.attempt) : null],
+      ["Loss", metric(metrics.loss)],
+      ["Validation loss", metric(metrics.val_loss)],
+      ["Bits per character", metric(metrics.bits_per_char)],
+      ["Stopped because", job.stopped_reason ? job.stopped_reason.replace("_", " ") : null],
+      ["Corpus", job.corpus_id ? idText(job.corpus_id) : null],
+      ["Continues model", job.init_from_model ? idLink("models", job.init_from_model) : null],
+      ["Model", modelId ? idLink("models", modelId) : null],
+      ["Best epoch", job.result?.best_epoch ?? null],
+    ]),
+  ];
+}
+
+function specView(job) {
+  if (job.type !== "train") {
+    return h("div", { class: "spec-grid" }, specTable("generation", job.spec));
+  }
+  const { preset, ...sections } = job.spec;
+  return h("div", {}, h("p", {}, "Preset ", h("strong", {}, preset),
+    ", with these values after the request's overrides:"),
+  h("div", { class: "spec-grid" },
+    Object.entries(sections).map(([name, fields]) => specTable(name, fields))));
+}
+
+function epochSample(data) {
+  return h("article", { class: "epoch-sample" },
+    h("h3", {}, `Epoch ${data.epoch}`, h("span", { class: "muted" },
+      ` · loss ${num(data.loss)} · validation loss ${num(data.val_loss)}`)),
+    h("pre", { class: "sample" }, data.sample));
+}
+
+function eventRow(event) {
+  return h("tr", { dataset: { type: event.type } },
+    h("td", {}, when(event.time)),
+    h("td", {}, event.type.replace("_", " ")),
+    h("td", {}, eventDetails(event)));
+}
+
+function eventDetails({ type, data }) {
+  if (type === "status") {
+    const extra = data.reason || (data.error ? `${data.error.code}: ${data.error.message}` : "");
+    return [statusPill(data.status), extra ? ` ${extra}` : ""];
+  }
+  if (type === "epoch_end") {
+    return `epoch ${data.epoch}: loss ${num(data.loss)}, validation loss ${num(data.val_loss)}`;
+  }
+  if (type === "resumed") return `attempt ${data.attempt} continues after epoch ${data.epoch}`;
+  return JSON.stringify(data);
+}

@@ -1,0 +1,16 @@
+// Generated samples: each begins with its prompt, set apart when it reads as typed (a
+// `seed` model's prompt is prepared first, lowercased and without stopwords).
+
+import { h } from "../dom.js";
+
+export function samplesList(samples, prompt) {
+  if (!samples.length) return h("p", { class: "muted" }, "No samples.");
+  return h("div", { class: "samples" }, samples.map((sample, i) => {
+    const cut = prompt && sample.text.startsWith(prompt) ? prompt.length : 0;
+    return h("figure", { class: "sample-item" },
+      h("figcaption", {}, `Sample ${i + 1} · temperature ${sample.temperature}`),
+      h("pre", { class: "sample" },
+        cut ? h("mark", { title: "the prompt" }, sample.text.slice(0, cut)) : null,
+        sample.text.slice(cut)));
+  }));
+}

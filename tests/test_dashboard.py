@@ -1,0 +1,185 @@
+"""The dashboard in a real browser: headless Chromium drives the page at `/` against the
+real stack (gunicorn, Celery workers, Redis, Keras), as a person would: sign in, upload,
+train, watch, generate, download; and a second owner sees none of it.
+
+Needs Debian's `chromium` and `chromium-driver` (.ci/run installs them); without them
+these tests skip. Screenshots of the job and model pages go to the test's tmp_path.
+"""
+
+import os
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from client.api_client import Client
+from tests.conftest import TOKENS
+from tests.test_end_to_end import TEXT
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+# Chromium without what a test has no use for: no sandbox (we run as root in CI), no GPU,
+# /tmp instead of a small /dev/shm, no background updates or sync talking to the network.
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--no-first-run", "--window-size=1280,900")
+TRAIN_TIMEOUT_S = 120  # a tiny model trains in seconds; the margin is for a busy machine
+WAIT_S = 20  # anything else the page shows after a request or two
+
+pytestmark = pytest.mark.skipif(
+    not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)),
+    reason=f"{CHROMIUM} and {CHROMEDRIVER} are needed (apt-get install chromium chromium-driver)")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.add_experimental_option("prefs", {
+        "download.default_directory": str(tmp_path_factory.mktemp("downloads"))})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def wait_for(browser, condition, what, timeout_s=WAIT_S):
+    """condition(browser)'s first truthy value; on timeout, fail with what the page says."""
+    try:
+        # Live parts of the page are redrawn: an element found may be gone when looked at.
+        return WebDriverWait(browser, timeout_s, poll_frequency=0.1,
+                             ignored_exceptions=(StaleElementReferenceException,)).until(
+            condition)
+    except TimeoutException:
+        text = browser.find_element(By.TAG_NAME, "body").text[:1500]
+        console = [entry["message"] for entry in browser.get_log("browser")]
+        pytest.fail(f"timed out after {timeout_s} s waiting for {what}\n--- page ---\n{text}"
+                    f"\n--- console ---\n" + "\n".join(console))
+
+
+def visible(selector):
+    def find(browser):
+        found = [e for e in browser.find_elements(By.CSS_SELECTOR, selector) if e.is_displayed()]
+        return found[0] if found else None
+    return find
+
+
+def sign_in(browser, url, token):
+    browser.get(url + "/#/signin")
+    browser.execute_script("sessionStorage.clear()")
+    browser.refresh()
+    wait_for(browser, visible("#token"), "the sign-in form").send_keys(token)
+    browser.find_element(By.CSS_SELECTOR, "form.signin button[type=submit]").click()
+
+
+def save_screenshot(browser, path):
+    """The whole page, not only the window: the window grows to the page's height."""
+    width = browser.get_window_size()["width"]
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(width, min(height + 120, 2400))
+    browser.save_screenshot(str(path))
+    browser.set_window_size(width, 900)
+
+
+def test_sign_in_train_watch_and_generate(stack, browser, tmp_path):
+    sign_in(browser, stack.url, TOKENS["alice"])
+    wait_for(browser, visible("table.jobs"), "the jobs list")
+
+    # Upload a corpus and start a tiny model from the form.
+    browser.find_element(By.LINK_TEXT, "New training").click()
+    corpus = tmp_path / "night.txt"
+    corpus.write_text(TEXT, encoding="utf-8")
+    wait_for(browser, visible("#file"), "the training form").send_keys(str(corpus))
+    Select(browser.find_element(By.ID, "preset")).select_by_value("default")
+    for field, value in {"epochs": 2, "units": 32, "layers": 1, "seq_length": 32,
+                         "batch_size": 16}.items():
+        browser.find_element(By.ID, field).send_keys(str(value))
+    browser.find_element(By.ID, "start").click()
+
+    # The job page follows the job live until it succeeds, with a chart of both losses.
+    wait_for(browser, lambda d: "#/jobs/job_" in d.current_url, "the new job's page")
+    job_id = browser.current_url.rsplit("/", 1)[1]
+    wait_for(browser, visible(".card .page-head .status[data-status=succeeded]"),
+             "the job to succeed", timeout_s=TRAIN_TIMEOUT_S)
+    for series in ("loss", "val-loss"):
+        path = wait_for(browser, visible(f"svg.loss-chart .series.{series} path"),
+                        f"the {series} line")
+        assert path.get_attribute("d").count("L") == 1  # two epochs: one segment
+    samples = browser.find_elements(By.CSS_SELECTOR, ".epoch-sample pre.sample")
+    assert len(samples) == 2 and all(len(s.text) > 100 for s in samples)
+    logged = [row.text for row in browser.find_elements(By.CSS_SELECTOR,
+                                                         "table.events tr[data-type=status]")]
+    assert [text.split()[-1] for text in logged] == ["queued", "running", "succeeded"]
+    save_screenshot(browser, tmp_path / "job.png")
+
+    # The list shows it too, newest first, with its losses.
+    browser.find_element(By.LINK_TEXT, "Jobs").click()
+    row = wait_for(browser, visible(f"tr[data-job-id='{job_id}']"), "the job in the list")
+    assert row.get_attribute("data-status") == "succeeded"
+    assert browser.find_elements(By.CSS_SELECTOR, "table.jobs tbody tr")[0] == row
+    assert "epoch 2/2" in row.text
+
+    # Its model: download the zip (fetched with the token) and generate text.
+    browser.get(f"{stack.url}/#/jobs/{job_id}")
+    wait_for(browser, visible("a.id[href^='#/models/']"), "the model link").click()
+    wait_for(browser, visible("#download"), "the download button").click()
+    link = wait_for(browser, visible("#download-link"), "the downloaded zip")
+    assert link.get_attribute("href").startswith("blob:")
+    assert link.get_attribute("download").endswith(".zip")
+
+    prompt = browser.find_element(By.NAME, "prompt")
+    prompt.send_keys("It was")
+    length = browser.find_element(By.NAME, "length")
+    length.clear()
+    length.send_keys("40")
+    browser.find_element(By.NAME, "seed").send_keys("7")
+    browser.find_element(By.CSS_SELECTOR, "form.generate button[type=submit]").click()
+    sample = wait_for(browser, visible(".generated pre.sample"), "the generated text")
+    assert sample.find_element(By.TAG_NAME, "mark").text == "It was"
+    assert len(sample.get_attribute("textContent")) == len("It was") + 40
+    assert set(sample.get_attribute("textContent")) <= set(TEXT)
+    save_screenshot(browser, tmp_path / "model.png")
+
+    # Bad input is a readable problem, not a blank page.
+    length.clear()
+    length.send_keys("0")
+    browser.find_element(By.CSS_SELECTOR, "form.generate button[type=submit]").click()
+    problem = wait_for(browser, visible(".generated .problem"), "the 422 problem")
+    assert problem.get_attribute("data-status") == "422" and "length" in problem.text
+
+
+def test_another_owner_sees_none_of_the_jobs(stack, browser, tmp_path):
+    alice = Client(stack.url, token=TOKENS["alice"])
+    path = tmp_path / "alice.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    corpus = alice.upload_corpus(path)
+    job = alice.train(corpus["id"], "default", training={"epochs": 1})
+    alice.cancel(job["id"])  # listed all the same; no need to keep a worker busy
+
+    sign_in(browser, stack.url, TOKENS["bob"])
+    wait_for(browser, visible("table.jobs tbody tr"), "bob's jobs list")
+    assert job["id"] not in browser.page_source
+    browser.get(f"{stack.url}/#/train")
+    wait_for(browser, visible("#corpus"), "the training form")
+    assert corpus["id"] not in browser.page_source
+
+    # Alice's job by its address: the API answers 404, and the page says so.
+    browser.get(f"{stack.url}/#/jobs/{job['id']}")
+    problem = wait_for(browser, visible(".problem[data-status='404']"), "the 404 problem")
+    assert job["id"] in problem.text
+
+    # A token the API refuses: a clear message, and the page asks for another.
+    sign_in(browser, stack.url, "not-a-token")
+    problem = wait_for(browser, visible(".problem[data-status='401']"), "the 401 problem")
+    assert "not valid" in problem.text
+    # One that stops working while the page is open (revoked, say): back to sign in.
+    browser.execute_script("sessionStorage.setItem('textgen.token', 'revoked-token');"
+                           "location.hash = '#/jobs'")
+    problem = wait_for(browser, visible(".problem[data-status='401']"), "the 401 notice")
+    assert "not accepted" in problem.text and browser.current_url.endswith("#/signin")
