@@ -71,8 +71,8 @@ class EpochSamples:
         self.cursor = "0"
 
     def __call__(self, job):
-        events, self.cursor = self.client.events(self.job_id, after=self.cursor)
-        for event in events:
+        for event in self.client.events(self.job_id, after=self.cursor):
+            self.cursor = event["id"]
             if event["type"] == "epoch_end" and event["data"].get("sample"):
                 preview = event["data"]["sample"][:_SAMPLE_PREVIEW_CHARS].replace("\n", " / ")
                 self.printer.note(f"  epoch {event['data']['epoch']} writes: {preview}")
