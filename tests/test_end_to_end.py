@@ -120,16 +120,6 @@ def test_a_failing_job_ends_failed_with_a_reason(api, tmp_path):
     assert job["error"]["code"] == "corpus_too_small" and job["error"]["message"]
 
 
-def test_following_a_job_shows_progress_and_each_epochs_sample(api, corpus, capsys):
-    from client.progress import follow
-
-    job = follow(api, api.train(corpus["id"], "default", **TINY_DEFAULT)["id"], poll_s=0.1)
-    assert job["status"] == "succeeded"
-    out = capsys.readouterr().out
-    assert "epoch 2/2 [####################]" in out
-    assert "  epoch 1 writes: " in out and "  epoch 2 writes: " in out
-
-
 def test_a_time_limited_job_says_why_it_stopped(api, corpus):
     job = api.train(corpus["id"], "default", **{**TINY_DEFAULT, "training": {
         **TINY_DEFAULT["training"], "epochs": 10_000, "max_seconds": 2}})
