@@ -108,7 +108,7 @@ def main():
             problems.append(f"{len(listed)} generation jobs listed, {len(ids)} submitted")
         for job_id in ids:
             job = api.job(job_id)
-            runs = [e for e in api.events(job_id) if e["type"] == "status"
+            runs = [e for e in api.events(job_id)[0] if e["type"] == "status"
                     and e["data"]["status"] == "running"]
             if job["status"] != "succeeded" or job["attempt"] != 1 or len(runs) != 1:
                 problems.append(f"{job_id}: {job['status']}, attempt {job['attempt']}, "

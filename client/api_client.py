@@ -197,20 +197,21 @@ class Client:
 
     # --- events ------------------------------------------------------------------------
 
-    def events_page(self, job_id, *, after="0", limit=None):
-        """Events after the cursor `after`, oldest first. A job's events grow while it runs:
-        `next` is always the cursor to ask with later."""
-        return Page.of(self._call("GET", f"/v1/jobs/{job_id}/events",
+    def events(self, job_id, after="0", limit=None):
+        """(events, cursor): up to `limit` events after the cursor `after`, oldest first, and
+        the cursor to ask with later. A job's events grow while it runs: ask again with the
+        cursor for what came since."""
+        page = Page.of(self._call("GET", f"/v1/jobs/{job_id}/events",
                                   params=_given(after=after, limit=limit)))
+        return page.data, page.next
 
-    def events(self, job_id, *, after="0"):
-        """The job's events so far, oldest first (an iterator over as many pages as needed)."""
+    def all_events(self, job_id, *, after="0"):
+        """Every event of the job so far, oldest first (an iterator: pages as needed)."""
         while True:
-            page = self.events_page(job_id, after=after, limit=200)
-            yield from page.data
-            if not page.has_more:
+            events, after = self.events(job_id, after=after, limit=200)
+            yield from events
+            if len(events) < 200:
                 return
-            after = page.next
 
     def stream_events(self, job_id, *, after=None):
         """The job's events live, oldest first, until the one that ends the job.
@@ -238,8 +239,8 @@ class Client:
                             return
                 # Ended without the job's end: the server's time limit, or the job had
                 # ended before we asked from past its end.
-                if JobStatus(self.job(job_id)["status"]).is_terminal and not any(
-                        True for _ in self.events(job_id, after=last_id or "0")):
+                if (JobStatus(self.job(job_id)["status"]).is_terminal
+                        and not self.events(job_id, after=last_id or "0", limit=1)[0]):
                     return
             except (ConnectionFailedError, requests.RequestException) as e:
                 failures += 1

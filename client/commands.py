@@ -6,65 +6,15 @@ Errors are raised as ClientError and printed as one line by cli.main.
 """
 
 import json
-import os
-import sys
 from pathlib import Path
 
-from client.api_client import Client
+from client.cli_io import client, emit, note, num, table
 from client.errors import ClientError
-from client.follow import ask_to_cancel, end_lines, epoch_line, follow, quoted
+from client.follow import ask_to_cancel, duration, end_lines, epoch_line, follow, quoted
 from client.records import JobStatus
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130  # 130: Ctrl-C, as shells report it
 _PREFER_WAIT_S = 60  # generate: how long the API may hold the answer (its own maximum)
-
-
-def data_dir():
-    return Path(os.environ.get("TEXTGEN_DATA_DIR", "./data"))
-
-
-def api_url(args):
-    """--url, else TEXTGEN_URL, else the local stack's port."""
-    return (getattr(args, "url", None) or os.environ.get("TEXTGEN_URL")
-            or f"http://127.0.0.1:{os.environ.get('TEXTGEN_PORT', '8000')}")
-
-
-def api_token(args):
-    """--token, else TEXTGEN_TOKEN, else the local stack's <data dir>/token."""
-    if getattr(args, "token", None):
-        return args.token
-    if os.environ.get("TEXTGEN_TOKEN"):
-        return os.environ["TEXTGEN_TOKEN"]
-    path = data_dir() / "token"
-    return path.read_text(encoding="utf-8").strip() if path.is_file() else None
-
-
-def client(args):
-    return Client(api_url(args), token=api_token(args))
-
-
-def emit(args, value, lines):
-    """`value` as JSON with --json, else `lines` (a string or a list of them)."""
-    if args.json:
-        print(json.dumps(value, indent=2, ensure_ascii=False))
-    else:
-        print(lines if isinstance(lines, str) else "\n".join(lines))
-
-
-def note(text):
-    """A remark for the person watching: stderr, so stdout stays the answer."""
-    print(text, file=sys.stderr)
-
-
-def table(rows):
-    """Rows of cells as aligned columns (plain text: no box, no colour)."""
-    rows = [["-" if cell is None else str(cell) for cell in row] for row in rows]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))] if rows else []
-    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-
-
-def _num(value, spec=".3f"):
-    return None if value is None else format(value, spec)
 
 
 # --- corpora and training -----------------------------------------------------------
@@ -190,8 +140,8 @@ def status(args):
     if job["type"] == "train":
         lines.append(f"epoch {p['epoch']}/{p.get('epochs')}  step {p['step']}/"
                      f"{p.get('steps')}  {p['fraction']:.0%}  eta "
-                     f"{_num(p.get('eta_seconds'), '.0f') or '-'} s  loss "
-                     f"{_num(m.get('loss')) or '-'}  val {_num(m.get('val_loss')) or '-'}")
+                     f"{duration(p.get('eta_seconds'))}  loss "
+                     f"{num(m.get('loss')) or '-'}  val {num(m.get('val_loss')) or '-'}")
     if JobStatus(job["status"]).is_terminal:
         lines += end_lines(job)
     emit(args, job, lines)
@@ -215,7 +165,7 @@ def events(args):
     api = client(args)
     job = api.job(args.job_id)
     epochs = (job["spec"].get("training") or {}).get("epochs", "?")
-    stream = api.stream_events(args.job_id) if args.follow else api.events(args.job_id)
+    stream = api.stream_events(args.job_id) if args.follow else api.all_events(args.job_id)
     try:
         for event in stream:
             print(json.dumps(event, ensure_ascii=False) if args.json
@@ -238,7 +188,7 @@ def models(args):
     found = _first(client(args).models(), args.limit)
     emit(args, found, table([(m["id"], m["created_at"], m["preset"], m["corpus_id"],
                               f"epoch {m.get('best_epoch')}",
-                              _num(m["metrics"].get("bits_per_char")) or "-")
+                              num(m["metrics"].get("bits_per_char")) or "-")
                              for m in found]))
     return EXIT_OK
 
@@ -311,7 +261,8 @@ def plot(args):
 
     api = client(args)
     job = api.job(args.job_id)
-    epochs = [e["data"] for e in api.events(args.job_id) if e["type"] == "epoch_end"]
+    epochs = [e["data"] for e in api.all_events(args.job_id)
+              if e["type"] == "epoch_end"]
     if not epochs:
         raise ClientError(f"job {args.job_id} has no finished epoch to plot yet")
     plot_losses(job, epochs, args.output)

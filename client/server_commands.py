@@ -9,7 +9,8 @@ import signal
 import sys
 import time
 
-from client.commands import EXIT_INTERRUPTED, EXIT_OK, data_dir
+from client.cli_io import data_dir
+from client.commands import EXIT_INTERRUPTED, EXIT_OK
 
 
 class _Stopped(Exception):
