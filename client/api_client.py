@@ -22,10 +22,8 @@ from pathlib import Path
 import requests
 
 from client.errors import ApiError, ConnectionFailedError, WaitTimeoutError
-from client.records import TERMINAL, JobStatus, Page, is_final
+from client.records import JobStatus, Page, is_final
 from client.sse import parse
-
-__all__ = ["ApiError", "Client", "TERMINAL"]
 
 _HASH_CHUNK_BYTES = 1 << 20
 # The server sends a heartbeat comment every 15 s (api/event_stream.py): a stream silent
