@@ -1,6 +1,7 @@
 # textgen: `make demo` runs the whole loop, `make test` runs the suite, `make up` the stack.
-# Each creates the virtual environment first (once, and again when requirements.txt changes);
-# `make test` adds requirements-test.txt (pytest, moto), which the runtime never needs.
+# Each creates the virtual environment first (once, and again when requirements.txt or
+# pyproject.toml changes), with the `textgen` command in .venv/bin; `make test` adds
+# requirements-test.txt (pytest, moto), which the runtime never needs.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -10,10 +11,13 @@ TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: demo test up clean-venv
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	@# This checkout, editable (a change needs no reinstall): .venv/bin/textgen. Its
+	@# dependencies are the pins above. setuptools leaves build notes beside pyproject.toml.
+	$(PY) -m pip install --quiet --no-deps -e . && rm -rf textgen.egg-info
 	@# NLTK's English stopwords (the `seed` preset). Offline this fails; seed jobs then say how to fix it.
 	$(PY) -c "import nltk, sys; sys.exit(not nltk.download('stopwords', download_dir='$(VENV)/nltk_data', quiet=True))" 2>/dev/null || \
 		echo "note: NLTK stopwords not downloaded (no network?); seed-preset jobs need NLTK_DATA"
@@ -21,10 +25,10 @@ $(STAMP): requirements.txt
 
 # `exec` so that Ctrl-C and SIGTERM reach the stack runner itself, which stops its children.
 demo: $(STAMP)
-	exec $(PY) -m client demo
+	exec $(VENV)/bin/textgen demo
 
 up: $(STAMP)
-	exec $(PY) -m client up
+	exec $(VENV)/bin/textgen up
 
 $(TEST_STAMP): $(STAMP) requirements-test.txt
 	$(PY) -m pip install --quiet -r requirements-test.txt

@@ -23,6 +23,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from client.api_client import Client  # noqa: E402
+from client.records import JobStatus  # noqa: E402
 from client.stack import LocalStack, free_port  # noqa: E402
 
 TEXT = ("It was on a dreary night of November that I beheld the accomplishment of my toils.\n"
@@ -94,7 +95,7 @@ def main():
         pending = set(ids)
         while pending:
             for job_id in list(pending):
-                if api.job(job_id)["status"] in ("succeeded", "failed", "cancelled"):
+                if JobStatus(api.job(job_id)["status"]).is_terminal:
                     pending.discard(job_id)
             time.sleep(0.2)
         drain_s = time.monotonic() - started
@@ -102,14 +103,7 @@ def main():
         problems = list(failures)
         if len(set(ids)) != len(ids):
             problems.append("a job id was answered twice")
-        listed, after = [], None
-        while True:
-            page = api._call("GET", "/v1/jobs", params={"type": "generate", "limit": 200,
-                                                        **({"after": after} if after else {})})
-            listed += [job["id"] for job in page["data"]]
-            if not page["has_more"]:
-                break
-            after = page["next"]
+        listed = [job["id"] for job in api.jobs(type="generate", page_size=200)]
         if sorted(listed) != sorted(ids):
             problems.append(f"{len(listed)} generation jobs listed, {len(ids)} submitted")
         for job_id in ids:

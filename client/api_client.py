@@ -1,84 +1,310 @@
-"""A small client for the textgen HTTP API. Imports nothing of the server."""
+"""The Python client of the textgen HTTP API: one method per endpoint, plus upload with
+reuse, wait with back-off and a live, reconnecting event stream.
 
+Imports nothing of the server (no shared/, api/, worker/, Redis or TensorFlow), so it runs
+on any machine that reaches the API. Answers are the JSON the API sent, typed by
+client/records.py; a problem answer raises ApiError with its `code`.
+
+    api = Client("http://127.0.0.1:8000", token="tg_...")
+    corpus = api.upload("book.txt")              # the same bytes again: the same corpus
+    job = api.wait(api.train(corpus["id"], training={"epochs": 5})["id"])
+    gen = api.generate(job["result"]["model_id"], prompt="The ", wait_s=30)
+    print(api.wait(gen["id"])["result"]["samples"][0]["text"])
+"""
+
+import hashlib
+import io
+import json
 import time
+import zipfile
+from pathlib import Path
 
 import requests
 
-TERMINAL = ("succeeded", "failed", "cancelled")  # a job in one of these has ended
+from client.errors import ApiError, ConnectionFailedError, WaitTimeoutError
+from client.records import JobStatus, Page, is_final
+from client.sse import parse
+
+_HASH_CHUNK_BYTES = 1 << 20
+# The server sends a heartbeat comment every 15 s (api/event_stream.py): a stream silent
+# for four of them is dead, even if the socket does not say so.
+_STREAM_READ_TIMEOUT_S = 60.0
+_STREAM_RETRIES = 6  # reconnections in a row without an event before giving up
+_STREAM_BACKOFF_S = (0.5, 8.0)  # first and longest pause between reconnections
+_MAX_PREFER_WAIT_S = 60  # the API's own cap on Prefer: wait=N
 
 
-class ApiError(Exception):
-    """Raised when the API answers with a problem (4xx/5xx); carries its code and detail."""
-
-    def __init__(self, status, problem):
-        self.status = status
-        self.problem = problem
-        self.code = problem.get("code", "error")
-        field = f" (field {problem['field']})" if problem.get("field") else ""
-        super().__init__(f"{status} {self.code}: {problem.get('detail', '')}{field}")
+def _given(**fields):
+    """The fields the caller set: the rest is left to the server's defaults."""
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 class Client:
     def __init__(self, base_url, token=None, timeout_s=30.0):
         self.base_url = base_url.rstrip("/")
-        self.timeout_s = timeout_s
+        self.token = token
+        self.timeout_s = timeout_s  # connect, and each read of an ordinary request
         self.http = requests.Session()
         if token:
             self.http.headers["Authorization"] = f"Bearer {token}"
 
+    # --- plumbing ----------------------------------------------------------------------
+
+    def _send(self, method, path, *, idempotency_key=None, headers=None, **kwargs):
+        headers = dict(headers or {})
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        kwargs.setdefault("timeout", self.timeout_s)
+        try:
+            response = self.http.request(method, self.base_url + path, headers=headers,
+                                         **kwargs)
+        except requests.RequestException as e:
+            raise ConnectionFailedError(
+                f"cannot reach textgen at {self.base_url} ({type(e).__name__}); is it "
+                "running? (textgen up, or --url / TEXTGEN_URL)") from e
+        _raise_for_problem(response)
+        return response
+
     def _call(self, method, path, **kwargs):
-        response = self.http.request(method, self.base_url + path, timeout=self.timeout_s,
-                                     **kwargs)
-        if response.status_code >= 400:
-            try:
-                problem = response.json()
-            except ValueError:
-                problem = {"detail": response.text[:200]}
-            raise ApiError(response.status_code, problem)
+        response = self._send(method, path, **kwargs)
         return response.json() if response.content else None
+
+    def _pages(self, path, params, page_size):
+        """Every item of a listing, fetching page after page as the caller iterates."""
+        after = None
+        while True:
+            page = Page.of(self._call("GET", path, params=_given(
+                **params, limit=page_size, after=after)))
+            yield from page.data
+            if not page.has_more:
+                return
+            after = page.next
+
+    # --- system ------------------------------------------------------------------------
 
     def health(self):
         return self._call("GET", "/v1/health")
 
-    def upload_corpus(self, path, name=None):
+    # --- corpora -----------------------------------------------------------------------
+
+    def upload(self, path, name=None):
+        """The corpus of this file: one uploaded before with the same bytes, else a new one."""
+        return self.find_upload(path) or self.upload_corpus(path, name)
+
+    def find_upload(self, path):
+        """Your newest corpus uploaded as exactly the bytes of `path`, or None."""
+        page = self.corpora_page(upload_sha256=file_sha256(path), limit=1)
+        return page.data[0] if page.data else None
+
+    def upload_corpus(self, path, name=None, *, idempotency_key=None):
+        """POST /v1/corpora: always a new corpus, whatever was uploaded before."""
+        path = Path(path)
         with open(path, "rb") as f:
             return self._call("POST", "/v1/corpora", files={"file": (path.name, f)},
-                              data={"name": name or path.name})
+                              data={"name": name or path.name},
+                              idempotency_key=idempotency_key)
 
-    def gutenberg_corpus(self, ebook, name=None):
-        body = {"gutenberg_id": ebook, **({"name": name} if name else {})}
-        return self._call("POST", "/v1/corpora", json=body)
+    def gutenberg_corpus(self, ebook, name=None, *, idempotency_key=None):
+        """A Project Gutenberg book by number, fetched and stripped by the server."""
+        return self._call("POST", "/v1/corpora", json=_given(gutenberg_id=ebook, name=name),
+                          idempotency_key=idempotency_key)
 
-    def train(self, corpus_id, preset="default", **sections):
-        return self._call("POST", "/v1/train",
-                          json={"corpus_id": corpus_id, "preset": preset, **sections})
+    def corpus(self, corpus_id):
+        return self._call("GET", f"/v1/corpora/{corpus_id}")
 
-    def generate(self, model_id, **options):
-        return self._call("POST", "/v1/generate", json={"model_id": model_id, **options})
+    def corpora_page(self, *, after=None, limit=None, upload_sha256=None):
+        return Page.of(self._call("GET", "/v1/corpora", params=_given(
+            after=after, limit=limit, upload_sha256=upload_sha256)))
+
+    def corpora(self, *, upload_sha256=None, page_size=100):
+        """Every corpus of yours, newest first (an iterator: pages are fetched as needed)."""
+        return self._pages("/v1/corpora", {"upload_sha256": upload_sha256}, page_size)
+
+    def delete_corpus(self, corpus_id):
+        self._call("DELETE", f"/v1/corpora/{corpus_id}")
+
+    # --- jobs --------------------------------------------------------------------------
+
+    def train(self, corpus_id, preset="default", *, preprocessing=None, model=None,
+              training=None, init_from_model=None, resources=None, webhook=None,
+              webhook_events=None, idempotency_key=None):
+        """Submit a training job; the sections override the preset's fields."""
+        body = {"corpus_id": corpus_id, "preset": preset, **_given(
+            preprocessing=preprocessing, model=model, training=training,
+            init_from_model=init_from_model, resources=resources, webhook=webhook,
+            webhook_events=webhook_events)}
+        return self._call("POST", "/v1/train", json=body, idempotency_key=idempotency_key)
+
+    def generate(self, model_id, *, prompt=None, length=None, temperature=None, top_k=None,
+                 top_p=None, num_samples=None, seed=None, stop=None, webhook=None,
+                 webhook_events=None, wait_s=None, idempotency_key=None):
+        """Submit a generation job. With `wait_s` (up to 60), the API holds the answer until
+        the job ends or that time passes: the job comes back finished when it was quick."""
+        body = {"model_id": model_id, **_given(
+            prompt=prompt, length=length, temperature=temperature, top_k=top_k, top_p=top_p,
+            num_samples=num_samples, seed=seed, stop=stop, webhook=webhook,
+            webhook_events=webhook_events)}
+        headers, timeout = {}, self.timeout_s
+        if wait_s:
+            wait_s = min(int(wait_s), _MAX_PREFER_WAIT_S)
+            headers["Prefer"] = f"wait={wait_s}"
+            timeout = (self.timeout_s, self.timeout_s + wait_s)
+        return self._call("POST", "/v1/generate", json=body, headers=headers,
+                          timeout=timeout, idempotency_key=idempotency_key)
 
     def job(self, job_id):
         return self._call("GET", f"/v1/jobs/{job_id}")
 
-    def model(self, model_id):
-        return self._call("GET", f"/v1/models/{model_id}")
+    def jobs_page(self, *, status=None, type=None, after=None, limit=None):
+        return Page.of(self._call("GET", "/v1/jobs", params=_given(
+            status=status, type=type, after=after, limit=limit)))
 
-    def events(self, job_id, after="0"):
-        """(events, cursor) after `after`; pass the cursor back for what came since."""
-        page = self._call("GET", f"/v1/jobs/{job_id}/events", params={"after": after})
-        return page["data"], page["next"]
+    def jobs(self, *, status=None, type=None, page_size=100):
+        """Every job of yours, newest first, optionally of one status and type."""
+        return self._pages("/v1/jobs", {"status": status, "type": type}, page_size)
 
     def cancel(self, job_id):
         return self._call("POST", f"/v1/jobs/{job_id}/cancel")
 
-    def wait(self, job_id, on_update=None, poll_s=1.0, timeout_s=None):
-        """Poll until the job is terminal; call `on_update(job)` on every poll."""
+    def delete_job(self, job_id):
+        """Delete a finished job, its events and checkpoints (its model stays)."""
+        self._call("DELETE", f"/v1/jobs/{job_id}")
+
+    def wait(self, job_id, *, timeout_s=None, poll_s=0.5, max_poll_s=2.0, on_update=None):
+        """Poll until the job ends and return it; `on_update(job)` sees every poll.
+
+        The pause between polls starts at `poll_s` and grows by half each time up to
+        `max_poll_s`: a quick job is seen ending soon, a long one is not polled hard.
+        Raises WaitTimeoutError after `timeout_s` (None: no limit).
+        """
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        pause_s = poll_s
         while True:
             job = self.job(job_id)
             if on_update:
                 on_update(job)
-            if job["status"] in TERMINAL:
+            if JobStatus(job["status"]).is_terminal:
                 return job
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"job {job_id} still {job['status']} after {timeout_s}s")
-            time.sleep(poll_s)
+            if deadline is not None:
+                left_s = deadline - time.monotonic()
+                if left_s <= 0:
+                    raise WaitTimeoutError(job, timeout_s)
+                pause_s = min(pause_s, left_s)
+            time.sleep(pause_s)
+            pause_s = min(pause_s * 1.5, max(max_poll_s, poll_s))
+
+    # --- events ------------------------------------------------------------------------
+
+    def events(self, job_id, after="0", limit=None):
+        """(events, cursor): up to `limit` events after the cursor `after`, oldest first, and
+        the cursor to ask with later. A job's events grow while it runs: ask again with the
+        cursor for what came since."""
+        page = Page.of(self._call("GET", f"/v1/jobs/{job_id}/events",
+                                  params=_given(after=after, limit=limit)))
+        return page.data, page.next
+
+    def all_events(self, job_id, *, after="0"):
+        """Every event of the job so far, oldest first (an iterator: pages as needed)."""
+        while True:
+            events, after = self.events(job_id, after=after, limit=200)
+            yield from events
+            if len(events) < 200:
+                return
+
+    def stream_events(self, job_id, *, after=None):
+        """The job's events live, oldest first, until the one that ends the job.
+
+        From the start, or after the event id `after`. A connection that drops, or that the
+        server ends at its time limit, is opened again with Last-Event-ID: no event is lost
+        or seen twice. Raises ConnectionFailedError after several failed reconnections.
+        """
+        last_id, failures = after, 0
+        while True:
+            headers = {"Accept": "text/event-stream"}
+            if last_id:
+                headers["Last-Event-ID"] = last_id
+            try:
+                with self._send("GET", f"/v1/jobs/{job_id}/events", headers=headers,
+                                stream=True, timeout=(self.timeout_s,
+                                                      _STREAM_READ_TIMEOUT_S)) as response:
+                    for message in parse(response.iter_content(chunk_size=None)):
+                        if message.event == "timeout":  # the server's limit: reconnect
+                            break
+                        event = json.loads(message.data)
+                        last_id, failures = message.id or event["id"], 0
+                        yield event
+                        if is_final(event):
+                            return
+                # Ended without the job's end: the server's time limit, or the job had
+                # ended before we asked from past its end.
+                if (JobStatus(self.job(job_id)["status"]).is_terminal
+                        and not self.events(job_id, after=last_id or "0", limit=1)[0]):
+                    return
+            except (ConnectionFailedError, requests.RequestException) as e:
+                failures += 1
+                if failures > _STREAM_RETRIES:
+                    raise ConnectionFailedError(
+                        f"lost the event stream of job {job_id} and could not reconnect "
+                        f"({type(e).__name__})") from e
+            except ApiError as e:
+                if e.status != 503 or failures >= _STREAM_RETRIES:
+                    raise
+                failures += 1  # Redis restarting: the API answers again shortly
+            time.sleep(min(_STREAM_BACKOFF_S[0] * 2 ** failures, _STREAM_BACKOFF_S[1]))
+
+    # --- models ------------------------------------------------------------------------
+
+    def model(self, model_id):
+        return self._call("GET", f"/v1/models/{model_id}")
+
+    def models_page(self, *, after=None, limit=None):
+        return Page.of(self._call("GET", "/v1/models", params=_given(after=after,
+                                                                     limit=limit)))
+
+    def models(self, *, page_size=100):
+        """Every model of yours, newest first."""
+        return self._pages("/v1/models", {}, page_size)
+
+    def delete_model(self, model_id):
+        self._call("DELETE", f"/v1/models/{model_id}")
+
+    def model_file(self, model_id, name):
+        """The bytes of one file: model.keras, vocab.json, config.json or metrics.json."""
+        return self._send("GET", f"/v1/models/{model_id}/files/{name}").content
+
+    def download(self, model_id, directory):
+        """The model's files (one zip from the API), extracted into `directory`; returns the
+        paths written."""
+        archive = self._send("GET", f"/v1/models/{model_id}/download").content
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        written = []
+        with zipfile.ZipFile(io.BytesIO(archive)) as files:
+            for name in files.namelist():
+                target = directory / Path(name).name  # flat: a name is never a path
+                target.write_bytes(files.read(name))
+                written.append(target)
+        return written
+
+
+def file_sha256(path):
+    """SHA-256 (hex) of a file's bytes, as the API records `upload_sha256`."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _raise_for_problem(response):
+    if response.status_code < 400:
+        return
+    try:
+        problem = response.json()
+        if not isinstance(problem, dict):
+            raise ValueError(problem)
+    except ValueError:
+        problem = {"detail": response.text[:200].strip() or response.reason}
+    retry_after = response.headers.get("Retry-After")
+    raise ApiError(response.status_code, problem,
+                   float(retry_after) if retry_after and retry_after.isdigit() else None)

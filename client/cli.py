@@ -1,182 +1,140 @@
-"""The `textgen` command line: run the local stack, the demo, and talk to a running API.
+"""The `textgen` command line: talks to any textgen API, and runs the local stack.
 
-    python -m client up                      the stack in the foreground (make up)
-    python -m client demo                    upload, train, watch, generate (make demo)
-    python -m client upload FILE             then: train CORPUS_ID, watch JOB_ID, generate MODEL_ID
+    textgen train book.txt --epochs 5 --follow     upload (or reuse), train, watch it
+    textgen generate mdl_... --prompt "The " --num-samples 3
+    textgen jobs | models | corpora | status JOB | events JOB | plot JOB -o loss.png
+
+The API is --url, else TEXTGEN_URL, else the local stack (http://127.0.0.1:$TEXTGEN_PORT,
+8000 by default); the token is --token, else TEXTGEN_TOKEN, else <data dir>/token (the
+local stack's; TEXTGEN_DATA_DIR, ./data by default). Every command takes --json. Only
+`up`, `demo` and `token create` load the server's code, and only when run.
 """
 
 import argparse
-import json
-import logging
-import os
-import signal
 import sys
-import time
 from pathlib import Path
 
-from client.api_client import ApiError, Client
-from client.progress import follow
+from client import commands, server_commands
+from client.errors import ClientError
 
-DEFAULT_URL = "http://127.0.0.1:8000"
-
-
-class _Stopped(Exception):
-    """Raised from the signal handler so that `finally` blocks stop the stack."""
+EXIT_FAILED = 1  # the API refused, or the job did not succeed
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 
 
-def _raise_stopped(signum, frame):
-    raise _Stopped(signal.Signals(signum).name)
-
-
-def _data_dir():
-    return Path(os.environ.get("TEXTGEN_DATA_DIR", "./data"))
-
-
-def _stack_from_env():
-    from client.stack import LocalStack  # runs the server: loaded only by up and demo
-
-    return LocalStack(data_dir=_data_dir(),
-                      port=int(os.environ.get("TEXTGEN_PORT", "8000")),
-                      redis_url=os.environ.get("REDIS_URL") or None)
-
-
-def cmd_up(args):
-    stack = _stack_from_env()
-    try:
-        stack.start()
-        from shared.settings import redacted
-
-        redis_note = ("embedded Redis" if "REDIS_URL" not in os.environ
-                      else redacted(stack.redis_url))
-        print(f"textgen API ready at {stack.url} ({redis_note}; data in {stack.data_dir}; "
-              f"logs in {stack.log_dir}). Ctrl-C stops it.", flush=True)
-        if stack.token_created:
-            print(f"created a local API token, shown once (also in "
-                  f"{stack.data_dir / 'token'}, mode 0600): {stack.token}", flush=True)
-        elif stack.token:
-            print(f"API token: in {stack.data_dir / 'token'}", flush=True)
-        while True:  # the stack's supervisor restarts a child that dies
-            time.sleep(1)
-    except _Stopped:
-        print("stopping textgen...", flush=True)
-    finally:
-        stack.stop()
-    return 0
-
-
-def cmd_demo(args):
-    from client.demo import run_demo
-
-    return run_demo()
-
-
-def _token(args):
-    """--token, else TEXTGEN_TOKEN, else the local stack's <data dir>/token."""
-    if args.token:
-        return args.token
-    if os.environ.get("TEXTGEN_TOKEN"):
-        return os.environ["TEXTGEN_TOKEN"]
-    path = _data_dir() / "token"
-    return path.read_text(encoding="utf-8").strip() if path.is_file() else None
-
-
-def _client(args):
-    return Client(args.url, token=_token(args))
-
-
-def cmd_token_create(args):
-    """A new token for NAME, made where the server's Redis is reachable (REDIS_URL)."""
-    from shared.services import Services
-    from shared.settings import Settings
-
-    token = Services.from_settings(Settings.from_env()).tokens.create(args.name)
-    print(token)
-    print(f"token for {args.name}, shown once: keep it secret", file=sys.stderr)
-    return 0
-
-
-def cmd_upload(args):
-    print(json.dumps(_client(args).upload_corpus(Path(args.file), args.name), indent=2))
-    return 0
-
-
-def cmd_train(args):
-    training = {"epochs": args.epochs} if args.epochs else {}
-    if args.max_seconds:
-        training["max_seconds"] = args.max_seconds
-    job = _client(args).train(args.corpus_id, args.preset, training=training)
-    print(job["id"])
-    return cmd_watch(argparse.Namespace(url=args.url, job_id=job["id"])) if args.watch else 0
-
-
-def cmd_watch(args):
-    job = follow(_client(args), args.job_id)
-    print(json.dumps({k: job[k] for k in ("id", "status", "result", "error")}, indent=2))
-    return 0 if job["status"] == "succeeded" else 1
-
-
-def cmd_generate(args):
-    client = _client(args)
-    job = client.generate(args.model_id, prompt=args.prompt, length=args.length,
-                          temperature=args.temperature, num_samples=args.num_samples)
-    job = client.wait(job["id"], poll_s=0.3)
-    if job["status"] != "succeeded":
-        print(json.dumps(job["error"]), file=sys.stderr)
-        return 1
-    for sample in job["result"]["samples"]:
-        print(sample["text"])  # the prompt, then what the model wrote
-        print("---")
-    return 0
+def _common_options():
+    # SUPPRESS: the options may come before or after the command without one hiding the
+    # other (argparse would otherwise let the subcommand's default overwrite it).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", default=argparse.SUPPRESS,
+                        help="the API (TEXTGEN_URL; default the local stack)")
+    common.add_argument("--token", default=argparse.SUPPRESS,
+                        help="API token (TEXTGEN_TOKEN, else <data dir>/token)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="print JSON (a stream of events: one JSON object a line)")
+    return common
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="textgen", description=__doc__,
+    common = _common_options()
+    parser = argparse.ArgumentParser(prog="textgen", description=__doc__, parents=[common],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", default=os.environ.get("TEXTGEN_URL", DEFAULT_URL),
-                        help="API base URL (TEXTGEN_URL)")
-    parser.add_argument("--token", help="API token (TEXTGEN_TOKEN, else <data dir>/token)")
-    sub = parser.add_subparsers(dest="command", required=True)
-    token = sub.add_parser("token", help="manage API tokens (needs REDIS_URL)")
-    token_sub = token.add_subparsers(dest="token_command", required=True)
-    p = token_sub.add_parser("create", help="create a token for NAME and print it once")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, func, help_text, **kwargs):
+        p = sub.add_parser(name, help=help_text, description=help_text, parents=[common],
+                           **kwargs)
+        p.set_defaults(func=func)
+        return p
+
+    command("up", server_commands.up, "run the local stack (API, workers, Redis) until Ctrl-C")
+    command("demo", server_commands.demo, "the whole loop on the local stack: a book, "
+            "training, text")
+    token = command("token", None, "manage API tokens (server side: needs REDIS_URL)")
+    token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    p = token_sub.add_parser("create", parents=[common], help="create a token for NAME "
+                             "and print it once, with NAME's webhook signing secret")
     p.add_argument("name")
-    p.set_defaults(func=cmd_token_create)
-    sub.add_parser("up", help="run the local stack until Ctrl-C").set_defaults(func=cmd_up)
-    sub.add_parser("demo", help="train on a book and print generated text").set_defaults(
-        func=cmd_demo)
-    p = sub.add_parser("upload", help="upload a corpus")
-    p.add_argument("file")
-    p.add_argument("--name")
-    p.set_defaults(func=cmd_upload)
-    p = sub.add_parser("train", help="submit a training job")
-    p.add_argument("corpus_id")
+    p.set_defaults(func=server_commands.token_create)
+
+    command("health", commands.health, "is the API up, and how many workers answer")
+    p = command("upload", commands.upload, "upload a text file (or reuse the corpus of the "
+                "same bytes) and print the corpus id")
+    p.add_argument("file", type=Path)
+    p.add_argument("--name", help="the corpus's name (default: the file's)")
+
+    p = command("train", commands.train, "train a model on a file or a corpus; print the "
+                "job id (--follow: watch it)")
+    p.add_argument("source", metavar="FILE_OR_CORPUS_ID")
     p.add_argument("--preset", default="default", choices=("default", "seed"))
     p.add_argument("--epochs", type=int)
-    p.add_argument("--max-seconds", type=float)
-    p.add_argument("--watch", action="store_true", help="follow its progress")
-    p.set_defaults(func=cmd_train)
-    p = sub.add_parser("watch", help="follow a job until it ends")
-    p.add_argument("job_id")
-    p.set_defaults(func=cmd_watch)
-    p = sub.add_parser("generate", help="generate text from a model")
-    p.add_argument("model_id")
-    p.add_argument("--prompt", default="")
-    p.add_argument("--length", type=int, default=300)
-    p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--num-samples", type=int, default=1)
-    p.set_defaults(func=cmd_generate)
+    p.add_argument("--units", type=int, help="LSTM units per layer")
+    p.add_argument("--layers", type=int, help="stacked LSTM layers")
+    p.add_argument("--seq-length", type=int, help="tokens per training window")
+    p.add_argument("--max-seconds", type=float, help="wall-clock budget for training")
+    p.add_argument("--init-from", metavar="MODEL", help="continue training this model")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                   help="any other spec field, VALUE as JSON: --set training.batch_size=16")
+    p.add_argument("--follow", action="store_true", help="show progress until it ends")
+
+    p = command("jobs", commands.jobs, "list your jobs, newest first")
+    p.add_argument("--status", choices=("queued", "running", "succeeded", "failed",
+                                        "cancelled"))
+    p.add_argument("--type", choices=("train", "generate"))
+    p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    p = command("status", commands.status, "show a job (--follow: watch it until it ends)")
+    p.add_argument("job_id", metavar="JOB")
+    p.add_argument("--follow", action="store_true")
+    p = command("events", commands.events, "print a job's events (--follow: live, until "
+                "the job ends)")
+    p.add_argument("job_id", metavar="JOB")
+    p.add_argument("--follow", action="store_true")
+    p = command("cancel", commands.cancel, "cancel a queued or running job")
+    p.add_argument("job_id", metavar="JOB")
+
+    for name, func, what in (("models", commands.models, "models"),
+                             ("corpora", commands.corpora, "corpora")):
+        p = command(name, func, f"list your {what}, newest first")
+        p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    p = command("download", commands.download, "download a model's files into a directory")
+    p.add_argument("model_id", metavar="MODEL")
+    p.add_argument("-o", "--output", type=Path, metavar="DIR",
+                   help="where to put them (default ./MODEL)")
+    p = command("delete", commands.delete, "delete a corpus, a model or a finished job")
+    p.add_argument("kind", choices=("corpus", "model", "job"))
+    p.add_argument("id", metavar="ID")
+
+    p = command("generate", commands.generate, "generate text from a model and print it")
+    p.add_argument("model_id", metavar="MODEL")
+    p.add_argument("--prompt", help="text every sample starts with")
+    p.add_argument("--length", type=int, help="characters (or words) after the prompt")
+    p.add_argument("--temperature", type=float, nargs="+", metavar="T",
+                   help="one or more (num-samples samples each); 0 is greedy")
+    p.add_argument("--num-samples", type=int)
+    p.add_argument("--seed", type=int, help="same seed, same text")
+    p.add_argument("--no-wait", action="store_true", help="print the job id and return")
+
+    p = command("plot", commands.plot, "plot a training job's losses per epoch as a PNG")
+    p.add_argument("job_id", metavar="JOB")
+    p.add_argument("-o", "--output", type=Path, default=Path("loss.png"), metavar="PNG")
     return parser
 
 
 def main(argv=None):
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Text the API returns (samples, names) is printed as is; an unencodable character
+    # must not end the command.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_stopped)
-    signal.signal(signal.SIGINT, _raise_stopped)
+    args.json = getattr(args, "json", False)
     try:
         return args.func(args)
-    except ApiError as e:
+    except ClientError as e:
         print(f"textgen: {e}", file=sys.stderr)
-        return 1
-    except _Stopped:
-        return 130
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `textgen jobs | head`: the reader left, nothing to say
+        sys.stderr.close()
+        return EXIT_FAILED

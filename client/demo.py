@@ -12,8 +12,10 @@ import sys
 import time
 from pathlib import Path
 
-from client.api_client import ApiError, Client
-from client.progress import follow
+from client.api_client import Client
+from client.errors import ApiError
+from client.follow import follow
+from client.records import JobStatus
 from client.stack import LocalStack
 
 FRANKENSTEIN_EBOOK = 84  # Project Gutenberg's number for Frankenstein
@@ -31,7 +33,7 @@ def _corpus_path():
 def _upload(client, path):
     """The corpus: the CORPUS file, or Frankenstein fetched by the server."""
     if path is not None:
-        return client.upload_corpus(path)
+        return client.upload(path)  # the same file again: the corpus made the first time
     try:
         return client.gutenberg_corpus(FRANKENSTEIN_EBOOK, name="frankenstein")
     except ApiError as e:
@@ -66,9 +68,8 @@ def run_demo():
         job = client.train(corpus["id"], os.environ.get("PRESET", "default"), training=training)
         print(f"training job {job['id']} ({job['spec']['preset']} preset, up to "
               f"{training['epochs']} epochs or {training['max_seconds']:.0f} s)", flush=True)
-        job = follow(client, job["id"])
-        if job["status"] != "succeeded":
-            print(f"training {job['status']}: {job['error']}", file=sys.stderr)
+        job = follow(client, job["id"])  # prints how it ended
+        if job["status"] != JobStatus.SUCCEEDED:
             return 1
         model_id = job["result"]["model_id"]
         model = client.model(model_id)
@@ -76,8 +77,9 @@ def run_demo():
         if metrics.get("bits_per_char") is not None:
             print(f"model {model_id}: {metrics['bits_per_char']:.3f} bits per character "
                   f"on held-out text", flush=True)
-        gen = client.wait(client.generate(model_id, **options)["id"], poll_s=0.3)
-        if gen["status"] != "succeeded":
+        gen = client.generate(model_id, **options, wait_s=60)
+        gen = client.wait(gen["id"], poll_s=0.3)  # at once when it ended within the minute
+        if gen["status"] != JobStatus.SUCCEEDED:
             print(f"generation {gen['status']}: {gen['error']}", file=sys.stderr)
             return 1
         for i, sample in enumerate(gen["result"]["samples"], 1):

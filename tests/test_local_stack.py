@@ -86,6 +86,12 @@ def test_token_create_prints_a_token_the_api_accepts(settings, app):
     assert made.returncode == 0, made.stderr
     token = made.stdout.strip()
     assert token.startswith("tg_") and "shown once" in made.stderr
+    # And the owner's webhook signing secret, on a line of its own that says what it is.
+    from shared.services import Services
+
+    secret = Services.from_settings(settings).webhooks.secret("carol")
+    [line] = [line for line in made.stderr.splitlines() if secret in line]
+    assert secret.startswith("whsec_") and "signs the webhooks" in line
     client = app.test_client()
     assert client.get("/v1/jobs", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     # Only its digest is stored.

@@ -1,0 +1,209 @@
+"""Following a job until it ends: a line for each event worth reading, and on a terminal a
+live bar for the running epoch.
+
+The lines come from the job's live event stream (status changes, resumes, and at each
+epoch's end its losses and a sample). Step-by-step progress is not an event, so on a
+terminal a thread polls the job for the bar. Off a terminal there are no bars and no
+colour: one line per event, each printed once.
+"""
+
+import json
+import sys
+import threading
+
+from client.errors import ClientError
+from client.records import JobStatus
+
+_POLL_S = 0.5  # how often the bar asks for the job's progress (the worker writes it every 2 s)
+
+
+def _num(value, spec=".3f"):
+    return "-" if value is None else format(value, spec)
+
+
+def duration(seconds):
+    if seconds is None:
+        return "-"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def epoch_line(data, epochs, level="char"):
+    """One epoch's figures: losses in nats per token, bits per token, throughput, time."""
+    unit = "char" if level == "char" else "token"
+    parts = [f"epoch {data['epoch']}/{epochs}", f"loss {_num(data.get('loss'))}"]
+    if data.get("val_loss") is not None:
+        parts.append(f"val {_num(data['val_loss'])}")
+    bits = data.get("bits_per_char") or data.get("bits_per_token")
+    if bits is not None:
+        parts.append(f"{bits:.3f} bits/{unit}")
+    if data.get("targets_per_s"):
+        parts.append(f"{data['targets_per_s']:,.0f} {unit}s/s")
+    if data.get("train_seconds") is not None:
+        parts.append(f"{data['train_seconds']:.1f} s")
+    return "  ".join(parts)
+
+
+def quoted(sample):
+    """A sample on one line: JSON-quoted, so a line break shows as \\n."""
+    return json.dumps(sample, ensure_ascii=False)
+
+
+def status_line(job_id, data):
+    """The line for a status event, or None for an end (end_lines says more)."""
+    status = JobStatus(data["status"])
+    if status is JobStatus.QUEUED:
+        return f"{job_id} queued"
+    if status is JobStatus.RUNNING:
+        return f"{job_id} running" + (f" on {data['worker']}" if data.get("worker") else "")
+    return None
+
+
+def end_lines(job):
+    """How the job ended: its model, its samples, or its error."""
+    status = JobStatus(job["status"])
+    if status is JobStatus.FAILED:
+        error = job.get("error") or {}
+        return [f"{job['id']} failed: {error.get('code')}: {error.get('message')}"]
+    if status is JobStatus.CANCELLED:
+        return [f"{job['id']} cancelled"]
+    result = job.get("result") or {}
+    if "model_id" in result:
+        why = f", stopped: {job['stopped_reason']}" if job.get("stopped_reason") else ""
+        return [f"{job['id']} succeeded: model {result['model_id']} "
+                f"(best epoch {result.get('best_epoch')}{why})"]
+    return [f"{job['id']} succeeded"] + [s["text"] for s in result.get("samples", [])]
+
+
+class PlainView:
+    """Off a terminal: one plain line per event worth reading."""
+
+    def __init__(self, client, job, out):
+        self.job, self.out = job, out
+        spec = job.get("spec") or {}
+        self.epochs = (spec.get("training") or {}).get("epochs", "?")
+        self.level = (spec.get("preprocessing") or {}).get("level", "char")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def write(self, line):
+        self.out.write(line + "\n")
+        self.out.flush()
+
+    def event(self, event):
+        data = event["data"]
+        if event["type"] == "status":
+            line = status_line(self.job["id"], data)
+        elif event["type"] == "resumed":
+            line = f"attempt {data.get('attempt')} resumes after epoch {data.get('epoch')}"
+        elif event["type"] == "epoch_end":
+            line = self.epoch(data)
+        else:
+            line = None
+        if line:
+            self.write(line)
+
+    def epoch(self, data):
+        line = epoch_line(data, self.epochs, self.level)
+        return line + (f"  sample {quoted(data['sample'])}" if data.get("sample") else "")
+
+    def end(self, job):
+        for line in end_lines(job):
+            self.write(line)
+
+
+class JsonView(PlainView):
+    """--json: each event as a JSON line, then the final job."""
+
+    def event(self, event):
+        self.write(json.dumps(event, ensure_ascii=False))
+
+    def end(self, job):
+        self.write(json.dumps(job, ensure_ascii=False))
+
+
+class LiveView(PlainView):
+    """On a terminal: the lines above the live bar of the running epoch (rich)."""
+
+    def __init__(self, client, job, out):
+        super().__init__(client, job, out)
+        from client.live_bar import EpochBars  # rich: loaded only on a terminal
+
+        self.bars = EpochBars(out)
+        self.client = client
+        self.stop = threading.Event()
+        self.poller = threading.Thread(target=self._poll, name="progress", daemon=True)
+
+    def __enter__(self):
+        self.bars.start()
+        self.poller.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.bars.stop()
+        return False
+
+    def write(self, line):
+        self.bars.print(line)
+
+    def epoch(self, data):
+        self.bars.epoch_ended(data["epoch"])
+        self.bars.print(epoch_line(data, self.epochs, self.level), style="bold")
+        if data.get("sample"):
+            self.bars.print_sample(data["sample"])
+        return None
+
+    def _poll(self):
+        from client.api_client import Client
+
+        # A client of its own: a requests Session is not shared between threads.
+        api = Client(self.client.base_url, self.client.token, timeout_s=10)
+        while not self.stop.wait(_POLL_S):
+            try:
+                job = api.job(self.job["id"])
+            except ClientError:
+                continue  # the next poll will do; the stream reports real trouble
+            if job["status"] == JobStatus.RUNNING:
+                self.bars.show(job["progress"], job.get("metrics") or {})
+
+
+def follow(client, job_id, *, out=None, live=None, json_lines=False):
+    """Show the job's events (and, on a terminal, its progress) until it ends; return the
+    job as it ended. A KeyboardInterrupt closes the display and propagates."""
+    out = out or sys.stdout
+    job = client.job(job_id)
+    if json_lines:
+        view_class = JsonView
+    elif live if live is not None else out.isatty():
+        view_class = LiveView
+    else:
+        view_class = PlainView
+    with view_class(client, job, out) as view:
+        for event in client.stream_events(job_id):
+            view.event(event)
+        job = client.job(job_id)
+    view.end(job)
+    return job
+
+
+def ask_to_cancel(client, job_id, stdin=None, err=None):
+    """After Ctrl-C: cancel the job, or only stop following it (the default)."""
+    stdin, err = stdin or sys.stdin, err or sys.stderr
+    err.write(f"\ncancel job {job_id}? [y/N] (no: stop following, the job goes on) ")
+    err.flush()
+    try:
+        answer = stdin.readline()
+    except KeyboardInterrupt:  # a second Ctrl-C: stop following, cancel nothing
+        answer = ""
+    if answer.strip().lower() in ("y", "yes"):
+        job = client.cancel(job_id)
+        err.write(f"job {job_id} {job['status']}\n")
+    else:
+        err.write(f"stopped following; job {job_id} goes on "
+                  f"(textgen status {job_id} --follow to watch it again)\n")
+    err.flush()

@@ -1,0 +1,80 @@
+"""The terminal's live display while following a training job (rich): a bar for the running
+epoch with its step, running loss, speed and time left, and lines printed above it.
+
+An epoch's bar gives way to that epoch's line when the epoch ends, so the screen keeps one
+line (and a sample) per finished epoch and one bar. Called from two threads (the event
+stream's and the poller's): rich's Progress locks itself, and `lock` keeps an ended
+epoch's bar from coming back when a late poll reports it.
+"""
+
+import threading
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from client.follow import duration
+
+
+class _StepRate(ProgressColumn):
+    """Training steps per second, as rich measures them from the updates."""
+
+    def render(self, task):
+        return Text(f"{task.speed:.1f} steps/s" if task.speed else "", style="cyan")
+
+
+class EpochBars:
+    def __init__(self, out):
+        self.console = Console(file=out)
+        self.progress = Progress(
+            TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"), _StepRate(), TimeRemainingColumn(),
+            TextColumn("[dim]job eta {task.fields[job_eta]}"),
+            console=self.console, transient=True)
+        self.tasks = {}  # epoch -> rich task id
+        self.ended = 0  # the last epoch whose line was printed
+        self.lock = threading.Lock()
+
+    def start(self):
+        self.progress.start()
+
+    def stop(self):
+        self.progress.stop()
+
+    def print(self, line, style=None):
+        self.console.print(Text(line, style=style or ""), soft_wrap=True)
+
+    def print_sample(self, sample):
+        width = max(20, self.console.width - 4)
+        shown = sample.replace("\n", "⏎")
+        if len(shown) > width:
+            shown = shown[:width - 1] + "…"
+        self.console.print(Text("  " + shown, style="dim"), soft_wrap=True)
+
+    def show(self, progress, metrics):
+        """The bar of the epoch the job is in, at its step."""
+        epoch = progress["epoch"]
+        fields = {"epoch": f"{epoch}/{progress.get('epochs') or '?'}",
+                  "loss": "-" if metrics.get("loss") is None else f"{metrics['loss']:.3f}",
+                  "job_eta": duration(progress.get("eta_seconds"))}
+        with self.lock:
+            if epoch <= self.ended:
+                return
+            if epoch not in self.tasks:
+                self.tasks[epoch] = self.progress.add_task("", total=progress.get("steps"),
+                                                           **fields)
+            self.progress.update(self.tasks[epoch], completed=progress["step"],
+                                 total=progress.get("steps"), **fields)
+
+    def epoch_ended(self, epoch):
+        with self.lock:
+            self.ended = max(self.ended, epoch)
+            for done in [e for e in self.tasks if e <= epoch]:
+                self.progress.remove_task(self.tasks.pop(done))

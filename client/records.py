@@ -1,0 +1,145 @@
+"""What the API answers, as types: TypedDicts mirroring the response models of
+shared/schemas.py (copied, not imported: the client runs without the server's code), and
+Page, one page of a listing.
+
+A record is the JSON object as received, so a field the server adds later is there too,
+and `json.dumps(job)` prints exactly what the API said.
+"""
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Generic, Literal, NotRequired, TypedDict, TypeVar
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self):
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+class Progress(TypedDict):
+    epoch: int
+    epochs: int | None
+    step: int
+    steps: int | None
+    fraction: float
+    eta_seconds: float | None  # the whole job's, not the epoch's
+
+
+class JobError(TypedDict):
+    code: str
+    message: str
+
+
+class Sample(TypedDict):
+    text: str  # the prompt (as prepared for the model), then what the model wrote
+    temperature: float
+
+
+class TrainResult(TypedDict):
+    model_id: str
+    best_epoch: int | None
+
+
+class GenerateResult(TypedDict):
+    samples: list[Sample]
+
+
+class Job(TypedDict):
+    id: str
+    type: Literal["train", "generate"]
+    status: str  # a JobStatus value
+    created_at: str  # ISO 8601, UTC
+    started_at: str | None
+    finished_at: str | None
+    attempt: int
+    progress: Progress
+    metrics: dict[str, float | None]  # loss, val_loss, bits_per_char
+    result: TrainResult | GenerateResult | None
+    error: JobError | None
+    stopped_reason: str | None  # epochs_done, time_limit, early_stopping, cancelled
+    spec: dict[str, Any]  # the training spec (preset, preprocessing, model, training) or
+    # the generation spec
+    corpus_id: NotRequired[str | None]
+    model_id: NotRequired[str | None]
+    init_from_model: NotRequired[str | None]
+    resources: NotRequired[dict[str, str] | None]
+    webhook: NotRequired[str | None]
+    webhook_events: NotRequired[list[str] | None]
+
+
+class Corpus(TypedDict):
+    id: str
+    name: str
+    bytes: int
+    chars: int
+    encoding: str
+    vocab_size: int  # distinct characters
+    sha256: str  # of the text as stored (decoded, LF line endings)
+    upload_sha256: str | None  # of the bytes as uploaded
+    created_at: str
+    source: Literal["upload", "gutenberg"]
+    gutenberg_id: NotRequired[int | None]
+
+
+class Model(TypedDict):
+    id: str
+    job_id: str
+    corpus_id: str
+    created_at: str
+    preset: str
+    vocab_size: int
+    alphabet: str | None
+    metrics: dict[str, Any]
+    best_epoch: int | None
+    stopped_reason: str | None
+    train_seconds: float | None
+    init_from_model: str | None
+    config: dict[str, Any]  # the training spec the model was made with
+    files: dict[str, str]  # file name -> download path
+    download: str  # the path of one zip of every file
+
+
+class Event(TypedDict):
+    id: str  # the stream id: pass it as `after` (or Last-Event-ID) for what came since
+    type: str  # status, resumed, epoch_end
+    time: str
+    data: dict[str, Any]
+
+
+class Health(TypedDict):
+    status: Literal["ok", "degraded", "unavailable"]
+    redis: bool
+    workers: dict[str, int]  # queue -> workers answering
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a listing; pass `next` as `after` for the following one."""
+
+    data: list[T]
+    has_more: bool
+    next: str | None
+    limit: int
+
+    @classmethod
+    def of(cls, body):
+        return cls(data=body["data"], has_more=body["has_more"], next=body["next"],
+                   limit=body["limit"])
+
+
+def is_final(event):
+    """True for the status event that ends a job."""
+    return event["type"] == "status" and JobStatus(event["data"]["status"]).is_terminal
