@@ -28,13 +28,15 @@ def _stop_on_signals():
 
 
 def _stack_from_env():
-    from client.stack import LocalStack
+    from client.stack import LocalStack  # the server's code: loaded only by up and demo
 
     return LocalStack(data_dir=data_dir(), port=int(os.environ.get("TEXTGEN_PORT", "8000")),
                       redis_url=os.environ.get("REDIS_URL") or None)
 
 
 def up(args):
+    from client.stack import StackError
+
     _stop_on_signals()
     stack = _stack_from_env()
     try:
@@ -54,6 +56,9 @@ def up(args):
             time.sleep(1)
     except _Stopped:
         print("stopping textgen...", flush=True)
+    except StackError as e:
+        print(f"textgen: {e}", file=sys.stderr)
+        return 1
     finally:
         stack.stop()
     return EXIT_OK
@@ -61,10 +66,14 @@ def up(args):
 
 def demo(args):
     from client.demo import run_demo
+    from client.stack import StackError
 
     _stop_on_signals()
     try:
         return run_demo()
+    except StackError as e:
+        print(f"textgen: {e}", file=sys.stderr)
+        return 1
     except _Stopped:
         return EXIT_INTERRUPTED
 

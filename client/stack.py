@@ -35,6 +35,10 @@ _HEALTHY_AFTER_S = 60.0
 REPO = Path(__file__).resolve().parents[1]
 
 
+class StackError(RuntimeError):
+    """Raised when the local stack cannot start: its port taken, a child that exited."""
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -103,6 +107,7 @@ class LocalStack:
         self.restarts.setdefault(name, (0, time.monotonic()))
 
     def start(self):
+        self._check_port_free()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not self.redis_url:
             redis_port = free_port()
@@ -123,6 +128,18 @@ class LocalStack:
                                             daemon=True)
         self._supervisor.start()
         return self
+
+    def _check_port_free(self):
+        """Fail at once on a taken port: gunicorn would retry, then exit, while the
+        readiness check took the other server's answers for ours."""
+        with socket.socket() as s:
+            # As gunicorn binds: a port with only closed connections (TIME_WAIT) is free.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", self.port))
+            except OSError as e:
+                raise StackError(f"port {self.port} is in use ({e.strerror}): another "
+                                 f"textgen up? Set TEXTGEN_PORT to another port") from e
 
     def _ensure_token(self, env):
         """Zero configuration: without TEXTGEN_API_TOKENS, a local token in the data dir."""
@@ -145,7 +162,7 @@ class LocalStack:
             except redis.ConnectionError:
                 self.check_alive()
                 if time.monotonic() > deadline:
-                    raise RuntimeError("embedded Redis did not answer within 20 s")
+                    raise StackError("embedded Redis did not answer within 20 s")
                 time.sleep(0.1)
 
     def _wait_until_ready(self):
@@ -160,14 +177,14 @@ class LocalStack:
             except (requests.RequestException, ValueError):
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the stack was not ready within {_READY_TIMEOUT_S:.0f} s; "
+                raise StackError(f"the stack was not ready within {_READY_TIMEOUT_S:.0f} s; "
                                    f"see the logs in {self.log_dir}")
             time.sleep(0.5)
 
     def check_alive(self):
         for name, process in self.processes.items():
             if process.poll() is not None:
-                raise RuntimeError(f"{name} exited with code {process.returncode}; "
+                raise StackError(f"{name} exited with code {process.returncode}; "
                                    f"see {self.log_dir / (name + '.log')}")
 
     def _supervise(self):

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -75,6 +76,22 @@ def test_up_serves_then_stops_everything_on_sigterm(tmp_path):
         if up.poll() is None:
             up.kill()
             up.wait()
+
+
+def test_up_on_a_taken_port_says_so_and_starts_nothing(tmp_path):
+    """Not a stack that answers with another server's API (gunicorn retries the bind)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "TEXTGEN_PORT": str(port), "TEXTGEN_DATA_DIR": str(tmp_path)}
+        env.pop("REDIS_URL", None)
+        done = subprocess.run([sys.executable, "-m", "client", "up"], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == (f"textgen: port {port} is in use (Address already in use): "
+                           "another textgen up? Set TEXTGEN_PORT to another port\n")
+    assert not (tmp_path / "redis").exists()
 
 
 def test_token_create_prints_a_token_the_api_accepts(settings, app):
