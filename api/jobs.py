@@ -23,6 +23,7 @@ from shared.errors import (
 )
 from shared.generation_cost import estimate_generation_s
 from shared.jobs import JobStatus, JobType
+from shared.model_sizing import with_sized_model
 from shared.queue import enqueue
 from shared.schemas import (
     Event,
@@ -80,8 +81,9 @@ def submit_training():
         spec = _continued_spec(body, source, corpus)
         lineage["init_from_model"] = source["id"]
     else:
-        spec = _validated(resolve_train_spec, body.preset, body.model_dump(include={
-            "preprocessing", "model", "training"}))
+        overrides = body.model_dump(include={"preprocessing", "model", "training"})
+        spec = _validated(resolve_train_spec, body.preset,
+                          with_sized_model(body.preset, overrides, corpus["chars"]))
     spec = spec.model_dump()
     check_train_memory(spec, corpus, svc.settings.max_train_memory_mb)
     resources = body.resources.model_dump()

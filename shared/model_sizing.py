@@ -1,6 +1,7 @@
 """The `default` preset's model sized to the corpus and the time budget: a pure-Python rule.
 
-Used when a request sets `training.max_seconds` and no `model` field. The rule estimates
+Used by POST /v1/train (`with_sized_model`) when a request for the `default` preset at
+character level sets `training.max_seconds` and no `model` field. The rule estimates
 how many characters training will see (budget x measured throughput) and how many passes
 over the corpus that is, then:
 
@@ -47,3 +48,20 @@ def sized_default(corpus_chars, max_seconds):
         return {"model": {"units": 128, "layers": 2, "dropout": DROPOUT},
                 "training": {"seq_length": 64}}
     return {"model": {"units": 128, "layers": 2}, "training": {"seq_length": 64}}
+
+
+def with_sized_model(preset, overrides, corpus_chars):
+    """A train request's `overrides` ({section: {field: value}}) with the sized fields
+    beneath the request's own, when the rule applies: the `default` preset at character
+    level, a budget, and no `model` field (a user who names any model field chose the
+    model). Otherwise `overrides` unchanged."""
+    training = overrides.get("training") or {}
+    budget = training.get("max_seconds")
+    level = (overrides.get("preprocessing") or {}).get("level", "char")
+    if (preset != "default" or overrides.get("model") or level != "char"
+            or isinstance(budget, bool) or not isinstance(budget, (int, float))
+            or budget <= 0 or corpus_chars <= 0):
+        return overrides  # an out-of-range budget stays for the spec's own 422
+    sized = sized_default(corpus_chars, budget)
+    return {**overrides, "model": sized["model"],
+            "training": {**sized["training"], **training}}

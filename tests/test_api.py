@@ -72,6 +72,21 @@ def test_submit_training_stores_and_enqueues(client, services, settings):
     assert json.loads(messages[0])["headers"]["argsrepr"] == repr([job["id"]])
 
 
+def test_a_budget_alone_sizes_the_default_model_to_the_corpus(client):
+    corpus = upload(client, "the quick brown fox. " * 50)
+    def submitted(**sections):
+        response = client.post("/v1/train", json={"corpus_id": corpus["id"], **sections})
+        assert response.status_code == 202, response.get_json()
+        return response.get_json()["spec"]
+
+    # A long budget on a tiny corpus: many passes, so the rule adds dropout (shared/model_sizing).
+    sized = submitted(training={"max_seconds": 600})
+    assert sized["model"]["dropout"] > 0 and sized["training"]["max_seconds"] == 600
+    # Any model field, or no budget: the preset's model as it is.
+    assert submitted(training={"max_seconds": 600}, model={"units": 128})["model"]["dropout"] == 0
+    assert submitted(training={"epochs": 2})["model"]["dropout"] == 0
+
+
 def test_training_that_would_not_fit_in_memory_is_refused_with_the_estimate(settings):
     from api import create_app
 

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from shared.model_sizing import sized_default
+from shared.model_sizing import sized_default, with_sized_model
 from shared.specs import PRESETS, resolve_train_spec
 
 MB = 1_000_000
@@ -50,3 +50,22 @@ def test_imports_no_tensorflow():
     code = ("import sys, shared.model_sizing; "
             "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_a_budget_without_model_fields_is_sized_under_the_requests_own_fields():
+    overrides = {"training": {"max_seconds": 600, "seq_length": 32}}
+    sized = with_sized_model("default", overrides, 100_000)
+    assert sized["model"] == sized_default(100_000, 600)["model"]
+    assert sized["training"] == {"seq_length": 32, "max_seconds": 600}  # the request's win
+
+
+@pytest.mark.parametrize("preset, overrides", [
+    ("default", {"training": {"epochs": 3}}),  # no budget
+    ("default", {"training": {"max_seconds": 600}, "model": {"units": 64}}),  # model chosen
+    ("default", {"training": {"max_seconds": 600}, "preprocessing": {"level": "word"}}),
+    ("default", {"training": {"max_seconds": 0}}),  # left for the spec's own 422
+    ("default", {"training": {"max_seconds": None}}),
+    ("seed", {"training": {"max_seconds": 600}}),
+])
+def test_requests_the_rule_does_not_cover_are_left_as_they_are(preset, overrides):
+    assert with_sized_model(preset, overrides, 100_000) is overrides
