@@ -12,8 +12,9 @@ over the corpus that is, then:
 - otherwise the preset as it is (short budgets: throughput limits, and 2x128 is the
   measured best there).
 
-Status (2026-11-28): a first rule from the tuning runs in bench/README.md, not yet fitted
-on the bench/sized_models.py table; see bench/README.md, goal 4.
+Status (2026-11-30): thresholds from earlier tuning runs, checked (not fitted) against the
+bench/sized_models.py table in bench/README.md, goal 4: on 100 KB and 1 MB each branch
+wins or ties the fixed preset.
 """
 
 # Target characters per second of the default preset's 2x128 LSTM on the 2-core worker
@@ -24,7 +25,8 @@ WIDE_UNITS = 256
 WIDE_COST = 3.5
 # Training characters the wide model needs before it overtakes 2x128: 2x256 lost to 2x128
 # at ~2.6M characters (80 s on the slower machine of bench/README.md); about four times
-# that, a guess until the sized_models table says otherwise.
+# that. Checked at one point: with ~15M characters (1 MB, 600 s) 2x256 won by 0.068 nats;
+# where between 2.6M and 15M it starts to win is not measured.
 WIDE_MIN_CHARS = 10_000_000
 # Passes over the training text above which the default width gets dropout: past ~20
 # epochs the 2x128 model's validation loss turns up on a 1 MB corpus.
