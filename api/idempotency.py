@@ -90,19 +90,26 @@ def _fingerprint():
     multipart upload of the same file has another boundary each time)."""
     digest = hashlib.sha256(request.path.encode())
     if request.mimetype == "multipart/form-data":
-        for name in sorted(request.files):
-            upload = request.files[name]
-            digest.update(name.encode() + b"\0" + upload.read())
+        files = []
+        for name, upload in request.files.items(multi=True):
+            files.append((name, hashlib.sha256(upload.read()).hexdigest()))
             upload.seek(0)
-        digest.update(json.dumps(sorted(request.form.items(multi=True))).encode())
+        digest.update(_canonical(files) + _canonical(request.form.items(multi=True)))
     elif request.is_json:
         body = request.get_json(silent=True, cache=True)
         digest.update(json.dumps(body, sort_keys=True).encode() if body is not None
                       else request.get_data(cache=True))
     else:
         digest.update(request.get_data(cache=True))
-    digest.update(json.dumps(sorted(request.args.items(multi=True))).encode())
+    digest.update(_canonical(request.args.items(multi=True)))
     return digest.hexdigest()
+
+
+def _canonical(pairs):
+    """(name, value) pairs as bytes that ignore their order. Each pair becomes JSON before
+    sorting: a malformed multipart part parses with no name (None), which does not sort
+    beside strings."""
+    return json.dumps(sorted(json.dumps(pair) for pair in pairs)).encode()
 
 
 def _as_response(result):

@@ -110,6 +110,8 @@ def _operation(op, rule, method, models):
         statuses.setdefault(status, (Problem, text))
     for status, text in NO_BODY.items():
         statuses.setdefault(status, ({}, text))
+    if op.body is not None:  # MAX_CONTENT_LENGTH caps every body, not only uploads
+        statuses.setdefault(413, (Problem, STATUS_TEXT[413]))
     if op.body is not None or op.query is not None:
         statuses.setdefault(422, (Problem, STATUS_TEXT[422]))
     for status, spec in sorted(statuses.items()):

@@ -131,6 +131,15 @@ def test_a_body_that_is_not_a_json_object_is_a_400(client, nothing_enqueued, pat
                    "malformed_request")
 
 
+@pytest.mark.parametrize("path", ["/v1/train", "/v1/generate"])
+def test_a_body_over_the_size_limit_is_a_documented_413(client, nothing_enqueued, path):
+    oversize = '{"prompt": "' + "x" * (64 * 1024) + '"}'  # the test app's limit is 64 KiB
+    assert_problem(client.post(path, data=oversize, content_type="application/json"), 413,
+                   "payload_too_large")
+    document = client.get("/v1/openapi.json").get_json()
+    assert "413" in document["paths"][path]["post"]["responses"]
+
+
 @pytest.mark.parametrize("query, field", [
     ("status=sleeping", "status"), ("type=dance", "type"), ("limit=0", "limit"),
     ("limit=201", "limit"), ("limit=nine", "limit"), ("after=!!!", "after"),
