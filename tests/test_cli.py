@@ -134,9 +134,12 @@ def _read_until(process, pattern, timeout_s=120):
 
 def test_ctrl_c_asks_whether_to_cancel_or_only_stop_following(textgen, env, book):
     def follow(*args):
+        # SIGINT as a terminal would deliver it: a shell's background job (`.ci/run &`)
+        # starts with SIGINT ignored, which its children, Python included, keep.
         return subprocess.Popen([sys.executable, "-m", "client", *map(str, args)], cwd=REPO,
                                 env=env, text=True, stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def interrupt(process, answer):
         process.stdin.write(answer + "\n")  # read by the prompt once Ctrl-C has come
