@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-HANDOUTS = Path(__file__).resolve().parents[2] / "shared"
+from bench import HANDOUTS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info lines
 # NLTK reads NLTK_DATA when first imported (below, through the worker): set it before.

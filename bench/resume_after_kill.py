@@ -18,11 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from bench.common import HANDOUTS  # noqa: E402
-from client.api_client import Client  # noqa: E402
-from client.stack import LocalStack, free_port  # noqa: E402
+from bench import HANDOUTS
+from client.api_client import Client
+from client.stack import LocalStack, free_port
 
 TOKEN = "resume-bench-token-0123456789"
 EPOCHS = 6
@@ -47,8 +45,11 @@ def one_round(api, stack, corpus_id):
     wait_until(lambda: KILL_AFTER_EPOCH in epochs_reported(api, job_id), 600)
     os.kill(stack.processes["worker-train"].pid, signal.SIGKILL)
     killed = time.monotonic()
-    running = wait_until(lambda: (lambda j: j["attempt"] == 2 and j["status"] == "running")(
-        api.job(job_id)), 300)
+    def attempt_2_running():
+        job = api.job(job_id)
+        return job["attempt"] == 2 and job["status"] == "running"
+
+    running = wait_until(attempt_2_running, 300)
     epoch_after = wait_until(lambda: len(epochs_reported(api, job_id)) > KILL_AFTER_EPOCH, 300)
     done = api.wait(job_id, poll_s=0.5, timeout_s=600)
     epochs = epochs_reported(api, job_id)

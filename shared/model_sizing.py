@@ -17,6 +17,8 @@ bench/sized_models.py table in bench/README.md, goal 4: on 100 KB and 1 MB each 
 wins or ties the fixed preset.
 """
 
+from shared.specs import PRESETS
+
 # Target characters per second of the default preset's 2x128 LSTM on the 2-core worker
 # (bench/quality_per_minute.py, 2026-11-28: 87k-98k; the lower figure, for busy machines).
 DEFAULT_CHARS_PER_S = 87_000
@@ -53,17 +55,17 @@ def sized_default(corpus_chars, max_seconds):
 
 
 def with_sized_model(preset, overrides, corpus_chars):
-    """A train request's `overrides` ({section: {field: value}}) with the sized fields
-    beneath the request's own, when the rule applies: the `default` preset at character
-    level, a budget, and no `model` field (a user who names any model field chose the
-    model). Otherwise `overrides` unchanged."""
+    """A validated train request's `overrides` ({section: {field: value}}; TrainRequest
+    has checked the budget's type and range) with the sized fields beneath the request's
+    own, when the rule applies: the `default` preset at character level (what the rule
+    was measured on), a budget, and no `model` field (a user who names any model field
+    chose the model). Otherwise `overrides` unchanged."""
     training = overrides.get("training") or {}
     budget = training.get("max_seconds")
-    level = (overrides.get("preprocessing") or {}).get("level", "char")
-    if (preset != "default" or overrides.get("model") or level != "char"
-            or isinstance(budget, bool) or not isinstance(budget, (int, float))
-            or budget <= 0 or corpus_chars <= 0):
-        return overrides  # an out-of-range budget stays for the spec's own 422
+    level = (overrides.get("preprocessing") or {}).get(
+        "level", PRESETS["default"]["preprocessing"]["level"])
+    if preset != "default" or overrides.get("model") or level != "char" or budget is None:
+        return overrides
     sized = sized_default(corpus_chars, budget)
     return {**overrides, "model": sized["model"],
             "training": {**sized["training"], **training}}
