@@ -20,6 +20,8 @@ import zipfile
 from pathlib import Path
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util import Retry
 
 from client.errors import ApiError, ConnectionFailedError, WaitTimeoutError
 from client.records import JobStatus, Page, is_final
@@ -32,6 +34,12 @@ _STREAM_READ_TIMEOUT_S = 60.0
 _STREAM_RETRIES = 6  # reconnections in a row without an event before giving up
 _STREAM_BACKOFF_S = (0.5, 8.0)  # first and longest pause between reconnections
 _MAX_PREFER_WAIT_S = 60  # the API's own cap on Prefer: wait=N
+# A server closes an idle keep-alive connection as it likes (gunicorn after 2 s, about
+# wait()'s longest pause), and a request sent on it just then gets no answer at all. A GET
+# changes nothing, so it is sent once more; other methods are not (the server may have
+# acted on them), and the connection is not retried (nothing listening stays an error).
+_RETRY_READS = Retry(total=None, connect=0, read=1, status=0, other=0, redirect=0,
+                     allowed_methods=frozenset({"GET", "HEAD"}))
 
 
 def _given(**fields):
@@ -45,6 +53,8 @@ class Client:
         self.token = token
         self.timeout_s = timeout_s  # connect, and each read of an ordinary request
         self.http = requests.Session()
+        for prefix in ("http://", "https://"):
+            self.http.mount(prefix, HTTPAdapter(max_retries=_RETRY_READS))
         if token:
             self.http.headers["Authorization"] = f"Bearer {token}"
 

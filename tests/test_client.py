@@ -68,7 +68,8 @@ def _event(event_id, event_type, data):
 class StandIn(BaseHTTPRequestHandler):
     """GET /v1/jobs/job_1 (always running) and its event stream, which sends the running
     status and then ends the connection, as a proxy or a restart would; asked again with
-    Last-Event-ID, it sends the end of the job."""
+    Last-Event-ID, it sends the end of the job. GET /v1/jobs/job_dropped closes the
+    connection unanswered the first time."""
 
     protocol_version = "HTTP/1.0"  # the body ends when the connection closes
     cut = "drop"  # or "timeout": the server's own time limit event before it closes
@@ -76,7 +77,9 @@ class StandIn(BaseHTTPRequestHandler):
 
     def do_GET(self):
         StandIn.seen.append((self.path, self.headers.get("Last-Event-ID"), time.monotonic()))
-        if self.path == "/v1/jobs/job_1":
+        if self.path == "/v1/jobs/job_dropped" and len(StandIn.seen) == 1:
+            return  # no answer at all, as to a request on an idle connection being closed
+        if self.path in ("/v1/jobs/job_1", "/v1/jobs/job_dropped"):
             return self._send("application/json", json.dumps(
                 {"id": "job_1", "status": "running"}).encode())
         running = _event("1-0", "status", {"status": "running"})
@@ -130,3 +133,8 @@ def test_wait_backs_off_then_times_out(stand_in):
     # 0.1, 0.15, 0.225, 0.34, then 0.4 each: 6 to 8 polls in 1.5 s, not 15.
     assert 5 <= len(polls) <= 9, pauses
     assert pauses[0] < 0.25 and max(pauses) < 0.6 and pauses[3] > pauses[0]
+
+
+def test_a_get_the_server_closed_unanswered_is_sent_once_more(stand_in):
+    assert stand_in.job("job_dropped")["status"] == "running"
+    assert [path for path, _, _ in StandIn.seen] == ["/v1/jobs/job_dropped"] * 2
