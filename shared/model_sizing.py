@@ -5,16 +5,16 @@ character level sets `training.max_seconds` and no `model` field. The rule estim
 how many characters training will see (budget x measured throughput) and how many passes
 over the corpus that is, then:
 
-- few passes and many characters (a long budget on a large corpus): a wider LSTM, which
-  learns more per character once throughput no longer limits it;
+- enough characters for a wider LSTM on a corpus of 1 MB or more (a long budget on a
+  large corpus): the wider model learns more per character once throughput no longer
+  limits it, and early stopping ends it before it memorises the text;
 - many passes (a long budget on a small corpus): the default width with dropout, since
   the model would otherwise memorise the text;
 - otherwise the preset as it is (short budgets: throughput limits, and 2x128 is the
   measured best there).
 
-Status (2026-11-30): thresholds from earlier tuning runs, checked (not fitted) against the
-bench/sized_models.py table in bench/README.md, goal 4: on 100 KB and 1 MB each branch
-wins or ties the fixed preset.
+Status (2026-12-01): thresholds fitted on the bench/sized_models.py runs in bench/README.md,
+goal 4, on tinyshakespeare and a real 10 MB corpus (the Python 3.11 documentation).
 """
 
 import copy
@@ -24,14 +24,16 @@ from shared.specs import PRESETS
 # Target characters per second of the default preset's 2x128 LSTM on the 2-core worker
 # (bench/quality_per_minute.py, 2026-11-28: 87k-98k; the lower figure, for busy machines).
 DEFAULT_CHARS_PER_S = 87_000
-# A 2x256 LSTM costs ~3.5x the FLOPs per character of 2x128 (weights 4u(in + u)).
+# A 2x256 LSTM takes 2.4x the time per character of 2x128 through train() (2026-12-01:
+# 42.5k against 102k chars/s, the `seen` columns of bench.sized_models).
 WIDE_UNITS = 256
-WIDE_COST = 3.5
-# Training characters the wide model needs before it overtakes 2x128: 2x256 lost to 2x128
-# at ~2.6M characters (80 s on the slower machine of bench/README.md); about four times
-# that. Checked at one point: with ~15M characters (1 MB, 600 s) 2x256 won by 0.068 nats;
-# where between 2.6M and 15M it starts to win is not measured.
-WIDE_MIN_CHARS = 10_000_000
+WIDE_COST = 2.4
+# Characters the wide model must see before it overtakes 2x128, measured on 1 MB and 10 MB:
+# at 2.6M it lost (by 0.081 nats), from 5.1M on it won (by 0.023 to 0.124).
+WIDE_MIN_CHARS = 5_000_000
+# The smallest corpus it won on. Early stopping keeps it from overfitting a 1 MB corpus at
+# any budget, but on 100 KB 2x256 lost to 2x128 with dropout (1.618 against 1.561).
+WIDE_MIN_CORPUS_CHARS = 1_000_000
 # Passes over the training text above which the default width gets dropout: past ~20
 # epochs the 2x128 model's validation loss turns up on a 1 MB corpus.
 MANY_PASSES = 20
@@ -49,8 +51,7 @@ def sized_default(corpus_chars, max_seconds):
         raise ValueError("corpus_chars and max_seconds must be positive")
     seen_chars = DEFAULT_CHARS_PER_S * max_seconds
     passes = seen_chars / corpus_chars
-    wide_seen_chars = seen_chars / WIDE_COST
-    if wide_seen_chars >= WIDE_MIN_CHARS and wide_seen_chars / corpus_chars <= MANY_PASSES:
+    if corpus_chars >= WIDE_MIN_CORPUS_CHARS and seen_chars / WIDE_COST >= WIDE_MIN_CHARS:
         return copy.deepcopy(WIDE)
     if passes > MANY_PASSES:
         return {"model": {"units": 128, "layers": 2, "dropout": DROPOUT},

@@ -18,8 +18,10 @@ def test_short_budgets_keep_the_preset_model():
         assert sized["training"] == {"seq_length": 64}
 
 
-def test_a_long_budget_on_a_large_corpus_gets_a_wider_model():
-    sized = sized_default(10 * MB, 600)
+@pytest.mark.parametrize("corpus_chars, max_seconds", [(10 * MB, 600), (10 * MB, 150),
+                                                      (MB, 600), (MB, 3600)])
+def test_a_long_budget_on_a_large_corpus_gets_a_wider_model(corpus_chars, max_seconds):
+    sized = sized_default(corpus_chars, max_seconds)
     assert sized["model"]["units"] > PRESETS["default"]["model"]["units"]
     assert sized["training"]["learning_rate"] < PRESETS["default"]["training"]["learning_rate"]
 
