@@ -8,6 +8,7 @@ import zipfile
 import pytest
 
 from shared.errors import ArtifactMissingError
+from shared.specs import PRESETS
 from tests.api_helpers import assert_problem, registered_model, upload
 from tests.conftest import client_of
 
@@ -85,6 +86,19 @@ def test_a_budget_alone_sizes_the_default_model_to_the_corpus(client):
     # Any model field, or no budget: the preset's model as it is.
     assert submitted(training={"max_seconds": 600}, model={"units": 128})["model"]["dropout"] == 0
     assert submitted(training={"epochs": 2})["model"]["dropout"] == 0
+
+
+def test_a_long_budget_on_a_large_corpus_gets_the_wider_model(settings):
+    from api import create_app
+
+    client = client_of(create_app(dataclasses.replace(settings, max_upload_bytes=2 << 20)))
+    corpus = upload(client, "the quick brown fox. " * 50_000)  # 1.05M characters
+    response = client.post("/v1/train", json={"corpus_id": corpus["id"],
+                                              "training": {"max_seconds": 600}})
+    assert response.status_code == 202, response.get_json()
+    spec = response.get_json()["spec"]
+    assert spec["model"]["units"] > PRESETS["default"]["model"]["units"]
+    assert spec["training"]["learning_rate"] < PRESETS["default"]["training"]["learning_rate"]
 
 
 def test_training_that_would_not_fit_in_memory_is_refused_with_the_estimate(settings):
