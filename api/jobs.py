@@ -38,7 +38,7 @@ from shared.schemas import (
 from shared.specs import GenerateSpec, TrainSpec, resolve_train_spec
 from shared.textprep import prepared_characters
 from shared.train_memory import check_train_memory
-from shared.webhooks import check_webhook_url
+from shared.webhook_targets import check_webhook_url
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1")
 

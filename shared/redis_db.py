@@ -101,13 +101,31 @@ class Keys:
         """Hash: owner -> the secret their webhooks are signed with."""
         return f"{self.prefix}webhook-secrets"
 
+    def webhook_secret_previous(self, owner):
+        """String: the owner's secret before the last rotation, expiring when the grace
+        period of that rotation ends; webhooks are signed with both until then."""
+        return f"{self.prefix}owner:{{{owner}}}:webhook-secret-previous"
+
+    # The webhook queue's keys share one hash tag: its scripts touch an owner's due set and
+    # the set of owners together (shared/webhooks.py).
+
     def webhook(self, delivery_id):
         """Hash of one queued webhook delivery (shared/webhooks.py)."""
-        return f"{self.prefix}webhook:{delivery_id}"
+        return f"{self.prefix}{{webhooks}}:delivery:{delivery_id}"
 
-    def webhooks_due(self):
-        """Sorted set of delivery ids scored by when each is due (or claimed until)."""
-        return f"{self.prefix}webhooks-due"
+    def webhooks_due(self, owner):
+        """Sorted set of an owner's delivery ids scored by when each is due (or claimed
+        until)."""
+        return f"{self.prefix}{{webhooks}}:due:{owner}"
+
+    def webhook_owners(self):
+        """Sorted set of owners with deliveries, scored by their earliest one's score."""
+        return f"{self.prefix}{{webhooks}}:owners"
+
+    def token_grace(self, digest):
+        """String: the owner of a rotated-out token (by SHA-256), expiring when its grace
+        period ends (shared/auth.py)."""
+        return f"{self.prefix}token-grace:{digest}"
 
     def idempotency(self, owner, key_digest):
         return f"{self.prefix}owner:{{{owner}}}:idempotency:{key_digest}"

@@ -45,8 +45,9 @@ class WebhookFields(BaseModel):
     model_config = STRICT
 
     webhook: Annotated[str, Field(min_length=8, max_length=2000, description=(
-        "an https URL (http only to hosts the operator allows); POSTed the job, signed "
-        "the Standard Webhooks way"))] | None = None
+        "an https URL (http only to hosts the operator allows; no user:password; a host "
+        "that resolves to a private or loopback address is refused unless allowed); "
+        "POSTed the job, signed the Standard Webhooks way"))] | None = None
     webhook_events: Annotated[list[Literal["completed", "epoch_end"]], Field(
         min_length=1, max_length=2, description="what to send: completed (the default), "
         "epoch_end")] = ["completed"]

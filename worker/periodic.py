@@ -16,6 +16,7 @@ class Periodic:
         self.interval_s = interval_s
         self.action = action  # called with no arguments, once a pass
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self):
@@ -24,9 +25,18 @@ class Periodic:
 
     def stop(self):
         self._stop.set()
+        self._wake.set()
+
+    def wake(self):
+        """Run the next pass now rather than at the end of the interval."""
+        self._wake.set()
 
     def _run(self):
-        while not self._stop.wait(self.interval_s):
+        while True:
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.action()
             except redis.RedisError as e:

@@ -19,7 +19,7 @@ from worker.lease import Lease
 from worker.model_cache import ModelCache
 from worker.reaper import Reaper
 from worker.runs import model_loader, run_generation, run_training
-from worker.webhook_sender import start_webhook_sender
+from worker.webhook_sender import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def register_tasks(celery, svc):
         # sender: the worker's consumer; it knows the node name and the queues it reads.
         queues = [queue.name for queue in sender.task_consumer.queues]
         Reaper(svc, f"{sender.hostname}/{os.getpid()}", queues).start()
-        start_webhook_sender(svc.webhooks)
+        WebhookSender(svc.webhooks, svc.settings.webhook_allow_hosts).start()
 
     return train, generate
 
