@@ -7,7 +7,7 @@
 The API is --url, else TEXTGEN_URL, else the local stack (http://127.0.0.1:$TEXTGEN_PORT,
 8000 by default); the token is --token, else TEXTGEN_TOKEN, else <data dir>/token (the
 local stack's; TEXTGEN_DATA_DIR, ./data by default). Every command takes --json. Only
-`up`, `demo` and `token create` load the server's code, and only when run.
+`up`, `demo` and `token ...` load the server's code, and only when run.
 """
 
 import argparse
@@ -55,6 +55,24 @@ def build_parser():
                              "and print it once, with NAME's webhook signing secret")
     p.add_argument("name")
     p.set_defaults(func=server_commands.token_create)
+    p = token_sub.add_parser("revoke", parents=[common], help="revoke NAME's tokens, or the "
+                             "one whose fingerprint (shown when it was made) starts so")
+    p.add_argument("name")
+    p.add_argument("fingerprint", nargs="?")
+    p.set_defaults(func=server_commands.token_revoke)
+    grace = {"type": server_commands.grace_period, "default": "1h", "metavar": "DURATION",
+             "help": "how long the old one keeps working: 90s, 30m, 1h, 2d, 0 (default 1h)"}
+    p = token_sub.add_parser("rotate", parents=[common], help="a new token for NAME, printed "
+                             "once; NAME's other tokens work for --grace, then expire")
+    p.add_argument("name")
+    p.add_argument("--grace", **grace)
+    p.set_defaults(func=server_commands.token_rotate)
+    p = token_sub.add_parser("rotate-webhook-secret", parents=[common], help="a new webhook "
+                             "signing secret for NAME; deliveries carry both signatures "
+                             "for --grace")
+    p.add_argument("name")
+    p.add_argument("--grace", **grace)
+    p.set_defaults(func=server_commands.rotate_webhook_secret)
 
     command("health", commands.health, "is the API up, and how many workers answer")
     p = command("upload", commands.upload, "upload a text file (or reuse the corpus of the "

@@ -1,5 +1,5 @@
 """The commands that run server code on this machine: `up` and `demo` (the local stack) and
-`token create` (writes to the server's Redis). The server's modules are imported inside
+`token ...` (writes to the server's Redis). The server's modules are imported inside
 them, so every other command runs without Redis or TensorFlow installed.
 """
 
@@ -11,6 +11,7 @@ import time
 
 from client.cli_io import data_dir
 from client.commands import EXIT_INTERRUPTED, EXIT_OK
+from client.errors import ClientError
 
 
 class _Stopped(Exception):
@@ -78,19 +79,123 @@ def demo(args):
         return EXIT_INTERRUPTED
 
 
-def token_create(args):
-    """A new token for NAME, made where the server's Redis is reachable (REDIS_URL)."""
+def _services():
     from shared.services import Services
     from shared.settings import Settings
 
-    services = Services.from_settings(Settings.from_env())
+    return Services.from_settings(Settings.from_env())
+
+
+def _configured_note(name):
+    return (f"{name} has a token in TEXTGEN_API_TOKENS: that one is configuration, which "
+            f"no command can change. Remove (or replace) {name}'s entry there, then restart "
+            "the API")
+
+
+def token_create(args):
+    """A new token for NAME, made where the server's Redis is reachable (REDIS_URL)."""
+    from shared.auth import fingerprint
+
+    services = _services()
     token = services.tokens.create(args.name)
     secret = services.webhooks.secret(args.name)
     if args.json:
-        print(json.dumps({"owner": args.name, "token": token, "webhook_secret": secret}))
+        print(json.dumps({"owner": args.name, "token": token, "fingerprint": fingerprint(token),
+                          "webhook_secret": secret}))
         return EXIT_OK
     print(token)
-    print(f"token for {args.name}, shown once: keep it secret", file=sys.stderr)
+    print(f"token for {args.name} (fingerprint {fingerprint(token)}), shown once: keep it "
+          "secret", file=sys.stderr)
     print(f"webhook secret of {args.name} (it signs the webhooks sent for {args.name}'s "
           f"jobs: check webhook-signature with it): {secret}", file=sys.stderr)
     return EXIT_OK
+
+
+def token_revoke(args):
+    """Revoke NAME's tokens in Redis, or the one whose fingerprint starts with FINGERPRINT."""
+    services = _services()
+    prefix = (args.fingerprint or "").lower()
+    revoked = services.tokens.revoke(args.name, prefix)
+    configured = services.tokens.is_configured(args.name)
+    if args.json:
+        print(json.dumps({"owner": args.name, "revoked": revoked,
+                          "configured_token_remains": configured}))
+    else:
+        for item in revoked:
+            print(item)
+        print(f"revoked {len(revoked)} token(s) of {args.name}", file=sys.stderr)
+    if configured and not prefix:
+        raise ClientError(_configured_note(args.name))
+    if not revoked:
+        which = f"whose fingerprint starts with {prefix}" if prefix else "in Redis"
+        raise ClientError(f"{args.name} has no token {which}")
+    return EXIT_OK
+
+
+def token_rotate(args):
+    """A new token for NAME; NAME's other tokens keep working for --grace, then expire."""
+    from shared.auth import fingerprint
+
+    from shared.errors import ValidationError
+
+    services = _services()
+    if services.tokens.is_configured(args.name):
+        raise ClientError(_configured_note(args.name) + f" (an entry {args.name}:NEW beside "
+                          "the old one lets both work while clients move)")
+    try:
+        token, old = services.tokens.rotate(args.name, args.grace)
+    except ValidationError as e:
+        raise ClientError(e.message) from e
+    if args.json:
+        print(json.dumps({"owner": args.name, "token": token, "fingerprint": fingerprint(token),
+                          "grace_s": args.grace, "old": old}))
+        return EXIT_OK
+    print(token)
+    print(f"new token for {args.name} (fingerprint {fingerprint(token)}), shown once: keep it "
+          f"secret; the old one(s) ({', '.join(old) or 'none'}) work for "
+          f"{_duration_text(args.grace)} more", file=sys.stderr)
+    return EXIT_OK
+
+
+def rotate_webhook_secret(args):
+    """A new webhook signing secret for NAME; both sign deliveries for --grace."""
+    services = _services()
+    secret = services.webhooks.rotate_secret(args.name, args.grace)
+    if args.json:
+        print(json.dumps({"owner": args.name, "webhook_secret": secret, "grace_s": args.grace}))
+        return EXIT_OK
+    print(secret)
+    print(f"new webhook secret of {args.name}; for {_duration_text(args.grace)} "
+          "webhook-signature carries a signature by the old secret too (space-separated): "
+          "a receiver that accepts either moves over without missing a delivery",
+          file=sys.stderr)
+    return EXIT_OK
+
+
+# A grace period: a number with a unit (s, m, h, d), or seconds; at most 30 days, past
+# which a rotated-out token would be a second token in all but name.
+_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_GRACE_S = 30 * 86400
+
+
+def grace_period(text):
+    """argparse type: "90s", "30m", "1h", "2d" or seconds -> seconds."""
+    import argparse
+
+    unit = text[-1:].lower() if text[-1:].isalpha() else "s"
+    number = text[:-1] if text[-1:].isalpha() else text
+    try:
+        seconds = float(number) * _UNITS_S[unit]
+    except (KeyError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a duration such as 90s, 30m, 1h or 2d") from None
+    if not 0 <= seconds <= MAX_GRACE_S:
+        raise argparse.ArgumentTypeError(f"{text!r}: from 0 to 30 days")
+    return seconds
+
+
+def _duration_text(seconds):
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:g}s"

@@ -2,7 +2,12 @@
 
 A token's name is its owner. Tokens come from TEXTGEN_API_TOKENS (Settings keeps only
 their SHA-256) and from `textgen token create NAME`, which stores the SHA-256 in Redis and
-shows the token once. A token itself is never stored or logged.
+shows the token once. A token itself is never stored or logged; the first characters of
+its SHA-256 (its fingerprint) name it in `textgen token revoke`.
+
+`textgen token rotate NAME --grace 1h` makes a new token and moves NAME's others to keys
+that Redis expires when the grace period ends: clients move over in that time, and no
+clock of ours has to remember to end it.
 """
 
 import hashlib
@@ -16,12 +21,19 @@ from shared.settings import OWNER_NAME
 
 TOKEN_PREFIX = "tg_"  # makes a leaked token easy to recognise (and to scan for)
 _TOKEN_BYTES = 32  # 256 random bits
+# Hex characters of the SHA-256 that name a token: 48 bits, so two tokens of one owner
+# never share one in practice, and too few to help guess the token.
+FINGERPRINT_CHARS = 12
 LOCAL_OWNER = "local"  # the owner of the token `make up` creates when none is configured
 TOKEN_FILE = "token"  # <data dir>/token: the local token, mode 0600
 
 
 def token_digest(token):
     return hashlib.sha256(token.encode("utf-8", errors="surrogatepass")).hexdigest()
+
+
+def fingerprint(token):
+    return token_digest(token)[:FINGERPRINT_CHARS]
 
 
 def check_owner_name(name):
@@ -50,8 +62,52 @@ class TokenStore:
         if owner is None:
             # A lookup by the digest: what it costs depends on the digest, which an
             # attacker cannot steer towards a valid token, not on the token's characters.
-            owner = self.redis.hget(self.keys.tokens(), digest)
+            owner = (self.redis.hget(self.keys.tokens(), digest)
+                     or self.redis.get(self.keys.token_grace(digest)))
         return owner
+
+    def is_configured(self, name):
+        """True when `name` has a token in TEXTGEN_API_TOKENS (configuration, which no
+        command can change)."""
+        return any(owner == name for owner, _ in self.configured)
+
+    def revoke(self, name, prefix=""):
+        """Revoke `name`'s tokens in Redis (only those whose fingerprint starts with
+        `prefix`, when given), in their grace period or not; their fingerprints."""
+        digests = [d for d in self._current(name) if d.startswith(prefix)]
+        grace_keys = {key: key.rsplit(":", 1)[1] for key in self._in_grace(name)
+                      if key.rsplit(":", 1)[1].startswith(prefix)}
+        pipe = self.redis.pipeline()
+        for digest in digests:
+            pipe.hdel(self.keys.tokens(), digest)
+        for key in grace_keys:
+            pipe.delete(key)
+        pipe.execute()
+        return sorted(d[:FINGERPRINT_CHARS] for d in digests + list(grace_keys.values()))
+
+    def rotate(self, name, grace_s):
+        """A new token for `name`; its others keep working for `grace_s`, then expire.
+        Returns (the new token, the fingerprints of the tokens now in their grace)."""
+        token = TOKEN_PREFIX + secrets.token_urlsafe(_TOKEN_BYTES)
+        old = self._current(check_owner_name(name))
+        pipe = self.redis.pipeline()  # MULTI: never a moment with neither token working
+        for digest in old:
+            pipe.hdel(self.keys.tokens(), digest)
+            if grace_s > 0:
+                pipe.set(self.keys.token_grace(digest), name, ex=max(1, round(grace_s)))
+        pipe.hset(self.keys.tokens(), token_digest(token), name)
+        pipe.execute()
+        return token, sorted(d[:FINGERPRINT_CHARS] for d in old)
+
+    def _current(self, name):
+        return [digest for digest, owner in self.redis.hscan_iter(self.keys.tokens())
+                if owner == name]
+
+    def _in_grace(self, name):
+        # A scan of the key space: tokens in their grace are few and short-lived, and this
+        # is an operator's command, not a request's path.
+        keys = self.redis.scan_iter(match=self.keys.token_grace("*"), count=1000)
+        return [key for key in keys if self.redis.get(key) == name]
 
     def create(self, name):
         """A new token for `name`: stored as its digest, returned once."""
