@@ -9,6 +9,8 @@ import re
 
 from celery import Celery
 
+from shared.redis_db import tls_options
+
 QUEUE_TRAIN = "train"  # long, CPU-heavy: one task per worker process
 QUEUE_TRAIN_GPU = "train-gpu"  # training jobs that asked for a GPU: GPU workers only
 QUEUE_GENERATE = "generate"  # short sampling jobs
@@ -47,6 +49,7 @@ def make_celery(settings):
             "socket_timeout": _SOCKET_TIMEOUT_S,
             "socket_connect_timeout": _SOCKET_TIMEOUT_S,
         },
+        broker_use_ssl=tls_options(settings.redis_url),  # rediss://: check the certificate
         broker_connection_retry_on_startup=True,
         # A worker whose Redis restarts reconnects by itself, however long it takes.
         broker_connection_max_retries=None,

@@ -11,6 +11,8 @@ reason: the fenced step that marks a job succeeded also writes its model record.
 """
 
 import json
+import ssl
+from urllib.parse import parse_qsl, urlsplit
 
 import redis
 
@@ -20,6 +22,35 @@ from shared.json_values import finite
 # connect, two for a command. Blocking reads (event streams) block for less than that.
 CONNECT_TIMEOUT_S = 1.0
 COMMAND_TIMEOUT_S = 2.0
+
+
+# rediss:// URLs: the certificate check as the URL's ssl_cert_reqs says (redis-py's names).
+CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL,
+             "required": ssl.CERT_REQUIRED}
+_TLS_FILES = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
+
+
+def tls_options(redis_url):
+    """A rediss:// URL's TLS options as Celery's broker_use_ssl takes them (None for
+    redis://): what redis-py reads from the URL's query, with the server's certificate
+    checked unless it says ssl_cert_reqs=none. kombu, given only the URL, connects over
+    TLS without checking the certificate at all."""
+    parts = urlsplit(redis_url)
+    if parts.scheme != "rediss":
+        return None
+    query = dict(parse_qsl(parts.query))
+    options = {"ssl_cert_reqs": CERT_REQS[cert_reqs_name(query)]}
+    options.update((key, query[key]) for key in _TLS_FILES if key in query)
+    return options
+
+
+def cert_reqs_name(query):
+    """ssl_cert_reqs of a URL's query as a key of CERT_REQS ("CERT_NONE" and "none" alike;
+    "required" when absent); KeyError names what is not one."""
+    name = query.get("ssl_cert_reqs", "required").lower().removeprefix("cert_")
+    if name not in CERT_REQS:
+        raise KeyError(name)
+    return name
 
 
 def connect(settings):

@@ -9,7 +9,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from shared.errors import ConfigError
 
@@ -98,6 +98,9 @@ class Settings:
                 "REDIS_URL must be set to a redis:// URL (the local stack, `make up`, "
                 "starts an embedded Redis and sets it for you)"
             )
+        problem = redis_tls_problem(redis_url)
+        if problem:
+            problems.append(problem)
 
         def number(name, default, kind, minimum):
             raw = env.get(name)
@@ -186,6 +189,21 @@ class Settings:
             cache_dir=Path(env.get("TEXTGEN_CACHE_DIR") or data_dir / "cache").resolve(),
             cache_max_bytes=int(cache_mb * 1024 * 1024),
         )
+
+
+def redis_tls_problem(redis_url):
+    """What is wrong with a rediss:// URL's TLS options, or None."""
+    from shared.redis_db import cert_reqs_name  # redis_db imports redis: only when asked
+
+    parts = urlsplit(redis_url)
+    if parts.scheme != "rediss":
+        return None
+    try:
+        cert_reqs_name(dict(parse_qsl(parts.query)))
+    except KeyError as e:
+        return (f"REDIS_URL's ssl_cert_reqs must be none, optional or required, got "
+                f"{e.args[0]!r}")
+    return None
 
 
 # S3's bucket naming rules, in short: 3-63 lowercase letters, digits, dots and hyphens.
