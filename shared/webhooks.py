@@ -175,10 +175,6 @@ class Webhooks:
         self._reschedule(owner, delivery_id, "", pipe)
         pipe.execute()
 
-    def pending(self):
-        """How many owners have deliveries queued (for tests and operators)."""
-        return self.redis.zcard(self.keys.webhook_owners())
-
     def _reschedule(self, owner, delivery_id, due_at, pipe):
         self._schedule(keys=[self.keys.webhooks_due(owner), self.keys.webhook_owners()],
                        args=[owner, delivery_id, due_at], client=pipe)

@@ -41,10 +41,6 @@ class WebhookSender:
         self._loop.start()
         return self
 
-    def stop(self):
-        self._loop.stop()
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
     def send_due(self):
         with self._lock:
             free = self.slots - sum(self._busy.values())
