@@ -54,6 +54,10 @@ def test_where_a_webhook_may_go(url, allowed):
 def test_a_name_is_refused_when_it_resolves_to_a_private_address_unless_listed():
     with pytest.raises(RefusedDestinationError, match="127.0.0.1"):
         resolve("https://localhost:8443/hook", ())
+    with pytest.raises(RefusedDestinationError, match="127.0.0.1"):
+        resolve("https://2130706433/hook", ())  # 127.0.0.1 as one number: not a literal
+    with pytest.raises(RefusedDestinationError, match="127.0.0.1"):
+        resolve("https://0x7f.1/hook", ())
     target = resolve("http://localhost:8080/hook", ("localhost:8080",))
     assert target.host == "localhost" and "127.0.0.1" in target.addresses
     with pytest.raises(RefusedDestinationError):
