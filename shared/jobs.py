@@ -110,23 +110,36 @@ local new = redis.call('HGET', KEYS[1], 'status')
 return {1, cjson.decode(new), emit and 1 or 0}
 """
 
-# KEYS[1]: the job hash; KEYS[2]: its stream. ARGV: max attempts, time now (ISO), max events.
-# A running job whose lease expired goes back to queued as the next attempt, or fails once
-# its attempts are spent. Returns 'requeued', 'exhausted' or '' (lease alive, or not running).
+# KEYS[1]: the job hash; KEYS[2]: its stream. ARGV: max attempts, time now (ISO), max events,
+# and, when an attempt gives itself up (a stuck step), JSON {attempt, code, message}. A
+# running job whose lease expired, or that the running attempt gives up, goes back to
+# queued as the next attempt, or fails once its attempts are spent: with the code of the
+# last attempt's end (`stalled`), else attempts_exhausted. Returns 'requeued', 'exhausted'
+# or '' (lease alive, not running, or given up by an attempt that is not the current one).
 _REAP_LUA = """
 local raw = redis.call('HGET', KEYS[1], 'status')
 if not raw or cjson.decode(raw) ~= 'running' then return '' end
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local expires = tonumber(redis.call('HGET', KEYS[1], 'lease_expires_ms') or '0')
-if expires > now_ms then return '' end
 local attempt = tonumber(cjson.decode(redis.call('HGET', KEYS[1], 'attempt')))
+local given = ARGV[4] and cjson.decode(ARGV[4])
+if given then
+  if given.attempt ~= attempt then return '' end
+else
+  local expires = tonumber(redis.call('HGET', KEYS[1], 'lease_expires_ms') or '0')
+  if expires > now_ms then return '' end
+end
 local max_attempts = tonumber(ARGV[1])
 local data
 if attempt >= max_attempts then
   local err = {code = 'attempts_exhausted', message = 'the job was started ' .. attempt ..
     ' times and its worker stopped answering each time (TEXTGEN_MAX_ATTEMPTS is ' ..
     max_attempts .. '); it may be crashing its worker'}
+  if given then
+    err = {code = given.code, message = 'the job was started ' .. attempt ..
+      ' times (TEXTGEN_MAX_ATTEMPTS is ' .. max_attempts .. ') and the last attempt ended: ' ..
+      given.message}
+  end
   redis.call('HSET', KEYS[1], 'status', cjson.encode('failed'), 'error', cjson.encode(err),
              'finished_at', cjson.encode(ARGV[2]), 'lease_expires_ms', '0')
   data = cjson.encode({status = 'failed', error = err})
@@ -134,8 +147,12 @@ else
   redis.call('HSET', KEYS[1], 'status', cjson.encode('queued'),
              'attempt', cjson.encode(attempt + 1), 'worker', cjson.encode(nil),
              'lease_expires_ms', '0', 'enqueued_ms', tostring(now_ms))
-  data = cjson.encode({status = 'queued', attempt = attempt + 1,
-                       reason = 'the worker of attempt ' .. attempt .. ' stopped answering'})
+  -- Why the attempt ended, in the event that starts the next one.
+  local reason = {code = 'lease_expired',
+                  message = 'the worker of attempt ' .. attempt .. ' stopped answering'}
+  if given then reason = {code = given.code, message = given.message} end
+  data = cjson.encode({status = 'queued', attempt = attempt + 1, reason = reason.message,
+                       code = reason.code})
 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'type', 'status', 'time', ARGV[2],
            'data', data)
@@ -386,11 +403,16 @@ class JobStore:
             raise ConflictError(f"job {job_id} is already {status.value}")
         return self.get(job_id)
 
-    def reap(self, job_id, max_attempts):
+    def reap(self, job_id, max_attempts, given_up=None):
         """Hand a running job whose lease expired to its next attempt (or fail it once
-        `max_attempts` are spent). Returns 'requeued', 'exhausted' or ''."""
+        `max_attempts` are spent). With `given_up` ({attempt, code, message}: the running
+        attempt gives itself up, see worker/stall.py), whatever its lease, and the code
+        and message say why. Returns 'requeued', 'exhausted' or ''."""
+        args = [max_attempts, utc_now_iso(), _MAX_EVENTS]
+        if given_up is not None:
+            args.append(json.dumps(given_up))
         outcome = self._reap(keys=[self.keys.job(job_id), self.keys.events(job_id)],
-                             args=[max_attempts, utc_now_iso(), _MAX_EVENTS])
+                             args=args)
         if outcome == "exhausted":
             self.forget_active(job_id)
         return outcome

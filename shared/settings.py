@@ -15,6 +15,8 @@ from shared.errors import ConfigError
 
 # An owner's name: it appears in paths of Redis keys and in logs, so a short safe alphabet.
 OWNER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# "package.module:Name", as pkgutil.resolve_name reads it.
+IMPORT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 GUTENBERG_URL = "https://www.gutenberg.org/cache/epub/{n}/pg{n}.txt"
 
 
@@ -85,6 +87,13 @@ class Settings:
     s3_endpoint_url: str | None = None
     cache_dir: Path | None = None  # workers' scratch cache; None: <data_dir>/cache
     cache_max_bytes: int = 2048 * 1024 * 1024  # the cache evicts least recently used above it
+    # Stuck steps and extra callbacks (issue 15, worker/stall.py). No training step ended for
+    # stall_s: the worker gives the job up and exits. None: 10 x the slowest step so far,
+    # at least 5 minutes.
+    stall_s: float | None = None
+    # Keras callbacks added to every training run, as "module:Class" import paths, each
+    # built without arguments: a profiler, or the stall test's stuck step.
+    train_callbacks: tuple = ()
 
     @classmethod
     def from_env(cls, environ=None):
@@ -138,6 +147,14 @@ class Settings:
                                     env.get("TEXTGEN_WEBHOOK_ALLOW_HOSTS", "").split(",")
                                     if h.strip())
         webhook_retry_s = number("TEXTGEN_WEBHOOK_RETRY_S", 5.0, float, 0.01)
+        stall_s = number("TEXTGEN_STALL_S", None, float, 0.5)
+        train_callbacks = tuple(name.strip() for name in
+                                env.get("TEXTGEN_TRAIN_CALLBACKS", "").split(",")
+                                if name.strip())
+        for name in train_callbacks:
+            if not IMPORT_PATH.match(name):
+                problems.append("TEXTGEN_TRAIN_CALLBACKS must be comma-separated "
+                                f"module:Class import paths, got {name!r}")
         log_format = env.get("TEXTGEN_LOG_FORMAT", "text").lower()
         if log_format not in ("text", "json"):
             problems.append(f"TEXTGEN_LOG_FORMAT must be text or json, got {log_format!r}")
@@ -188,6 +205,8 @@ class Settings:
             s3_endpoint_url=s3_endpoint_url,
             cache_dir=Path(env.get("TEXTGEN_CACHE_DIR") or data_dir / "cache").resolve(),
             cache_max_bytes=int(cache_mb * 1024 * 1024),
+            stall_s=stall_s,
+            train_callbacks=train_callbacks,
         )
 
 

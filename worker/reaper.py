@@ -53,18 +53,8 @@ class Reaper:
             if status.is_terminal:
                 svc.jobs.forget_active(job["id"], job["owner"])
             elif status is JobStatus.RUNNING:
-                outcome = svc.jobs.reap(job["id"], settings.max_attempts)
-                if outcome == "requeued":
-                    log.warning("job %s: lease of attempt %d expired; queued as attempt %d",
-                                job["id"], job["attempt"], job["attempt"] + 1)
-                    self._send(job)
+                if self.reap_running(job) == "requeued":
                     sent.append(job["id"])
-                elif outcome == "exhausted":
-                    log.error("job %s: failed after %d attempts", job["id"], job["attempt"])
-                    svc.metrics.job_ended(job["type"], JobStatus.FAILED.value)
-                    svc.webhooks.notify(svc.jobs.get(job["id"]), "completed")
-                if outcome:
-                    svc.metrics.reaped(outcome)
             elif svc.jobs.mark_enqueued(job["id"],
                                         older_than_ms=int(settings.lost_message_s * 1000)):
                 if in_flight is None:
@@ -76,6 +66,24 @@ class Reaper:
                     sent.append(job["id"])
                     svc.metrics.reaped("resent")
         return sent
+
+    def reap_running(self, job, given_up=None):
+        """Hand on the running `job` if its lease expired, or (`given_up`, see
+        JobStore.reap) because its attempt gives itself up. Returns the outcome."""
+        svc = self.svc
+        outcome = svc.jobs.reap(job["id"], svc.settings.max_attempts, given_up)
+        why = "lease of attempt %d expired" if given_up is None else "attempt %d gave up"
+        if outcome == "requeued":
+            log.warning("job %s: " + why + "; queued as attempt %d", job["id"],
+                        job["attempt"], job["attempt"] + 1)
+            self._send(job)
+        elif outcome == "exhausted":
+            log.error("job %s: failed after %d attempts", job["id"], job["attempt"])
+            svc.metrics.job_ended(job["type"], JobStatus.FAILED.value)
+            svc.webhooks.notify(svc.jobs.get(job["id"]), "completed")
+        if outcome:
+            svc.metrics.reaped(outcome)
+        return outcome
 
     def _send(self, job, mark=True):
         enqueue(self.svc.celery, job)

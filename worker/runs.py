@@ -8,6 +8,7 @@ this attempt's (cancelled, or handed on): then nothing is registered.
 
 import logging
 import math
+import pkgutil
 import time
 
 import redis
@@ -20,6 +21,7 @@ from shared.specs import GenerateSpec, TrainSpec
 from shared.textprep import prepare_text
 from worker.model_files import load_model, save_model
 from worker.sampling import generate
+from worker.stall import StepPulse
 from worker.training import StopReason, TrainHooks, train
 from worker.vocab import CHAR, detokenize, tokenize
 
@@ -135,7 +137,10 @@ def run_training(svc, job, lease):
     hooks = TrainHooks(on_progress=reporter.on_progress, on_epoch_end=reporter.on_epoch_end,
                        on_resume=reporter.on_resume, should_stop=_stop_if_lost(lease),
                        progress_interval_s=svc.settings.progress_interval_s,
-                       sample_length=EPOCH_SAMPLE_LENGTH)
+                       sample_length=EPOCH_SAMPLE_LENGTH,
+                       callbacks=[StepPulse(lease.watchdog),
+                                  *(pkgutil.resolve_name(name)()
+                                    for name in svc.settings.train_callbacks)])
     started = time.monotonic()
     try:
         # An attempt that finds this job's checkpoint continues from its last complete

@@ -19,6 +19,7 @@ from worker.lease import Lease
 from worker.model_cache import ModelCache
 from worker.reaper import Reaper
 from worker.runs import model_loader, run_generation, run_training
+from worker.stall import StallWatchdog, give_up_and_exit
 from worker.webhook_sender import WebhookSender
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def run_job(svc, job_id, body, worker):
     """Move the job to running, call `body(svc, job, lease)` while the lease is held,
     record its outcome. `body` returns a dict of job fields to write on success, or None
     when the job stopped being this attempt's."""
+    asked = time.monotonic()  # the lease lasts lease_s from here at least
     try:
         attempt = svc.jobs.start(job_id, worker, int(svc.settings.lease_s * 1000))
     except NotFoundError:
@@ -66,15 +68,19 @@ def run_job(svc, job_id, body, worker):
         return
     job = svc.jobs.get(job_id)
     with job_context(job_id, job["owner"], attempt):
-        _run_attempt(svc, job, attempt, body, worker)
+        _run_attempt(svc, job, attempt, body, worker, asked)
 
 
-def _run_attempt(svc, job, attempt, body, worker):
+def _run_attempt(svc, job, attempt, body, worker, leased_at):
     job_id = job["id"]
     log.info("job %s: started (attempt %d) on %s", job_id, attempt, worker)
     started = time.monotonic()
     ended = None  # the status this attempt wrote, if it ended the job
-    with Lease(svc.jobs, job_id, attempt, svc.settings.lease_s) as lease:
+    # Pinged by the training loop's steps (worker/stall.py); a stuck one ends the process.
+    watchdog = StallWatchdog(svc.settings.stall_s, on_stall=functools.partial(
+        give_up_and_exit, Reaper(svc), job, attempt))
+    with Lease(svc.jobs, job_id, attempt, svc.settings.lease_s, watchdog=watchdog,
+               granted_at=leased_at) as lease:
         try:
             outcome = body(svc, job, lease)
         except TextgenError as e:

@@ -54,6 +54,8 @@ class TrainHooks:
     on_resume: Callable[[int, list], None] = _ignore
     progress_interval_s: float = 2.0  # least time between two mid-epoch reports
     sample_length: int = 0  # tokens sampled at each epoch end so a user sees it learn
+    # More Keras callbacks, called after train()'s own: the stall watchdog's StepPulse.
+    callbacks: list = field(default_factory=list)
 
 
 @dataclass
@@ -126,6 +128,7 @@ def train(spec, text, checkpoint_dir, hooks, *, resume=False, init=None):
         callbacks.append(early)
     if training["lr_decay"] != 1.0:
         callbacks.append(LearningRateDecay(training["learning_rate"], training["lr_decay"]))
+    callbacks += hooks.callbacks
 
     # A resumed run may have nothing left to do: all epochs run, or patience already spent.
     stopped_early = patience_spent(initial_epoch, checkpoint.best_epoch, training["patience"])
