@@ -3,8 +3,10 @@
 import dataclasses
 import time
 
+from client.stack import free_port
 from shared.jobs import JobType
 from shared.queue import messages_in_flight
+from shared.services import Services
 from worker.lease import Lease
 from worker.reaper import Reaper
 
@@ -59,3 +61,14 @@ def test_the_reaper_requeues_expired_jobs_and_resends_lost_messages(services, se
     assert messages_in_flight(services.redis, settings.redis_prefix) == {
         expired, sent["id"], lost["id"]}
     assert reaper.reap_once() == []  # nothing new: nothing sent twice
+
+
+def test_a_lease_that_cannot_be_renewed_for_lease_s_is_presumed_lost(settings):
+    """Redis unreachable (this host cut off): the run goes on while the lease surely holds,
+    and stops once it may have expired and been handed on, though nobody can say so."""
+    unreachable = dataclasses.replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    jobs = Services.from_settings(unreachable).jobs
+    with Lease(jobs, "job_0123456789abcdef01234567", 1, lease_s=0.6) as lease:
+        assert lease.still_ours()  # Redis cannot say, and the lease cannot have expired
+        assert lease.lost.wait(2)
+        assert not lease.still_ours()
