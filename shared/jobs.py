@@ -67,6 +67,7 @@ class StoppedReason(str, enum.Enum):
 
 
 ATTEMPTS_EXHAUSTED = "attempts_exhausted"  # error.code of a job whose every attempt died
+STALLED = "stalled"  # error.code of a job whose last attempt got stuck in a step (worker/stall)
 
 # KEYS[1]: the job hash; KEYS[2]: its event stream; KEYS[3]: a record to write with it (a
 # model), or the job hash again. ARGV[1]: JSON {allowed: [statuses], attempt: n or null,

@@ -22,7 +22,7 @@ from datetime import datetime
 import pytest
 
 from client.api_client import Client
-from client.stack import api_command, worker_command
+from client.stack import REPO, api_command, worker_command
 from shared.services import Services
 from shared.settings import Settings
 from tests.conftest import TOKENS
@@ -38,7 +38,6 @@ from tests.faults import (
 )
 from tests.netns import Network, NetnsUnavailableError
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REDIS_PORT = 6379  # inside the server's namespace: no other server there
 API_PORT = 8000
 _READY_TIMEOUT_S = 180  # two workers importing TensorFlow at once on 2 cores
@@ -91,7 +90,7 @@ def network():
 def cluster(network, tmp_path):
     """Redis and the API in the server's namespace; workers w1 and w2 in theirs."""
     net, server = network
-    (_, test_side), (_, server_address) = net.link(None, server)
+    _, (_, server_address) = net.link(None, server)  # for the test process
     shared_dir = tmp_path / "shared"  # the artifact store: one directory for every host
     shared_dir.mkdir()
     procs = Processes(tmp_path)
@@ -122,20 +121,19 @@ def cluster(network, tmp_path):
         while len(svc.celery.control.ping(timeout=1.0)) < 2:
             procs.check_alive()
             assert time.monotonic() < deadline, "the two workers did not both answer"
-        yield Cluster(net, server, links, procs, svc, api, test_side)
+        yield Cluster(net, server, links, procs, svc, api)
     finally:
         procs.stop()
 
 
 class Cluster:
-    def __init__(self, net, server, links, procs, svc, api, test_side):
+    def __init__(self, net, server, links, procs, svc, api):
         self.net = net
         self.server = server
         self.links = links  # worker name -> its link's interface in the server namespace
         self.procs = procs
         self.svc = svc
         self.api = api
-        self.test_side = test_side  # the test process's address on its link
 
     def cut(self, worker, cut=True):
         self.net.set_link(self.server, self.links[worker], up=not cut)

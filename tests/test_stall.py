@@ -8,12 +8,12 @@ import pytest
 
 from client.api_client import Client
 from client.stack import LocalStack, free_port
-from shared.jobs import JobType
+from shared.jobs import STALLED, JobType
 from tests.conftest import TEST_REDIS_URL, TOKENS, delete_prefix
 from tests.faults import FAST_LEASES, SLOW_EPOCHS, TEXT, all_events, statuses, wait_for
 from worker.lease import Lease
 from worker.reaper import Reaper
-from worker.stall import EXIT_STALLED, STALLED, StallWatchdog
+from worker.stall import EXIT_STALLED, StallWatchdog
 
 
 class Clock:

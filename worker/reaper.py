@@ -4,7 +4,8 @@ Two ways a job gets lost, both invisible to Celery on Redis (a dead worker's mes
 only redelivered after the visibility timeout, days):
 
 - a running job whose lease expired (its worker died or hung): the next attempt is queued
-  and a message sent, or the job fails with `attempts_exhausted` after max_attempts;
+  and a message sent, or the job fails with `attempts_exhausted` after max_attempts
+  (a stuck step's attempt gives its job up the same way at once, worker/stall.py);
 - a queued job with no message in the broker (the enqueue after creating it failed, or a
   Redis error lost it): a message is sent again.
 

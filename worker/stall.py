@@ -17,6 +17,8 @@ import time
 
 import keras
 
+from shared.jobs import STALLED
+
 log = logging.getLogger(__name__)
 
 # The limit without TEXTGEN_STALL_S (issue 15): ten times the slowest step so far, and never
@@ -26,8 +28,6 @@ STALL_FACTOR = 10
 STALL_FLOOR_S = 300.0
 # sysexits' EX_TEMPFAIL: "try again later", which is what a supervisor's restart does.
 EXIT_STALLED = 75
-
-STALLED = "stalled"  # error.code of a job whose last attempt stalled
 
 
 class StallWatchdog:
