@@ -56,3 +56,16 @@ def test_a_password_is_never_shown(url, shown):
     from shared.settings import redacted
 
     assert redacted(url) == shown
+
+
+def test_reads_the_stall_limit_and_extra_training_callbacks(tmp_path):
+    base = {"REDIS_URL": "redis://h:1/2", "TEXTGEN_DATA_DIR": str(tmp_path)}
+    default = Settings.from_env(base)
+    assert default.stall_s is None and default.train_callbacks == ()
+    s = Settings.from_env({**base, "TEXTGEN_STALL_S": "90",
+                           "TEXTGEN_TRAIN_CALLBACKS": "tests.stuck_step:StuckStep, a.b:C"})
+    assert s.stall_s == 90 and s.train_callbacks == ("tests.stuck_step:StuckStep", "a.b:C")
+    with pytest.raises(ConfigError) as e:
+        Settings.from_env({**base, "TEXTGEN_STALL_S": "0",
+                           "TEXTGEN_TRAIN_CALLBACKS": "os.system('x')"})
+    assert "TEXTGEN_STALL_S" in str(e.value) and "TEXTGEN_TRAIN_CALLBACKS" in str(e.value)
