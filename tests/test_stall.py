@@ -46,6 +46,18 @@ def test_the_default_limit_is_ten_times_the_slowest_step_and_at_least_five_minut
     assert watchdog.stalled_for() == pytest.approx(3011)
 
 
+def test_a_run_is_watched_from_the_start_to_the_end_of_training_only():
+    clock = Clock()
+    watchdog = StallWatchdog(limit_s=2, clock=clock)
+    watchdog.start()
+    watchdog.step_ended()
+    clock.now += 1
+    watchdog.step_ended()
+    watchdog.stop()  # then the model is saved and published: no steps, however long
+    clock.now += 3600
+    assert watchdog.stalled_for() is None
+
+
 def test_a_set_limit_holds_from_the_second_step_whatever_the_steps_took():
     clock = Clock()
     watchdog = StallWatchdog(limit_s=2, clock=clock)
@@ -56,6 +68,7 @@ def test_a_set_limit_holds_from_the_second_step_whatever_the_steps_took():
     assert watchdog.limit_s == 2
     clock.now += 2.5
     assert watchdog.stalled_for() == pytest.approx(2.5)
+    assert StallWatchdog(limit_s=900).limit_s == 900  # a first step gets more if set so
 
 
 def running_job(services, lease_ms=60_000):

@@ -50,6 +50,10 @@ class StallWatchdog:
         """Training begins: the first step is timed from now."""
         self.last_step_end = self.clock()
 
+    def stop(self):
+        """Training ended: saving and publishing the model are no steps."""
+        self.last_step_end = None
+
     def step_ended(self):
         now = self.clock()
         if self.last_step_end is not None:
@@ -58,9 +62,11 @@ class StallWatchdog:
 
     @property
     def limit_s(self):
-        # The first step traces and compiles the model (seconds to minutes, and nothing to
-        # compare it with yet): it gets the floor whatever TEXTGEN_STALL_S says.
-        if self.fixed_limit_s is not None and self.slowest_s > 0:
+        if self.slowest_s == 0:
+            # The first step traces and compiles the model (seconds to minutes, and nothing
+            # to compare it with yet): it gets the floor at least, whatever TEXTGEN_STALL_S.
+            return max(STALL_FLOOR_S, self.fixed_limit_s or 0)
+        if self.fixed_limit_s is not None:
             return self.fixed_limit_s
         return max(STALL_FLOOR_S, STALL_FACTOR * self.slowest_s)
 
@@ -74,8 +80,8 @@ class StallWatchdog:
 
 
 class StepPulse(keras.callbacks.Callback):
-    """Pings the watchdog when training starts and at the end of every step, the
-    validation steps included (a long validation pass is progress too)."""
+    """Pings the watchdog at the end of every step, the validation steps included (a long
+    validation pass is progress too), between the start and the end of training."""
 
     def __init__(self, watchdog):
         super().__init__()
@@ -89,6 +95,9 @@ class StepPulse(keras.callbacks.Callback):
 
     def on_test_batch_end(self, batch, logs=None):
         self.watchdog.step_ended()
+
+    def on_train_end(self, logs=None):
+        self.watchdog.stop()
 
 
 def give_up_and_exit(reaper, job, attempt, stalled_s, limit_s):
