@@ -189,6 +189,9 @@ def test_a_cut_off_worker_s_job_resumes_on_the_other_and_the_cut_off_one_writes_
     assert statuses(events) == [("queued", None), ("running", None), ("queued", 2),
                                 ("running", None), ("succeeded", None)]
     assert epochs_reported(events) == list(range(1, 9))  # each once, over both attempts
+    [requeued] = [e["data"] for e in events if e["data"].get("status") == "queued"
+                  and e["data"].get("attempt") == 2]
+    assert requeued["code"] == "lease_expired"  # why attempt 1 ended
     [resumed] = [e["data"] for e in events if e["type"] == "resumed"]
     assert resumed["attempt"] == 2 and resumed["epoch"] >= 1  # from its last checkpoint
     # Nothing of attempt 1's in the store after the job was handed on.
