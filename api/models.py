@@ -1,13 +1,11 @@
 """Models: the registered result of a training job, its files, and deleting it."""
 
-import io
-import zipfile
-
-from flask import Blueprint, send_file
+from flask import Blueprint
 
 from api.auth import current_owner
 from api.bodies import query
 from api.context import services
+from api.downloads import PRESIGNED_URL_S, send_stored, send_zip
 from api.openapi import operation
 from api.responses import page_response, refuse_if_in_use, respond
 from shared.errors import ArtifactMissingError, NotFoundError
@@ -24,6 +22,8 @@ MODEL_FILES = {
     "metrics.json": "application/json",
 }
 BINARY = {"schema": {"type": "string", "format": "binary"}}
+REDIRECT = ({}, f"with an S3 artifact store: the file's presigned URL (Location, valid "
+                f"{PRESIGNED_URL_S} s to start the download)")
 
 
 def _shaped(record):
@@ -51,14 +51,14 @@ def get_model(model_id):
 @bp.get("/<model_id>/files/<name>")
 @operation("Download one file of a model",
            {200: ({"application/zip": BINARY, "application/json": {"schema": {}}},
-                  "the file: model.keras is a zip archive, the others JSON"), 404: None})
+                  "the file: model.keras is a zip archive, the others JSON"),
+            302: REDIRECT, 404: None})
 def download_file(model_id, name):
     svc = services()
     record = svc.models.get(model_id, current_owner())
     if name not in MODEL_FILES:
         raise NotFoundError(f"a model has no file {name!r}; it has {', '.join(MODEL_FILES)}")
-    return send_file(io.BytesIO(_read(svc, record, name)), mimetype=MODEL_FILES[name],
-                     as_attachment=True, download_name=f"{model_id}-{name}")
+    return send_stored(_stored(svc, record, name), MODEL_FILES[name], f"{model_id}-{name}")
 
 
 @bp.get("/<model_id>/download")
@@ -67,21 +67,15 @@ def download_file(model_id, name):
 def download_zip(model_id):
     svc = services()
     record = svc.models.get(model_id, current_owner())
-    buffer = io.BytesIO()
-    # model.keras is itself a zip: stored, not compressed again.
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-        for name in MODEL_FILES:
-            archive.writestr(name, _read(svc, record, name))
-    buffer.seek(0)
-    return send_file(buffer, mimetype="application/zip", as_attachment=True,
-                     download_name=f"{model_id}.zip")
+    # Every file is found before the first byte goes out: a missing one is still a 404.
+    return send_zip([(name, _stored(svc, record, name)) for name in MODEL_FILES],
+                    f"{model_id}.zip")
 
 
-def _read(svc, record, name):
+def _stored(svc, record, name):
     """One file of a model, from the attempt its record committed."""
     try:
-        with svc.artifacts.open_model_file(record["id"], record["attempt"], name) as file:
-            return file.read()
+        return svc.artifacts.model_file(record["id"], record["attempt"], name)
     except ArtifactMissingError as e:
         raise NotFoundError(f"model {record['id']} has no {name} in the artifact store") from e
 

@@ -45,7 +45,7 @@ def open_artifact_store(settings):
     """The store TEXTGEN_ARTIFACTS_URL names, with the scratch cache of this host."""
     url = settings.artifacts_url or settings.data_dir.as_uri()
     cache_dir = settings.cache_dir or settings.data_dir / "cache"
-    return ArtifactStore(open_objects(url, settings.s3_endpoint_url),
+    return ArtifactStore(open_objects(url, settings.s3_endpoint_url, settings.s3_public_url),
                          ScratchCache(cache_dir, settings.cache_max_bytes))
 
 
@@ -97,11 +97,11 @@ class ArtifactStore:
             except OSError as e:
                 raise storage_error(e, "write in the scratch cache") from e
 
-    def open_model_file(self, model_id, attempt, name):
-        """A binary file object of one of MODEL_FILES; ArtifactMissingError if absent."""
+    def model_file(self, model_id, attempt, name):
+        """One of MODEL_FILES, as a StoredFile to serve; ArtifactMissingError if absent."""
         if name not in MODEL_FILES:
             raise ValueError(f"not a model file: {name!r}")
-        return self.objects.open(f"{_model_prefix(model_id, attempt)}/{name}")
+        return self.objects.stored(f"{_model_prefix(model_id, attempt)}/{name}")
 
     def local_model_dir(self, model_id, attempt):
         """A local directory with the model's files, for Keras to load: this host's copy in

@@ -6,6 +6,9 @@ upload (s3fs aborts it on failure), only appears complete; on a local disk the w
 through shared/local_files (temp, fsync, rename). Failures are translated here, at the
 boundary: a missing key is ArtifactMissingError, anything else the store or the network
 refuses is StorageError (StorageFullError when it is out of room).
+
+Large objects (a model of hundreds of MB) are never read whole to be served: StoredFile
+gives a local path (sendfile), a presigned URL (S3), or bounded chunks.
 """
 
 import contextlib
@@ -27,32 +30,49 @@ _HTTP_INSUFFICIENT_STORAGE = 507
 
 # botocore's defaults (60 s to connect, legacy retries) would hold a job for minutes on an
 # unreachable endpoint; 3 tries with backoff ride out a restart of MinIO.
+# SigV4 for presigned URLs too (botocore presigns with the legacy V2 in us-east-1 unless
+# told): what AWS requires in newer regions, and MinIO accepts.
 _S3_CONFIG = {"connect_timeout": 10, "read_timeout": 120,
-              "retries": {"max_attempts": 3, "mode": "standard"}}
+              "retries": {"max_attempts": 3, "mode": "standard"},
+              "signature_version": "s3v4"}
+# A chunk of an object streamed through a process (a zip of a model from S3): one ranged
+# GET each; 1 MiB keeps four concurrent 500 MB downloads within a few MB of memory, and
+# is large enough that the requests' overhead does not matter.
+CHUNK_BYTES = 1024 * 1024
 
 
-def open_objects(url, s3_endpoint_url=None):
-    """The Objects for a validated TEXTGEN_ARTIFACTS_URL (see shared/settings.py)."""
+def open_objects(url, s3_endpoint_url=None, s3_public_url=None):
+    """The Objects for a validated TEXTGEN_ARTIFACTS_URL (see shared/settings.py).
+
+    `s3_public_url`: the S3 endpoint as clients reach it, for presigned URLs, when it is
+    not the one this process uses (MinIO is http://minio:9000 inside Compose).
+    """
     parts = urlsplit(url)
     if parts.scheme == "file":
         return LocalObjects(Path(unquote(parts.path)))
     import s3fs  # here, so that only S3 deployments pay for its import (~0.25 s)
 
-    # No instance or listings cache: other hosts write the same keys, and a cached
-    # listing would hide their writes.
-    fs = s3fs.S3FileSystem(endpoint_url=s3_endpoint_url, skip_instance_cache=True,
-                           use_listings_cache=False, config_kwargs=_S3_CONFIG)
+    def s3(endpoint_url):
+        # No instance or listings cache: other hosts write the same keys, and a cached
+        # listing would hide their writes.
+        return s3fs.S3FileSystem(endpoint_url=endpoint_url, skip_instance_cache=True,
+                                 use_listings_cache=False, config_kwargs=_S3_CONFIG)
+
+    fs = s3(s3_endpoint_url)
+    # Signing is local computation: the public endpoint is only ever written into URLs.
+    signer = s3(s3_public_url) if s3_public_url and s3_public_url != s3_endpoint_url else fs
     root = "/".join(p for p in (parts.netloc, parts.path.strip("/")) if p)
-    return Objects(fs, root, url)
+    return Objects(fs, root, url, signer)
 
 
 class Objects:
     """Keys under `root` of an fsspec file system (S3's: bucket/prefix)."""
 
-    def __init__(self, fs, root, url):
+    def __init__(self, fs, root, url, signer=None):
         self.fs = fs
         self.root = root
         self.url = url  # names the store in messages and in scratch cache keys
+        self.signer = signer or fs  # the file system that presigns URLs for clients
 
     def _path(self, key):
         return f"{self.root}/{key}" if key else self.root
@@ -70,10 +90,36 @@ class Objects:
         with _translated(f"read {key} from the artifact store", missing=key):
             return self.fs.cat_file(self._path(key))
 
-    def open(self, key):
-        """A binary file object reading `key`; the caller closes it."""
+    def stored(self, key):
+        """The StoredFile of `key`; ArtifactMissingError when it is absent."""
         with _translated(f"read {key} from the artifact store", missing=key):
-            return self.fs.open(self._path(key), "rb")
+            return StoredFile(self, key, self.fs.size(self._path(key)))
+
+    def local_path(self, key):
+        """The file holding `key` on this host, or None when the store is remote."""
+        return None
+
+    def presigned_url(self, key, expires_s, response_headers):
+        """A URL that lets anyone GET `key` for `expires_s` seconds, the response carrying
+        `response_headers` (S3's Response* parameters: ResponseContentDisposition, ...);
+        None when the store is local."""
+        with _translated(f"sign a URL for {key}"):
+            return self.signer.url(self._path(key), expires=int(expires_s),
+                                   **response_headers)
+
+    def chunks(self, key, chunk_bytes=CHUNK_BYTES):
+        """The bytes of `key`, in chunks of at most `chunk_bytes`, read as they are asked
+        for (no read-ahead: memory stays one chunk whatever the object's size)."""
+        with _translated(f"read {key} from the artifact store", missing=key):
+            file = self.fs.open(self._path(key), "rb", block_size=chunk_bytes,
+                                cache_type="none")
+        with file:
+            while True:
+                with _translated(f"read {key} from the artifact store", missing=key):
+                    chunk = file.read(chunk_bytes)
+                if not chunk:
+                    return
+                yield chunk
 
     def exists(self, key):
         with _translated(f"look up {key} in the artifact store"):
@@ -116,6 +162,32 @@ class LocalObjects(Objects):
     def upload(self, local_path, key):
         with _translated(f"write {key} to the artifact store"):
             copy_atomic(local_path, self._path(key))
+
+    def local_path(self, key):
+        return Path(self._path(key))
+
+    def presigned_url(self, key, expires_s, response_headers):
+        return None
+
+
+class StoredFile:
+    """One stored object, found (its size known), to be served without being read whole:
+    from `local_path()` by sendfile, through `presigned_url()` by the store itself, or in
+    `chunks()` through the caller."""
+
+    def __init__(self, objects, key, size):
+        self.objects = objects
+        self.key = key
+        self.size = size  # bytes
+
+    def local_path(self):
+        return self.objects.local_path(self.key)
+
+    def presigned_url(self, expires_s, **response_headers):
+        return self.objects.presigned_url(self.key, expires_s, response_headers)
+
+    def chunks(self, chunk_bytes=CHUNK_BYTES):
+        return self.objects.chunks(self.key, chunk_bytes)
 
 
 def storage_error(e, doing):

@@ -94,6 +94,17 @@ class Settings:
     # Keras callbacks added to every training run, as "module:Class" import paths, each
     # built without arguments: a profiler, or the stall test's stuck step.
     train_callbacks: tuple = ()
+    # --- sizes of what is stored (issue 15: nothing big goes through memory) ---
+    # The S3 endpoint as clients reach it, written into presigned download URLs, when it
+    # is not AWS_ENDPOINT_URL (Compose: http://minio:9000 inside, 127.0.0.1:9000 outside).
+    s3_public_url: str | None = None
+    # A training job whose model (parameters x 4 bytes) is above this answers 422.
+    max_model_mb: float = 512
+    # What one owner may keep: corpora, models and checkpoints; past it uploads and
+    # training jobs answer 507. 10 GiB: a few hundred default models and their corpora.
+    max_storage_mb: float = 10240
+    # A generation job's samples, stored as one JSON artifact; a larger result fails.
+    max_result_mb: float = 16
 
     @classmethod
     def from_env(cls, environ=None):
@@ -176,6 +187,14 @@ class Settings:
             problems.append(f"AWS_ENDPOINT_URL must be an http:// or https:// URL, "
                             f"got {s3_endpoint_url!r}")
 
+        s3_public_url = env.get("TEXTGEN_S3_PUBLIC_URL") or None
+        if s3_public_url and not s3_public_url.startswith(("http://", "https://")):
+            problems.append(f"TEXTGEN_S3_PUBLIC_URL must be an http:// or https:// URL, "
+                            f"got {s3_public_url!r}")
+        max_model_mb = number("TEXTGEN_MAX_MODEL_MB", 512, float, 0.001)
+        max_storage_mb = number("TEXTGEN_MAX_STORAGE_MB", 10240, float, 0.001)
+        max_result_mb = number("TEXTGEN_MAX_RESULT_MB", 16, float, 0.001)
+
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
         return cls(
@@ -207,6 +226,10 @@ class Settings:
             cache_max_bytes=int(cache_mb * 1024 * 1024),
             stall_s=stall_s,
             train_callbacks=train_callbacks,
+            s3_public_url=s3_public_url,
+            max_model_mb=max_model_mb,
+            max_storage_mb=max_storage_mb,
+            max_result_mb=max_result_mb,
         )
 
 

@@ -257,7 +257,7 @@ def test_corpora_and_models_list_and_delete(client, services):
     client.post(f"/v1/jobs/{generation['id']}/cancel")
     assert client.delete(f"/v1/models/{model['id']}").status_code == 204
     with pytest.raises(ArtifactMissingError):
-        services.artifacts.open_model_file(model["id"], 1, "vocab.json")
+        services.artifacts.model_file(model["id"], 1, "vocab.json")
     assert_problem(client.get(f"/v1/models/{model['id']}"), 404, "not_found")
 
 

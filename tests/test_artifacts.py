@@ -2,8 +2,11 @@
 write publishes, what a reader finds, and how failures read."""
 
 import dataclasses
+import io
+import zipfile
 
 import pytest
+import requests
 
 from shared.artifacts import MODEL_FILES, open_artifact_store
 from shared.errors import ArtifactMissingError, StorageError, StorageFullError
@@ -42,8 +45,7 @@ def test_model_attempts_never_share_files(store, tmp_path):
     store.publish_model("mdl_1", 2, model_dir(tmp_path, "second"))
     assert stored_keys(store) == sorted(
         f"models/mdl_1/a{attempt}/{name}" for attempt in (1, 2) for name in MODEL_FILES)
-    with store.open_model_file("mdl_1", 1, "vocab.json") as f:
-        assert f.read() == b"first:vocab.json"
+    assert b"".join(store.model_file("mdl_1", 1, "vocab.json").chunks()) == b"first:vocab.json"
     local = store.local_model_dir("mdl_1", 2)
     assert sorted(p.name for p in local.iterdir()) == sorted(MODEL_FILES)
     assert (local / "model.keras").read_bytes() == b"second:model.keras"
@@ -52,7 +54,7 @@ def test_model_attempts_never_share_files(store, tmp_path):
     store.delete_model("mdl_1")
     assert stored_keys(store) == []
     with pytest.raises(ArtifactMissingError):
-        store.open_model_file("mdl_1", 1, "vocab.json")
+        store.model_file("mdl_1", 1, "vocab.json")
 
 
 def test_another_host_reads_what_one_published(store_settings, tmp_path):
@@ -133,7 +135,8 @@ def test_an_s3_server_out_of_room_is_storage_full():
     assert not isinstance(storage_error(OSError(5, "I/O error"), "write x"), StorageFullError)
 
 
-def test_the_api_serves_model_files_of_the_attempt_the_record_names(store_settings, tmp_path):
+def test_the_api_serves_model_files_of_the_attempt_the_record_names(store_settings, backend,
+                                                                   tmp_path):
     from api import create_app
     from shared.services import Services
     from tests.conftest import client_of
@@ -145,16 +148,29 @@ def test_the_api_serves_model_files_of_the_attempt_the_record_names(store_settin
                     "vocab_size": 3, "metrics": {}})
     client = client_of(create_app(store_settings))
     response = client.get("/v1/models/mdl_3/files/model.keras")
-    assert response.status_code == 200 and response.data == b"fresh:model.keras"
+    if response.status_code == 302:  # S3: the store serves it, through a presigned URL
+        response = requests.get(response.headers["Location"], timeout=10)
+        assert response.status_code == 200 and backend == "s3"
+        data = response.content
+    else:
+        assert response.status_code == 200 and backend == "file"
+        data = response.data
+        response.close()
+    assert data == b"fresh:model.keras"
     assert response.headers["Content-Disposition"] == "attachment; filename=mdl_3-model.keras"
-    response.close()
+    assert response.headers["Content-Type"] == "application/zip"
+
+    response = client.get("/v1/models/mdl_3/download")
+    archive = zipfile.ZipFile(io.BytesIO(response.data))
+    assert int(response.headers["Content-Length"]) == len(response.data)
+    assert {name: archive.read(name) for name in archive.namelist()} == {
+        name: f"fresh:{name}".encode() for name in MODEL_FILES}
 
 
 def test_discarding_an_attempt_leaves_the_others(store, tmp_path):
     store.publish_model("mdl_4", 1, model_dir(tmp_path, "one"))
     store.publish_model("mdl_4", 2, model_dir(tmp_path, "two"))
     store.discard_model_attempt("mdl_4", 1)
-    with store.open_model_file("mdl_4", 2, "vocab.json") as f:
-        assert f.read() == b"two:vocab.json"
+    assert b"".join(store.model_file("mdl_4", 2, "vocab.json").chunks()) == b"two:vocab.json"
     with pytest.raises(ArtifactMissingError):
-        store.open_model_file("mdl_4", 1, "vocab.json")
+        store.model_file("mdl_4", 1, "vocab.json")
