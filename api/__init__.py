@@ -24,11 +24,11 @@ def create_app(settings=None, celery=None):
     app.json.sort_keys = False
     app.extensions["textgen"] = Services.from_settings(settings, celery=celery)
 
-    from api import auth, corpora, errors, jobs, metrics, models, openapi, system
+    from api import auth, corpora, errors, jobs, metrics, models, openapi, results, system
 
     errors.register(app)
     app.before_request(auth.require_token)
-    for module in (corpora, jobs, models, system, openapi, metrics):
+    for module in (corpora, jobs, results, models, system, openapi, metrics):
         app.register_blueprint(module.bp)
     from api.dashboard import bp as dashboard_bp  # the web page at /, beside the API
     app.register_blueprint(dashboard_bp)

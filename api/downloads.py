@@ -30,6 +30,17 @@ def send_stored(stored, mimetype, download_name):
     return redirect(url, 302)
 
 
+def send_inline(stored, mimetype):
+    """The response with the StoredFile `stored` as its body (a generation result: JSON a
+    page or a client reads). From S3 it streams through the API rather than redirecting,
+    so a browser page needs no CORS rule on the bucket; such files are capped in size."""
+    path = stored.local_path()
+    if path is not None:
+        return send_file(path, mimetype=mimetype, conditional=True)
+    return Response(stored.chunks(), mimetype=mimetype,
+                    headers={"Content-Length": str(stored.size)})
+
+
 def send_zip(entries, download_name):
     """A zip of `entries` ((name in the zip, StoredFile), ...), sent as it is built.
 

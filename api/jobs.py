@@ -25,12 +25,14 @@ from shared.generation_cost import estimate_generation_s
 from shared.jobs import JobStatus, JobType
 from shared.model_sizing import with_sized_model
 from shared.queue import enqueue
+from shared.results import check_result_size
 from shared.schemas import (
     Event,
     EventsQuery,
     GenerateRequest,
     Job,
     JobsQuery,
+    JobSummary,
     Page,
     TrainRequest,
     WebhookFields,
@@ -146,6 +148,7 @@ def submit_generation():
             f"{limit_s:,.0f} s (TEXTGEN_GENERATION_MAX_S); ask for fewer tokens or samples",
             field="length", extra={"estimate_s": round(estimate_s, 1), "limit_s": limit_s})
     spec = GenerateSpec.model_validate(body.model_dump(exclude=set(WebhookFields.model_fields)))
+    check_result_size(spec, int(svc.settings.max_result_mb * 1024 * 1024))
     record = _submit(JobType.GENERATE, spec.model_dump(), body, model_id=model["id"])
     wait_s = _prefer_wait_s()
     if wait_s:
@@ -204,14 +207,16 @@ def get_job(job_id):
 
 
 @bp.get("/jobs")
-@operation("List your jobs, newest first", {200: Page[Job]}, query=JobsQuery)
+@operation("List your jobs, newest first (summaries: GET a job for its spec)",
+           {200: Page[JobSummary]}, query=JobsQuery)
 def list_jobs():
     args = query(JobsQuery)
     page = services().jobs.page(
         current_owner(), after=args.after, limit=args.limit,
         status=args.status.value if args.status else None,
         job_type=args.type.value if args.type else None)
-    return page_response(page, Job, args.limit)
+    page.data = [JobSummary.of(record) for record in page.data]
+    return page_response(page, JobSummary, args.limit)
 
 
 @bp.get("/jobs/<job_id>/events")
@@ -255,5 +260,5 @@ def delete_job(job_id):
     if not JobStatus(job["status"]).is_terminal:
         raise ConflictError(f"job {job_id} is {job['status']}; cancel it first")
     svc.jobs.delete(job)
-    svc.artifacts.delete_checkpoints(job_id)
+    svc.artifacts.delete_job_files(job_id)
     return "", 204

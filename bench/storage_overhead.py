@@ -91,7 +91,7 @@ def run(settings, spec, text, scratch):
                                               num_samples=2, seed=1))
     figures["total"] = time.monotonic() - started
     figures["epochs"] = len(trained.history)
-    store.delete_checkpoints("job_bench")
+    store.delete_job_files("job_bench")
     store.delete_model("mdl_bench")
     store.delete_corpus(sha)
     return figures

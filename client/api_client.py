@@ -9,7 +9,8 @@ client/records.py; a problem answer raises ApiError with its `code`.
     corpus = api.upload("book.txt")              # the same bytes again: the same corpus
     job = api.wait(api.train(corpus["id"], training={"epochs": 5})["id"])
     gen = api.generate(job["result"]["model_id"], prompt="The ", wait_s=30)
-    print(api.wait(gen["id"])["result"]["samples"][0]["text"])
+    api.wait(gen["id"])
+    print(api.samples(gen["id"])[0]["text"])
 """
 
 import hashlib
@@ -164,6 +165,10 @@ class Client:
 
     def job(self, job_id):
         return self._call("GET", f"/v1/jobs/{job_id}")
+
+    def samples(self, job_id):
+        """Every sample of a generation job that succeeded (the job has only a preview)."""
+        return self._call("GET", f"/v1/jobs/{job_id}/result")["samples"]
 
     def jobs_page(self, *, status=None, type=None, after=None, limit=None):
         return Page.of(self._call("GET", "/v1/jobs", params=_given(

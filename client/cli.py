@@ -106,6 +106,9 @@ def build_parser():
                 "the job ends)")
     p.add_argument("job_id", metavar="JOB")
     p.add_argument("--follow", action="store_true")
+    p = command("samples", commands.samples, "print every sample of a generation job "
+                "that succeeded")
+    p.add_argument("job_id", metavar="JOB")
     p = command("cancel", commands.cancel, "cancel a queued or running job")
     p.add_argument("job_id", metavar="JOB")
 

@@ -238,14 +238,24 @@ def generate(args):
             emit(args, job, "")
         note(f"textgen: {' '.join(end_lines(job))}")
         return EXIT_FAILED
-    samples = job["result"]["samples"]
+    found = api.samples(job["id"])
+    emit(args, {**job, "samples": found}, _sample_lines(found))  # the job has a preview
+    return EXIT_OK
+
+
+def samples(args):
+    found = client(args).samples(args.job_id)
+    emit(args, {"samples": found}, _sample_lines(found))
+    return EXIT_OK
+
+
+def _sample_lines(samples):
     lines = []
     for i, sample in enumerate(samples, 1):
         if len(samples) > 1:
             lines.append(f"--- sample {i} (temperature {sample['temperature']:g}) ---")
         lines.append(sample["text"])  # the prompt, then what the model wrote
-    emit(args, job, lines)
-    return EXIT_OK
+    return lines
 
 
 def health(args):

@@ -84,7 +84,7 @@ def run_demo():
         if gen["status"] != JobStatus.SUCCEEDED:
             print(f"generation {gen['status']}: {gen['error']}", file=sys.stderr)
             return 1
-        for i, sample in enumerate(gen["result"]["samples"], 1):
+        for i, sample in enumerate(client.samples(gen["id"]), 1):
             print(f"\n--- sample {i} (temperature {sample['temperature']}) ---")
             print(sample["text"])  # the prompt, then what the model wrote
     print(f"\ndemo finished in {time.monotonic() - started:.0f} s", flush=True)

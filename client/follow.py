@@ -72,7 +72,11 @@ def end_lines(job):
         why = f", stopped: {job['stopped_reason']}" if job.get("stopped_reason") else ""
         return [f"{job['id']} succeeded: model {result['model_id']} "
                 f"(best epoch {result.get('best_epoch')}{why})"]
-    return [f"{job['id']} succeeded"] + [s["text"] for s in result.get("samples", [])]
+    more = result.get("sample_count", 0) - len(result.get("preview", []))
+    return ([f"{job['id']} succeeded: {result.get('sample_count', 0)} samples (a preview; "
+             f"`textgen samples {job['id']}` prints them in full)"]
+            + [s["text"] + " …" for s in result.get("preview", [])]
+            + ([f"… and {more} more"] if more > 0 else []))
 
 
 class PlainView:

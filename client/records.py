@@ -51,10 +51,19 @@ class TrainResult(TypedDict):
 
 
 class GenerateResult(TypedDict):
-    samples: list[Sample]
+    sample_count: int
+    bytes: int  # of the samples' JSON document at `url`
+    url: str  # GET it (ApiClient.samples) for every sample in full
+    preview: list[Sample]  # the first few samples, each cut short
 
 
-class Job(TypedDict):
+class Samples(TypedDict):
+    samples: list[Sample]  # GET /v1/jobs/<id>/result
+
+
+class JobSummary(TypedDict):
+    """A job as a listing has it: no spec (GET the job for it), an error message cut."""
+
     id: str
     type: Literal["train", "generate"]
     status: str  # a JobStatus value
@@ -67,11 +76,14 @@ class Job(TypedDict):
     result: TrainResult | GenerateResult | None
     error: JobError | None
     stopped_reason: str | None  # epochs_done, time_limit, early_stopping, cancelled
-    spec: dict[str, Any]  # the training spec (preset, preprocessing, model, training) or
-    # the generation spec
     corpus_id: NotRequired[str | None]
     model_id: NotRequired[str | None]
     init_from_model: NotRequired[str | None]
+
+
+class Job(JobSummary):
+    spec: dict[str, Any]  # the training spec (preset, preprocessing, model, training) or
+    # the generation spec
     resources: NotRequired[dict[str, str] | None]
     webhook: NotRequired[str | None]
     webhook_events: NotRequired[list[str] | None]

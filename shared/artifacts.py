@@ -6,6 +6,7 @@ s3://bucket/prefix), the same for both backends:
     corpora/<sha256>/text.txt              the decoded, normalized corpus (UTF-8, LF)
     models/<model_id>/a<attempt>/          model.keras, vocab.json, config.json, metrics.json
     checkpoints/<job_id>/                  epoch files and state.json (shared/checkpoint_store.py)
+    results/<job_id>/a<attempt>.json       a generation job's samples (shared/results.py)
 
 A reader only finds what a finished write published. Each object is whole or absent
 (shared/object_store.py). A model is published file by file under its attempt's prefix,
@@ -39,6 +40,10 @@ def _checked(name):
 
 def _model_prefix(model_id, attempt):
     return f"models/{_checked(model_id)}/a{int(attempt)}"
+
+
+def _result_key(job_id, attempt):
+    return f"results/{_checked(job_id)}/a{int(attempt)}.json"
 
 
 def open_artifact_store(settings):
@@ -126,5 +131,21 @@ class ArtifactStore:
         return CheckpointStore(self.objects, f"checkpoints/{_checked(job_id)}", attempt,
                                self.cache)
 
-    def delete_checkpoints(self, job_id):
+    # Generation results: written by generation workers, served by the API.
+
+    def put_result(self, job_id, attempt, data):
+        """Store a generation job's samples (JSON bytes) as this attempt's result."""
+        self.objects.write_bytes(_result_key(job_id, attempt), data)
+
+    def result_file(self, job_id, attempt):
+        """The result as a StoredFile to serve; ArtifactMissingError if absent."""
+        return self.objects.stored(_result_key(job_id, attempt))
+
+    def discard_result(self, job_id, attempt):
+        """Delete one attempt's result, stored then refused (the job ended meanwhile)."""
+        self.objects.delete(_result_key(job_id, attempt))
+
+    def delete_job_files(self, job_id):
+        """Delete what a job stored besides its model: checkpoints, results."""
         self.objects.delete_prefix(f"checkpoints/{_checked(job_id)}")
+        self.objects.delete_prefix(f"results/{_checked(job_id)}")

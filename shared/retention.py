@@ -32,7 +32,7 @@ def sweep_finished_jobs(svc, now=None):
                     svc.redis.zrem(index, job_id)
                 elif _ended_before(job, cutoff):
                     svc.jobs.delete(job)
-                    svc.artifacts.delete_checkpoints(job_id)
+                    svc.artifacts.delete_job_files(job_id)
                     swept += 1
     if swept:
         log.info("retention: %d finished jobs older than %g days deleted", swept,

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.jobs import JobStatus, JobType, StoppedReason
 from shared.pages import CURSOR_PATTERN, MAX_LIMIT
+from shared import results
+from shared.results import PREVIEW_CHARS, PREVIEW_SAMPLES
 from shared.specs import (
     STRICT,
     GenerateSpec,
@@ -27,6 +29,7 @@ from shared.specs import (
 OUT = ConfigDict(extra="ignore")
 
 Id = Annotated[str, Field(min_length=1, max_length=100)]
+SUMMARY_MESSAGE_CHARS = 300  # of a job's error message in a listing
 
 # --- requests ------------------------------------------------------------------------
 
@@ -146,12 +149,30 @@ class TrainResult(BaseModel):
 
 
 class GenerateResult(BaseModel):
+    """A generation job's result as its record keeps it: the samples are an artifact."""
+
+    model_config = OUT
+
+    sample_count: int
+    bytes: int = Field(description="size of the samples' JSON document at `url`")
+    url: str = Field(description="GET it for every sample in full")
+    preview: list[Sample] = Field(description=(
+        f"the first {PREVIEW_SAMPLES} samples, each cut to {PREVIEW_CHARS} characters"))
+
+
+class Samples(BaseModel):
+    """GET /v1/jobs/<id>/result: every sample of a generation job."""
+
     model_config = OUT
 
     samples: list[Sample]
 
 
-class Job(BaseModel):
+class JobSummary(BaseModel):
+    """A job in a listing: what a table of jobs shows, bounded in size whatever the job
+    holds (no spec, whose prompt may be 10,000 characters; an error message cut), so
+    a page of 200 stays well under 1 MB. GET /v1/jobs/<id> has the rest."""
+
     model_config = OUT
 
     id: str
@@ -170,6 +191,19 @@ class Job(BaseModel):
     corpus_id: str | None = None
     model_id: str | None = None
     init_from_model: str | None = None
+
+    @classmethod
+    def of(cls, record):
+        record = results.shown(record)
+        error = record.get("error")
+        if error and len(error.get("message") or "") > SUMMARY_MESSAGE_CHARS:
+            error = {**error, "message": error["message"][:SUMMARY_MESSAGE_CHARS] + "…"}
+        return cls.model_validate({**record, "error": error}, strict=False)
+
+
+class Job(JobSummary):
+    """A job in full: its summary's fields, then what it was asked to do."""
+
     resources: Resources | None = None
     webhook: str | None = None
     webhook_events: list[str] | None = None
@@ -177,7 +211,7 @@ class Job(BaseModel):
 
     @classmethod
     def of(cls, record):
-        return cls.model_validate(record, strict=False)
+        return cls.model_validate(results.shown(record), strict=False)
 
 
 class Corpus(BaseModel):

@@ -95,7 +95,7 @@ def test_checkpoint_state_is_none_until_committed(store, tmp_path):
         assert path.read_bytes() == b"w1"
     assert not path.exists()  # fetched copies are scratch, not cache
     assert checkpoints.names() == ["epoch-0001-a2.keras"]
-    store.delete_checkpoints("job_1")
+    store.delete_job_files("job_1")
     assert stored_keys(store) == []
 
 

@@ -78,7 +78,10 @@ def test_train_follow_then_generate_list_download_plot_delete(textgen, book, tmp
     # hold line breaks: each is the prompt and 20 characters, then the line's end
     assert all(len(t) == len("It was") + 20 + 1 for t in texts), texts
     job = json.loads(textgen("generate", model_id, "--length", 5, "--json").stdout)
-    assert job["status"] == "succeeded" and len(job["result"]["samples"]) == 1
+    assert job["status"] == "succeeded" and len(job["samples"]) == 1
+    assert job["result"]["sample_count"] == 1
+    assert json.loads(textgen("samples", job["id"], "--json").stdout) == {
+        "samples": job["samples"]}
 
     listed = {kind: [r["id"] for r in json.loads(textgen(kind, "--json").stdout)]
               for kind in ("jobs", "models", "corpora")}

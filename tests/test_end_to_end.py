@@ -88,14 +88,18 @@ def test_train_poll_generate(api, corpus, tmp_path):
     options = {"prompt": "It was", "length": 60, "num_samples": 3, "temperature": 1.0, "seed": 11}
     first = api.wait(api.generate(model["id"], **options)["id"], poll_s=0.1, timeout_s=120)
     assert first["status"] == "succeeded", first["error"]
-    samples = first["result"]["samples"]
-    assert len(samples) == 3
+    samples = api.samples(first["id"])
+    assert len(samples) == 3 == first["result"]["sample_count"]
+    # The record keeps a preview and the link; the samples are an artifact.
+    assert first["result"]["preview"] == [
+        {**sample, "text": sample["text"][:100]} for sample in samples]
+    assert first["result"]["url"] == f"/v1/jobs/{first['id']}/result"
     for sample in samples:
         # Every sample begins with its prompt.
         assert sample["text"].startswith("It was") and len(sample["text"]) == 6 + 60
         assert set(sample["text"]) <= set(TEXT) and sample["temperature"] == 1.0
     again = api.wait(api.generate(model["id"], **options)["id"], poll_s=0.1, timeout_s=120)
-    assert again["result"]["samples"] == samples  # same seed, same text
+    assert api.samples(again["id"]) == samples  # same seed, same text
 
 
 def test_seed_preset_runs_the_tutorial_pipeline(api, corpus):
@@ -109,7 +113,7 @@ def test_seed_preset_runs_the_tutorial_pipeline(api, corpus):
     gen = api.wait(api.generate(model["id"], length=30, temperature=0)["id"], poll_s=0.1,
                    timeout_s=120)
     assert gen["status"] == "succeeded", gen["error"]
-    assert set(gen["result"]["samples"][0]["text"]) <= set("abcdefghijklmnopqrstuvwxyz ")
+    assert set(api.samples(gen["id"])[0]["text"]) <= set("abcdefghijklmnopqrstuvwxyz ")
 
 
 def test_a_failing_job_ends_failed_with_a_reason(api, tmp_path):
@@ -178,7 +182,7 @@ def test_prefer_wait_answers_with_the_finished_generation(api, corpus):
     assert response.status_code == 200 and response.headers["Preference-Applied"] == "wait=30"
     job = response.json()
     assert job["status"] == "succeeded"
-    samples = job["result"]["samples"]
+    samples = api.samples(job["id"])
     assert [s["temperature"] for s in samples] == [0.0, 1.0]
     assert all(s["text"].startswith("It") and len(s["text"]) == 22 for s in samples)
 

@@ -125,7 +125,8 @@ def test_a_model_trained_on_one_host_is_sampled_on_another(cluster):
         "model_id": model_id, "prompt": "It was", "length": 40, "seed": 5}).get_json()["id"]
         for model_id in model_ids]
     for job in wait_for(client, hosts, generates):
-        [sample] = job["result"]["samples"]
+        # The samples are an artifact in S3, streamed through the API from the job's link.
+        [sample] = client.get(job["result"]["url"]).get_json()["samples"]
         assert sample["text"].startswith("It was") and len(sample["text"]) == 6 + 40
         assert set(sample["text"]) <= set(TEXT)
 

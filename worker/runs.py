@@ -17,6 +17,7 @@ from shared.clock import utc_now_iso
 from shared.errors import JobFailedError, TrainingDivergedError
 from shared.jobs import StoppedReason
 from shared.redis_db import model_id_of
+from shared.results import encode_samples, result_summary
 from shared.specs import GenerateSpec, TrainSpec
 from shared.textprep import prepare_text
 from worker.model_files import load_model, save_model
@@ -223,7 +224,10 @@ def run_generation(svc, job, lease, cache):
         log.info("job %s: cancelled while sampling", job["id"])
         return None
     log.info("job %s: %d samples generated", job["id"], len(samples))
-    return {"result": {"samples": samples}}
+    # The samples go to the artifact store; the record keeps a preview and the link.
+    data = encode_samples(samples, int(svc.settings.max_result_mb * 1024 * 1024))
+    svc.artifacts.put_result(job["id"], lease.attempt, data)
+    return {"result": result_summary(job["id"], lease.attempt, samples, len(data))}
 
 
 def _with_prompt(vocab, prompt, continuation):

@@ -12,7 +12,7 @@ import time
 from celery import signals
 
 from shared.errors import NotFoundError, TextgenError
-from shared.jobs import JobStatus
+from shared.jobs import JobStatus, JobType
 from shared.logs import job_context
 from shared.queue import TASK_GENERATE, TASK_TRAIN
 from worker.lease import Lease
@@ -101,6 +101,8 @@ def _run_attempt(svc, job, attempt, body, worker, leased_at):
                 log.info("job %s: ended meanwhile (cancelled?); its result is dropped", job_id)
                 if outcome.get("model"):
                     svc.artifacts.discard_model_attempt(outcome["model"]["id"], attempt)
+                elif job["type"] == JobType.GENERATE:
+                    svc.artifacts.discard_result(job_id, attempt)
     if ended is not None:
         svc.metrics.job_ended(job["type"], ended.value, time.monotonic() - started)
         svc.webhooks.notify(svc.jobs.get(job_id), "completed")

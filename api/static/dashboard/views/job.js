@@ -27,6 +27,7 @@ export async function render(root, { params: [jobId], signal }) {
   const streamNote = h("div", {});
   const epochs = []; // {epoch, loss, val_loss, sample} from epoch_end events
   let shown = null; // the job as last drawn: a poll that changed nothing redraws nothing
+  let samplesAsked = false; // a generation job's samples: fetched once it has them
 
   root.append(head);
   if (training) {
@@ -46,11 +47,18 @@ export async function render(root, { params: [jobId], signal }) {
     if (now === shown) return;
     shown = now;
     head.replaceChildren(...header(job, cancel).filter(Boolean));
-    if (!training) {
+    if (!training && !samplesAsked) {
       const result = root.querySelector(".result");
-      result.replaceChildren(job.result
-        ? samplesList(job.result.samples, job.spec.prompt)
-        : h("p", { class: "muted" }, isActive(job) ? "Generating…" : "No samples."));
+      if (!job.result) {
+        result.replaceChildren(
+          h("p", { class: "muted" }, isActive(job) ? "Generating…" : "No samples."));
+        return;
+      }
+      // The record has a preview; the samples in full are fetched once, from their link.
+      samplesAsked = true;
+      get(job.result.url, { signal })
+        .then(({ samples }) => result.replaceChildren(samplesList(samples, job.spec.prompt)))
+        .catch((error) => { if (!signal.aborted) result.replaceChildren(problemBox(error)); });
     }
   }
 

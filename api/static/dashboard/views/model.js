@@ -85,8 +85,11 @@ function generateForm(model, signal) {
     if (seed.value !== "") body.seed = Number(seed.value);
     try {
       const job = await busy(button, "Generating…", () => generate(body, out, signal));
-      out.replaceChildren(job.status === "succeeded"
-        ? samplesList(job.result.samples, body.prompt)
+      // The job has a preview; its samples in full are at its result link.
+      const samples = job.status === "succeeded"
+        ? (await get(job.result.url, { signal })).samples : null;
+      out.replaceChildren(samples
+        ? samplesList(samples, body.prompt)
         : h("div", { class: "problem" }, h("strong", {}, `The generation ${job.status}`),
           h("p", {}, job.error ? `${job.error.code}: ${job.error.message}` : "")),
       h("p", { class: "muted small" }, "Job ", idLink("jobs", job.id), `, seed ${job.spec.seed}.`));
