@@ -70,10 +70,19 @@ def upload_corpus():
         text = strip_gutenberg(text)
     sha256 = text_sha256(text)
     svc = services()
-    svc.artifacts.put_corpus(sha256, text)  # 507 when the store is full
+    owner = current_owner()
+    corpus_id = new_id("cor")
+    item = f"corpus:{corpus_id}"
+    stored_bytes = len(text.encode("utf-8"))  # as put_corpus stores it
+    svc.storage.charge(owner, item, stored_bytes, what="this corpus")  # 507 over the quota
+    try:
+        svc.artifacts.put_corpus(sha256, text)  # 507 when the store is full
+    except Exception:
+        svc.storage.release(owner, item)
+        raise
     record = {
-        "id": new_id("cor"),
-        "owner": current_owner(),
+        "id": corpus_id,
+        "owner": owner,
         "name": name,
         "bytes": len(data),
         "chars": len(text),
@@ -110,7 +119,8 @@ def get_corpus(corpus_id):
 
 
 @bp.delete("/<corpus_id>")
-@operation("Delete a corpus (its text goes with the last corpus that has it)",
+@operation("Delete a corpus (its text goes with the last corpus that has it; its bytes "
+           "leave your storage quota)",
            {204: None, 404: None, 409: None})
 def delete_corpus(corpus_id):
     svc = services()
@@ -121,4 +131,5 @@ def delete_corpus(corpus_id):
     svc.redis.srem(refs, corpus_id)
     if svc.redis.scard(refs) == 0:
         svc.artifacts.delete_corpus(record["sha256"])
+    svc.storage.release(record["owner"], f"corpus:{corpus_id}")
     return "", 204

@@ -24,6 +24,7 @@ from shared.errors import (
 from shared.generation_cost import estimate_generation_s
 from shared.jobs import JobStatus, JobType
 from shared.model_sizing import with_sized_model
+from shared.model_storage import reserve_training_storage
 from shared.queue import enqueue
 from shared.results import check_result_size
 from shared.schemas import (
@@ -69,7 +70,8 @@ def _submit(job_type, spec, body, **lineage):
 
 
 @bp.post("/train")
-@operation("Submit a training job", {202: Job, 400: None, 404: None, 409: None, 429: None},
+@operation("Submit a training job",
+           {202: Job, 400: None, 404: None, 409: None, 429: None, 507: None},
            body=TrainRequest, headers=IDEMPOTENCY)
 @idempotent
 def submit_training():
@@ -93,7 +95,9 @@ def submit_training():
         raise ValidationError("no worker with a GPU has ever registered here; ask for "
                               "accelerator 'cpu', or start a worker with --gpu",
                               field="resources.accelerator")
-    record = _submit(JobType.TRAIN, spec, body, resources=resources, **lineage)
+    with reserve_training_storage(svc, owner, spec, corpus) as attach:  # 422, 507
+        record = _submit(JobType.TRAIN, spec, body, resources=resources, **lineage)
+        attach(record["id"])
     return created(Job.of(record), f"/v1/jobs/{record['id']}", status=202)
 
 
@@ -261,4 +265,5 @@ def delete_job(job_id):
         raise ConflictError(f"job {job_id} is {job['status']}; cancel it first")
     svc.jobs.delete(job)
     svc.artifacts.delete_job_files(job_id)
+    svc.storage.release(job["owner"], f"checkpoints:{job_id}")
     return "", 204

@@ -88,4 +88,5 @@ def delete_model(model_id):
     refuse_if_in_use(svc, record, "model")
     svc.models.delete(record)
     svc.artifacts.delete_model(model_id)
+    svc.storage.release(record["owner"], f"model:{model_id}")
     return "", 204

@@ -30,7 +30,8 @@ PROTECTED = {401: "no token, or one we do not know"}
 STATUS_TEXT = {400: "the body is not a JSON object", 404: "no such id (or not yours)",
                409: "conflict with the current state", 413: "the body is over the limit",
                422: "a field is invalid: `errors` lists every one", 429: "over a quota",
-               507: "the artifact store is full"}
+               507: "the artifact store is full, or this would take you past your storage "
+                    "quota (TEXTGEN_MAX_STORAGE_MB)"}
 
 
 @dataclass

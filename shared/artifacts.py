@@ -126,10 +126,15 @@ class ArtifactStore:
 
     # Checkpoints: one training job's, written and read by its attempts.
 
-    def checkpoints(self, job_id, attempt):
-        """The checkpoint store of the job, as `attempt` writes and reads it."""
+    def checkpoints(self, job_id, attempt, on_change=None):
+        """The checkpoint store of the job, as `attempt` writes and reads it; `on_change`
+        hears the bytes it holds after each change."""
         return CheckpointStore(self.objects, f"checkpoints/{_checked(job_id)}", attempt,
-                               self.cache)
+                               self.cache, on_change)
+
+    def model_bytes(self, model_id, attempt):
+        """What the attempt's model files take in the store."""
+        return sum(self.objects.sizes(_model_prefix(model_id, attempt)).values())
 
     # Generation results: written by generation workers, served by the API.
 

@@ -6,7 +6,9 @@
 
 state.json is replaced in one step (a rename on disk, one PUT in S3), so a reader finds
 the previous state or the next, and every file either names was stored before it. What
-the state says, and which files to prune, is the training code's business.
+the state says, and which files to prune, is the training code's business. After every
+write and delete, `on_change` (if given) hears the job's stored bytes: its owner's
+storage quota counts them (shared/storage_quota.py).
 """
 
 import contextlib
@@ -19,11 +21,16 @@ STATE = "state.json"
 
 
 class CheckpointStore:
-    def __init__(self, objects, prefix, attempt, cache):
+    def __init__(self, objects, prefix, attempt, cache, on_change=None):
         self.objects = objects
         self.prefix = prefix  # "" when the store's root is the job's directory itself
         self.attempt = attempt  # the job's attempt writing through this store (1-based)
         self.cache = cache  # scratch space for files on their way in and out
+        self.on_change = on_change  # called with the bytes stored after each change
+
+    def _changed(self):
+        if self.on_change is not None:
+            self.on_change(sum(self.objects.sizes(self.prefix).values()))
 
     @classmethod
     def in_directory(cls, path, attempt=1):
@@ -45,6 +52,7 @@ class CheckpointStore:
         # NaN losses (a diverged run) stay NaN: Python reads them back, nothing else does.
         data = (json.dumps(state, indent=2) + "\n").encode("utf-8")
         self.objects.write_bytes(self._key(STATE), data)
+        self._changed()
 
     def save_file(self, name, write):
         """Store the file `write(local_path)` makes (Keras' model.save), whole, as `name`."""
@@ -53,6 +61,7 @@ class CheckpointStore:
                 with self.cache.scratch_dir() as tmp:
                     write(tmp / name)
                     self.objects.upload(tmp / name, self._key(name))
+                self._changed()
                 return
             except FileNotFoundError as e:
                 # The scratch cache was deleted while `write` ran (allowed at any time).
@@ -79,3 +88,4 @@ class CheckpointStore:
 
     def delete(self, name):
         self.objects.delete(self._key(name))
+        self._changed()

@@ -136,6 +136,20 @@ class InsufficientStorageError(TextgenError):
     title = "Insufficient storage"
 
 
+class StorageQuotaError(InsufficientStorageError):
+    """Raised when an upload or a training job would take its owner past
+    TEXTGEN_MAX_STORAGE_MB."""
+
+    code = "storage_quota_exceeded"
+    title = "Storage quota exceeded"
+
+
+class ModelTooLargeError(ValidationError):
+    """Raised when a training job's model would be over TEXTGEN_MAX_MODEL_MB."""
+
+    code = "model_too_large"
+
+
 class ConflictError(TextgenError):
     """Raised when a state change is not allowed from the record's current state."""
 

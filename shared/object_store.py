@@ -127,14 +127,18 @@ class Objects:
 
     def list(self, prefix):
         """Names of the files directly under `prefix` ([] when there are none)."""
+        return sorted(self.sizes(prefix))
+
+    def sizes(self, prefix):
+        """{name: bytes} of the files directly under `prefix`."""
         with _translated(f"list {prefix} in the artifact store"):
             try:
                 entries = self.fs.ls(self._path(prefix), detail=True)
             except FileNotFoundError:
-                return []
-        names = (entry["name"].rstrip("/").rsplit("/", 1)[-1]
+                return {}
+        named = ((entry["name"].rstrip("/").rsplit("/", 1)[-1], entry["size"])
                  for entry in entries if entry["type"] == "file")
-        return sorted(name for name in names if not name.startswith("."))  # temporaries
+        return {name: size for name, size in named if not name.startswith(".")}  # temporaries
 
     def delete(self, key):
         with _translated(f"delete {key} from the artifact store"):

@@ -158,6 +158,20 @@ class Keys:
         period ends (shared/auth.py)."""
         return f"{self.prefix}token-grace:{digest}"
 
+    def storage_items(self, owner):
+        """Hash: what the owner stores ("corpus:<id>", "model:<id>", "checkpoints:<job
+        id>") -> its bytes (shared/storage_quota.py)."""
+        return f"{self.prefix}owner:{{{owner}}}:storage-items"
+
+    def storage_used(self, owner):
+        """The sum of storage_items, kept beside it in the same atomic steps."""
+        return f"{self.prefix}owner:{{{owner}}}:storage-used"
+
+    def storage_reserved(self, owner):
+        """Hash: training job id (or "pending:<token>" while it is being created) -> the
+        bytes it may still store."""
+        return f"{self.prefix}owner:{{{owner}}}:storage-reserved"
+
     def idempotency(self, owner, key_digest):
         return f"{self.prefix}owner:{{{owner}}}:idempotency:{key_digest}"
 

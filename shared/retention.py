@@ -33,6 +33,7 @@ def sweep_finished_jobs(svc, now=None):
                 elif _ended_before(job, cutoff):
                     svc.jobs.delete(job)
                     svc.artifacts.delete_job_files(job_id)
+                    svc.storage.release(owner, f"checkpoints:{job_id}")
                     swept += 1
     if swept:
         log.info("retention: %d finished jobs older than %g days deleted", swept,

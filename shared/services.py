@@ -10,6 +10,7 @@ from shared.queue import make_celery
 from shared.records import RecordStore, corpus_records, model_records
 from shared.redis_db import Keys, connect
 from shared.settings import Settings
+from shared.storage_quota import StorageQuota
 from shared.webhooks import Webhooks
 
 
@@ -26,16 +27,18 @@ class Services:
     metrics: Metrics
     webhooks: Webhooks
     celery: object  # celery.Celery
+    storage: StorageQuota
 
     @classmethod
     def from_settings(cls, settings, celery=None):
         client = connect(settings)
         keys = Keys(settings.redis_prefix)
+        jobs = JobStore(client, keys)
         return cls(
             settings=settings,
             redis=client,
             keys=keys,
-            jobs=JobStore(client, keys),
+            jobs=jobs,
             corpora=corpus_records(client, keys),
             models=model_records(client, keys),
             artifacts=open_artifact_store(settings),
@@ -43,4 +46,5 @@ class Services:
             metrics=Metrics(client, keys),
             webhooks=Webhooks(client, keys, settings.webhook_retry_s),
             celery=celery or make_celery(settings),
+            storage=StorageQuota(client, keys, jobs, int(settings.max_storage_mb * 1024 * 1024)),
         )

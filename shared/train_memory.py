@@ -40,6 +40,14 @@ def parameter_count(model, vocab_size):
     return count + (width + 1) * vocab_size
 
 
+def vocab_size_of(spec, corpus):
+    """The vocabulary a job will have: the corpus record counts characters; a word-level
+    vocabulary is capped by max_vocab."""
+    preprocessing = spec["preprocessing"]
+    return (preprocessing["max_vocab"] if preprocessing.get("level") == "word"
+            else corpus["vocab_size"])
+
+
 def estimate_train_memory_mb(spec, corpus_chars, vocab_size):
     """Peak resident memory, in MB, of training `spec` on a corpus of `corpus_chars`."""
     model, training = spec["model"], spec["training"]
@@ -55,11 +63,7 @@ def estimate_train_memory_mb(spec, corpus_chars, vocab_size):
 def check_train_memory(spec, corpus, limit_mb):
     """Raise TrainingTooLargeError, with the estimate, when `spec` on `corpus` (its record)
     would need more than `limit_mb`."""
-    preprocessing = spec["preprocessing"]
-    # The corpus record counts characters; a word-level vocabulary is capped by max_vocab.
-    vocab_size = (preprocessing["max_vocab"] if preprocessing.get("level") == "word"
-                  else corpus["vocab_size"])
-    estimate_mb = estimate_train_memory_mb(spec, corpus["chars"], vocab_size)
+    estimate_mb = estimate_train_memory_mb(spec, corpus["chars"], vocab_size_of(spec, corpus))
     if estimate_mb > limit_mb:
         raise TrainingTooLargeError(
             f"training this corpus ({corpus['chars']:,} characters) with these settings "

@@ -122,6 +122,19 @@ def _stop_if_lost(lease):
     return should_stop
 
 
+def _stored_bytes_recorder(svc, job, kind):
+    """on_change for a store of the job's: its owner's quota counts the bytes it holds.
+    Training goes on through a Redis outage; the next change records the total again."""
+    item = f"{kind}:{job['id']}"
+
+    def record(stored_bytes):
+        try:
+            svc.storage.record(job["owner"], item, stored_bytes)
+        except redis.RedisError as e:
+            log.warning("job %s: stored bytes not counted (%s)", job["id"], type(e).__name__)
+    return record
+
+
 def _fmt(value):
     return "n/a" if value is None else f"{value:.4f}"
 
@@ -146,8 +159,9 @@ def run_training(svc, job, lease):
     try:
         # An attempt that finds this job's checkpoint continues from its last complete
         # epoch.
-        trained = train(spec, text, svc.artifacts.checkpoints(job_id, lease.attempt), hooks,
-                        resume=True, init=init)
+        checkpoints = svc.artifacts.checkpoints(
+            job_id, lease.attempt, on_change=_stored_bytes_recorder(svc, job, "checkpoints"))
+        trained = train(spec, text, checkpoints, hooks, resume=True, init=init)
     except _NoLongerOurs:
         log.info("job %s: no longer attempt %d's (cancelled or handed on); stopped, "
                  "nothing registered", job_id, lease.attempt)
@@ -167,6 +181,9 @@ def run_training(svc, job, lease):
         # Each attempt publishes under its own prefix: an attempt that lost its lease can
         # never overwrite the files another one registers.
         svc.artifacts.publish_model(model_id, lease.attempt, local_dir)
+    # Counted from now (the job reserved the room); uncounted if the job's end refuses it.
+    svc.storage.record(job["owner"], f"model:{model_id}",
+                       svc.artifacts.model_bytes(model_id, lease.attempt))
     stopped = STOPPED_REASONS[trained.stop_reason].value
     # The commit point: tasks.py writes this record in the step that marks the job
     # succeeded; readers find the files through it.

@@ -101,6 +101,7 @@ def _run_attempt(svc, job, attempt, body, worker, leased_at):
                 log.info("job %s: ended meanwhile (cancelled?); its result is dropped", job_id)
                 if outcome.get("model"):
                     svc.artifacts.discard_model_attempt(outcome["model"]["id"], attempt)
+                    svc.storage.release(job["owner"], f"model:{outcome['model']['id']}")
                 elif job["type"] == JobType.GENERATE:
                     svc.artifacts.discard_result(job_id, attempt)
     if ended is not None:
