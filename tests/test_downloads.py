@@ -9,6 +9,7 @@ to a presigned URL, so the API never holds its bytes; a zip streams through the 
 smaller: still four times over the limit if a download held it whole).
 """
 
+import io
 import os
 import subprocess
 import sys
@@ -71,9 +72,9 @@ def api_server(store_settings, tmp_path):
     try:
         while True:
             try:
-                requests.get(url + "/v1/openapi.json", timeout=5)
+                requests.get(url + "/v1/openapi.json", timeout=10)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or slow on a busy machine
                 assert process.poll() is None and time.monotonic() < deadline, \
                     f"gunicorn did not start: {(tmp_path / 'api.log').read_text()}"
                 time.sleep(0.1)
@@ -151,6 +152,9 @@ def test_four_large_downloads_at_once_leave_the_api_memory_flat(api_server, serv
             response = requests.get(f"{url}/v1/models/{small['id']}/{path}",
                                     headers=bearer("alice"), timeout=30)
             assert response.status_code == 200, response.text
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:  # a streamed zip is whole
+        assert archive.testzip() is None and sorted(archive.namelist()) == sorted(MODEL_FILES)
+        assert int(response.headers["Content-Length"]) == len(response.content)
 
     # The zip: its length is known before it is built, and it holds the whole file.
     head = requests.get(zip_url, headers=bearer("alice"), stream=True, timeout=30)
@@ -177,15 +181,3 @@ def test_four_large_downloads_at_once_leave_the_api_memory_flat(api_server, serv
           f" API RSS grew {growth / MB:.1f} MB")
     assert growth < MAX_GROWTH_BYTES, f"the API's RSS grew {growth / MB:.0f} MB"
 
-
-def test_a_streamed_zip_is_a_valid_archive_of_the_model(api_server, services, tmp_path):
-    url, _ = api_server
-    model = registered_model(services)
-    response = requests.get(f"{url}/v1/models/{model['id']}/download",
-                            headers=bearer("alice"), timeout=30)
-    assert response.status_code == 200
-    assert int(response.headers["Content-Length"]) == len(response.content)
-    (tmp_path / "model.zip").write_bytes(response.content)
-    with zipfile.ZipFile(tmp_path / "model.zip") as archive:
-        assert archive.testzip() is None
-        assert sorted(archive.namelist()) == sorted(MODEL_FILES)
