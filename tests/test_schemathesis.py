@@ -99,4 +99,4 @@ def test_schemathesis_finds_no_server_error_and_no_schema_break(live_api, servic
     print(summary)  # the figures for the note: cases generated, failures, phases
     assert run.returncode == 0, run.stdout[-6000:]
     assert re.search(r"\d+ generated", summary)
-    assert "Selected: 17/17" in summary and "Tested: 17" in summary
+    assert "Selected: 18/18" in summary and "Tested: 18" in summary
