@@ -14,8 +14,9 @@ client/records.py; a problem answer raises ApiError with its `code`.
 """
 
 import hashlib
-import io
 import json
+import shutil
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -28,7 +29,7 @@ from client.errors import ApiError, ConnectionFailedError, WaitTimeoutError
 from client.records import JobStatus, Page, is_final
 from client.sse import parse
 
-_HASH_CHUNK_BYTES = 1 << 20
+_CHUNK_BYTES = 1 << 20  # read at a time when hashing a file or saving a download
 # The server sends a heartbeat comment every 15 s (api/event_stream.py): a stream silent
 # for four of them is dead, even if the socket does not say so.
 _STREAM_READ_TIMEOUT_S = 60.0
@@ -289,16 +290,21 @@ class Client:
 
     def download(self, model_id, directory):
         """The model's files (one zip from the API), extracted into `directory`; returns the
-        paths written."""
-        archive = self._send("GET", f"/v1/models/{model_id}/download").content
+        paths written. The zip goes through a temporary file, never whole into memory: a
+        model can be hundreds of MB."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         written = []
-        with zipfile.ZipFile(io.BytesIO(archive)) as files:
-            for name in files.namelist():
-                target = directory / Path(name).name  # flat: a name is never a path
-                target.write_bytes(files.read(name))
-                written.append(target)
+        with tempfile.TemporaryFile() as archive:
+            with self._send("GET", f"/v1/models/{model_id}/download", stream=True) as response:
+                for chunk in response.iter_content(_CHUNK_BYTES):
+                    archive.write(chunk)
+            with zipfile.ZipFile(archive) as files:
+                for name in files.namelist():
+                    target = directory / Path(name).name  # flat: a name is never a path
+                    with files.open(name) as source, open(target, "wb") as out:
+                        shutil.copyfileobj(source, out, _CHUNK_BYTES)
+                    written.append(target)
         return written
 
 
@@ -306,7 +312,7 @@ def file_sha256(path):
     """SHA-256 (hex) of a file's bytes, as the API records `upload_sha256`."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
-        while chunk := f.read(_HASH_CHUNK_BYTES):
+        while chunk := f.read(_CHUNK_BYTES):
             digest.update(chunk)
     return digest.hexdigest()
 

@@ -165,12 +165,20 @@ class StorageQuota:
             self.redis.hdel(key, *ended)
 
     def _refusal(self, owner, what, size, used, reserved):
-        reserved_note = (f", {reserved / MB:,.1f} MB of it held for queued or running "
-                         "training jobs" if reserved else "")
+        reserved_note = (f", {_shown(reserved)} of it held for queued or running training "
+                         "jobs" if reserved else "")
         return StorageQuotaError(
-            f"{what} needs {size / MB:,.1f} MB, but {owner} already uses "
-            f"{(used + reserved) / MB:,.1f} MB of {self.max_bytes / MB:,.0f} MB "
+            f"{what} needs {_shown(size)}, but {owner} already uses "
+            f"{_shown(used + reserved)} of {_shown(self.max_bytes)} "
             f"(TEXTGEN_MAX_STORAGE_MB){reserved_note}; delete corpora, models or finished "
             "jobs to free room", extra={
                 "needed_bytes": size, "used_bytes": used, "reserved_bytes": reserved,
                 "limit_bytes": self.max_bytes})
+
+
+def _shown(size):
+    """Bytes as a person reads them: 6.0 KB, 1.2 MB, 10.0 GB."""
+    for unit, scale in (("GB", 1024 * MB), ("MB", MB), ("KB", 1024)):
+        if size >= scale:
+            return f"{size / scale:,.1f} {unit}"
+    return f"{size} bytes"

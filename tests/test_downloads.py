@@ -10,6 +10,7 @@ smaller: still four times over the limit if a download held it whole).
 """
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from client.api_client import Client
 from shared.artifacts import MODEL_FILES
 from tests.api_helpers import registered_model
 from tests.conftest import TEST_REDIS_URL, TOKENS, bearer
@@ -137,7 +139,7 @@ def zip_bytes(services, model):
 
 
 def test_four_large_downloads_at_once_leave_the_api_memory_flat(api_server, services,
-                                                                 backend):
+                                                                 backend, tmp_path):
     url, pid = api_server
     size = MODEL_BYTES[backend]
     model = large_model(services, backend, size)
@@ -155,6 +157,11 @@ def test_four_large_downloads_at_once_leave_the_api_memory_flat(api_server, serv
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:  # a streamed zip is whole
         assert archive.testzip() is None and sorted(archive.namelist()) == sorted(MODEL_FILES)
         assert int(response.headers["Content-Length"]) == len(response.content)
+    # The Python client follows S3's redirect too (without our token), and saves the zip.
+    api = Client(url, token=TOKENS["alice"])
+    assert json.loads(api.model_file(small["id"], "vocab.json")) == {"file": "vocab.json"}
+    saved = api.download(small["id"], tmp_path / "small")
+    assert sorted(path.name for path in saved) == sorted(MODEL_FILES)
 
     # The zip: its length is known before it is built, and it holds the whole file.
     head = requests.get(zip_url, headers=bearer("alice"), stream=True, timeout=30)

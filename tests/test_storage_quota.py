@@ -27,7 +27,8 @@ def test_an_upload_past_the_quota_is_507_and_deleting_frees_room(settings):
     body = assert_problem(client.post("/v1/corpora", data="b" * 6 * KB,
                                       content_type="text/plain"),
                           507, "storage_quota_exceeded")
-    assert "TEXTGEN_MAX_STORAGE_MB" in body["detail"] and "alice already uses" in body["detail"]
+    assert body["detail"].startswith("this corpus needs 6.0 KB, but alice already uses 6.0 KB "
+                                     "of 10.0 KB (TEXTGEN_MAX_STORAGE_MB)")
     assert body["used_bytes"] == 6 * KB and body["needed_bytes"] == 6 * KB
     assert body["limit_bytes"] == 10 * KB
     # Another owner has a quota of their own.
