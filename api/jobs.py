@@ -116,7 +116,8 @@ def _continued_spec(body, source, corpus):
         if unseen:
             raise UnknownCharactersError(
                 f"the corpus has {len(unseen)} characters that model {source['id']} never "
-                f"saw: {_shown(unseen)}", field="corpus_id",
+                f"saw: {_shown(unseen)}; remove them from the text, or train a new model "
+                "on it", field="corpus_id",
                 extra={"characters": sorted(unseen)})
     return spec
 
@@ -173,7 +174,8 @@ def _check_prompt(prompt, model):
         - set(alphabet)
     if unseen:
         raise UnknownCharactersError(
-            f"the prompt has {len(unseen)} characters the model never saw: {_shown(unseen)}",
+            f"the prompt has {len(unseen)} characters the model never saw: {_shown(unseen)}; "
+            "remove them from the prompt, or train a model on a text that has them",
             field="prompt", extra={"characters": sorted(unseen)})
 
 

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 from client import commands, server_commands
-from client.errors import ClientError
+from client.cli_io import token_hint
+from client.errors import ApiError, ClientError
 
 EXIT_FAILED = 1  # the API refused, or the job did not succeed
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
@@ -120,9 +121,11 @@ def build_parser():
     p.add_argument("model_id", metavar="MODEL")
     p.add_argument("-o", "--output", type=Path, metavar="DIR",
                    help="where to put them (default ./MODEL)")
-    p = command("delete", commands.delete, "delete a corpus, a model or a finished job")
-    p.add_argument("kind", choices=("corpus", "model", "job"))
-    p.add_argument("id", metavar="ID")
+    p = command("delete", commands.delete, "delete a corpus, a model or a finished job "
+                "(its id says which: cor_, mdl_, job_); asks first on a terminal")
+    p.add_argument("target", nargs="+", metavar="[KIND] ID",
+                   help="the id, or the kind (corpus, model, job) and then the id")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask")
 
     p = command("generate", commands.generate, "generate text from a model and print it")
     p.add_argument("model_id", metavar="MODEL")
@@ -130,7 +133,13 @@ def build_parser():
     p.add_argument("--length", type=int, help="characters (or words) after the prompt")
     p.add_argument("--temperature", type=float, nargs="+", metavar="T",
                    help="one or more (num-samples samples each); 0 is greedy")
-    p.add_argument("--num-samples", type=int)
+    p.add_argument("--top-k", type=int, metavar="K",
+                   help="sample only from the K likeliest next characters")
+    p.add_argument("--top-p", type=float, metavar="P",
+                   help="sample only from the likeliest characters whose chances add up "
+                        "to P (nucleus sampling)")
+    p.add_argument("--stop", metavar="TEXT", help="end a sample where TEXT first appears")
+    p.add_argument("--num-samples", type=int, help="samples per temperature")
     p.add_argument("--seed", type=int, help="same seed, same text")
     p.add_argument("--no-wait", action="store_true", help="print the job id and return")
 
@@ -150,6 +159,10 @@ def main(argv=None):
     args.json = getattr(args, "json", False)
     try:
         return args.func(args)
+    except ApiError as e:
+        hint = f"; {token_hint(args)}" if e.status == 401 else ""
+        print(f"textgen: {e}{hint}", file=sys.stderr)
+        return EXIT_FAILED
     except ClientError as e:
         print(f"textgen: {e}", file=sys.stderr)
         return EXIT_FAILED

@@ -19,18 +19,37 @@ def api_url(args):
             or f"http://127.0.0.1:{os.environ.get('TEXTGEN_PORT', '8000')}")
 
 
+def token_file():
+    return data_dir() / "token"
+
+
 def api_token(args):
-    """--token, else TEXTGEN_TOKEN, else the local stack's <data dir>/token."""
+    """(token, where it came from): --token, else TEXTGEN_TOKEN, else the local stack's
+    <data dir>/token; (None, None) when none of them has one."""
     if getattr(args, "token", None):
-        return args.token
+        return args.token, "--token"
     if os.environ.get("TEXTGEN_TOKEN"):
-        return os.environ["TEXTGEN_TOKEN"]
-    path = data_dir() / "token"
-    return path.read_text(encoding="utf-8").strip() if path.is_file() else None
+        return os.environ["TEXTGEN_TOKEN"], "TEXTGEN_TOKEN"
+    path = token_file()
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip(), str(path)
+    return None, None
+
+
+def token_hint(args):
+    """What to tell a user whose request was refused as unauthorized: where the token was
+    looked for, and how to set one."""
+    token, source = api_token(args)
+    how = ("set TEXTGEN_TOKEN (export TEXTGEN_TOKEN=$(cat DATA_DIR/token) for a local "
+           "stack's) or pass --token")
+    if token is None:
+        return (f"no token found in --token, TEXTGEN_TOKEN or {token_file().resolve()} "
+                f"(the local stack's; TEXTGEN_DATA_DIR sets its directory): {how}")
+    return f"the token from {source} was refused: {how} with a valid one"
 
 
 def client(args):
-    return Client(api_url(args), token=api_token(args))
+    return Client(api_url(args), token=api_token(args)[0])
 
 
 def emit(args, value, lines):
@@ -46,12 +65,26 @@ def note(text):
     print(text, file=sys.stderr)
 
 
-def table(rows):
-    """Rows of cells as aligned columns (plain text: no box, no colour)."""
-    rows = [["-" if cell is None else str(cell) for cell in row] for row in rows]
+def table(header, rows):
+    """A header row, then rows of cells, as aligned columns (plain text: no box, no
+    colour); no rows, no header either."""
+    if not rows:
+        return []
+    rows = [["-" if cell is None else str(cell) for cell in row]
+            for row in [header, *rows]]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))] if rows else []
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
             .rstrip() for row in rows]
+
+
+def confirm(question):
+    """On a terminal, ask `question` and return True for yes; off one, True (scripts
+    that pipe stdin have no one to answer, and say what they mean)."""
+    if not sys.stdin.isatty():
+        return True
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 def num(value, spec=".3f"):

@@ -8,7 +8,7 @@ Errors are raised as ClientError and printed as one line by cli.main.
 import json
 from pathlib import Path
 
-from client.cli_io import client, emit, note, num, table
+from client.cli_io import client, confirm, emit, note, num, table
 from client.errors import ClientError
 from client.follow import ask_to_cancel, duration, end_lines, epoch_line, follow, quoted
 from client.records import JobStatus
@@ -65,17 +65,41 @@ def _sections(args):
     return sections
 
 
+def _model_note(job, sections, corpus_chars):
+    """The model the job will train, and why that one: what `make demo` prints too."""
+    spec = job["spec"]
+    model, training = spec["model"], spec["training"]
+    shape = (f"{model['layers']}x{model['units']} LSTM, dropout {model['dropout']:g}, "
+             f"learning rate {training['learning_rate']:g}, windows of "
+             f"{training['seq_length']}")
+    if job.get("init_from_model"):
+        why = f"the shape of model {job['init_from_model']}, which it continues"
+    elif sections.get("model"):
+        why = "as you asked"
+    elif (spec["preset"] == "default" and "max_seconds" in sections.get("training", {})
+          and spec["preprocessing"].get("level", "char") == "char"):
+        # shared/model_sizing.py's rule; naming any model field turns it off.
+        why = (f"sized by the server for a {training['max_seconds']:g} s budget on "
+               f"{corpus_chars():,} characters; --units or --layers choose it yourself")
+    else:
+        why = f"the {spec['preset']} preset's"
+    return f"model: {shape} ({why})"
+
+
 def train(args):
     api = client(args)
     source = Path(args.source)
     if source.is_file():
-        corpus_id = _corpus_of(api, source)["id"]
+        corpus = _corpus_of(api, source)
     elif args.source.startswith("cor_"):
-        corpus_id = args.source
+        corpus = {"id": args.source}  # the API says whether there is one
     else:
         raise ClientError(f"{args.source}: no such file, and not a corpus id (cor_...)")
-    job = api.train(corpus_id, args.preset, init_from_model=args.init_from,
-                    **_sections(args))
+    sections = _sections(args)
+    job = api.train(corpus["id"], args.preset, init_from_model=args.init_from, **sections)
+    if not args.json:
+        note(_model_note(job, sections, lambda: corpus.get("chars")
+                         or api.corpus(corpus["id"])["chars"]))
     if not args.follow:
         emit(args, job, job["id"])
         return EXIT_OK
@@ -112,11 +136,21 @@ def _job_summary(job):
     return None
 
 
+def _listing(args, found, what, header, rows):
+    """A list as JSON, or as a table under its header; an empty one says so on stderr."""
+    if found or args.json:
+        emit(args, found, table(header, rows))
+    else:
+        note(f"no {what} yet")
+    return EXIT_OK
+
+
 def jobs(args):
     found = _first(client(args).jobs(status=args.status, type=args.type), args.limit)
-    emit(args, found, table([(j["id"], j["type"], j["status"], j["created_at"],
-                              _job_summary(j)) for j in found]))
-    return EXIT_OK
+    return _listing(args, found, "jobs", ("JOB", "TYPE", "STATUS", "CREATED (UTC)",
+                                          "PROGRESS OR RESULT"),
+                    [(j["id"], j["type"], j["status"], j["created_at"], _job_summary(j))
+                     for j in found])
 
 
 def _first(items, limit):
@@ -137,12 +171,16 @@ def status(args):
     lines = [f"{job['id']}  {job['type']}  {job['status']}  attempt {job['attempt']}",
              f"created {job['created_at']}  started {job['started_at'] or '-'}  "
              f"finished {job['finished_at'] or '-'}"]
+    ended = JobStatus(job["status"]).is_terminal
     if job["type"] == "train":
-        lines.append(f"epoch {p['epoch']}/{p.get('epochs')}  step {p['step']}/"
-                     f"{p.get('steps')}  {p['fraction']:.0%}  eta "
-                     f"{duration(p.get('eta_seconds'))}  loss "
-                     f"{num(m.get('loss')) or '-'}  val {num(m.get('val_loss')) or '-'}")
-    if JobStatus(job["status"]).is_terminal:
+        # A job that ended is where it stopped, not on its way: no step, share or ETA.
+        where = (f"epochs run {p['epoch']}/{p.get('epochs')}" if ended else
+                 f"epoch {p['epoch']}/{p.get('epochs')}  step {p['step']}/{p.get('steps')}"
+                 f"  {p['fraction']:.0%}" + (f"  eta {duration(p['eta_seconds'])}"
+                                             if p.get("eta_seconds") is not None else ""))
+        lines.append(f"{where}  loss {num(m.get('loss')) or '-'}  val "
+                     f"{num(m.get('val_loss')) or '-'}")
+    if ended:
         lines += end_lines(job)
     emit(args, job, lines)
     return EXIT_OK
@@ -184,36 +222,88 @@ def cancel(args):
 # --- models, corpora, deleting --------------------------------------------------------
 
 
+def _bits(metrics):
+    """A model's held-out bits per character (or per word token), with its unit."""
+    if metrics.get("bits_per_char") is not None:
+        return f"{metrics['bits_per_char']:.3f} bits/char"
+    if metrics.get("bits_per_token") is not None:
+        return f"{metrics['bits_per_token']:.3f} bits/token"
+    return None
+
+
 def models(args):
     found = _first(client(args).models(), args.limit)
-    emit(args, found, table([(m["id"], m["created_at"], m["preset"], m["corpus_id"],
-                              f"epoch {m.get('best_epoch')}",
-                              num(m["metrics"].get("bits_per_char")) or "-")
-                             for m in found]))
-    return EXIT_OK
+    return _listing(args, found, "models", ("MODEL", "CREATED (UTC)", "PRESET", "CORPUS",
+                                            "BEST EPOCH", "LOSS"),
+                    [(m["id"], m["created_at"], m["preset"], m["corpus_id"],
+                      m.get("best_epoch"), _bits(m["metrics"])) for m in found])
 
 
 def corpora(args):
     found = _first(client(args).corpora(), args.limit)
-    emit(args, found, table([(c["id"], c["created_at"], f"{c['chars']:,} chars",
-                              f"{c['vocab_size']} distinct", c["name"]) for c in found]))
-    return EXIT_OK
+    return _listing(args, found, "corpora", ("CORPUS", "CREATED (UTC)", "CHARACTERS",
+                                             "DISTINCT", "NAME"),
+                    [(c["id"], c["created_at"], f"{c['chars']:,}", c["vocab_size"],
+                      c["name"]) for c in found])
+
+
+def _check_file_path(path, what):
+    """Raise a one-line ClientError, before any work, unless `path` can become a file:
+    its directory exists (a typo there should not be created) and it is no directory."""
+    parent = path.parent
+    if not parent.is_dir():
+        raise ClientError(f"{path}: no directory {parent} to write the {what} in; create "
+                          f"it (mkdir -p {parent}) or give another path")
+    if path.is_dir():
+        raise ClientError(f"{path} is a directory; give the path of the {what}, such as "
+                          f"{path / 'loss.png'}")
+
+
+def _cannot_write(path, error):
+    return ClientError(f"{path}: cannot write it ({error.strerror or error})")
 
 
 def download(args):
     directory = args.output or Path(args.model_id)
-    written = client(args).download(args.model_id, directory)
+    if directory.exists() and not directory.is_dir():
+        raise ClientError(f"{directory} is a file; give a directory for the model's files")
+    try:
+        written = client(args).download(args.model_id, directory)
+    except OSError as e:  # the API's errors are ClientErrors: this is the local disk's
+        raise _cannot_write(directory, e) from e
     emit(args, {"model_id": args.model_id, "directory": str(directory),
                 "files": [str(path) for path in written]},
          f"{args.model_id}: {', '.join(path.name for path in written)} in {directory}")
     return EXIT_OK
 
 
+_KINDS = {"cor_": "corpus", "mdl_": "model", "job_": "job"}  # id prefix -> kind
+_WHAT_GOES = {"corpus": "its text", "model": "its files",
+              "job": "its events and checkpoints; its model stays"}
+
+
+def _delete_target(target):
+    """(kind, id) from `delete [KIND] ID`: the kind is the id's prefix's unless given."""
+    if len(target) == 2 and target[0] in _WHAT_GOES:
+        return target[0], target[1]
+    if len(target) == 1:
+        kind = _KINDS.get(target[0][:4])
+        if kind:
+            return kind, target[0]
+        raise ClientError(f"{target[0]}: not an id of a corpus (cor_...), model (mdl_...) "
+                          "or job (job_...); give the kind: textgen delete corpus|model|job ID")
+    raise ClientError("expected ID, or KIND ID with KIND one of corpus, model, job")
+
+
 def delete(args):
+    kind, target_id = _delete_target(args.target)
+    if not args.yes and not confirm(f"delete {kind} {target_id} ({_WHAT_GOES[kind]})?"):
+        note(f"{kind} {target_id} not deleted")
+        return EXIT_FAILED
     api = client(args)
     {"corpus": api.delete_corpus, "model": api.delete_model, "job": api.delete_job}[
-        args.kind](args.id)
-    emit(args, {"deleted": args.id, "kind": args.kind}, f"deleted {args.kind} {args.id}")
+        kind](target_id)
+    emit(args, {"deleted": target_id, "kind": kind}, f"deleted {kind} {target_id}")
     return EXIT_OK
 
 
@@ -226,8 +316,9 @@ def generate(args):
     if temperature and len(temperature) == 1:
         temperature = temperature[0]
     job = api.generate(args.model_id, prompt=args.prompt, length=args.length,
-                       temperature=temperature, num_samples=args.num_samples,
-                       seed=args.seed, wait_s=None if args.no_wait else _PREFER_WAIT_S)
+                       temperature=temperature, top_k=args.top_k, top_p=args.top_p,
+                       stop=args.stop, num_samples=args.num_samples, seed=args.seed,
+                       wait_s=None if args.no_wait else _PREFER_WAIT_S)
     if args.no_wait:
         emit(args, job, job["id"])
         return EXIT_OK
@@ -239,22 +330,27 @@ def generate(args):
         note(f"textgen: {' '.join(end_lines(job))}")
         return EXIT_FAILED
     found = api.samples(job["id"])
-    emit(args, {**job, "samples": found}, _sample_lines(found))  # the job has a preview
+    emit(args, {**job, "samples": found},  # the job has a preview
+         _sample_lines(found, args.prompt))
     return EXIT_OK
 
 
 def samples(args):
-    found = client(args).samples(args.job_id)
-    emit(args, {"samples": found}, _sample_lines(found))
+    api = client(args)
+    found = api.samples(args.job_id)
+    emit(args, {"samples": found}, _sample_lines(found, api.job(args.job_id)["spec"].get(
+        "prompt")))
     return EXIT_OK
 
 
-def _sample_lines(samples):
+def _sample_lines(samples, prompt):
     lines = []
     for i, sample in enumerate(samples, 1):
         if len(samples) > 1:
             lines.append(f"--- sample {i} (temperature {sample['temperature']:g}) ---")
-        lines.append(sample["text"])  # the prompt, then what the model wrote
+        # The prompt, then what the model wrote; without a prompt the model starts after
+        # a line break and often writes more: no blank line to open the output.
+        lines.append(sample["text"] if prompt else sample["text"].lstrip("\n"))
     return lines
 
 
@@ -269,13 +365,20 @@ def health(args):
 def plot(args):
     from client.plot import plot_losses  # matplotlib: loaded for this command only
 
+    _check_file_path(args.output, "PNG file")
     api = client(args)
     job = api.job(args.job_id)
+    if job["type"] != "train":
+        raise ClientError(f"job {job['id']} is a {job['type']} job: only training jobs "
+                          "have losses to plot")
     epochs = [e["data"] for e in api.all_events(args.job_id)
               if e["type"] == "epoch_end"]
     if not epochs:
         raise ClientError(f"job {args.job_id} has no finished epoch to plot yet")
-    plot_losses(job, epochs, args.output)
+    try:
+        plot_losses(job, epochs, args.output)
+    except OSError as e:  # permission denied, a full disk: one line, not a traceback
+        raise _cannot_write(args.output, e) from e
     emit(args, {"job_id": job["id"], "output": str(args.output), "epochs": len(epochs)},
          f"{args.output}: losses of {job['id']} over {len(epochs)} epochs")
     return EXIT_OK

@@ -15,6 +15,7 @@ import pytest
 
 from client.stack import free_port
 from tests.conftest import TOKENS
+from tests.terminal import Terminal
 from tests.test_end_to_end import TEXT
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,6 +65,12 @@ def test_train_follow_then_generate_list_download_plot_delete(textgen, book, tmp
     model_id = re.fullmatch(rf"{job_id} succeeded: model (mdl_\w+) \(best epoch \d, "
                             r"stopped: epochs_done\)", lines[-1]).group(1)
     assert "uploaded as corpus" in trained.stderr
+    # The model it trains, and why that one.
+    assert ("model: 1x32 LSTM, dropout 0, learning rate 0.01, windows of 32 (as you asked)"
+            in trained.stderr)
+    # Ended: where it stopped, no running step, share or ETA.
+    status = textgen("status", job_id).stdout
+    assert "epochs run 2/2  loss " in status and "step" not in status and "eta" not in status
 
     # The same file again: its corpus, not another upload.
     corpus_id = json.loads(textgen("status", job_id, "--json").stdout)["corpus_id"]
@@ -82,7 +89,26 @@ def test_train_follow_then_generate_list_download_plot_delete(textgen, book, tmp
     assert job["result"]["sample_count"] == 1
     assert json.loads(textgen("samples", job["id"], "--json").stdout) == {
         "samples": job["samples"]}
+    # Every option the API has; without a prompt no blank line opens the output.
+    options = ("--top-k", 3, "--top-p", 0.9, "--stop", "zz", "--num-samples", 2, "--seed", 5)
+    job = json.loads(textgen("generate", model_id, "--length", 30, *options, "--json").stdout)
+    assert {k: job["spec"][k] for k in ("top_k", "top_p", "stop", "num_samples", "seed")} \
+        == {"top_k": 3, "top_p": 0.9, "stop": "zz", "num_samples": 2, "seed": 5}
+    for seed in range(4):  # the model starts after a line break, and often writes more
+        plain = textgen("generate", model_id, "--length", 30, "--seed", seed).stdout
+        assert plain.strip() and not plain.startswith("\n"), repr(plain)
+    unseen = textgen("generate", model_id, "--prompt", "Zé€", ok=False)
+    assert unseen.stderr.count("\n") == 1 and "'€'" in unseen.stderr
+    assert "remove them from the prompt, or train a model on a text that has them" \
+        in unseen.stderr
 
+    # Lists under a header row, with units.
+    jobs_list, models_list = textgen("jobs").stdout, textgen("models").stdout
+    assert jobs_list.split("\n")[0].split() == ["JOB", "TYPE", "STATUS", "CREATED", "(UTC)",
+                                                "PROGRESS", "OR", "RESULT"]
+    assert models_list.split("\n")[0].split()[:2] == ["MODEL", "CREATED"]
+    [model_row] = [line for line in models_list.splitlines() if model_id in line]
+    assert re.search(r"\d\.\d{3} bits/char$", model_row), models_list
     listed = {kind: [r["id"] for r in json.loads(textgen(kind, "--json").stdout)]
               for kind in ("jobs", "models", "corpora")}
     assert job_id in listed["jobs"] and model_id in listed["models"]
@@ -98,7 +124,26 @@ def test_train_follow_then_generate_list_download_plot_delete(textgen, book, tmp
         "config.json", "metrics.json", "model.keras", "vocab.json"]
     textgen("plot", job_id, "-o", tmp_path / "loss.png")
     assert (tmp_path / "loss.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    # Every command that writes a file: a bad path is one line that says what to do.
+    missing = tmp_path / "missing" / "dir"
+    for args, line in {
+            ("plot", job_id, "-o", missing / "loss.png"):
+                f"{missing / 'loss.png'}: no directory {missing} to write the PNG file in; "
+                f"create it (mkdir -p {missing}) or give another path",
+            ("plot", job["id"]): f"job {job['id']} is a generate job: only training jobs "
+                                 "have losses to plot",
+            ("plot", job_id, "-o", tmp_path): f"{tmp_path} is a directory; give the path "
+                                              "of the PNG file",
+            ("download", model_id, "-o", tmp_path / "loss.png"):
+                f"{tmp_path / 'loss.png'} is a file; give a directory"}.items():
+        done = textgen(*args, ok=False)
+        assert done.returncode == 1 and done.stderr.startswith(f"textgen: {line}"), \
+            done.stderr
+        assert done.stderr.count("\n") == 1 and done.stdout == ""
+    assert not missing.parent.exists()
 
+    # The kind is in the id; piped, nothing asks first.
+    assert textgen("delete", job["id"]).stdout.strip() == f"deleted job {job['id']}"
     assert textgen("delete", "model", model_id).stdout.strip() == f"deleted model {model_id}"
     assert model_id not in textgen("models").stdout
     gone = textgen("delete", "model", model_id, ok=False)
@@ -123,6 +168,51 @@ def test_errors_are_one_line_and_a_failing_exit(textgen, tmp_path):
         done = textgen(*args, ok=False)
         assert done.returncode == 1 and done.stdout == ""
         assert done.stderr.startswith(line) and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_unauthorized_says_where_the_token_was_looked_for(stack, tmp_path):
+    """Run from outside the checkout, with no token anywhere, then with a wrong one."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TEXTGEN_TOKEN", "TEXTGEN_DATA_DIR")}
+    env["TEXTGEN_URL"] = stack.url
+
+    def jobs(*args):
+        done = subprocess.run([sys.executable, "-m", "client", "jobs", *args], cwd=tmp_path,
+                              env={**env, "PYTHONPATH": str(REPO)}, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 1 and done.stdout == "" and done.stderr.count("\n") == 1
+        return done.stderr
+
+    assert jobs() == (
+        "textgen: Unauthorized: send your API token as 'Authorization: Bearer <token>'; no "
+        f"token found in --token, TEXTGEN_TOKEN or {tmp_path / 'data' / 'token'} (the local "
+        "stack's; TEXTGEN_DATA_DIR sets its directory): set TEXTGEN_TOKEN (export "
+        "TEXTGEN_TOKEN=$(cat DATA_DIR/token) for a local stack's) or pass --token\n")
+    assert jobs("--token", "nope").startswith(
+        "textgen: Unauthorized: the token is not valid; the token from --token was refused: "
+        "set TEXTGEN_TOKEN")
+
+
+def test_delete_by_id_asks_first_on_a_terminal(textgen, env, book):
+    corpus_id = textgen("upload", book).stdout.strip()
+
+    def delete(*args, answer=None):
+        with Terminal([sys.executable, "-m", "client", "delete", *args], env=env,
+                      cwd=REPO) as terminal:
+            if answer is not None:
+                terminal.read_until(rf"delete corpus {corpus_id} \(its text\)\? \[y/N\] $")
+                terminal.type(answer + "\n")
+            return terminal.wait(), terminal.output
+
+    code, out = delete(corpus_id, answer="n")
+    assert code == 1 and out.endswith(f"corpus {corpus_id} not deleted\n"), out
+    assert corpus_id in textgen("corpora").stdout
+    code, out = delete(corpus_id, answer="y")
+    assert code == 0 and out.endswith(f"deleted corpus {corpus_id}\n"), out
+    assert corpus_id not in textgen("corpora").stdout
+    corpus_id = textgen("upload", book).stdout.strip()
+    code, out = delete(corpus_id, "--yes")  # no question
+    assert code == 0 and out == f"deleted corpus {corpus_id}\n", out
 
 
 def _read_until(process, pattern, timeout_s=120):
