@@ -19,7 +19,19 @@ class _Stopped(Exception):
 
 
 def _raise_stopped(signum, frame):
+    # Said at once, before the stop that may take seconds; a further Ctrl-C only says it
+    # again: cutting the stop short would leave processes behind.
+    signal.signal(signal.SIGTERM, _still_stopping)
+    signal.signal(signal.SIGINT, _still_stopping)
+    from client.stack import STOP_GRACE_S
+
+    print(f"stopping textgen (within {STOP_GRACE_S:.0f} s; a job still running resumes "
+          "from its last checkpoint when the stack runs again)...", flush=True)
     raise _Stopped(signal.Signals(signum).name)
+
+
+def _still_stopping(signum, frame):
+    print("still stopping...", flush=True)
 
 
 def _stop_on_signals():
@@ -56,7 +68,7 @@ def up(args):
         while True:  # the stack's supervisor restarts a child that dies
             time.sleep(1)
     except _Stopped:
-        print("stopping textgen...", flush=True)
+        pass  # said so in _raise_stopped; `finally` stops the stack
     except StackError as e:
         print(f"textgen: {e}", file=sys.stderr)
         return 1
@@ -80,10 +92,36 @@ def demo(args):
 
 
 def _services():
-    from shared.services import Services
-    from shared.settings import Settings
+    """The server's Services for a command that writes to its Redis: REDIS_URL's, else
+    that of the local stack running on the data directory (`make up` says where in
+    <data dir>/stack.json). Raises ClientError, in one line, when neither is there."""
+    import redis
 
-    return Services.from_settings(Settings.from_env())
+    from client.stack import running_stack
+    from shared.errors import ConfigError
+    from shared.services import Services
+    from shared.settings import Settings, redacted
+
+    env = dict(os.environ)
+    if not env.get("REDIS_URL"):
+        stack = running_stack(data_dir())
+        if stack is None:
+            raise ClientError(f"no local stack runs on {data_dir().resolve()} and REDIS_URL "
+                              "is not set: start one (make up), run this in the directory "
+                              "you ran it from (or set TEXTGEN_DATA_DIR to its data), or set "
+                              "REDIS_URL to the server's Redis")
+        env["REDIS_URL"] = stack["redis_url"]
+        if stack.get("redis_prefix"):
+            env.setdefault("TEXTGEN_REDIS_PREFIX", stack["redis_prefix"])
+    try:
+        services = Services.from_settings(Settings.from_env(env))
+        services.redis.ping()
+    except ConfigError as e:
+        raise ClientError(str(e)) from e
+    except redis.RedisError as e:
+        raise ClientError(f"cannot reach the server's Redis at {redacted(env['REDIS_URL'])} "
+                          f"({type(e).__name__}); is the stack running?") from e
+    return services
 
 
 def _configured_note(name):
@@ -93,7 +131,7 @@ def _configured_note(name):
 
 
 def token_create(args):
-    """A new token for NAME, made where the server's Redis is reachable (REDIS_URL)."""
+    """A new token for NAME, made in the server's Redis (_services)."""
     from shared.auth import fingerprint
 
     services = _services()

@@ -10,6 +10,8 @@ Used by `make up`, `make demo` and the end-to-end tests alike. Server code (a to
 Redis) is imported only here, when a stack is started.
 """
 
+import contextlib
+import json
 import logging
 import os
 import signal
@@ -25,7 +27,10 @@ import requests
 
 log = logging.getLogger(__name__)
 
-_STOP_GRACE_S = 10.0  # a Celery warm shutdown finishes its step; then we kill the group
+# How long a Celery warm shutdown may take before we kill the group: `make up`'s Ctrl-C
+# promises to be done within 10 s. A training task never ends that soon (it runs to its
+# budget): its job's lease then expires, and the reaper resumes it at the next start.
+STOP_GRACE_S = 8.0
 _READY_TIMEOUT_S = 180.0  # workers import TensorFlow before they answer (~5-20 s)
 _SUPERVISE_EVERY_S = 0.5
 # Restart back-off: 1, 2, 4 ... 30 s; a child that ran this long since its last start is
@@ -33,6 +38,11 @@ _SUPERVISE_EVERY_S = 0.5
 _BACKOFF_S = (1.0, 30.0)
 _HEALTHY_AFTER_S = 60.0
 REPO = Path(__file__).resolve().parents[1]
+# <data dir>/stack.json, written once the stack is up and removed when it stops: how
+# `textgen token create` and other server commands find a running `make up`'s Redis,
+# whose embedded server listens on a port chosen at start. Mode 0600 (a REDIS_URL may
+# hold a password), as the token file beside it.
+STACK_FILE = "stack.json"
 
 
 class StackError(RuntimeError):
@@ -124,6 +134,7 @@ class LocalStack:
                 name = f"worker-{queue}" + (f"-{n}" if n > 1 else "")
                 self._spawn(name, worker_command(python, queue, name), env)
         self._wait_until_ready()
+        self._write_stack_file(env)
         self._supervisor = threading.Thread(target=self._supervise, name="supervisor",
                                             daemon=True)
         self._supervisor.start()
@@ -151,6 +162,19 @@ class LocalStack:
         client = redis.Redis.from_url(self.redis_url, decode_responses=True)
         tokens = TokenStore(client, Keys(env.get("TEXTGEN_REDIS_PREFIX", "textgen:")))
         self.token, self.token_created = local_token(tokens, self.data_dir)
+
+    def _write_stack_file(self, env):
+        from shared.local_files import write_text_atomic
+
+        write_text_atomic(self.data_dir / STACK_FILE, json.dumps({
+            "pid": os.getpid(), "url": self.url, "redis_url": self.redis_url,
+            "redis_prefix": env.get("TEXTGEN_REDIS_PREFIX")}) + "\n")
+
+    def _remove_stack_file(self):
+        path = self.data_dir / STACK_FILE
+        if (running_stack(self.data_dir) or {}).get("pid") == os.getpid():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
     def _wait_for_redis(self):
         client = redis.Redis.from_url(self.redis_url)
@@ -224,17 +248,18 @@ class LocalStack:
         with self._lock:
             for name, process in reversed(list(self.processes.items())):
                 _signal_group(process, signal.SIGTERM)
-            deadline = time.monotonic() + _STOP_GRACE_S
+            deadline = time.monotonic() + STOP_GRACE_S
             for name, process in reversed(list(self.processes.items())):
                 try:
                     process.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     log.warning("%s did not stop within %.0f s; killing it", name,
-                                _STOP_GRACE_S)
+                                STOP_GRACE_S)
                 # Kill whatever is left in the group, even when its leader exited cleanly.
                 _signal_group(process, signal.SIGKILL)
                 process.wait()
             self.processes.clear()
+            self._remove_stack_file()
 
     def __enter__(self):
         try:
@@ -245,6 +270,20 @@ class LocalStack:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def running_stack(data_dir):
+    """What <data dir>/stack.json says of the local stack that runs on that data directory
+    ({pid, url, redis_url, redis_prefix}), or None when none runs there (no file, or one
+    a killed stack left behind)."""
+    try:
+        found = json.loads((Path(data_dir) / STACK_FILE).read_text(encoding="utf-8"))
+        os.kill(found["pid"], 0)  # signal 0: only asks whether the process exists
+    except (FileNotFoundError, ProcessLookupError, ValueError, KeyError, TypeError):
+        return None
+    except PermissionError:  # it exists, as another user's process
+        pass
+    return found
 
 
 def _signal_group(process, sig):

@@ -11,7 +11,9 @@ from pathlib import Path
 import redis
 import requests
 
-from client.stack import free_port
+from client.stack import STACK_FILE, free_port
+from tests.terminal import Terminal
+from tests.test_end_to_end import TEXT
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -117,3 +119,48 @@ def test_token_create_prints_a_token_the_api_accepts(settings, app):
     stored = redis.Redis.from_url(settings.redis_url, decode_responses=True).hgetall(
         Keys(settings.redis_prefix).tokens())
     assert list(stored.values()) == ["carol"] and token not in str(stored)
+
+
+def test_ctrl_c_of_up_says_so_at_once_and_stops_within_10_s_while_a_job_trains(tmp_path):
+    """`make up` in a terminal; `textgen token create bob` finds its Redis by itself."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "TEXTGEN_TOKEN",
+                                                            "TEXTGEN_URL")}
+    env.update(TEXTGEN_PORT=str(port), TEXTGEN_DATA_DIR=str(tmp_path / "data"))
+    with Terminal([sys.executable, "-m", "client", "up"], env=env, cwd=REPO) as up:
+        up.read_until("Ctrl-C stops it", timeout_s=180)
+        children = descendants(up.process.pid)
+        textgen = [sys.executable, "-m", "client"]
+        made = subprocess.run([*textgen, "token", "create", "bob"], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert made.returncode == 0 and made.stdout.startswith("tg_"), made.stderr
+        corpus = tmp_path / "night.txt"
+        corpus.write_text(TEXT)
+        bob = {**env, "TEXTGEN_TOKEN": made.stdout.strip()}
+        job_id = subprocess.run([*textgen, "train", corpus, "--epochs", "1000", "--units",
+                                 "32", "--layers", "1", "--max-seconds", "300"], cwd=REPO,
+                                env=bob, capture_output=True, text=True, timeout=60,
+                                check=True).stdout.strip()
+        deadline = time.monotonic() + 120
+        while requests.get(f"http://127.0.0.1:{port}/v1/jobs/{job_id}", timeout=5, headers={
+                "Authorization": f"Bearer {bob['TEXTGEN_TOKEN']}"}).json()["status"] != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+
+        pressed = time.monotonic()
+        up.ctrl_c()
+        up.read_until("stopping textgen", timeout_s=1)  # at once
+        up.ctrl_c()  # an impatient second Ctrl-C: said again, the stop goes on in order
+        up.read_until("still stopping", timeout_s=1)
+        assert up.wait(timeout_s=10) == 0
+        assert time.monotonic() - pressed < 10, up.output
+    # Every process it started is gone, none left a zombie (alive() counts those as dead:
+    # /proc would still list one), and the file that told where its Redis was is too.
+    assert [pid for pid in children if Path(f"/proc/{pid}").exists()] == []
+    assert not (tmp_path / "data" / STACK_FILE).exists()
+    done = subprocess.run([*textgen, "token", "create", "carol"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and done.stderr == (
+        f"textgen: no local stack runs on {tmp_path / 'data'} and REDIS_URL is not set: "
+        "start one (make up), run this in the directory you ran it from (or set "
+        "TEXTGEN_DATA_DIR to its data), or set REDIS_URL to the server's Redis\n")
