@@ -280,6 +280,26 @@ def test_the_time_limit_stops_training(tmp_path):
     assert time.monotonic() - started < 30
 
 
+def test_the_eta_is_blank_until_timed_and_never_past_the_time_budget(tmp_path):
+    reports = []  # (seconds since start, eta_seconds)
+    hooks = TrainHooks(on_progress=lambda p, m: reports.append(
+        (time.monotonic() - started, p["eta_seconds"])), progress_interval_s=0.0)
+    # 10,000 epochs at this speed would take hours; the budget (which includes the
+    # first step's seconds of tracing) ends it in 6 s.
+    budget_s = 6.0
+    spec = tiny_spec("embedding_lstm", epochs=10_000, max_seconds=budget_s)
+    started = time.monotonic()
+    train(spec, TEXT, tmp_path, hooks)
+    assert reports[0][1] is None  # the first step: nothing timed yet, so no guess
+    timed = [(at_s, eta_s) for at_s, eta_s in reports if eta_s is not None]
+    assert len(timed) > 10, reports
+    # At most the budget's rest. Its clock started before the first report (after the
+    # model was built), so the rest is at most the budget less the time since that report.
+    first_s = reports[0][0]
+    assert all(eta_s <= budget_s - (at_s - first_s) + 0.1 for at_s, eta_s in timed), \
+        timed[:5]
+
+
 def test_an_all_stopword_text_is_too_small_not_an_internal_error(tmp_path):
     spec = tiny_spec("tutorial")
     spec["preprocessing"]["mode"] = "tutorial"

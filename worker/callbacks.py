@@ -76,6 +76,12 @@ class Stop(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.started = time.monotonic()
 
+    def seconds_left(self):
+        """What is left of the budget (None: no budget); read by Progress for its ETA."""
+        if self.max_seconds is None:
+            return None
+        return max(0.0, self.max_seconds - (time.monotonic() - self.started))
+
     def on_train_batch_end(self, batch, logs=None):
         if self.should_stop():
             self.reason = StopReason.CANCELLED
@@ -97,8 +103,9 @@ class Progress(keras.callbacks.Callback):
     """
 
     def __init__(self, hooks, epochs, steps, level=CHAR, history=(), sample=None,
-                 targets_per_step=None):
+                 targets_per_step=None, seconds_left=None):
         super().__init__()
+        self.seconds_left = seconds_left  # () -> the time budget's rest (s) or None
         self.hooks = hooks
         self.sample = sample  # model -> text at the epoch's end, or None
         self.epochs = epochs
@@ -113,6 +120,9 @@ class Progress(keras.callbacks.Callback):
         self.last_report = self.started
         self.epoch = self.initial_epoch + 1
         self.step = 0
+        # (time, steps done) at the end of this fit's first step: the ETA's rate is timed
+        # from there, since the first step carries TensorFlow's tracing (seconds).
+        self.timed_from = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch + 1
@@ -122,6 +132,8 @@ class Progress(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.step = batch + 1
         now = self.last_batch_end = time.monotonic()
+        if self.timed_from is None:
+            self.timed_from = (now, self._done())
         if now - self.last_report >= self.hooks.progress_interval_s:
             self.last_report = now
             previous_val = self.history[-1]["val_loss"] if self.history else None
@@ -144,15 +156,23 @@ class Progress(keras.callbacks.Callback):
         self.hooks.on_epoch_end(epoch + 1, entry,
                                 self.sample(self.model) if self.sample else None)
 
+    def _done(self):
+        return (self.epoch - 1) * self.steps + self.step
+
     def _progress(self, now):
+        """The ETA: none before timed steps; the rest of the epochs at the rate timed so
+        far, never past what is left of the time budget (training stops there)."""
         total = self.epochs * self.steps
-        done = (self.epoch - 1) * self.steps + self.step
-        fraction = done / total
-        done_here = done - self.initial_epoch * self.steps  # what this fit's time bought
-        elapsed_s = now - self.started
-        eta_s = elapsed_s * (total - done) / done_here if done_here > 0 else None
+        done = self._done()
+        eta_s = None
+        if self.timed_from is not None and done > self.timed_from[1]:
+            since, done_then = self.timed_from
+            eta_s = (now - since) * (total - done) / (done - done_then)
+            left_s = self.seconds_left() if self.seconds_left else None
+            if left_s is not None:
+                eta_s = min(eta_s, left_s)
         return {"epoch": self.epoch, "epochs": self.epochs, "step": self.step,
-                "steps": self.steps, "fraction": fraction, "eta_seconds": eta_s}
+                "steps": self.steps, "fraction": done / total, "eta_seconds": eta_s}
 
 
 class LearningRateDecay(keras.callbacks.Callback):

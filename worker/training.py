@@ -118,7 +118,8 @@ def train(spec, text, checkpoint_dir, hooks, *, resume=False, init=None):
     progress = Progress(hooks, training["epochs"], steps, level,
                         history=[] if resumed is None else resumed.history,
                         sample=_epoch_sampler(spec, vocab, hooks.sample_length),
-                        targets_per_step=targets_per_step(spec))
+                        targets_per_step=targets_per_step(spec),
+                        seconds_left=stop.seconds_left)
     checkpoint = Checkpoint(checkpoints, monitor, steps, identity,
                             progress.history, resumed, fence=hooks.should_stop)
     callbacks = [stop, progress, checkpoint, EpochSeeds(training["seed"])]
