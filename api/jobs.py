@@ -209,7 +209,21 @@ def _wait_until_done(job_id, wait_s):
 @bp.get("/jobs/<job_id>")
 @operation("Read a job", {200: Job, 404: None})
 def get_job(job_id):
-    return respond(Job.of(services().jobs.get(job_id, current_owner())))
+    svc = services()
+    record = svc.jobs.get(job_id, current_owner())
+    return respond(Job.of(record, heartbeat=_heartbeat(record, svc)))
+
+
+def _heartbeat(record, svc):
+    """A running job's lease as its worker's last sign of life, on Redis' clock (which set
+    it), so that a client can say when a worker stopped answering."""
+    expires_ms = int(record.get("lease_expires_ms") or 0)
+    if record["status"] != JobStatus.RUNNING or not expires_ms:
+        return None
+    seconds, micros = svc.redis.time()
+    left_s = expires_ms / 1000 - (seconds + micros / 1e6)
+    return {"age_s": round(max(0.0, svc.settings.lease_s - left_s), 1),
+            "lease_left_s": round(max(0.0, left_s), 1)}
 
 
 @bp.get("/jobs")

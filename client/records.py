@@ -61,6 +61,19 @@ class Samples(TypedDict):
     samples: list[Sample]  # GET /v1/jobs/<id>/result
 
 
+class Attempt(TypedDict):
+    attempt: int
+    worker: str | None
+    started_at: str | None
+    ended_at: str | None  # None while it runs
+    outcome: str  # lost (its worker stopped answering), running, or how the job ended
+
+
+class Heartbeat(TypedDict):
+    age_s: float  # since the worker last renewed the job's lease
+    lease_left_s: float  # until a silent worker loses the job to the next attempt
+
+
 class JobSummary(TypedDict):
     """A job as a listing has it: no spec (GET the job for it), an error message cut."""
 
@@ -79,11 +92,13 @@ class JobSummary(TypedDict):
     corpus_id: NotRequired[str | None]
     model_id: NotRequired[str | None]
     init_from_model: NotRequired[str | None]
+    attempts: list[Attempt]  # every attempt that started, oldest first
 
 
 class Job(JobSummary):
     spec: dict[str, Any]  # the training spec (preset, preprocessing, model, training) or
     # the generation spec
+    heartbeat: NotRequired[Heartbeat | None]  # a running job read on its own
     resources: NotRequired[dict[str, str] | None]
     webhook: NotRequired[str | None]
     webhook_events: NotRequired[list[str] | None]

@@ -131,6 +131,13 @@ else
   if expires > now_ms then return '' end
 end
 local max_attempts = tonumber(ARGV[1])
+-- The lost attempt joins `attempts` (ended attempts, oldest first), so that a client can
+-- show each attempt's time, not only the last one's (started_at is the last start).
+local attempts = cjson.decode(redis.call('HGET', KEYS[1], 'attempts') or '[]')
+attempts[#attempts + 1] = {attempt = attempt, outcome = 'lost', ended_at = ARGV[2],
+  worker = cjson.decode(redis.call('HGET', KEYS[1], 'worker') or 'null'),
+  started_at = cjson.decode(redis.call('HGET', KEYS[1], 'started_at') or 'null')}
+redis.call('HSET', KEYS[1], 'attempts', cjson.encode(attempts))
 local data
 if attempt >= max_attempts then
   local err = {code = 'attempts_exhausted', message = 'the job was started ' .. attempt ..

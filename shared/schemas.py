@@ -9,7 +9,7 @@ webhooks (shared/webhooks.py) send jobs in the same shape, so they live in share
 
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.jobs import JobStatus, JobType, StoppedReason
 from shared.pages import CURSOR_PATTERN, MAX_LIMIT
@@ -168,6 +168,27 @@ class Samples(BaseModel):
     samples: list[Sample]
 
 
+class Attempt(BaseModel):
+    model_config = OUT
+
+    attempt: int
+    worker: str | None
+    started_at: str | None
+    ended_at: str | None = Field(description="null while it runs")
+    outcome: Literal["lost", "running", "succeeded", "failed", "cancelled"] = Field(
+        description="lost: its worker stopped answering and the job went on without it")
+
+
+class Heartbeat(BaseModel):
+    model_config = OUT
+
+    age_s: float = Field(description="since the worker last renewed the job's lease (it "
+                                     "does so every TEXTGEN_LEASE_S / 6)")
+    lease_left_s: float = Field(description=(
+        "until the lease runs out: a worker silent that long loses the job to its next "
+        "attempt (within TEXTGEN_REAP_INTERVAL_S more)"))
+
+
 class JobSummary(BaseModel):
     """A job in a listing: what a table of jobs shows, bounded in size whatever the job
     holds (no spec, whose prompt may be 10,000 characters; an error message cut), so
@@ -191,6 +212,16 @@ class JobSummary(BaseModel):
     corpus_id: str | None = None
     model_id: str | None = None
     init_from_model: str | None = None
+    attempts: list[Attempt] = Field(default_factory=list, description=(
+        "every attempt that started, oldest first: a job whose worker stopped answering "
+        "runs again as its next attempt"))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _every_attempt(cls, record):
+        # In the validator, so that every way of shaping a record gets it.
+        return {**record, "attempts": _attempts(record)} if isinstance(record, dict) \
+            else record
 
     @classmethod
     def of(cls, record):
@@ -208,10 +239,26 @@ class Job(JobSummary):
     webhook: str | None = None
     webhook_events: list[str] | None = None
     spec: TrainSpec | GenerateSpec
+    heartbeat: Heartbeat | None = Field(None, description=(
+        "a running job's worker's last sign of life (GET /v1/jobs/<id> only)"))
 
     @classmethod
-    def of(cls, record):
-        return cls.model_validate(results.shown(record), strict=False)
+    def of(cls, record, heartbeat=None):
+        return cls.model_validate({**results.shown(record), "heartbeat": heartbeat},
+                                  strict=False)
+
+
+def _attempts(record):
+    """The ended attempts the job store kept (its reap step), then the current one."""
+    attempts = list(record.get("attempts") or [])
+    started_at = record.get("started_at")
+    # started_at is the latest start: the last ended attempt's while the next one waits
+    # (queued, or cancelled before it ran).
+    if started_at and not (attempts and attempts[-1]["started_at"] == started_at):
+        attempts.append({"attempt": record["attempt"], "worker": record.get("worker"),
+                         "started_at": started_at, "ended_at": record["finished_at"],
+                         "outcome": record["status"]})
+    return attempts
 
 
 class Corpus(BaseModel):

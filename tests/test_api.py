@@ -1,6 +1,7 @@
 """The API through the Flask test client, against real Redis; then the stored state."""
 
 import dataclasses
+import time
 import io
 import json
 import zipfile
@@ -361,3 +362,40 @@ def test_a_corpus_is_found_by_the_hash_of_its_upload(client, other_client):
     assert [c["id"] for c in found] == [mine["id"]]
     assert_problem(client.get("/v1/corpora?upload_sha256=xyz"), 422, "validation_failed",
                    field="upload_sha256")
+
+
+def test_a_job_shows_each_attempt_and_its_workers_last_sign_of_life(services, client):
+    """The store's own steps play a worker that dies (a lease of 1 ms, reaped), then one
+    that runs the next attempt and fails."""
+    from shared.jobs import JobType
+    from shared.specs import resolve_train_spec
+
+    spec = resolve_train_spec("default", {}).model_dump()
+    job_id = services.jobs.create(JobType.TRAIN, spec, "alice", max_active=8,
+                                  corpus_id="cor_x")["id"]
+    services.jobs.start(job_id, "w1", lease_ms=1)
+    deadline = time.monotonic() + 5
+    while services.jobs.reap(job_id, max_attempts=3) != "requeued":
+        assert time.monotonic() < deadline
+    queued = client.get(f"/v1/jobs/{job_id}").json
+    [first] = queued["attempts"]
+    assert first["attempt"] == 1 and first["worker"] == "w1" and first["outcome"] == "lost"
+    assert first["started_at"] <= first["ended_at"] and queued["heartbeat"] is None
+
+    services.jobs.start(job_id, "w2", lease_ms=30_000)
+    running = client.get(f"/v1/jobs/{job_id}").json
+    assert running["attempts"][0] == first
+    assert {k: running["attempts"][1][k] for k in ("attempt", "worker", "ended_at",
+                                                    "outcome")} == {
+        "attempt": 2, "worker": "w2", "ended_at": None, "outcome": "running"}
+    beat = running["heartbeat"]
+    assert 0 <= beat["age_s"] < 2 and services.settings.lease_s - 2 < beat["lease_left_s"]
+
+    services.jobs.fail(job_id, 2, "boom", "it broke")
+    failed = client.get(f"/v1/jobs/{job_id}").json
+    assert [a["outcome"] for a in failed["attempts"]] == ["lost", "failed"]
+    assert failed["attempts"][1]["ended_at"] == failed["finished_at"]
+    assert failed["heartbeat"] is None
+    # Listed the same way (the heartbeat only for one job read on its own).
+    [listed] = client.get("/v1/jobs").json["data"]
+    assert listed["attempts"] == failed["attempts"]
