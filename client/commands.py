@@ -10,7 +10,15 @@ from pathlib import Path
 
 from client.cli_io import client, confirm, emit, note, num, table
 from client.errors import ClientError
-from client.follow import ask_to_cancel, duration, end_lines, epoch_line, follow, quoted
+from client.follow import (
+    ask_to_cancel,
+    attempt_lines,
+    duration,
+    end_lines,
+    epoch_line,
+    follow,
+    quoted,
+)
 from client.records import JobStatus
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130  # 130: Ctrl-C, as shells report it
@@ -180,6 +188,7 @@ def status(args):
                                              if p.get("eta_seconds") is not None else ""))
         lines.append(f"{where}  loss {num(m.get('loss')) or '-'}  val "
                      f"{num(m.get('val_loss')) or '-'}")
+    lines += attempt_lines(job)
     if ended:
         lines += end_lines(job)
     emit(args, job, lines)

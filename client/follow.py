@@ -2,19 +2,18 @@
 live bar for the running epoch.
 
 The lines come from the job's live event stream (status changes, resumes, and at each
-epoch's end its losses and a sample). Step-by-step progress is not an event, so on a
-terminal a thread polls the job for the bar. Off a terminal there are no bars and no
-colour: one line per event, each printed once.
+epoch's end its losses and a sample). Step-by-step progress and a worker that falls silent
+are no events, so a thread polls the job for the bar and the worker's heartbeat. Off a
+terminal there are no bars and no colour: one line per event, each printed once.
 """
 
 import json
 import sys
 import threading
+from datetime import UTC, datetime
 
 from client.errors import ClientError
 from client.records import JobStatus
-
-_POLL_S = 0.5  # how often the bar asks for the job's progress (the worker writes it every 2 s)
 
 
 def _num(value, spec=".3f"):
@@ -52,11 +51,38 @@ def quoted(sample):
 def status_line(job_id, data):
     """The line for a status event, or None for an end (end_lines says more)."""
     status = JobStatus(data["status"])
+    if status is JobStatus.QUEUED and data.get("attempt"):  # the reaper's hand-over
+        return (f"{job_id} queued again as attempt {data['attempt']}"
+                + (f": {data['reason']}" if data.get("reason") else ""))
     if status is JobStatus.QUEUED:
         return f"{job_id} queued"
     if status is JobStatus.RUNNING:
         return f"{job_id} running" + (f" on {data['worker']}" if data.get("worker") else "")
     return None
+
+
+def _seconds_between(start, end=None):
+    """Seconds from one ISO 8601 time to another (None: now)."""
+    stop = datetime.fromisoformat(end) if end else datetime.now(UTC)
+    return (stop - datetime.fromisoformat(start)).total_seconds()
+
+
+def attempt_lines(job):
+    """For a job that ran more than once: the time in all, and each attempt's time, worker
+    and outcome (a single attempt's times are the job's own)."""
+    attempts = job.get("attempts") or []
+    if len(attempts) < 2:
+        return []
+    total_s = _seconds_between(attempts[0]["started_at"], job.get("finished_at"))
+    lines = [f"{len(attempts)} attempts, {duration(total_s)} from the first start"
+             + ("" if job.get("finished_at") else " so far")]
+    for a in attempts:
+        outcome = ("lost: its worker stopped answering" if a["outcome"] == "lost"
+                   else a["outcome"])
+        lines.append(f"  attempt {a['attempt']}  "
+                     f"{duration(_seconds_between(a['started_at'], a['ended_at']))}  on "
+                     f"{a['worker'] or '-'}  {outcome}")
+    return lines
 
 
 def end_lines(job):
@@ -79,24 +105,74 @@ def end_lines(job):
             + ([f"… and {more} more"] if more > 0 else []))
 
 
+def silence_line(job):
+    """A line when the running job's worker has stopped renewing its lease (None while it
+    does): how long it has been silent, and when the next attempt takes over."""
+    beat = job.get("heartbeat")
+    if job["status"] != JobStatus.RUNNING or not beat:
+        return None
+    lease_s = beat["age_s"] + beat["lease_left_s"]
+    # The worker renews every lease_s / 6 (worker/lease.py): two renewals missed is silence.
+    if beat["age_s"] <= lease_s / 3:
+        return None
+    worker = (job.get("attempts") or [{}])[-1].get("worker") or "its worker"
+    return (f"{job['id']}: {worker} has not answered for {beat['age_s']:.0f} s; if it "
+            f"stays silent, attempt {job['attempt'] + 1} takes over in about "
+            f"{beat['lease_left_s']:.0f} s from the last checkpoint (or the job fails, "
+            "after its last attempt)")
+
+
 class PlainView:
-    """Off a terminal: one plain line per event worth reading."""
+    """Off a terminal: one plain line per event worth reading, and a line when the worker
+    stops answering (a thread polls the job for its heartbeat: silence is no event)."""
+
+    poll_s = 1.0  # how often to look at the worker's heartbeat (it beats every 5 s)
 
     def __init__(self, client, job, out):
-        self.job, self.out = job, out
+        self.client, self.job, self.out = client, job, out
         spec = job.get("spec") or {}
         self.epochs = (spec.get("training") or {}).get("epochs", "?")
         self.level = (spec.get("preprocessing") or {}).get("level", "char")
+        self.lock = threading.Lock()  # lines from the stream's thread and the poller's
+        self.silent = False
+        self.stop = threading.Event()
+        self.poller = threading.Thread(target=self._poll, name="progress", daemon=True)
 
     def __enter__(self):
+        if self.poll_s:
+            self.poller.start()
         return self
 
     def __exit__(self, *exc):
+        self.stop.set()
         return False
 
     def write(self, line):
-        self.out.write(line + "\n")
-        self.out.flush()
+        with self.lock:
+            self.out.write(line + "\n")
+            self.out.flush()
+
+    def _poll(self):
+        from client.api_client import Client
+
+        # A client of its own: a requests Session is not shared between threads.
+        api = Client(self.client.base_url, self.client.token, timeout_s=10)
+        while not self.stop.wait(self.poll_s):
+            try:
+                job = api.job(self.job["id"])
+            except ClientError:
+                continue  # the next poll will do; the stream reports real trouble
+            if not self.stop.is_set():
+                self.polled(job)
+
+    def polled(self, job):
+        """Say once when the worker falls silent, and once when it answers again."""
+        line = silence_line(job)
+        if line and not self.silent:
+            self.write(line)
+        elif self.silent and not line and job["status"] == JobStatus.RUNNING:
+            self.write(f"{job['id']}: the worker answers again")
+        self.silent = bool(line)
 
     def event(self, event):
         data = event["data"]
@@ -123,6 +199,8 @@ class PlainView:
 class JsonView(PlainView):
     """--json: each event as a JSON line, then the final job."""
 
+    poll_s = None  # events only: a reader of JSON lines asks for the job itself
+
     def event(self, event):
         self.write(json.dumps(event, ensure_ascii=False))
 
@@ -133,22 +211,20 @@ class JsonView(PlainView):
 class LiveView(PlainView):
     """On a terminal: the lines above the live bar of the running epoch (rich)."""
 
+    poll_s = 0.5  # the bar's refresh (the worker writes progress every 2 s)
+
     def __init__(self, client, job, out):
         super().__init__(client, job, out)
         from client.live_bar import EpochBars  # rich: loaded only on a terminal
 
         self.bars = EpochBars(out)
-        self.client = client
-        self.stop = threading.Event()
-        self.poller = threading.Thread(target=self._poll, name="progress", daemon=True)
 
     def __enter__(self):
         self.bars.start()
-        self.poller.start()
-        return self
+        return super().__enter__()
 
     def __exit__(self, *exc):
-        self.stop.set()
+        super().__exit__(*exc)
         self.bars.stop()
         return False
 
@@ -162,18 +238,10 @@ class LiveView(PlainView):
             self.bars.print_sample(data["sample"])
         return None
 
-    def _poll(self):
-        from client.api_client import Client
-
-        # A client of its own: a requests Session is not shared between threads.
-        api = Client(self.client.base_url, self.client.token, timeout_s=10)
-        while not self.stop.wait(_POLL_S):
-            try:
-                job = api.job(self.job["id"])
-            except ClientError:
-                continue  # the next poll will do; the stream reports real trouble
-            if job["status"] == JobStatus.RUNNING:
-                self.bars.show(job["progress"], job.get("metrics") or {})
+    def polled(self, job):
+        super().polled(job)
+        if job["status"] == JobStatus.RUNNING:
+            self.bars.show(job["progress"], job.get("metrics") or {})
 
 
 def follow(client, job_id, *, out=None, live=None, json_lines=False):

@@ -36,7 +36,7 @@ class EpochBars:
         self.progress = Progress(
             TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]}"), _StepRate(), TimeRemainingColumn(),
-            TextColumn("[dim]job eta {task.fields[job_eta]}"),
+            TextColumn("[dim]{task.fields[job_eta]}"),
             console=self.console, transient=True)
         self.tasks = {}  # epoch -> rich task id
         self.ended = 0  # the last epoch whose line was printed
@@ -63,7 +63,9 @@ class EpochBars:
         epoch = progress["epoch"]
         fields = {"epoch": f"{epoch}/{progress.get('epochs') or '?'}",
                   "loss": "-" if metrics.get("loss") is None else f"{metrics['loss']:.3f}",
-                  "job_eta": duration(progress.get("eta_seconds"))}
+                  # None until the worker has timed some steps: nothing, not a guess
+                  "job_eta": ("" if progress.get("eta_seconds") is None
+                              else f"job eta {duration(progress['eta_seconds'])}")}
         with self.lock:
             if epoch <= self.ended:
                 return

@@ -6,8 +6,13 @@ Each test says which mechanism it proves; without it the test fails (the note of
 issue says how each was checked).
 """
 
+import os
+import re
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +36,7 @@ from tests.faults import (
 )
 
 PREFIX = "faults:"
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +82,11 @@ def corpus(api, tmp_path_factory):
 def test_a_killed_workers_job_resumes_on_the_restarted_worker(stack, api, corpus):
     """Leases, the reaper, the stack's supervisor and checkpoints, together (1 and 2)."""
     job = api.train(corpus["id"], "default", **SLOW_EPOCHS)
+    # And as a user sees it: `textgen status --follow`, piped.
+    env = {**os.environ, "TEXTGEN_URL": stack.url, "TEXTGEN_TOKEN": TOKENS["alice"]}
+    following = subprocess.Popen([sys.executable, "-m", "client", "status", job["id"],
+                                  "--follow"], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)
     wait_for(lambda: 2 in epochs_reported(all_events(api, job["id"])), 120, "epoch 2")
     kill(stack, "worker-train")
     killed_at = time.monotonic()
@@ -97,6 +108,25 @@ def test_a_killed_workers_job_resumes_on_the_restarted_worker(stack, api, corpus
     assert len(resumed) == 1 and resumed[0]["attempt"] == 2 and resumed[0]["epoch"] >= 1
     log = (stack.log_dir / "worker-train.log").read_text()
     assert "[textgen stack] worker-train exited with code -9; restarting in" in log
+
+    # It said when the worker fell silent, before attempt 2 took over, not frozen.
+    lines = following.communicate(timeout=30)[0].splitlines()
+    silent = next(i for i, line in enumerate(lines) if re.fullmatch(
+        rf"{job['id']}: worker-train@\S+ has not answered for \d+ s; if it stays silent, "
+        r"attempt 2 takes over in about \d+ s from the last checkpoint \(or the job fails, "
+        r"after its last attempt\)", line))
+    handed_on = lines.index(f"{job['id']} queued again as attempt 2: the worker of attempt "
+                            "1 stopped answering")
+    assert silent < handed_on, lines
+    # Both attempts, in the API and in `textgen status`.
+    assert [(a["attempt"], a["outcome"]) for a in done["attempts"]] == [
+        (1, "lost"), (2, "succeeded")]
+    shown = subprocess.run([sys.executable, "-m", "client", "status", job["id"]], env=env,
+                           cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert re.search(r"^2 attempts, \d:\d\d:\d\d from the first start\n  attempt 1  "
+                     r"\d:\d\d:\d\d  on worker-train@\S+  lost: its worker stopped "
+                     r"answering\n  attempt 2  \d:\d\d:\d\d  on worker-train@\S+  "
+                     r"succeeded$", shown, re.MULTILINE), shown
 
 
 def test_a_second_delivery_of_a_job_does_nothing(stack, api, corpus, svc):
