@@ -7,6 +7,7 @@ these tests skip. Screenshots of the job and model pages go to the test's tmp_pa
 """
 
 import os
+import time
 
 import pytest
 from selenium import webdriver
@@ -16,7 +17,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from client.api_client import Client
-from tests.conftest import TOKENS
+from tests.conftest import TEST_REDIS_URL, TOKENS
 from tests.test_end_to_end import TEXT
 
 CHROMIUM = "/usr/bin/chromium"
@@ -116,6 +117,12 @@ def test_sign_in_train_watch_and_generate(stack, browser, tmp_path):
     logged = [row.text for row in browser.find_elements(By.CSS_SELECTOR,
                                                          "table.events tr[data-type=status]")]
     assert [text.split()[-1] for text in logged] == ["queued", "running", "succeeded"]
+    # Ended: where it stopped, no bar; what the model is; what its bits come from.
+    head = browser.find_element(By.CSS_SELECTOR, "#view > .page > .card")
+    assert not head.find_elements(By.CSS_SELECTOR, ".bar")
+    assert "epochs run 2/2" in head.text and "Time left" not in head.text
+    assert "Model shape\n1 × 32 LSTM, dropout 0, learning rate 0.01" in head.text
+    assert "Bits per character (from validation loss)\n" in head.text
     save_screenshot(browser, tmp_path / "job.png")
 
     # The list shows it too, newest first, with its losses.
@@ -123,7 +130,7 @@ def test_sign_in_train_watch_and_generate(stack, browser, tmp_path):
     row = wait_for(browser, visible(f"tr[data-job-id='{job_id}']"), "the job in the list")
     assert row.get_attribute("data-status") == "succeeded"
     assert browser.find_elements(By.CSS_SELECTOR, "table.jobs tbody tr")[0] == row
-    assert "epoch 2/2" in row.text
+    assert "epochs run 2/2" in row.text and not row.find_elements(By.CSS_SELECTOR, ".bar")
 
     # Its model: download the zip (fetched with the token) and generate text.
     browser.get(f"{stack.url}/#/jobs/{job_id}")
@@ -145,6 +152,14 @@ def test_sign_in_train_watch_and_generate(stack, browser, tmp_path):
     assert len(sample.get_attribute("textContent")) == len("It was") + 40
     assert set(sample.get_attribute("textContent")) <= set(TEXT)
     save_screenshot(browser, tmp_path / "model.png")
+    # The generation job in the list: its sample, not an empty "0 %" bar.
+    browser.find_element(By.LINK_TEXT, "Jobs").click()
+    generated = wait_for(browser, visible("table.jobs tbody tr[data-status=succeeded]"),
+                         "the generation job in the list")
+    assert "generate" in generated.text and "1 sample" in generated.text
+    assert "%" not in generated.text and not generated.find_elements(By.CSS_SELECTOR, ".bar")
+    browser.back()
+    length = wait_for(browser, visible("form.generate [name=length]"), "the model page")
 
     # Bad input is a readable problem, not a blank page.
     length.clear()
@@ -183,3 +198,56 @@ def test_another_owner_sees_none_of_the_jobs(stack, browser, tmp_path):
                            "location.hash = '#/jobs'")
     problem = wait_for(browser, visible(".problem[data-status='401']"), "the 401 notice")
     assert "not accepted" in problem.text and browser.current_url.endswith("#/signin")
+
+
+def test_a_job_that_ran_twice_shows_each_attempt_and_what_its_numbers_mean(stack, browser):
+    """The job store's own steps play the workers: attempt 1's dies (a lease of 1 ms,
+    reaped), attempt 2's reports progress without validation yet, then fails."""
+    from shared.jobs import JobType
+    from shared.services import Services
+    from shared.settings import Settings
+    from shared.specs import resolve_train_spec
+
+    jobs = Services.from_settings(Settings(
+        redis_url=TEST_REDIS_URL, data_dir=stack.data_dir,
+        redis_prefix=stack.extra_env["TEXTGEN_REDIS_PREFIX"])).jobs
+    spec = resolve_train_spec("default", {}).model_dump()
+    job_id = jobs.create(JobType.TRAIN, spec, "alice", max_active=8, corpus_id="cor_x")["id"]
+    jobs.start(job_id, "worker-a", lease_ms=1)
+    deadline = time.monotonic() + 5
+    while jobs.reap(job_id, max_attempts=3) != "requeued":
+        assert time.monotonic() < deadline
+    jobs.start(job_id, "worker-b", lease_ms=600_000)
+    jobs.report_progress(job_id, 2, {"epoch": 1, "epochs": 5, "step": 3, "steps": 10,
+                                     "fraction": 0.06, "eta_seconds": 95.0},
+                         {"loss": 2.0, "val_loss": None, "bits_per_char": 2.885})
+
+    # At 1280 px the sign-in button's label stays on one line.
+    browser.get(f"{stack.url}/#/signin")
+    browser.execute_script("sessionStorage.clear()")
+    browser.refresh()
+    button = wait_for(browser, visible("form.signin button[type=submit]"), "the sign-in form")
+    assert browser.get_window_size()["width"] == 1280
+    assert browser.execute_script("const range = document.createRange(); "
+                                  "range.selectNodeContents(arguments[0]); "
+                                  "return range.getClientRects().length", button) == 1
+    sign_in(browser, stack.url, TOKENS["alice"])
+    wait_for(browser, visible("table.jobs"), "the jobs list")
+    browser.get(f"{stack.url}/#/jobs/{job_id}")
+    wait_for(browser, visible("table.attempts"), "the attempts")
+    head = browser.find_element(By.CSS_SELECTOR, "#view > .page > .card")
+    assert "Bits per character (from training loss)\n2.885" in head.text
+    assert "Time left (estimate)\n1 min 35 s" in head.text
+    assert "over 2 attempts" in head.text
+    rows = [row.text for row in head.find_elements(By.CSS_SELECTOR, "table.attempts tbody tr")]
+    assert len(rows) == 2 and rows[0].startswith("1 ") and "worker-a" in rows[0]
+    assert rows[0].endswith("lost: its worker stopped answering")
+    assert "worker-b" in rows[1] and rows[1].endswith("running")
+
+    jobs.fail(job_id, 2, "boom", "it broke")
+    wait_for(browser, visible(".card .page-head .status[data-status=failed]"), "the failure")
+    head = browser.find_element(By.CSS_SELECTOR, "#view > .page > .card")
+    assert "Time left" not in head.text and not head.find_elements(By.CSS_SELECTOR, ".bar")
+    outcomes = [row.get_attribute("data-outcome") for row in head.find_elements(
+        By.CSS_SELECTOR, "table.attempts tbody tr")]
+    assert outcomes == ["lost", "failed"]

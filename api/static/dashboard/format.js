@@ -19,11 +19,16 @@ export function duration(seconds) {
   return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
 }
 
-/** How long a job ran: start to end, or to now while it runs. */
+/** Seconds from one ISO time to another, or to now. */
+export function secondsBetween(start, end) {
+  return ((end ? Date.parse(end) : Date.now()) - Date.parse(start)) / 1000;
+}
+
+/** How long a job ran: from its first attempt's start (started_at is the last one's) to
+ * its end, or to now while it runs. */
 export function jobDuration(job) {
-  if (!job.started_at) return null;
-  const end = job.finished_at ? Date.parse(job.finished_at) : Date.now();
-  return (end - Date.parse(job.started_at)) / 1000;
+  const start = job.attempts?.[0]?.started_at ?? job.started_at;
+  return start ? secondsBetween(start, job.finished_at) : null;
 }
 
 /** A timestamp in the reader's own time zone, to the second. */
@@ -40,9 +45,15 @@ export function bytes(n) {
   return `${(n / 1024 / 1024).toFixed(1)} MB`;
 }
 
-/** "epoch 2/5" for training, a percentage for generation. */
+/** While a job runs, "epoch 2/5" for training, a percentage for generation; once it
+ * ended, where it stopped (epochs run, samples written), never a running figure. */
 export function progressLabel(job) {
   const p = job.progress;
-  if (job.type === "train" && p.epochs) return `epoch ${p.epoch}/${p.epochs}`;
-  return `${Math.round(p.fraction * 100)} %`;
+  if (isActive(job)) {
+    if (job.type === "train" && p.epochs) return `epoch ${p.epoch}/${p.epochs}`;
+    return `${Math.round(p.fraction * 100)} %`;
+  }
+  if (job.type === "train") return p.epoch ? `epochs run ${p.epoch}/${p.epochs}` : "–";
+  const samples = job.result?.samples?.length;
+  return samples ? `${samples} sample${samples > 1 ? "s" : ""}` : "–";
 }

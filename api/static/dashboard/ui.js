@@ -1,13 +1,18 @@
 // Small pieces every view uses: status pills, progress bars, facts, errors.
 
 import { h } from "./dom.js";
-import { progressLabel } from "./format.js";
+import { isActive, progressLabel } from "./format.js";
 
 export function statusPill(status) {
   return h("span", { class: `status status-${status}`, dataset: { status } }, status);
 }
 
+/** A running job's bar and label; an ended job's label alone (no bar left half full). */
 export function progressBar(job) {
+  if (!isActive(job)) {
+    return h("span", { class: "progress" }, h("span", { class: "progress-label" },
+      progressLabel(job)));
+  }
   const bar = h("span", { class: "bar-fill" });
   // A style property set from script, which the page's CSP allows (a style attribute not).
   bar.style.width = `${Math.round(job.progress.fraction * 100)}%`;

@@ -7,7 +7,7 @@
 import { get, post } from "../api.js";
 import { lossChart } from "../chart.js";
 import { h } from "../dom.js";
-import { duration, isActive, jobDuration, num, when } from "../format.js";
+import { duration, isActive, jobDuration, num, secondsBetween, when } from "../format.js";
 import { followEvents } from "../sse.js";
 import { busy, facts, idLink, idText, problemBox, progressBar, section, specTable,
   statusPill } from "../ui.js";
@@ -109,6 +109,11 @@ function header(job, cancel) {
   const metric = (value) => (value === undefined ? null : num(value));
   // A training job's result, or the model a generation job samples.
   const modelId = job.result?.model_id ?? job.model_id;
+  // The API takes bits per character from the validation loss once there is one (after
+  // the first epoch, if validating), else from the training loss: say which.
+  const bitsFrom = typeof metrics.val_loss === "number" ? "validation" : "training";
+  const attempts = job.attempts || [];
+  const eta = isActive(job) ? job.progress.eta_seconds : null;
   return [
     h("div", { class: "page-head" },
       h("h1", {}, job.type === "train" ? "Training job " : "Generation job ",
@@ -123,18 +128,38 @@ function header(job, cancel) {
       ["Created", when(job.created_at)],
       ["Started", job.started_at ? when(job.started_at) : null],
       ["Finished", job.finished_at ? when(job.finished_at) : null],
-      ["Duration", duration(jobDuration(job))],
-      ["Attempt", job.attempt > 1 ? String(job.attempt) : null],
+      ["Duration", duration(jobDuration(job))
+        + (attempts.length > 1 ? ` over ${attempts.length} attempts` : "")],
+      ["Time left (estimate)", eta === null || eta === undefined ? null : duration(eta)],
+      ["Model shape", job.type === "train" ? modelShape(job.spec) : null],
       ["Loss", metric(metrics.loss)],
       ["Validation loss", metric(metrics.val_loss)],
-      ["Bits per character", metric(metrics.bits_per_char)],
+      [`Bits per character (from ${bitsFrom} loss)`, metric(metrics.bits_per_char)],
       ["Stopped because", job.stopped_reason ? job.stopped_reason.replace("_", " ") : null],
       ["Corpus", job.corpus_id ? idText(job.corpus_id) : null],
       ["Continues model", job.init_from_model ? idLink("models", job.init_from_model) : null],
       ["Model", modelId ? idLink("models", modelId) : null],
       ["Best epoch", job.result?.best_epoch ?? null],
     ]),
+    attempts.length > 1 ? attemptsTable(attempts) : null,
   ];
+}
+
+/** The model a training job trains (a budget may have sized it: shared/model_sizing.py). */
+function modelShape({ model, training }) {
+  return `${model.layers} × ${model.units} LSTM, dropout ${model.dropout}, `
+    + `learning rate ${training.learning_rate}`;
+}
+
+/** Each attempt of a job that ran more than once: its time, worker and outcome. */
+function attemptsTable(attempts) {
+  return h("table", { class: "attempts" },
+    h("thead", {}, h("tr", {}, ["Attempt", "Time", "Worker", "Outcome"].map((t) => h("th", {}, t)))),
+    h("tbody", {}, attempts.map((a) => h("tr", { dataset: { outcome: a.outcome } },
+      h("td", {}, String(a.attempt)),
+      h("td", {}, duration(secondsBetween(a.started_at, a.ended_at))),
+      h("td", {}, a.worker || "–"),
+      h("td", {}, a.outcome === "lost" ? "lost: its worker stopped answering" : a.outcome)))));
 }
 
 function specView(job) {
