@@ -105,15 +105,14 @@ def train(args):
         raise ClientError(f"{args.source}: no such file, and not a corpus id (cor_...)")
     sections = _sections(args)
     job = api.train(corpus["id"], args.preset, init_from_model=args.init_from, **sections)
-    if not args.json:
-        note(_model_note(job, sections, lambda: corpus.get("chars")
-                         or api.corpus(corpus["id"])["chars"]))
-    if not args.follow:
-        emit(args, job, job["id"])
+    if args.json and not args.follow:
+        emit(args, job, "")
         return EXIT_OK
     if not args.json:
         print(job["id"], flush=True)
-    return _follow(api, job["id"], args)
+        note(_model_note(job, sections, lambda: corpus.get("chars")
+                         or api.corpus(corpus["id"])["chars"]))
+    return _follow(api, job["id"], args) if args.follow else EXIT_OK
 
 
 def _follow(api, job_id, args):

@@ -65,6 +65,8 @@ def up(args):
                   f"{stack.data_dir / 'token'}, mode 0600): {stack.token}", flush=True)
         elif stack.token:
             print(f"API token: in {stack.data_dir / 'token'}", flush=True)
+        print(f"dashboard: {stack.url}/; in another terminal: .venv/bin/textgen --help "
+              "(a token for someone else: .venv/bin/textgen token create NAME)", flush=True)
         while True:  # the stack's supervisor restarts a child that dies
             time.sleep(1)
     except _Stopped:
