@@ -13,10 +13,21 @@ def data_dir():
     return Path(os.environ.get("TEXTGEN_DATA_DIR", "./data"))
 
 
+# <data dir>/stack.json: what a running `make up` says of itself (client/stack.py writes it).
+STACK_FILE = "stack.json"
+
+
 def api_url(args):
-    """--url, else TEXTGEN_URL, else the local stack's port."""
-    return (getattr(args, "url", None) or os.environ.get("TEXTGEN_URL")
-            or f"http://127.0.0.1:{os.environ.get('TEXTGEN_PORT', '8000')}")
+    """--url, else TEXTGEN_URL, else the local stack: on TEXTGEN_PORT, else where the one
+    running on the data directory said it listens, else on port 8000."""
+    if getattr(args, "url", None) or os.environ.get("TEXTGEN_URL"):
+        return getattr(args, "url", None) or os.environ["TEXTGEN_URL"]
+    if not os.environ.get("TEXTGEN_PORT"):
+        try:
+            return json.loads((data_dir() / STACK_FILE).read_text(encoding="utf-8"))["url"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # no stack runs here (or an old file): the default port
+    return f"http://127.0.0.1:{os.environ.get('TEXTGEN_PORT', '8000')}"
 
 
 def token_file():

@@ -18,6 +18,7 @@ from client.follow import (
     epoch_line,
     follow,
     quoted,
+    sample_text,
 )
 from client.records import JobStatus
 
@@ -132,7 +133,9 @@ def _job_summary(job):
     status = job["status"]
     if status == JobStatus.RUNNING and job["type"] == "train":
         p = job["progress"]
-        return f"epoch {p['epoch']}/{p.get('epochs')} step {p['step']}/{p.get('steps')}"
+        if not p.get("steps"):  # nothing reported yet: the worker prepares the data
+            return "starting"
+        return f"epoch {p['epoch']}/{p['epochs']} step {p['step']}/{p['steps']}"
     if status == JobStatus.FAILED and job.get("error"):
         return job["error"]["code"]
     result = job.get("result") or {}
@@ -181,10 +184,14 @@ def status(args):
     ended = JobStatus(job["status"]).is_terminal
     if job["type"] == "train":
         # A job that ended is where it stopped, not on its way: no step, share or ETA.
-        where = (f"epochs run {p['epoch']}/{p.get('epochs')}" if ended else
-                 f"epoch {p['epoch']}/{p.get('epochs')}  step {p['step']}/{p.get('steps')}"
-                 f"  {p['fraction']:.0%}" + (f"  eta {duration(p['eta_seconds'])}"
-                                             if p.get("eta_seconds") is not None else ""))
+        if ended:
+            where = f"epochs run {p['epoch']}/{p.get('epochs')}"
+        elif not p.get("steps"):  # nothing reported yet
+            where = "starting" if job["status"] == JobStatus.RUNNING else "waiting"
+        else:
+            where = (f"epoch {p['epoch']}/{p['epochs']}  step {p['step']}/{p['steps']}  "
+                     f"{p['fraction']:.0%}" + (f"  eta {duration(p['eta_seconds'])}"
+                                               if p.get("eta_seconds") is not None else ""))
         lines.append(f"{where}  loss {num(m.get('loss')) or '-'}  val "
                      f"{num(m.get('val_loss')) or '-'}")
     lines += attempt_lines(job)
@@ -356,9 +363,7 @@ def _sample_lines(samples, prompt):
     for i, sample in enumerate(samples, 1):
         if len(samples) > 1:
             lines.append(f"--- sample {i} (temperature {sample['temperature']:g}) ---")
-        # The prompt, then what the model wrote; without a prompt the model starts after
-        # a line break and often writes more: no blank line to open the output.
-        lines.append(sample["text"] if prompt else sample["text"].lstrip("\n"))
+        lines.append(sample_text(sample, prompt))
     return lines
 
 

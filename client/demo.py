@@ -14,7 +14,7 @@ from pathlib import Path
 
 from client.api_client import Client
 from client.errors import ApiError
-from client.follow import follow
+from client.follow import follow, sample_text
 from client.records import JobStatus
 from client.stack import LocalStack
 
@@ -86,6 +86,6 @@ def run_demo():
             return 1
         for i, sample in enumerate(client.samples(gen["id"]), 1):
             print(f"\n--- sample {i} (temperature {sample['temperature']}) ---")
-            print(sample["text"])  # the prompt, then what the model wrote
+            print(sample_text(sample, options["prompt"]))
     print(f"\ndemo finished in {time.monotonic() - started:.0f} s", flush=True)
     return 0

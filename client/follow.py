@@ -43,6 +43,13 @@ def epoch_line(data, epochs, level="char"):
     return "  ".join(parts)
 
 
+def sample_text(sample, prompt):
+    """A generated sample as printed: the prompt, then what the model wrote. Without a
+    prompt the model starts after a line break and often writes more: the printed text
+    does not open with blank lines."""
+    return sample["text"] if prompt else sample["text"].lstrip("\n")
+
+
 def quoted(sample):
     """A sample on one line: JSON-quoted, so a line break shows as \\n."""
     return json.dumps(sample, ensure_ascii=False)

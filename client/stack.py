@@ -25,6 +25,8 @@ from pathlib import Path
 import redis
 import requests
 
+from client.cli_io import STACK_FILE
+
 log = logging.getLogger(__name__)
 
 # How long a Celery warm shutdown may take before we kill the group: `make up`'s Ctrl-C
@@ -38,11 +40,10 @@ _SUPERVISE_EVERY_S = 0.5
 _BACKOFF_S = (1.0, 30.0)
 _HEALTHY_AFTER_S = 60.0
 REPO = Path(__file__).resolve().parents[1]
-# <data dir>/stack.json, written once the stack is up and removed when it stops: how
+# <data dir>/STACK_FILE, written once the stack is up and removed when it stops: how
 # `textgen token create` and other server commands find a running `make up`'s Redis,
-# whose embedded server listens on a port chosen at start. Mode 0600 (a REDIS_URL may
-# hold a password), as the token file beside it.
-STACK_FILE = "stack.json"
+# whose embedded server listens on a port chosen at start (and the command line its API).
+# Mode 0600 (a REDIS_URL may hold a password), as the token file beside it.
 
 
 class StackError(RuntimeError):

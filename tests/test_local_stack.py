@@ -131,6 +131,11 @@ def test_ctrl_c_of_up_says_so_at_once_and_stops_within_10_s_while_a_job_trains(t
         up.read_until("Ctrl-C stops it", timeout_s=180)
         children = descendants(up.process.pid)
         textgen = [sys.executable, "-m", "client"]
+        # Another terminal in the same checkout finds the API without being told its port.
+        found = subprocess.run([*textgen, "health"], cwd=REPO, capture_output=True,
+                               text=True, timeout=60, env={
+                                   k: v for k, v in env.items() if k != "TEXTGEN_PORT"})
+        assert found.returncode == 0 and found.stdout.startswith("ok: "), found.stderr
         made = subprocess.run([*textgen, "token", "create", "bob"], cwd=REPO, env=env,
                               capture_output=True, text=True, timeout=60)
         assert made.returncode == 0 and made.stdout.startswith("tg_"), made.stderr
