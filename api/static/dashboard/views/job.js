@@ -11,7 +11,7 @@ import { duration, isActive, jobDuration, num, secondsBetween, when } from "../f
 import { followEvents } from "../sse.js";
 import { busy, facts, idLink, idText, problemBox, progressBar, section, specTable,
   statusPill } from "../ui.js";
-import { samplesList } from "./samples.js";
+import { samplesList, withoutOpeningBlankLines } from "./samples.js";
 
 const POLL_MS = 1500; // progress bar refresh while the job is active
 
@@ -177,7 +177,7 @@ function epochSample(data) {
   return h("article", { class: "epoch-sample" },
     h("h3", {}, `Epoch ${data.epoch}`, h("span", { class: "muted" },
       ` · loss ${num(data.loss)} · validation loss ${num(data.val_loss)}`)),
-    h("pre", { class: "sample" }, data.sample));
+    h("pre", { class: "sample" }, withoutOpeningBlankLines(data.sample)));
 }
 
 function eventRow(event) {

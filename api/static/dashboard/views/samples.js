@@ -3,6 +3,12 @@
 
 import { h } from "../dom.js";
 
+/** Text the model wrote from no prompt: it starts after a line break and often writes
+ * more, which would open the box with blank lines. */
+export function withoutOpeningBlankLines(text) {
+  return text.replace(/^\n+/, "");
+}
+
 export function samplesList(samples, prompt) {
   if (!samples.length) return h("p", { class: "muted" }, "No samples.");
   return h("div", { class: "samples" }, samples.map((sample, i) => {
@@ -11,6 +17,6 @@ export function samplesList(samples, prompt) {
       h("figcaption", {}, `Sample ${i + 1} · temperature ${sample.temperature}`),
       h("pre", { class: "sample" },
         cut ? h("mark", { title: "the prompt" }, sample.text.slice(0, cut)) : null,
-        sample.text.slice(cut)));
+        prompt ? sample.text.slice(cut) : withoutOpeningBlankLines(sample.text)));
   }));
 }

@@ -32,7 +32,7 @@ export async function render(root, { refused }) {
   h("p", {}, "Paste your textgen API token. ", h("code", {}, "make up"),
     " creates one on its first start and keeps it in ", h("code", {}, "data/token"),
     "; tokens from ", h("code", {}, "TEXTGEN_API_TOKENS"), " or ",
-    h("code", {}, "python -m client token create NAME"), " work too."),
+    h("code", {}, ".venv/bin/textgen token create NAME"), " work too."),
   h("label", { for: "token" }, "API token"),
   h("div", { class: "row" }, input, button),
   h("p", { class: "muted small" }, "The token stays in this browser tab (sessionStorage) "
