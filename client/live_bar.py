@@ -16,7 +16,6 @@ from rich.progress import (
     Progress,
     ProgressColumn,
     TextColumn,
-    TimeRemainingColumn,
 )
 from rich.text import Text
 
@@ -30,12 +29,23 @@ class _StepRate(ProgressColumn):
         return Text(f"{task.speed:.1f} steps/s" if task.speed else "", style="cyan")
 
 
+class _EpochTimeLeft(ProgressColumn):
+    """The epoch's time left at the speed rich measured, never past the job's ETA (a time
+    budget may end the epoch sooner); nothing until there is a speed to go by."""
+
+    def render(self, task):
+        left_s, job_s = task.time_remaining, task.fields.get("eta_s")
+        if left_s is None:
+            return Text("")
+        return Text(duration(left_s if job_s is None else min(left_s, job_s)), style="cyan")
+
+
 class EpochBars:
     def __init__(self, out):
         self.console = Console(file=out)
         self.progress = Progress(
             TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"), _StepRate(), TimeRemainingColumn(),
+            TextColumn("loss {task.fields[loss]}"), _StepRate(), _EpochTimeLeft(),
             TextColumn("[dim]{task.fields[job_eta]}"),
             console=self.console, transient=True)
         self.tasks = {}  # epoch -> rich task id
@@ -63,6 +73,7 @@ class EpochBars:
         epoch = progress["epoch"]
         fields = {"epoch": f"{epoch}/{progress.get('epochs') or '?'}",
                   "loss": "-" if metrics.get("loss") is None else f"{metrics['loss']:.3f}",
+                  "eta_s": progress.get("eta_seconds"),
                   # None until the worker has timed some steps: nothing, not a guess
                   "job_eta": ("" if progress.get("eta_seconds") is None
                               else f"job eta {duration(progress['eta_seconds'])}")}

@@ -138,3 +138,25 @@ def test_wait_backs_off_then_times_out(stand_in):
 def test_a_get_the_server_closed_unanswered_is_sent_once_more(stand_in):
     assert stand_in.job("job_dropped")["status"] == "running"
     assert [path for path, _, _ in StandIn.seen] == ["/v1/jobs/job_dropped"] * 2
+
+
+def test_the_live_bar_shows_no_epoch_time_left_past_the_jobs_eta():
+    """A time budget ends the job before the epoch would: the bar says the job's time."""
+    import io
+
+    from client.follow import duration
+    from client.live_bar import EpochBars
+
+    bars = EpochBars(io.StringIO())
+    progress = {"epoch": 1, "epochs": 3, "step": 1, "steps": 1000, "eta_seconds": None}
+    bars.show(progress, {})
+    [task] = bars.progress.tasks
+    [column] = [c for c in bars.progress.columns if type(c).__name__ == "_EpochTimeLeft"]
+    assert column.render(task).plain == ""  # no speed measured yet: nothing, not a guess
+    time.sleep(0.3)
+    bars.show({**progress, "step": 2}, {})  # ~3 steps/s: the epoch's 998 left take minutes
+    assert task.time_remaining > 60
+    # With no job ETA yet, the epoch's own.
+    assert column.render(task).plain == duration(task.time_remaining)
+    bars.show({**progress, "step": 3, "eta_seconds": 5.0}, {})
+    assert column.render(task).plain == "0:00:05"
