@@ -4,10 +4,11 @@
     textgen generate mdl_... --prompt "The " --num-samples 3
     textgen jobs | models | corpora | status JOB | events JOB | plot JOB -o loss.png
 
-The API is --url, else TEXTGEN_URL, else the local stack (http://127.0.0.1:$TEXTGEN_PORT,
-8000 by default); the token is --token, else TEXTGEN_TOKEN, else <data dir>/token (the
-local stack's; TEXTGEN_DATA_DIR, ./data by default). Every command takes --json. Only
-`up`, `demo` and `token ...` load the server's code, and only when run.
+The API is --url, else TEXTGEN_URL, else the local stack (port TEXTGEN_PORT, else the one a
+running `make up` noted in <data dir>/stack.json, else 8000); the token is --token, else
+TEXTGEN_TOKEN, else <data dir>/token (the local stack's; TEXTGEN_DATA_DIR, ./data by
+default). Every command takes --json. Only `up`, `demo` and `token ...` load the
+server's code, and only when run.
 """
 
 import argparse
@@ -50,7 +51,8 @@ def build_parser():
     command("up", server_commands.up, "run the local stack (API, workers, Redis) until Ctrl-C")
     command("demo", server_commands.demo, "the whole loop on the local stack: a book, "
             "training, text")
-    token = command("token", None, "manage API tokens (server side: needs REDIS_URL)")
+    token = command("token", None, "manage API tokens (server side: REDIS_URL, else the "
+                    "running make up's Redis)")
     token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
     p = token_sub.add_parser("create", parents=[common], help="create a token for NAME "
                              "and print it once, with NAME's webhook signing secret")
