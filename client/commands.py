@@ -131,6 +131,8 @@ def _follow(api, job_id, args):
 def _job_summary(job):
     """A job's state in a few words: its progress, its model, or its error."""
     status = job["status"]
+    if status == JobStatus.QUEUED:
+        return f"waiting for attempt {job['attempt']}" if job["attempt"] > 1 else "waiting"
     if status == JobStatus.RUNNING and job["type"] == "train":
         p = job["progress"]
         if not p.get("steps"):  # nothing reported yet: the worker prepares the data
@@ -184,16 +186,17 @@ def status(args):
     ended = JobStatus(job["status"]).is_terminal
     if job["type"] == "train":
         # A job that ended is where it stopped, not on its way: no step, share or ETA.
+        losses = f"  loss {num(m.get('loss')) or '-'}  val {num(m.get('val_loss')) or '-'}"
         if ended:
-            where = f"epochs run {p['epoch']}/{p.get('epochs')}"
+            lines.append(f"epochs run {p['epoch']}/{p.get('epochs')}{losses}" if p["epoch"]
+                         else "no epoch run")
         elif not p.get("steps"):  # nothing reported yet
-            where = "starting" if job["status"] == JobStatus.RUNNING else "waiting"
+            lines.append(_job_summary(job))
         else:
-            where = (f"epoch {p['epoch']}/{p['epochs']}  step {p['step']}/{p['steps']}  "
-                     f"{p['fraction']:.0%}" + (f"  eta {duration(p['eta_seconds'])}"
-                                               if p.get("eta_seconds") is not None else ""))
-        lines.append(f"{where}  loss {num(m.get('loss')) or '-'}  val "
-                     f"{num(m.get('val_loss')) or '-'}")
+            lines.append(f"epoch {p['epoch']}/{p['epochs']}  step {p['step']}/{p['steps']}  "
+                         f"{p['fraction']:.0%}" + (f"  eta {duration(p['eta_seconds'])}"
+                                                   if p.get("eta_seconds") is not None
+                                                   else "") + losses)
     lines += attempt_lines(job)
     if ended:
         lines += end_lines(job)

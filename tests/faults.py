@@ -105,3 +105,39 @@ def all_events(client, job_id):
         if not page:
             return events
         cursor = cursor_next
+
+
+# Jobs whose workers are played by the job store's own steps: no worker is sent them, and
+# a "worker" that takes one and dies is a start with a lease of 1 ms, then the reap step.
+
+
+def stack_jobs(stack, redis_url):
+    """The job store of a running LocalStack (its Redis at `redis_url`, its key prefix)."""
+    from shared.services import Services
+    from shared.settings import Settings
+
+    return Services.from_settings(Settings(
+        redis_url=redis_url, data_dir=stack.data_dir,
+        redis_prefix=stack.extra_env["TEXTGEN_REDIS_PREFIX"])).jobs
+
+
+def unsent_training_job(jobs, owner="alice"):
+    """The id of a queued training job of the default preset that no worker was sent."""
+    from shared.jobs import JobType
+    from shared.specs import resolve_train_spec
+
+    spec = resolve_train_spec("default", {}).model_dump()
+    return jobs.create(JobType.TRAIN, spec, owner, max_active=8, corpus_id="cor_x")["id"]
+
+
+def lose_attempt(jobs, job_id, worker):
+    """`worker` takes the queued job and dies at once: the job waits for its next attempt."""
+    jobs.start(job_id, worker, lease_ms=1)
+    reap_when_expired(jobs, job_id)
+
+
+def reap_when_expired(jobs, job_id, timeout_s=5):
+    """The reap step, once the running job's (short) lease has run out."""
+    deadline = time.monotonic() + timeout_s
+    while jobs.reap(job_id, max_attempts=3) != "requeued":
+        assert time.monotonic() < deadline, "the lease did not expire"

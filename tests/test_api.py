@@ -1,7 +1,6 @@
 """The API through the Flask test client, against real Redis; then the stored state."""
 
 import dataclasses
-import time
 import io
 import json
 import zipfile
@@ -12,6 +11,7 @@ from shared.errors import ArtifactMissingError
 from shared.specs import PRESETS
 from tests.api_helpers import assert_problem, registered_model, upload
 from tests.conftest import client_of
+from tests.faults import lose_attempt, unsent_training_job
 
 
 def stored_files(settings):
@@ -367,16 +367,8 @@ def test_a_corpus_is_found_by_the_hash_of_its_upload(client, other_client):
 def test_a_job_shows_each_attempt_and_its_workers_last_sign_of_life(services, client):
     """The store's own steps play a worker that dies (a lease of 1 ms, reaped), then one
     that runs the next attempt and fails."""
-    from shared.jobs import JobType
-    from shared.specs import resolve_train_spec
-
-    spec = resolve_train_spec("default", {}).model_dump()
-    job_id = services.jobs.create(JobType.TRAIN, spec, "alice", max_active=8,
-                                  corpus_id="cor_x")["id"]
-    services.jobs.start(job_id, "w1", lease_ms=1)
-    deadline = time.monotonic() + 5
-    while services.jobs.reap(job_id, max_attempts=3) != "requeued":
-        assert time.monotonic() < deadline
+    job_id = unsent_training_job(services.jobs)
+    lose_attempt(services.jobs, job_id, "w1")
     queued = client.get(f"/v1/jobs/{job_id}").json
     [first] = queued["attempts"]
     assert first["attempt"] == 1 and first["worker"] == "w1" and first["outcome"] == "lost"

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from client.stack import free_port
-from tests.conftest import TOKENS
+from tests.conftest import TEST_REDIS_URL, TOKENS
+from tests.faults import reap_when_expired, stack_jobs, unsent_training_job
 from tests.terminal import Terminal
 from tests.test_end_to_end import TEXT
 
@@ -224,6 +225,27 @@ def test_delete_by_id_asks_first_on_a_terminal(textgen, env, book):
     corpus_id = textgen("upload", book).stdout.strip()
     code, out = delete(corpus_id, "--yes")  # no question
     assert code == 0 and out == f"deleted corpus {corpus_id}\n", out
+
+
+def test_a_job_not_under_way_yet_says_so_not_epoch_0_of_none(textgen, stack):
+    """The job store's own steps play a worker that takes the job and dies at once."""
+    jobs = stack_jobs(stack, TEST_REDIS_URL)
+    job_id = unsent_training_job(jobs)
+
+    def shown():
+        [row] = [line for line in textgen("jobs").stdout.splitlines() if job_id in line]
+        return row.split("  ")[-1], textgen("status", job_id).stdout.splitlines()[2]
+
+    try:
+        assert shown() == ("waiting", "waiting")
+        jobs.start(job_id, "w1", lease_ms=60_000)
+        assert shown() == ("starting", "starting")
+        jobs.renew_lease(job_id, 1, lease_ms=1)  # its last beat: it dies
+        reap_when_expired(jobs, job_id)
+        assert shown() == ("waiting for attempt 2", "waiting for attempt 2")
+    finally:
+        jobs.cancel(job_id)
+    assert textgen("status", job_id).stdout.splitlines()[2] == "no epoch run"
 
 
 def _read_until(process, pattern, timeout_s=120):

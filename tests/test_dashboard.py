@@ -7,7 +7,6 @@ these tests skip. Screenshots of the job and model pages go to the test's tmp_pa
 """
 
 import os
-import time
 
 import pytest
 from selenium import webdriver
@@ -18,6 +17,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from client.api_client import Client
 from tests.conftest import TEST_REDIS_URL, TOKENS
+from tests.faults import lose_attempt, stack_jobs, unsent_training_job
 from tests.test_end_to_end import TEXT
 
 CHROMIUM = "/usr/bin/chromium"
@@ -203,20 +203,9 @@ def test_another_owner_sees_none_of_the_jobs(stack, browser, tmp_path):
 def test_a_job_that_ran_twice_shows_each_attempt_and_what_its_numbers_mean(stack, browser):
     """The job store's own steps play the workers: attempt 1's dies (a lease of 1 ms,
     reaped), attempt 2's reports progress without validation yet, then fails."""
-    from shared.jobs import JobType
-    from shared.services import Services
-    from shared.settings import Settings
-    from shared.specs import resolve_train_spec
-
-    jobs = Services.from_settings(Settings(
-        redis_url=TEST_REDIS_URL, data_dir=stack.data_dir,
-        redis_prefix=stack.extra_env["TEXTGEN_REDIS_PREFIX"])).jobs
-    spec = resolve_train_spec("default", {}).model_dump()
-    job_id = jobs.create(JobType.TRAIN, spec, "alice", max_active=8, corpus_id="cor_x")["id"]
-    jobs.start(job_id, "worker-a", lease_ms=1)
-    deadline = time.monotonic() + 5
-    while jobs.reap(job_id, max_attempts=3) != "requeued":
-        assert time.monotonic() < deadline
+    jobs = stack_jobs(stack, TEST_REDIS_URL)
+    job_id = unsent_training_job(jobs)
+    lose_attempt(jobs, job_id, "worker-a")
     jobs.start(job_id, "worker-b", lease_ms=600_000)
     jobs.report_progress(job_id, 2, {"epoch": 1, "epochs": 5, "step": 3, "steps": 10,
                                      "fraction": 0.06, "eta_seconds": 95.0},
