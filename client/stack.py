@@ -30,9 +30,11 @@ from client.cli_io import STACK_FILE
 log = logging.getLogger(__name__)
 
 # How long a Celery warm shutdown may take before we kill the group: `make up`'s Ctrl-C
-# promises to be done within 10 s. A training task never ends that soon (it runs to its
-# budget): its job's lease then expires, and the reaper resumes it at the next start.
-STOP_GRACE_S = 8.0
+# promises to be done within 10 s, and a killed worker that ran TensorFlow took 1.6 s
+# more to exit (2026-12-01, a loaded 2-core machine). A training task never ends that
+# soon (it runs to its budget): its job's lease expires, and the reaper resumes it at the
+# next start.
+STOP_GRACE_S = 6.0
 _READY_TIMEOUT_S = 180.0  # workers import TensorFlow before they answer (~5-20 s)
 _SUPERVISE_EVERY_S = 0.5
 # Restart back-off: 1, 2, 4 ... 30 s; a child that ran this long since its last start is
