@@ -217,13 +217,13 @@ def get_job(job_id):
 def _heartbeat(record, svc):
     """A running job's lease as its worker's last sign of life, on Redis' clock (which set
     it), so that a client can say when a worker stopped answering."""
-    expires_ms = int(record.get("lease_expires_ms") or 0)
-    if record["status"] != JobStatus.RUNNING or not expires_ms:
+    expires_ms, heard_ms = (int(record.get(k) or 0) for k in ("lease_expires_ms", "heard_ms"))
+    if record["status"] != JobStatus.RUNNING or not expires_ms or not heard_ms:
         return None
     seconds, micros = svc.redis.time()
-    left_s = expires_ms / 1000 - (seconds + micros / 1e6)
-    return {"age_s": round(max(0.0, svc.settings.lease_s - left_s), 1),
-            "lease_left_s": round(max(0.0, left_s), 1)}
+    now_ms = seconds * 1000 + micros / 1000
+    return {"age_s": round(max(0.0, now_ms - heard_ms) / 1000, 1),
+            "lease_left_s": round(max(0.0, expires_ms - now_ms) / 1000, 1)}
 
 
 @bp.get("/jobs")

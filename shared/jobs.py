@@ -92,7 +92,8 @@ for k, v in pairs(op.fields) do redis.call('HSET', KEYS[1], k, v) end
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if op.lease_ms ~= cjson.null then
-  redis.call('HSET', KEYS[1], 'lease_expires_ms', tostring(now_ms + op.lease_ms))
+  redis.call('HSET', KEYS[1], 'lease_expires_ms', tostring(now_ms + op.lease_ms),
+             'heard_ms', tostring(now_ms))
 end
 if op.record ~= cjson.null then
   for k, v in pairs(op.record) do redis.call('HSET', KEYS[3], k, v) end
@@ -132,9 +133,11 @@ else
 end
 local max_attempts = tonumber(ARGV[1])
 -- The lost attempt joins `attempts` (ended attempts, oldest first), so that a client can
--- show each attempt's time, not only the last one's (started_at is the last start).
+-- show each attempt's time, not only the last one's (started_at is the last start). It
+-- ended when its worker was last heard from (heard_ms: its last lease renewal).
 local attempts = cjson.decode(redis.call('HGET', KEYS[1], 'attempts') or '[]')
 attempts[#attempts + 1] = {attempt = attempt, outcome = 'lost', ended_at = ARGV[2],
+  heard_ms = tonumber(redis.call('HGET', KEYS[1], 'heard_ms') or '0'),
   worker = cjson.decode(redis.call('HGET', KEYS[1], 'worker') or 'null'),
   started_at = cjson.decode(redis.call('HGET', KEYS[1], 'started_at') or 'null')}
 redis.call('HSET', KEYS[1], 'attempts', cjson.encode(attempts))

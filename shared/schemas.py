@@ -11,6 +11,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.clock import iso_of_ms
 from shared.jobs import JobStatus, JobType, StoppedReason
 from shared.pages import CURSOR_PATTERN, MAX_LIMIT
 from shared import results
@@ -174,7 +175,8 @@ class Attempt(BaseModel):
     attempt: int
     worker: str | None
     started_at: str | None
-    ended_at: str | None = Field(description="null while it runs")
+    ended_at: str | None = Field(description=(
+        "null while it runs; for a lost attempt, its worker's last heartbeat"))
     outcome: Literal["lost", "running", "succeeded", "failed", "cancelled"] = Field(
         description="lost: its worker stopped answering and the job went on without it")
 
@@ -250,7 +252,8 @@ class Job(JobSummary):
 
 def _attempts(record):
     """The ended attempts the job store kept (its reap step), then the current one."""
-    attempts = list(record.get("attempts") or [])
+    attempts = [{**a, "ended_at": iso_of_ms(a["heard_ms"])} if a.get("heard_ms") else a
+                for a in record.get("attempts") or []]
     started_at = record.get("started_at")
     # started_at is the latest start: the last ended attempt's while the next one waits
     # (queued, or cancelled before it ran).

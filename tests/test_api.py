@@ -1,6 +1,7 @@
 """The API through the Flask test client, against real Redis; then the stored state."""
 
 import dataclasses
+from datetime import UTC, datetime
 import io
 import json
 import zipfile
@@ -11,7 +12,7 @@ from shared.errors import ArtifactMissingError
 from shared.specs import PRESETS
 from tests.api_helpers import assert_problem, registered_model, upload
 from tests.conftest import client_of
-from tests.faults import lose_attempt, unsent_training_job
+from tests.faults import reap_when_expired, unsent_training_job
 
 
 def stored_files(settings):
@@ -365,13 +366,22 @@ def test_a_corpus_is_found_by_the_hash_of_its_upload(client, other_client):
 
 
 def test_a_job_shows_each_attempt_and_its_workers_last_sign_of_life(services, client):
-    """The store's own steps play a worker that dies (a lease of 1 ms, reaped), then one
-    that runs the next attempt and fails."""
+    """The store's own steps play a worker that beats once more and dies (its lease runs
+    out 0.5 s later, and the job is handed on), then one that runs the next attempt."""
     job_id = unsent_training_job(services.jobs)
-    lose_attempt(services.jobs, job_id, "w1")
+    services.jobs.start(job_id, "w1", lease_ms=60_000)
+    services.jobs.renew_lease(job_id, 1, lease_ms=500)  # its last beat
+    heard = datetime.now(UTC)
+    reap_when_expired(services.jobs, job_id)
     queued = client.get(f"/v1/jobs/{job_id}").json
     [first] = queued["attempts"]
     assert first["attempt"] == 1 and first["worker"] == "w1" and first["outcome"] == "lost"
+    # It ended when last heard from, not when it was found silent (the next attempt's turn).
+    ended = datetime.fromisoformat(first["ended_at"])
+    [handed_on] = [e for e in client.get(f"/v1/jobs/{job_id}/events").json["data"]
+                   if e["data"].get("attempt") == 2]
+    assert abs((ended - heard).total_seconds()) < 0.2, (ended, heard)
+    assert (datetime.fromisoformat(handed_on["time"]) - ended).total_seconds() >= 0.45
     assert first["started_at"] <= first["ended_at"] and queued["heartbeat"] is None
 
     services.jobs.start(job_id, "w2", lease_ms=30_000)
