@@ -181,7 +181,9 @@ def status(args):
     job = api.job(args.job_id)
     p, m = job["progress"], job.get("metrics") or {}
     lines = [f"{job['id']}  {job['type']}  {job['status']}  attempt {job['attempt']}",
-             f"created {job['created_at']}  started {job['started_at'] or '-'}  "
+             # The first attempt's start: started_at is the last one's.
+             f"created {job['created_at']}  started "
+             f"{(job.get('attempts') or [job])[0]['started_at'] or '-'}  "
              f"finished {job['finished_at'] or '-'}"]
     ended = JobStatus(job["status"]).is_terminal
     if job["type"] == "train":

@@ -127,6 +127,7 @@ def test_a_killed_workers_job_resumes_on_the_restarted_worker(stack, api, corpus
                      r"\d:\d\d:\d\d  on worker-train@\S+  lost: its worker stopped "
                      r"answering\n  attempt 2  \d:\d\d:\d\d  on worker-train@\S+  "
                      r"succeeded$", shown, re.MULTILINE), shown
+    assert f"started {done['attempts'][0]['started_at']}  " in shown  # not attempt 2's
 
 
 def test_a_second_delivery_of_a_job_does_nothing(stack, api, corpus, svc):

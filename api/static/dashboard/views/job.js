@@ -126,7 +126,8 @@ function header(job, cancel) {
       h("p", {}, job.error.message)) : null,
     facts([
       ["Created", when(job.created_at)],
-      ["Started", job.started_at ? when(job.started_at) : null],
+      // The first attempt's start (started_at is the last one's): Duration counts from it.
+      ["Started", job.started_at ? when(attempts[0]?.started_at ?? job.started_at) : null],
       ["Finished", job.finished_at ? when(job.finished_at) : null],
       ["Duration", duration(jobDuration(job))
         + (attempts.length > 1 ? ` over ${attempts.length} attempts` : "")],
