@@ -8,18 +8,10 @@ Errors are raised as ClientError and printed as one line by cli.main.
 import json
 from pathlib import Path
 
-from client.cli_io import client, confirm, emit, note, num, table
+from client.cli_io import client, confirm, emit, note, table
 from client.errors import ClientError
-from client.follow import (
-    ask_to_cancel,
-    attempt_lines,
-    duration,
-    end_lines,
-    epoch_line,
-    follow,
-    quoted,
-    sample_text,
-)
+from client.follow import ask_to_cancel, end_lines, follow, sample_text
+from client.job_text import bits, event_line, job_summary, model_note, status_lines
 from client.records import JobStatus
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130  # 130: Ctrl-C, as shells report it
@@ -31,12 +23,18 @@ _PREFER_WAIT_S = 60  # generate: how long the API may hold the answer (its own m
 
 def _corpus_of(api, path, name=None):
     """The corpus of a file: the one uploaded before as the same bytes, else a new one."""
-    corpus = api.find_upload(path)
-    if corpus:
-        note(f"{path}: same bytes as corpus {corpus['id']} ({corpus['name']}, uploaded "
-             f"{corpus['created_at']}): reusing it")
-        return corpus
-    corpus = api.upload_corpus(path, name)
+    if not path.is_file():
+        raise ClientError(f"{path}: {'a directory' if path.is_dir() else 'no such file'}; "
+                          "give the path of a text file")
+    try:  # the file is read twice: its hash, then (if new) its upload
+        corpus = api.find_upload(path)
+        if corpus:
+            note(f"{path}: same bytes as corpus {corpus['id']} ({corpus['name']}, uploaded "
+                 f"{corpus['created_at']}): reusing it")
+            return corpus
+        corpus = api.upload_corpus(path, name)
+    except OSError as e:  # unreadable (the API's own errors are ClientErrors)
+        raise ClientError(f"{path}: cannot read it ({e.strerror or e})") from e
     note(f"{path}: uploaded as corpus {corpus['id']} ({corpus['chars']:,} characters, "
          f"{corpus['encoding']}, {corpus['vocab_size']} distinct)")
     return corpus
@@ -74,27 +72,6 @@ def _sections(args):
     return sections
 
 
-def _model_note(job, sections, corpus_chars):
-    """The model the job will train, and why that one: what `make demo` prints too."""
-    spec = job["spec"]
-    model, training = spec["model"], spec["training"]
-    shape = (f"{model['layers']}x{model['units']} LSTM, dropout {model['dropout']:g}, "
-             f"learning rate {training['learning_rate']:g}, windows of "
-             f"{training['seq_length']}")
-    if job.get("init_from_model"):
-        why = f"the shape of model {job['init_from_model']}, which it continues"
-    elif sections.get("model"):
-        why = "as you asked"
-    elif (spec["preset"] == "default" and "max_seconds" in sections.get("training", {})
-          and spec["preprocessing"].get("level", "char") == "char"):
-        # shared/model_sizing.py's rule; naming any model field turns it off.
-        why = (f"sized by the server for a {training['max_seconds']:g} s budget on "
-               f"{corpus_chars():,} characters; --units or --layers choose it yourself")
-    else:
-        why = f"the {spec['preset']} preset's"
-    return f"model: {shape} ({why})"
-
-
 def train(args):
     api = client(args)
     source = Path(args.source)
@@ -111,7 +88,7 @@ def train(args):
         return EXIT_OK
     if not args.json:
         print(job["id"], flush=True)
-        note(_model_note(job, sections, lambda: corpus.get("chars")
+        note(model_note(job, sections, lambda: corpus.get("chars")
                          or api.corpus(corpus["id"])["chars"]))
     return _follow(api, job["id"], args) if args.follow else EXIT_OK
 
@@ -128,26 +105,6 @@ def _follow(api, job_id, args):
 # --- jobs ---------------------------------------------------------------------------
 
 
-def _job_summary(job):
-    """A job's state in a few words: its progress, its model, or its error."""
-    status = job["status"]
-    if status == JobStatus.QUEUED:
-        return f"waiting for attempt {job['attempt']}" if job["attempt"] > 1 else "waiting"
-    if status == JobStatus.RUNNING and job["type"] == "train":
-        p = job["progress"]
-        if not p.get("steps"):  # nothing reported yet: the worker prepares the data
-            return "starting"
-        return f"epoch {p['epoch']}/{p['epochs']} step {p['step']}/{p['steps']}"
-    if status == JobStatus.FAILED and job.get("error"):
-        return job["error"]["code"]
-    result = job.get("result") or {}
-    if "model_id" in result:
-        return result["model_id"]
-    if job["type"] == "generate":
-        return f"from {job.get('model_id')}"
-    return None
-
-
 def _listing(args, found, what, header, rows):
     """A list as JSON, or as a table under its header; an empty one says so on stderr."""
     if found or args.json:
@@ -161,7 +118,7 @@ def jobs(args):
     found = _first(client(args).jobs(status=args.status, type=args.type), args.limit)
     return _listing(args, found, "jobs", ("JOB", "TYPE", "STATUS", "CREATED (UTC)",
                                           "PROGRESS OR RESULT"),
-                    [(j["id"], j["type"], j["status"], j["created_at"], _job_summary(j))
+                    [(j["id"], j["type"], j["status"], j["created_at"], job_summary(j))
                      for j in found])
 
 
@@ -179,44 +136,8 @@ def status(args):
     if args.follow:
         return _follow(api, args.job_id, args)
     job = api.job(args.job_id)
-    p, m = job["progress"], job.get("metrics") or {}
-    lines = [f"{job['id']}  {job['type']}  {job['status']}  attempt {job['attempt']}",
-             # The first attempt's start: started_at is the last one's.
-             f"created {job['created_at']}  started "
-             f"{(job.get('attempts') or [job])[0]['started_at'] or '-'}  "
-             f"finished {job['finished_at'] or '-'}"]
-    ended = JobStatus(job["status"]).is_terminal
-    if job["type"] == "train":
-        # A job that ended is where it stopped, not on its way: no step, share or ETA.
-        losses = f"  loss {num(m.get('loss')) or '-'}  val {num(m.get('val_loss')) or '-'}"
-        if ended:
-            lines.append(f"epochs run {p['epoch']}/{p.get('epochs')}{losses}" if p["epoch"]
-                         else "no epoch run")
-        elif not p.get("steps"):  # nothing reported yet
-            lines.append(_job_summary(job))
-        else:
-            lines.append(f"epoch {p['epoch']}/{p['epochs']}  step {p['step']}/{p['steps']}  "
-                         f"{p['fraction']:.0%}" + (f"  eta {duration(p['eta_seconds'])}"
-                                                   if p.get("eta_seconds") is not None
-                                                   else "") + losses)
-    lines += attempt_lines(job)
-    if ended:
-        lines += end_lines(job)
-    emit(args, job, lines)
+    emit(args, job, status_lines(job))
     return EXIT_OK
-
-
-def _event_line(event, epochs):
-    data = event["data"]
-    if event["type"] == "status":
-        details = {k: v for k, v in data.items() if k != "status"}
-        text = data["status"] + "".join(f"  {k} {v}" for k, v in details.items())
-    elif event["type"] == "epoch_end":
-        text = epoch_line(data, epochs) + (f"  sample {quoted(data['sample'])}"
-                                           if data.get("sample") else "")
-    else:
-        text = "  ".join(f"{k} {v}" for k, v in data.items())
-    return f"{event['time']}  {event['type']:<9}  {text}"
 
 
 def events(args):
@@ -227,7 +148,7 @@ def events(args):
     try:
         for event in stream:
             print(json.dumps(event, ensure_ascii=False) if args.json
-                  else _event_line(event, epochs), flush=True)
+                  else event_line(event, epochs), flush=True)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED  # only stops reading: events never change a job
     return EXIT_OK
@@ -242,21 +163,12 @@ def cancel(args):
 # --- models, corpora, deleting --------------------------------------------------------
 
 
-def _bits(metrics):
-    """A model's held-out bits per character (or per word token), with its unit."""
-    if metrics.get("bits_per_char") is not None:
-        return f"{metrics['bits_per_char']:.3f} bits/char"
-    if metrics.get("bits_per_token") is not None:
-        return f"{metrics['bits_per_token']:.3f} bits/token"
-    return None
-
-
 def models(args):
     found = _first(client(args).models(), args.limit)
     return _listing(args, found, "models", ("MODEL", "CREATED (UTC)", "PRESET", "CORPUS",
                                             "BEST EPOCH", "LOSS"),
                     [(m["id"], m["created_at"], m["preset"], m["corpus_id"],
-                      m.get("best_epoch"), _bits(m["metrics"])) for m in found])
+                      m.get("best_epoch"), bits(m["metrics"])) for m in found])
 
 
 def corpora(args):

@@ -10,7 +10,6 @@ terminal there are no bars and no colour: one line per event, each printed once.
 import json
 import sys
 import threading
-from datetime import UTC, datetime
 
 from client.errors import ClientError
 from client.records import JobStatus
@@ -66,30 +65,6 @@ def status_line(job_id, data):
     if status is JobStatus.RUNNING:
         return f"{job_id} running" + (f" on {data['worker']}" if data.get("worker") else "")
     return None
-
-
-def _seconds_between(start, end=None):
-    """Seconds from one ISO 8601 time to another (None: now)."""
-    stop = datetime.fromisoformat(end) if end else datetime.now(UTC)
-    return (stop - datetime.fromisoformat(start)).total_seconds()
-
-
-def attempt_lines(job):
-    """For a job that ran more than once: the time in all, and each attempt's time, worker
-    and outcome (a single attempt's times are the job's own)."""
-    attempts = job.get("attempts") or []
-    if len(attempts) < 2:
-        return []
-    total_s = _seconds_between(attempts[0]["started_at"], job.get("finished_at"))
-    lines = [f"{len(attempts)} attempts, {duration(total_s)} from the first start"
-             + ("" if job.get("finished_at") else " so far")]
-    for a in attempts:
-        outcome = ("lost: its worker stopped answering" if a["outcome"] == "lost"
-                   else a["outcome"])
-        lines.append(f"  attempt {a['attempt']}  "
-                     f"{duration(_seconds_between(a['started_at'], a['ended_at']))}  on "
-                     f"{a['worker'] or '-'}  {outcome}")
-    return lines
 
 
 def end_lines(job):

@@ -173,6 +173,9 @@ def test_errors_are_one_line_and_a_failing_exit(textgen, tmp_path):
                                              "file, and not a corpus id (cor_...)",
         ("generate", "mdl_nope", "--length", 0, "--json"):
             "textgen: Invalid input: length: Input should be greater than or equal to 1",
+        ("upload", tmp_path / "missing.txt"): f"textgen: {tmp_path / 'missing.txt'}: no such "
+                                               "file; give the path of a text file",
+        ("upload", tmp_path): f"textgen: {tmp_path}: a directory; give the path of a text file",
         ("jobs", "--url", f"http://127.0.0.1:{free_port()}"):
             "textgen: cannot reach textgen at http://127.0.0.1:",
     }
