@@ -73,8 +73,8 @@ def attempt_lines(job):
     lines = [f"{len(attempts)} attempts, {duration(total_s)} from the first start"
              + ("" if job.get("finished_at") else " so far")]
     for a in attempts:
-        outcome = ("lost: its worker stopped answering" if a["outcome"] == "lost"
-                   else a["outcome"])
+        outcome = (f"lost: {a.get('reason') or 'its worker stopped answering'}"
+                   if a["outcome"] == "lost" else a["outcome"])
         lines.append(f"  attempt {a['attempt']}  "
                      f"{duration(_seconds_between(a['started_at'], a['ended_at']))}  on "
                      f"{a['worker'] or '-'}  {outcome}")

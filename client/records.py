@@ -66,7 +66,8 @@ class Attempt(TypedDict):
     worker: str | None
     started_at: str | None
     ended_at: str | None  # None while it runs
-    outcome: str  # lost (its worker stopped answering), running, or how the job ended
+    outcome: str  # lost (the job went on without it), running, or how the job ended
+    reason: NotRequired[str | None]  # why a lost attempt ended
 
 
 class Heartbeat(TypedDict):

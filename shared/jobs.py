@@ -132,12 +132,17 @@ else
   if expires > now_ms then return '' end
 end
 local max_attempts = tonumber(ARGV[1])
+-- Why the attempt ended, in the event that starts the next one.
+local reason = {code = 'lease_expired',
+                message = 'the worker of attempt ' .. attempt .. ' stopped answering'}
+if given then reason = {code = given.code, message = given.message} end
 -- The lost attempt joins `attempts` (ended attempts, oldest first), so that a client can
--- show each attempt's time, not only the last one's (started_at is the last start). It
--- ended when its worker was last heard from (heard_ms: its last lease renewal).
+-- show each attempt's time, not only the last one's (started_at is the last start). A
+-- silent one ended when its worker was last heard from (heard_ms: its last renewal).
 local attempts = cjson.decode(redis.call('HGET', KEYS[1], 'attempts') or '[]')
-attempts[#attempts + 1] = {attempt = attempt, outcome = 'lost', ended_at = ARGV[2],
-  heard_ms = tonumber(redis.call('HGET', KEYS[1], 'heard_ms') or '0'),
+attempts[#attempts + 1] = {attempt = attempt, outcome = 'lost', reason = reason.message,
+  ended_at = ARGV[2],
+  heard_ms = (not given) and tonumber(redis.call('HGET', KEYS[1], 'heard_ms') or '0') or nil,
   worker = cjson.decode(redis.call('HGET', KEYS[1], 'worker') or 'null'),
   started_at = cjson.decode(redis.call('HGET', KEYS[1], 'started_at') or 'null')}
 redis.call('HSET', KEYS[1], 'attempts', cjson.encode(attempts))
@@ -158,10 +163,6 @@ else
   redis.call('HSET', KEYS[1], 'status', cjson.encode('queued'),
              'attempt', cjson.encode(attempt + 1), 'worker', cjson.encode(nil),
              'lease_expires_ms', '0', 'enqueued_ms', tostring(now_ms))
-  -- Why the attempt ended, in the event that starts the next one.
-  local reason = {code = 'lease_expired',
-                  message = 'the worker of attempt ' .. attempt .. ' stopped answering'}
-  if given then reason = {code = given.code, message = given.message} end
   data = cjson.encode({status = 'queued', attempt = attempt + 1, reason = reason.message,
                        code = reason.code})
 end

@@ -178,7 +178,9 @@ class Attempt(BaseModel):
     ended_at: str | None = Field(description=(
         "null while it runs; for a lost attempt, its worker's last heartbeat"))
     outcome: Literal["lost", "running", "succeeded", "failed", "cancelled"] = Field(
-        description="lost: its worker stopped answering and the job went on without it")
+        description="lost: the job went on without it (its worker stopped answering, or "
+                    "gave it up)")
+    reason: str | None = Field(None, description="why a lost attempt ended")
 
 
 class Heartbeat(BaseModel):

@@ -376,6 +376,7 @@ def test_a_job_shows_each_attempt_and_its_workers_last_sign_of_life(services, cl
     queued = client.get(f"/v1/jobs/{job_id}").json
     [first] = queued["attempts"]
     assert first["attempt"] == 1 and first["worker"] == "w1" and first["outcome"] == "lost"
+    assert first["reason"] == "the worker of attempt 1 stopped answering"
     # It ended when last heard from, not when it was found silent (the next attempt's turn).
     ended = datetime.fromisoformat(first["ended_at"])
     [handed_on] = [e for e in client.get(f"/v1/jobs/{job_id}/events").json["data"]

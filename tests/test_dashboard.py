@@ -230,7 +230,7 @@ def test_a_job_that_ran_twice_shows_each_attempt_and_what_its_numbers_mean(stack
     assert "over 2 attempts" in head.text
     rows = [row.text for row in head.find_elements(By.CSS_SELECTOR, "table.attempts tbody tr")]
     assert len(rows) == 2 and rows[0].startswith("1 ") and "worker-a" in rows[0]
-    assert rows[0].endswith("lost: its worker stopped answering")
+    assert rows[0].endswith("lost: the worker of attempt 1 stopped answering")
     assert "worker-b" in rows[1] and rows[1].endswith("running")
 
     jobs.fail(job_id, 2, "boom", "it broke")

@@ -124,8 +124,8 @@ def test_a_killed_workers_job_resumes_on_the_restarted_worker(stack, api, corpus
     shown = subprocess.run([sys.executable, "-m", "client", "status", job["id"]], env=env,
                            cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert re.search(r"^2 attempts, \d:\d\d:\d\d from the first start\n  attempt 1  "
-                     r"\d:\d\d:\d\d  on worker-train@\S+  lost: its worker stopped "
-                     r"answering\n  attempt 2  \d:\d\d:\d\d  on worker-train@\S+  "
+                     r"\d:\d\d:\d\d  on worker-train@\S+  lost: the worker of attempt 1 "
+                     r"stopped answering\n  attempt 2  \d:\d\d:\d\d  on worker-train@\S+  "
                      r"succeeded$", shown, re.MULTILINE), shown
     assert f"started {done['attempts'][0]['started_at']}  " in shown  # not attempt 2's
 

@@ -111,6 +111,9 @@ def test_an_attempt_that_gives_up_is_handed_on_and_the_last_fails_as_stalled(ser
     failed = services.jobs.get(job["id"])
     assert failed["status"] == "failed" and failed["error"]["code"] == STALLED
     assert failed["error"]["message"].endswith("the last attempt ended: no step for 9 s")
+    # Each attempt given up is kept with why it ended (GET /v1/jobs/<id> shows `attempts`).
+    assert [(a["attempt"], a["outcome"], a["reason"]) for a in failed["attempts"]] == [
+        (n, "lost", "no step for 9 s") for n in (1, 2, 3)]
 
 
 def test_a_job_whose_last_lease_expired_still_fails_as_attempts_exhausted(services):

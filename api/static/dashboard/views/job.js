@@ -160,7 +160,8 @@ function attemptsTable(attempts) {
       h("td", {}, String(a.attempt)),
       h("td", {}, duration(secondsBetween(a.started_at, a.ended_at))),
       h("td", {}, a.worker || "–"),
-      h("td", {}, a.outcome === "lost" ? "lost: its worker stopped answering" : a.outcome)))));
+      h("td", {}, a.outcome === "lost"
+        ? `lost: ${a.reason || "its worker stopped answering"}` : a.outcome)))));
 }
 
 function specView(job) {
