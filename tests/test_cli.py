@@ -150,6 +150,21 @@ def test_train_follow_then_generate_list_download_plot_delete(textgen, book, tmp
     textgen("delete", "corpus", corpus_id)
 
 
+def test_train_says_which_model_a_budget_chose_and_why(textgen, book):
+    done = textgen("train", book, "--max-seconds", 5)
+    job_id = done.stdout.strip()
+    textgen("cancel", job_id)  # what it trains is all this test is about
+    chars = f"{len(book.read_text()):,}"
+    # Many passes over a small text in 5 s: the server's rule adds dropout.
+    assert done.stderr.splitlines()[-1] == (
+        "model: 2x128 LSTM, dropout 0.2, learning rate 0.01, windows of 64 (sized by the "
+        f"server for a 5 s budget on {chars} characters; --units or --layers choose it "
+        "yourself)")
+    spec = json.loads(textgen("status", job_id, "--json").stdout)["spec"]
+    assert (spec["model"]["layers"], spec["model"]["units"], spec["model"]["dropout"]) == (
+        2, 128, 0.2)
+
+
 def test_generate_without_a_prompt_opens_with_no_blank_line(textgen, tmp_path):
     # Paragraphs apart by blank lines: after a line break, where a sample without a prompt
     # starts, the likeliest character is another line break.
