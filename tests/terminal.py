@@ -69,10 +69,16 @@ class Terminal:
             pass
         return self.process.returncode
 
-    def close(self):
+    def close(self, grace_s=20):
+        """Stop the command if it still runs (a test that failed midway): SIGTERM first, so
+        that one which started processes of its own (`textgen up`) stops them too."""
         if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
         os.close(self.master)
 
     def __enter__(self):
