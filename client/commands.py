@@ -116,10 +116,10 @@ def _listing(args, found, what, header, rows):
 
 def jobs(args):
     found = _first(client(args).jobs(status=args.status, type=args.type), args.limit)
-    return _listing(args, found, "jobs", ("JOB", "TYPE", "STATUS", "CREATED (UTC)",
+    return _listing(args, found, "jobs", ("JOB", "TYPE", "STATUS", "CREATED (UTC)", "LOSS",
                                           "PROGRESS OR RESULT"),
-                    [(j["id"], j["type"], j["status"], j["created_at"], job_summary(j))
-                     for j in found])
+                    [(j["id"], j["type"], j["status"], j["created_at"],
+                      bits(j.get("metrics") or {}), job_summary(j)) for j in found])
 
 
 def _first(items, limit):

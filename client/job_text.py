@@ -116,7 +116,7 @@ def model_note(job, sections, corpus_chars):
 
 
 def bits(metrics):
-    """A model's held-out bits per character (or per word token), with its unit."""
+    """Bits per character (or per word token) of a model or a job's metrics, with the unit."""
     if metrics.get("bits_per_char") is not None:
         return f"{metrics['bits_per_char']:.3f} bits/char"
     if metrics.get("bits_per_token") is not None:

@@ -103,7 +103,9 @@ def test_train_follow_then_generate_list_download_plot_delete(textgen, book, tmp
     # Lists under a header row, with units.
     jobs_list, models_list = textgen("jobs").stdout, textgen("models").stdout
     assert jobs_list.split("\n")[0].split() == ["JOB", "TYPE", "STATUS", "CREATED", "(UTC)",
-                                                "PROGRESS", "OR", "RESULT"]
+                                                "LOSS", "PROGRESS", "OR", "RESULT"]
+    [job_row] = [line for line in jobs_list.splitlines() if job_id in line]
+    assert re.search(rf"  \d\.\d{{3}} bits/char  {model_id}$", job_row), jobs_list
     assert models_list.split("\n")[0].split()[:2] == ["MODEL", "CREATED"]
     [model_row] = [line for line in models_list.splitlines() if model_id in line]
     assert re.search(r"\d\.\d{3} bits/char$", model_row), models_list

@@ -27,7 +27,7 @@ export async function render(root, { signal }) {
       h("a", { class: "button", href: "#/train" }, "New training")),
     trouble,
     h("div", { class: "card flush" }, h("table", { class: "jobs" },
-      h("thead", {}, h("tr", {}, ["Job", "Type", "Status", "Progress", "Loss", "Val loss",
+      h("thead", {}, h("tr", {}, ["Job", "Type", "Status", "Progress", "Loss (nats)", "Val loss (nats)",
         "Created", "Duration"].map((label) => h("th", {}, label)))),
       body)),
     h("div", { class: "more" }, more));
