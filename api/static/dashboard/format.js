@@ -54,6 +54,6 @@ export function progressLabel(job) {
     return `${Math.round(p.fraction * 100)} %`;
   }
   if (job.type === "train") return p.epoch ? `epochs run ${p.epoch}/${p.epochs}` : "–";
-  const samples = job.result?.samples?.length;
+  const samples = job.result?.sample_count;
   return samples ? `${samples} sample${samples > 1 ? "s" : ""}` : "–";
 }
