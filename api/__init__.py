@@ -9,6 +9,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from api.bodies import BodyJSON
 from shared.services import Services
 from shared.settings import Settings, redacted
 
@@ -21,7 +22,9 @@ def create_app(settings=None, celery=None):
                 static_url_path="/static")
     # Werkzeug refuses larger bodies with 413 before we read them.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
-    app.json.sort_keys = False
+    # A corpus may come as a multipart field without a file name: the same limit as a file.
+    app.config["MAX_FORM_MEMORY_SIZE"] = settings.max_upload_bytes
+    app.json = BodyJSON(app)
     app.extensions["textgen"] = Services.from_settings(settings, celery=celery)
 
     from api import auth, corpora, errors, jobs, metrics, models, openapi, results, system

@@ -7,7 +7,8 @@ field at fault (api/errors.py), raised before anything is stored or enqueued.
 import json
 
 import pydantic
-from flask import request
+from flask import current_app, request
+from flask.json.provider import DefaultJSONProvider
 
 from api.errors import validation_error
 from shared.errors import MalformedRequestError, ValidationError
@@ -21,13 +22,49 @@ def _number(text):
     return int(value) if value.is_integer() else value
 
 
+# Levels of arrays and objects a body may nest: ours need 3 (training.x, a list in a
+# field). Far deeper bodies are refused before anything walks them: Python's parser and
+# encoder recurse once a level and fail at ~1,000 (a RecursionError, once a 500).
+MAX_DEPTH = 32
+
+
+class TooDeepError(ValueError):
+    """Raised when a JSON body nests deeper than MAX_DEPTH."""
+
+
+class BodyJSON(DefaultJSONProvider):
+    """The app's JSON (app.json), so every reader of a request body parses it one way:
+    json_body below, and request.get_json (api/idempotency.py). 2.0 is the integer 2; a
+    body nested deeper than MAX_DEPTH is no JSON we take (a ValueError, like bad JSON)."""
+
+    sort_keys = False  # answers keep their models' field order
+
+    def loads(self, s, **kwargs):
+        try:
+            value = json.loads(s, parse_float=_number, **kwargs)
+        except RecursionError:
+            raise TooDeepError from None
+        pending = [(value, 1)]
+        while pending:  # a loop, not recursion: the value may be ~1,000 levels deep
+            node, depth = pending.pop()
+            if isinstance(node, (dict, list)):
+                if depth > MAX_DEPTH:
+                    raise TooDeepError
+                children = node.values() if isinstance(node, dict) else node
+                pending.extend((child, depth + 1) for child in children)
+        return value
+
+
 def json_body(model):
     """The request's JSON body validated by `model` (strict: "3" is not 3, 1.5 is not an
     integer, true is not 1, an unknown field is an error)."""
     if not request.is_json:
         raise MalformedRequestError("send a JSON body with Content-Type: application/json")
     try:
-        body = json.loads(request.get_data(cache=True) or b"", parse_float=_number)
+        body = current_app.json.loads(request.get_data(cache=True) or b"")
+    except TooDeepError:
+        raise MalformedRequestError(
+            f"the body nests arrays and objects more than {MAX_DEPTH} levels deep") from None
     except ValueError:  # JSONDecodeError, or bytes that are not UTF-8
         raise MalformedRequestError("the body is not valid JSON") from None
     if not isinstance(body, dict):

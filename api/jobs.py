@@ -28,6 +28,7 @@ from shared.model_storage import reserve_training_storage
 from shared.queue import enqueue
 from shared.results import check_result_size
 from shared.schemas import (
+    EVENT_ID_PATTERN,
     Event,
     EventsQuery,
     GenerateRequest,
@@ -245,13 +246,18 @@ def list_jobs():
                    "text/event-stream": {"schema": {"type": "string"}}},
                   "a page of events, or the live stream"), 404: None},
            query=EventsQuery,
-           headers={"Last-Event-ID": ("stream: resume after this event", {"type": "string"})})
+           headers={"Last-Event-ID": ("stream: resume after this event",
+                                      {"type": "string", "pattern": EVENT_ID_PATTERN})})
 def list_events(job_id):
     args = query(EventsQuery)
+    last_event_id = request.headers.get("Last-Event-ID")
+    if last_event_id is not None and not re.fullmatch(EVENT_ID_PATTERN, last_event_id):
+        raise ValidationError("Last-Event-ID must be the id of an event of this stream",
+                              field="Last-Event-ID")
     svc = services()
     job = svc.jobs.get(job_id, current_owner())
     if wants_event_stream():
-        return event_stream(job, request.headers.get("Last-Event-ID") or args.after)
+        return event_stream(job, last_event_id or args.after)
     events, cursor = svc.jobs.events(job_id, after=args.after, limit=args.limit)
     # Unlike other listings, a job's events grow while it runs: `next` is always the
     # cursor to ask with later, and `has_more` says whether more are there now.

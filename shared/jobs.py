@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import redis
 
-from shared.clock import new_id, utc_now_iso
+from shared.clock import is_id, new_id, utc_now_iso
 from shared.errors import ConflictError, NotFoundError, TooManyActiveJobsError
 from shared.json_values import finite
 from shared.pages import creation_score, newest_first
@@ -244,7 +244,7 @@ class JobStore:
 
     def get(self, job_id, owner=None):
         """The job; NotFoundError if there is none, or (with `owner`) it is another's."""
-        raw = self.redis.hgetall(self.keys.job(job_id))
+        raw = self.redis.hgetall(self.keys.job(job_id)) if is_id(job_id, "job") else {}
         record = decode_fields(raw) if raw else None
         if record is None or (owner is not None and record.get("owner") != owner):
             raise NotFoundError(f"no job with id {job_id!r}")

@@ -6,21 +6,22 @@ record has an `owner`, and each owner's records are listed from an index of thei
 A record of another owner is not found, exactly like one that never existed.
 """
 
-
+from shared.clock import is_id
 from shared.errors import NotFoundError
 from shared.pages import creation_score, newest_first
 from shared.redis_db import decode_fields, encode_fields
 
 
 class RecordStore:
-    """Records of one kind ("corpus", "model") keyed by `key_of(record_id)` and listed from
-    the owner index `index` ("corpora", "models")."""
+    """Records of one kind ("corpus", "model"), whose ids are `<prefix>_<hex>`, keyed by
+    `key_of(record_id)` and listed from the owner index `index` ("corpora", "models")."""
 
-    def __init__(self, redis_client, keys, key_of, kind, index):
+    def __init__(self, redis_client, keys, key_of, kind, prefix, index):
         self.redis = redis_client
         self.keys = keys
         self.key_of = key_of
         self.kind = kind
+        self.prefix = prefix
         self.index = index
 
     def put(self, record):
@@ -37,7 +38,8 @@ class RecordStore:
 
         With `owner`, another owner's record is not found either.
         """
-        raw = self.redis.hgetall(self.key_of(record_id)) if record_id else {}
+        raw = self.redis.hgetall(self.key_of(record_id)) if is_id(record_id, self.prefix) \
+            else {}
         record = decode_fields(raw) if raw else None
         if record is None or (owner is not None and record.get("owner") != owner):
             raise NotFoundError(f"no {self.kind} with id {record_id!r}", field=field)
@@ -61,8 +63,8 @@ class RecordStore:
 
 
 def corpus_records(redis_client, keys):
-    return RecordStore(redis_client, keys, keys.corpus, "corpus", "corpora")
+    return RecordStore(redis_client, keys, keys.corpus, "corpus", "cor", "corpora")
 
 
 def model_records(redis_client, keys):
-    return RecordStore(redis_client, keys, keys.model, "model", "models")
+    return RecordStore(redis_client, keys, keys.model, "model", "mdl", "models")

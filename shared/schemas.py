@@ -105,10 +105,16 @@ class JobsQuery(ListQuery):
     type: JobType | None = Field(None, description="only jobs of this type")
 
 
+# A Redis stream id, `<ms>-<seq>` (or `<ms>`): each part is an unsigned 64-bit number, which
+# 19 ASCII digits always fit and 20 may not (Redis refuses the id); ours are 13-digit times
+# and small sequence numbers.
+EVENT_ID_PATTERN = r"^[0-9]{1,19}(-[0-9]{1,19})?$"
+
+
 class EventsQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    after: Annotated[str, Field(pattern=r"^\d{1,20}(-\d{1,20})?$", description=(
+    after: Annotated[str, Field(pattern=EVENT_ID_PATTERN, description=(
         "an event id (the `next` of the previous page): events after it"))] = "0"
     limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = 100
 

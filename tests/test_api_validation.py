@@ -208,3 +208,62 @@ def test_a_generation_request_for_a_model_of_another_owner_enqueues_nothing(
     assert_problem(other_client.post("/v1/generate", json={"model_id": model["id"]}), 404,
                    "not_found", field="model_id")
     assert services.redis.llen(settings.redis_prefix + "generate") == 0
+
+
+# Stream ids Redis cannot read (parts over 64 bits, digits that are not ASCII): once 500s.
+BAD_EVENT_IDS = ["99999999999999999999", "18446744073709551615-18446744073709551615",
+                 "1-99999999999999999999", "²", "٣", "1-²"]
+
+
+@pytest.mark.parametrize("event_id", BAD_EVENT_IDS)
+def test_an_event_cursor_redis_cannot_read_is_a_422(client, event_id):
+    job = client.post("/v1/train", json={"corpus_id": upload(client)["id"]}).get_json()
+    path = f"/v1/jobs/{job['id']}/events"
+    assert_problem(client.get(path, query_string={"after": event_id}), 422,
+                   "validation_failed", field="after")
+    for accept in ("text/event-stream", "application/json"):
+        assert_problem(client.get(path, headers={"Accept": accept, "Last-Event-ID": event_id}),
+                       422, "validation_failed", field="Last-Event-ID")
+
+
+@pytest.mark.parametrize("path", ["/v1/train", "/v1/generate", "/v1/corpora"])
+@pytest.mark.parametrize("body", ["[" * 100_000, "[" * 900 + "]" * 900,
+                                  '{"model_id": ' + "[" * 33 + "]" * 33 + "}"])
+@pytest.mark.parametrize("key", [None, "deep-1"])
+def test_a_body_nested_deeper_than_ours_is_a_400_at_once(settings, path, body, key):
+    import dataclasses
+    import time
+
+    from api import create_app
+
+    # Over the test app's 64 KiB limit otherwise: the limit is not what refuses it here.
+    app = create_app(dataclasses.replace(settings, max_upload_bytes=1024 * 1024))
+    started = time.monotonic()
+    response = client_of(app).post(path, data=body, content_type="application/json",
+                                   headers={"Idempotency-Key": key} if key else {})
+    assert_problem(response, 400, "malformed_request")
+    assert time.monotonic() - started < 1.0
+
+
+def test_only_canonical_ids_are_found(client, services):
+    """A model's key is derived from its job's id, so `mdl_<hex>`'s record was once found
+    under the bare hex too (and under other spellings of the same key)."""
+    model = registered_model(services)
+    corpus = upload(client)
+    job = client.post("/v1/train", json={"corpus_id": corpus["id"]}).get_json()
+    hex_id = model["id"].removeprefix("mdl_")
+    assert client.get(f"/v1/models/{model['id']}").status_code == 200
+    for path in [f"/v1/models/{hex_id}", f"/v1/models/{hex_id}/download",
+                 f"/v1/models/{hex_id}/files/vocab.json", f"/v1/models/job_{hex_id}",
+                 f"/v1/models/{model['id'].upper()}", f"/v1/models/{model['id']}%0A",
+                 f"/v1/corpora/{corpus['id'].removeprefix('cor_')}",
+                 f"/v1/jobs/{job['id'].removeprefix('job_')}",
+                 f"/v1/jobs/{job['id'].removeprefix('job_')}/events"]:
+        assert_problem(client.get(path), 404, "not_found")
+    assert_problem(client.delete(f"/v1/models/{hex_id}"), 404, "not_found")
+    assert_problem(client.post("/v1/generate", json={"model_id": hex_id}), 404, "not_found",
+                   field="model_id")
+    assert_problem(client.post("/v1/train", json={"corpus_id": corpus["id"],
+                                                  "init_from_model": hex_id}),
+                   404, "not_found", field="init_from_model")
+    assert client.get(f"/v1/models/{model['id']}").status_code == 200  # still there

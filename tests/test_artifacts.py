@@ -138,16 +138,18 @@ def test_an_s3_server_out_of_room_is_storage_full():
 def test_the_api_serves_model_files_of_the_attempt_the_record_names(store_settings, backend,
                                                                    tmp_path):
     from api import create_app
+    from shared.clock import new_id
     from shared.services import Services
     from tests.conftest import client_of
 
     svc = Services.from_settings(store_settings)
-    svc.artifacts.publish_model("mdl_3", 1, model_dir(tmp_path, "stale"))
-    svc.artifacts.publish_model("mdl_3", 2, model_dir(tmp_path, "fresh"))
-    svc.models.put({"id": "mdl_3", "owner": "alice", "attempt": 2, "config": {},
+    model_id = new_id("mdl")  # the API finds only ids it could have made
+    svc.artifacts.publish_model(model_id, 1, model_dir(tmp_path, "stale"))
+    svc.artifacts.publish_model(model_id, 2, model_dir(tmp_path, "fresh"))
+    svc.models.put({"id": model_id, "owner": "alice", "attempt": 2, "config": {},
                     "vocab_size": 3, "metrics": {}})
     client = client_of(create_app(store_settings))
-    response = client.get("/v1/models/mdl_3/files/model.keras")
+    response = client.get(f"/v1/models/{model_id}/files/model.keras")
     if response.status_code == 302:  # S3: the store serves it, through a presigned URL
         response = requests.get(response.headers["Location"], timeout=10)
         assert response.status_code == 200 and backend == "s3"
@@ -157,10 +159,11 @@ def test_the_api_serves_model_files_of_the_attempt_the_record_names(store_settin
         data = response.data
         response.close()
     assert data == b"fresh:model.keras"
-    assert response.headers["Content-Disposition"] == "attachment; filename=mdl_3-model.keras"
+    assert response.headers["Content-Disposition"] == \
+        f"attachment; filename={model_id}-model.keras"
     assert response.headers["Content-Type"] == "application/zip"
 
-    response = client.get("/v1/models/mdl_3/download")
+    response = client.get(f"/v1/models/{model_id}/download")
     archive = zipfile.ZipFile(io.BytesIO(response.data))
     assert int(response.headers["Content-Length"]) == len(response.data)
     assert {name: archive.read(name) for name in archive.namelist()} == {
