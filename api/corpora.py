@@ -12,7 +12,7 @@ from api.idempotency import IDEMPOTENCY, idempotent
 from api.openapi import operation
 from api.responses import created, page_response, refuse_if_in_use, respond
 from shared.clock import new_id, utc_now_iso
-from shared.corpus_text import decode_corpus, text_sha256
+from shared.corpus_text import TEXT_PATTERN, decode_corpus, text_sha256
 from shared.errors import MalformedRequestError, ValidationError
 from shared.gutenberg import fetch_book, strip_gutenberg
 from shared.schemas import CorporaQuery, Corpus, GutenbergRequest, Page
@@ -21,12 +21,15 @@ bp = Blueprint("corpora", __name__, url_prefix="/v1/corpora")
 
 _MAX_NAME_CHARS = 200
 
+# What a corpus may be, as shared/corpus_text.py decides it: text with at least one
+# character that is not white space, and no NUL.
+CORPUS_TEXT = {"type": "string", "contentMediaType": "text/plain", "pattern": TEXT_PATTERN,
+               "description": "the text: UTF-8 (a file part may also be UTF-16 with a BOM, "
+                              "or Windows-1252); not only white space, no NUL"}
 UPLOAD_BODY = {
     "multipart/form-data": {"type": "object", "required": ["file"], "properties": {
-        "file": {"type": "string", "format": "binary", "contentMediaType":
-                 "application/octet-stream"},
-        "name": {"type": "string", "maxLength": _MAX_NAME_CHARS}}},
-    "text/plain": {"type": "string"},
+        "file": CORPUS_TEXT, "name": {"type": "string", "maxLength": _MAX_NAME_CHARS}}},
+    "text/plain": CORPUS_TEXT,
     "application/json": GutenbergRequest,
 }
 
@@ -35,10 +38,13 @@ def _read_upload():
     """Return (bytes, name, source fields) from the request; the name is metadata only."""
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
-        if upload is None:
+        if upload is not None:
+            data, filename = upload.read(), upload.filename
+        elif "file" in request.form:  # a part without a file name (curl -F 'file=<x.txt')
+            data, filename = request.form["file"].encode("utf-8"), None
+        else:
             raise ValidationError("a multipart upload needs a 'file' field", field="file")
-        data = upload.read()
-        name = request.form.get("name") or request.args.get("name") or upload.filename
+        name = request.form.get("name") or request.args.get("name") or filename
         return data, name, {"source": "upload"}
     if request.mimetype in ("text/plain", "application/octet-stream"):
         return request.get_data(cache=True), request.args.get("name"), {"source": "upload"}

@@ -52,7 +52,8 @@ def get_model(model_id):
 @operation("Download one file of a model",
            {200: ({"application/zip": BINARY, "application/json": {"schema": {}}},
                   "the file: model.keras is a zip archive, the others JSON"),
-            302: REDIRECT, 404: None})
+            302: REDIRECT, 404: None},
+           path={"name": {"type": "string", "enum": list(MODEL_FILES)}})
 def download_file(model_id, name):
     svc = services()
     record = svc.models.get(model_id, current_owner())

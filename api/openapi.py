@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from flask import Blueprint, current_app, send_from_directory
 from pydantic.json_schema import models_json_schema
 
-from shared.schemas import Problem
+from shared.clock import id_pattern
+from shared.schemas import Corpus, Job, Model, Problem
 
 bp = Blueprint("openapi", __name__)
 
@@ -34,6 +35,15 @@ STATUS_TEXT = {400: "the body is not a JSON object", 404: "no such id (or not yo
                     "quota (TEXTGEN_MAX_STORAGE_MB)"}
 
 
+# Our ids by the name a path or a body gives them: only `<prefix>_<24 hex>` is an id
+# (shared/clock.py), so anything else in a path is refused as not found before any lookup.
+ID_PREFIXES = {"corpus_id": "cor", "job_id": "job", "model_id": "mdl"}
+# Response models whose `id` goes back into requests under that name: OpenAPI links chain
+# an operation that hands out ids (a create, a list) to each one that takes them, so a
+# client or a fuzzer (schemathesis' stateful phase) reaches them with ids of its own.
+RESOURCE_IDS = {Corpus: "corpus_id", Job: "job_id", Model: "model_id"}
+
+
 @dataclass
 class Operation:
     summary: str
@@ -42,6 +52,7 @@ class Operation:
     query: object = None  # a model class whose fields are the query parameters
     public: bool = False
     headers: dict = field(default_factory=dict)  # header name -> (description, schema)
+    path: dict = field(default_factory=dict)  # path parameter -> schema (ids have theirs)
     tags: tuple = ()
 
 
@@ -64,6 +75,7 @@ def build_document(app):
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             paths.setdefault(path, {})[method.lower()] = _operation(
                 op, rule, method, models)
+    _add_links(paths)
     mapping, defs = models_json_schema(
         list(dict.fromkeys(models)), ref_template="#/components/schemas/{model}")
     document = {
@@ -87,8 +99,8 @@ def _operation(op, rule, method, models):
            "tags": list(op.tags) or [rule.endpoint.split(".")[0]]}
     if op.public:
         out["security"] = []
-    params = [{"name": name, "in": "path", "required": True,
-               "schema": {"type": "string", "minLength": 1}} for name in rule.arguments]
+    params = [{"name": name, "in": "path", "required": True, "schema": _path_schema(op, name)}
+              for name in sorted(rule.arguments)]
     if op.query is not None:
         for name, info in op.query.model_fields.items():
             schema = {"$model_field": (op.query, name)}
@@ -133,6 +145,56 @@ def _operation(op, rule, method, models):
         responses[str(status)] = entry
     out["responses"] = responses
     return out
+
+
+def _path_schema(op, name):
+    if name in ID_PREFIXES:
+        return {"type": "string", "pattern": id_pattern(ID_PREFIXES[name])}
+    return op.path.get(name, {"type": "string", "minLength": 1})
+
+
+def _add_links(paths):
+    """Links from each operation that hands out ids without taking one (a create, a list)
+    to every operation taking such an id in its path or its JSON body. Built while the
+    operations still hold their models ({"$model": ...} placeholders)."""
+    consumers = {name: [] for name in RESOURCE_IDS.values()}  # name -> [(opId, in)]
+    for op in _operations(paths):
+        for param in op.get("parameters", []):
+            if param["in"] == "path" and param["name"] in consumers:
+                consumers[param["name"]].append((op["operationId"], "path"))
+        body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+        model = body.get("schema", {}).get("$model", (None,))[0]
+        for name, targets in consumers.items():
+            if model is not None and name in model.model_fields:
+                targets.append((op["operationId"], "body"))
+    for op in _operations(paths):
+        if any(param["in"] == "path" for param in op.get("parameters", [])):
+            continue  # it takes an id: it hands out only the one it was given
+        for status, response in op["responses"].items():
+            found = _resource_of(response) if status.startswith("2") else None
+            if found is None:
+                continue
+            name, pointer = found
+            value = f"$response.body#{pointer}"
+            response["links"] = {target: {"operationId": target, **(
+                {"parameters": {f"path.{name}": value}} if where == "path"
+                else {"requestBody": {name: value}})} for target, where in consumers[name]}
+
+
+def _operations(paths):
+    return [op for operations in paths.values() for op in operations.values()]
+
+
+def _resource_of(response):
+    """(id name, JSON pointer to an id) of a response that is one resource or a page."""
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    model = schema.get("$model", (None,))[0] if isinstance(schema, dict) else None
+    if model in RESOURCE_IDS:
+        return RESOURCE_IDS[model], "/id"
+    args = getattr(model, "__pydantic_generic_metadata__", {}).get("args", ())
+    if len(args) == 1 and args[0] in RESOURCE_IDS:
+        return RESOURCE_IDS[args[0]], "/data/0/id"
+    return None
 
 
 def _placeholders(node):

@@ -7,8 +7,19 @@ decoded into nonsense: a NUL byte in a BOM-less file, or a NUL character after d
 
 import codecs
 import hashlib
+import re
 
 from shared.errors import CorpusRejectedError
+
+# White space (exactly what str.isspace calls so) and the byte-order mark a UTF-8 file may
+# start with: a text of nothing else holds no text. Written in the syntax both Python's re
+# and JSON Schema (ECMA-262) read alike, so the API's schema says the same (TEXT_PATTERN).
+_BLANK = (r"\t-\r\u001c-\u001f \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
+          r"\u3000\ufeff")
+_VISIBLE = re.compile(f"[^{_BLANK}]")
+# A text this module accepts, as a JSON Schema pattern over the uploaded string: no NUL,
+# and at least one character that is not blank.
+TEXT_PATTERN = rf"^[^\u0000]*[^\u0000{_BLANK}][^\u0000]*$"
 
 
 def decode_corpus(data):
@@ -29,7 +40,7 @@ def decode_corpus(data):
         raise CorpusRejectedError("the upload looks binary (it contains NUL characters)",
                                   field="file")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.strip():
+    if not _VISIBLE.search(text):
         raise CorpusRejectedError("the upload holds no text", field="file")
     return text, encoding
 

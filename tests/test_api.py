@@ -42,6 +42,16 @@ def test_upload_raw_text_with_query_name(client):
     assert client.get(response.headers["Location"]).get_json() == body
 
 
+def test_upload_as_a_plain_multipart_field(client):
+    # What `curl -F 'file=<book.txt'` sends, and what a schema's text field is sent as.
+    response = client.post("/v1/corpora", data={"file": "héllo\nworld\n", "name": "plain"},
+                           content_type="multipart/form-data")
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["name"] == "plain" and response.get_json()["chars"] == 12
+    assert_problem(client.post("/v1/corpora", data={"file": " \n\u3000"},
+                               content_type="multipart/form-data"), 422, "corpus_rejected")
+
+
 @pytest.mark.parametrize("data, status, code", [
     (b"", 422, "corpus_rejected"),
     (b"\x00\x01\x02binary", 422, "corpus_rejected"),

@@ -1,8 +1,9 @@
 import codecs
+import re
 
 import pytest
 
-from shared.corpus_text import decode_corpus, text_sha256
+from shared.corpus_text import TEXT_PATTERN, decode_corpus, text_sha256
 from shared.errors import CorpusRejectedError
 from tests.conftest import handout
 
@@ -41,3 +42,17 @@ def test_frankenstein_is_windows_1252():
 
 def test_hash_is_of_normalized_text():
     assert text_sha256(decode_corpus(b"a\r\nb")[0]) == text_sha256("a\nb")
+
+
+@pytest.mark.parametrize("text", ["a", " a ", "\u3000a", "\ufeff\ufeffx", " \n\t", "\r\n",
+                                  "\x1c\x1d", "\x85\xa0", "\ufeff", "\ufeff\ufeff", "x\x00",
+                                  "\x00", "\u2028 \u205f", "\x0b\x0c", "~"])
+def test_the_schema_pattern_takes_exactly_the_texts_decode_takes(text):
+    """TEXT_PATTERN is what the API's schema says a corpus may be (schemathesis sends
+    what it allows and expects it taken): the two must agree on every upload."""
+    try:
+        decode_corpus(text.encode("utf-8"))
+        taken = True
+    except CorpusRejectedError:
+        taken = False
+    assert (re.search(TEXT_PATTERN, text) is not None) == taken
