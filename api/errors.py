@@ -15,6 +15,7 @@ from kombu.exceptions import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from shared.errors import (
+    InternalError,
     PayloadTooLargeError,
     ServiceUnavailableError,
     TextgenError,
@@ -89,6 +90,4 @@ def register(app):
     @app.errorhandler(Exception)
     def unexpected(e):
         log.error("unhandled error", exc_info=e)
-        error = TextgenError("the server failed; the error is logged")
-        error.code = "internal_error"
-        return problem_response(error)
+        return problem_response(InternalError("the server failed; the error is logged"))

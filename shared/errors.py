@@ -22,6 +22,13 @@ class TextgenError(Exception):
         self.headers = headers or {}  # response headers (WWW-Authenticate, Retry-After)
 
 
+class InternalError(TextgenError):
+    """Raised for what nobody planned: the API's 500, and a job whose worker hit an
+    unexpected exception. Its message reveals nothing; the log has the exception."""
+
+    code = "internal_error"
+
+
 class ConfigError(TextgenError):
     """Raised when settings read from the environment are missing or invalid."""
 

@@ -6,6 +6,7 @@ Each test says which mechanism it proves; without it the test fails (the note of
 issue says how each was checked).
 """
 
+import json
 import os
 import re
 import signal
@@ -22,6 +23,7 @@ from shared.queue import enqueue
 from shared.services import Services
 from shared.settings import Settings
 from shared.specs import resolve_train_spec
+from tests.api_helpers import registered_model
 from tests.conftest import TOKENS
 from tests.faults import (
     FAST_LEASES,
@@ -210,3 +212,24 @@ def test_cancel_stops_a_running_job_and_a_job_waiting_for_its_retry(stack, api, 
 
     api.http.delete(f"{api.base_url}/v1/jobs/{job['id']}").raise_for_status()
     assert checkpoints.read_state() is None
+
+
+def test_an_unexpected_worker_error_reaches_the_user_as_a_stable_code_only(stack, api, svc):
+    """A corrupted artifact: a model whose model.keras is not a Keras file. Keras' error
+    names the worker's local path; the user gets internal_error and a generic message,
+    the worker's log the traceback."""
+    model = registered_model(svc)
+    with svc.artifacts.scratch_dir() as files:  # valid files, and a model.keras cut short
+        (files / "vocab.json").write_text(json.dumps(list(model["alphabet"])))
+        (files / "config.json").write_text(json.dumps(model["config"]))
+        (files / "metrics.json").write_text("{}")
+        (files / "model.keras").write_bytes(b"PK\x03\x04" + bytes(100))
+        svc.artifacts.publish_model(model["id"], model["attempt"], files)
+    job = api.wait(api.generate(model["id"], length=10)["id"], poll_s=0.1, timeout_s=60)
+    assert job["status"] == "failed" and job["error"]["code"] == "internal_error"
+    message = job["error"]["message"]
+    assert "unexpected error" in message and job["id"] in message
+    assert "/" not in message and "ValueError" not in message and "filepath" not in message
+    log = (stack.log_dir / "worker-generate.log").read_text()
+    trace = log[log.index(f"job {job['id']}: failed unexpectedly"):]
+    assert "Traceback" in trace and "File not found: filepath=" in trace

@@ -11,7 +11,7 @@ import time
 
 from celery import signals
 
-from shared.errors import NotFoundError, TextgenError
+from shared.errors import InternalError, NotFoundError, TextgenError
 from shared.jobs import JobStatus, JobType
 from shared.logs import job_context
 from shared.queue import TASK_GENERATE, TASK_TRAIN
@@ -23,6 +23,10 @@ from worker.stall import StallWatchdog, give_up_and_exit
 from worker.webhook_sender import WebhookSender
 
 log = logging.getLogger(__name__)
+
+UNEXPECTED_MESSAGE = ("the worker hit an unexpected error; its details are in the worker's "
+                      "log (job {job_id}, attempt {attempt}). Retrying may help; if it "
+                      "happens again, tell the operator")
 
 
 def register_tasks(celery, svc):
@@ -87,9 +91,12 @@ def _run_attempt(svc, job, attempt, body, worker, leased_at):
             log.warning("job %s: failed: %s: %s", job_id, e.code, e.message)
             if svc.jobs.fail(job_id, attempt, e.code, e.message):
                 ended = JobStatus.FAILED
-        except Exception as e:  # the worker boundary: record it, never leave the job running
+        except Exception:  # the worker boundary: record it, never leave the job running
             log.error("job %s: failed unexpectedly", job_id, exc_info=True)
-            if svc.jobs.fail(job_id, attempt, "internal_error", f"{type(e).__name__}: {e}"):
+            # The user sees a stable code and this message; the exception's own text may
+            # hold paths, hosts or secrets, so it stays in the worker's log with its trace.
+            if svc.jobs.fail(job_id, attempt, InternalError.code, UNEXPECTED_MESSAGE.format(
+                    job_id=job_id, attempt=attempt)):
                 ended = JobStatus.FAILED
         else:
             # Success and the model's registration are one fenced step: a job cancelled
