@@ -313,7 +313,8 @@ class JobStore:
         `attempt` (when given). `lease_ms` renews the lease from Redis' clock.
 
         Returns Applied(written, status now, whether the event was appended). Terminal jobs
-        leave the active sets.
+        leave the active sets. A job that is gone is NotFoundError, except to a runner (an
+        `attempt`): a deleted job is one more that is no longer its attempt's to write.
         """
         now = utc_now_iso()
         event_type, event_data = event or (None, None)
@@ -328,8 +329,10 @@ class JobStore:
         written, status, *appended = self._transition(
             keys=[self.keys.job(job_id), self.keys.events(job_id), extra_key],
             args=[json.dumps(op)])
-        if written == -1:
+        if written == -1 and attempt is None:
             raise NotFoundError(f"no job with id {job_id!r}")
+        if written == -1:
+            return Applied(False, None, False)
         status = JobStatus(status)
         if written == 1 and status.is_terminal:
             self.forget_active(job_id)

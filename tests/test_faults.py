@@ -191,13 +191,14 @@ def test_cancel_stops_a_running_job_and_a_job_waiting_for_its_retry(stack, api, 
     """Cancel is seen before the next step; a job queued for its next attempt stays
     cancelled; its checkpoints stay until the job is deleted."""
     job = api.train(corpus["id"], "default", **SLOW_EPOCHS)
-    wait_for(lambda: 1 in epochs_reported(all_events(api, job["id"])), 120, "epoch 1")
+    checkpoints = svc.artifacts.checkpoints(job["id"], 1)
+    # Epoch 1 committed (a commit under way when the cancel comes is dropped: the fence).
+    wait_for(checkpoints.read_state, 120, "epoch 1's checkpoint")
     cancelled = api.cancel(job["id"])
     assert cancelled["status"] == "cancelled" and cancelled["stopped_reason"] == "cancelled"
     log = stack.log_dir / "worker-train.log"
     wait_for(lambda: f"job {job['id']}: no longer attempt 1's" in log.read_text(), 10,
              "the run to stop")
-    checkpoints = svc.artifacts.checkpoints(job["id"], 1)
     assert checkpoints.read_state()["epoch"] >= 1
 
     # Waiting for a retry: kill its worker; once the job is queued as attempt 2, cancel.
@@ -212,6 +213,72 @@ def test_cancel_stops_a_running_job_and_a_job_waiting_for_its_retry(stack, api, 
 
     api.http.delete(f"{api.base_url}/v1/jobs/{job['id']}").raise_for_status()
     assert checkpoints.read_state() is None
+
+
+# Epochs of a dozen steps: these tests need an epoch's checkpoint soon, not a long epoch.
+SHORT_EPOCHS = {**SLOW_EPOCHS, "training": {**SLOW_EPOCHS["training"], "batch_size": 32}}
+
+
+def _pause_while_saving(stack, epoch, attempt):
+    """SIGSTOP the train worker while it saves a checkpoint: past its fence check, before
+    its commit. Keras writes the file into the worker's scratch space first, for ~0.2 s."""
+    scratch, deadline = stack.data_dir / "cache" / "tmp", time.monotonic() + 120
+    while not list(scratch.glob(f"*/epoch-{epoch:04d}-a{attempt}.keras")):
+        assert time.monotonic() < deadline, "no checkpoint saved"
+        time.sleep(0.001)
+    kill(stack, "worker-train", signal.SIGSTOP)
+
+
+def _wait_for_task_end(stack, mark):
+    """The train worker's log after byte `mark`, once a task ended there."""
+    log = stack.log_dir / "worker-train.log"
+
+    def since():
+        return log.read_bytes()[mark:].decode("utf-8", "replace")
+    wait_for(lambda: re.search(r"Task textgen\.train\[\S+\] (succeeded|raised)", since()),
+             60, "the stale run to end")
+    return since()
+
+
+def test_a_job_deleted_mid_commit_keeps_no_file_and_its_runner_stops_quietly(
+        stack, api, corpus, svc):
+    """A stale runner and a deleted job: pause the worker while it saves epoch 1; cancel
+    and delete the job; wake it. Nothing of the job's is left once it stops (it wrote the
+    epoch's file and state.json again), and its heartbeat thread (due at once after the
+    pause) ends without a traceback (it raised NotFoundError)."""
+    job = api.train(corpus["id"], "default", **SHORT_EPOCHS)
+    _pause_while_saving(stack, 1, 1)
+    try:
+        api.cancel(job["id"])
+        api.delete_job(job["id"])
+        mark = (stack.log_dir / "worker-train.log").stat().st_size
+        time.sleep(1)  # two heartbeats (0.5 s) missed: the thread beats as soon as it wakes
+    finally:
+        kill(stack, "worker-train", signal.SIGCONT)
+    log = _wait_for_task_end(stack, mark)
+    assert not (stack.data_dir / "checkpoints" / job["id"]).exists()
+    assert "Traceback" not in log, log
+    assert f"job {job['id']}: deleted while attempt 1 ran" in log
+
+
+def test_an_attempt_handed_on_mid_commit_does_not_write_state(stack, api, corpus, svc):
+    """The fence right before state.json: pause the worker while it saves epoch 1 until
+    the reaper hands the job to attempt 2; once awake, attempt 1 must not commit."""
+    job = api.train(corpus["id"], "default", **SHORT_EPOCHS)
+    _pause_while_saving(stack, 1, 1)
+    try:
+        wait_for(lambda: api.job(job["id"])["attempt"] == 2, 30, "the reaper to hand it on")
+        mark = (stack.log_dir / "worker-train.log").stat().st_size
+    finally:
+        kill(stack, "worker-train", signal.SIGCONT)
+    try:
+        log = _wait_for_task_end(stack, mark)
+        assert f"job {job['id']}: no longer attempt 1's" in log
+        # Attempt 2 runs next on this worker: a state it committed meanwhile is its own.
+        state = svc.artifacts.checkpoints(job["id"], 2).read_state()
+        assert state is None or state["attempt"] == 2
+    finally:
+        api.cancel(job["id"])
 
 
 def test_an_unexpected_worker_error_reaches_the_user_as_a_stable_code_only(stack, api, svc):

@@ -172,6 +172,22 @@ def test_an_epoch_is_reported_once_over_all_attempts(services):
     assert [e["data"]["epoch"] for e in events if e["type"] == "epoch_end"] == [1, 2, 3, 4]
 
 
+def test_a_deleted_job_refuses_its_runner_without_raising(services):
+    """Its heartbeat thread and its reports see a refusal, as for a cancelled job, not
+    NotFoundError (which killed the heartbeat thread with a traceback)."""
+    job = create(services)
+    attempt = services.jobs.start(job["id"], "w", LEASE_MS)
+    services.jobs.cancel(job["id"])
+    services.jobs.delete(services.jobs.get(job["id"]))
+    assert services.jobs.renew_lease(job["id"], attempt, LEASE_MS) is False
+    assert services.jobs.report_progress(job["id"], attempt, {"epoch": 1}) is False
+    assert services.jobs.add_event(job["id"], attempt, "epoch_end", {"epoch": 1}) is False
+    assert services.jobs.fail(job["id"], attempt, "x", "y") is False
+    assert not services.jobs.is_current(job["id"], attempt)
+    with pytest.raises(NotFoundError):
+        services.jobs.cancel(job["id"])
+
+
 def test_unknown_job(services):
     with pytest.raises(NotFoundError):
         services.jobs.get("job_nope")

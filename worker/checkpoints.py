@@ -173,6 +173,8 @@ class Checkpoint(keras.callbacks.Callback):
         iterations = int(self.model.optimizer.iterations)
         name = epoch_file(epoch + 1, self.store.attempt)
         self.store.save_file(name, self.model.save)
+        if self.fence is not None and self.fence():
+            return  # lost while saving (seconds for a big model): the last moment to ask
         if improved:
             self.best_file, self.best_iterations = name, iterations
         state = {"format": STATE_FORMAT, "epoch": epoch + 1, "iterations": iterations,

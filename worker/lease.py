@@ -74,8 +74,8 @@ class Lease:
                     return
                 continue
             if not renewed:
-                log.warning("job %s: attempt %d lost its lease (cancelled or handed "
-                            "on); stopping", self.job_id, self.attempt)
+                log.warning("job %s: attempt %d lost its lease (cancelled, deleted or "
+                            "handed on); stopping", self.job_id, self.attempt)
                 self.lost.set()
                 return
             self.valid_until = sent + self.lease_s

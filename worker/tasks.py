@@ -114,3 +114,18 @@ def _run_attempt(svc, job, attempt, body, worker, leased_at):
     if ended is not None:
         svc.metrics.job_ended(job["type"], ended.value, time.monotonic() - started)
         svc.webhooks.notify(svc.jobs.get(job_id), "completed")
+    elif _deleted(svc, job_id):
+        # Deleted while this attempt ran: the API removed the job's files, and files this
+        # attempt wrote after that (a commit under way when the job was deleted) go too.
+        log.info("job %s: deleted while attempt %d ran; removing what it wrote", job_id,
+                 attempt)
+        svc.artifacts.delete_job_files(job_id)
+        svc.storage.release(job["owner"], f"checkpoints:{job_id}")  # what it counted
+
+
+def _deleted(svc, job_id):
+    try:
+        svc.jobs.get(job_id)
+    except NotFoundError:
+        return True
+    return False
