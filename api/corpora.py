@@ -12,6 +12,7 @@ from api.idempotency import IDEMPOTENCY, idempotent
 from api.openapi import operation
 from api.responses import created, page_response, refuse_if_in_use, respond
 from shared.clock import new_id, utc_now_iso
+from shared.corpus_store import remove_corpus, store_corpus
 from shared.corpus_text import TEXT_PATTERN, decode_corpus, text_sha256
 from shared.errors import MalformedRequestError, ValidationError
 from shared.gutenberg import fetch_book, strip_gutenberg
@@ -81,11 +82,6 @@ def upload_corpus():
     item = f"corpus:{corpus_id}"
     stored_bytes = len(text.encode("utf-8"))  # as put_corpus stores it
     svc.storage.charge(owner, item, stored_bytes, what="this corpus")  # 507 over the quota
-    try:
-        svc.artifacts.put_corpus(sha256, text)  # 507 when the store is full
-    except Exception:
-        svc.storage.release(owner, item)
-        raise
     record = {
         "id": corpus_id,
         "owner": owner,
@@ -100,8 +96,11 @@ def upload_corpus():
         "created_at": utc_now_iso(),
         **source,
     }
-    svc.redis.sadd(svc.keys.corpus_refs(sha256), record["id"])
-    svc.corpora.put(record)
+    try:
+        store_corpus(svc, record, text)  # 507 when the store is full
+    except Exception:
+        svc.storage.release(owner, item)
+        raise
     return created(Corpus.model_validate(record), f"/v1/corpora/{record['id']}")
 
 
@@ -132,10 +131,6 @@ def delete_corpus(corpus_id):
     svc = services()
     record = svc.corpora.get(corpus_id, current_owner())
     refuse_if_in_use(svc, record, "corpus")
-    svc.corpora.delete(record)
-    refs = svc.keys.corpus_refs(record["sha256"])
-    svc.redis.srem(refs, corpus_id)
-    if svc.redis.scard(refs) == 0:
-        svc.artifacts.delete_corpus(record["sha256"])
+    remove_corpus(svc, record)
     svc.storage.release(record["owner"], f"corpus:{corpus_id}")
     return "", 204

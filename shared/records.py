@@ -24,13 +24,15 @@ class RecordStore:
         self.prefix = prefix
         self.index = index
 
-    def put(self, record):
-        """Store a new record and list it under its owner."""
-        pipe = self.redis.pipeline()
-        pipe.hset(self.key_of(record["id"]), mapping=encode_fields(record))
-        pipe.zadd(self.keys.owner_index(record["owner"], self.index),
+    def put(self, record, pipe=None):
+        """Store a new record and list it under its owner; with `pipe` (a MULTI the caller
+        executes), as part of the caller's step."""
+        step = pipe if pipe is not None else self.redis.pipeline()
+        step.hset(self.key_of(record["id"]), mapping=encode_fields(record))
+        step.zadd(self.keys.owner_index(record["owner"], self.index),
                   {record["id"]: creation_score()})
-        pipe.execute()
+        if pipe is None:
+            step.execute()
         return record
 
     def get(self, record_id, owner=None, *, field=None):
@@ -55,11 +57,12 @@ class RecordStore:
         return newest_first(self.redis, self.keys.owner_index(owner, self.index),
                             self.get_many, after=after, limit=limit, keep=keep)
 
-    def delete(self, record):
-        pipe = self.redis.pipeline()
-        pipe.delete(self.key_of(record["id"]))
-        pipe.zrem(self.keys.owner_index(record["owner"], self.index), record["id"])
-        pipe.execute()
+    def delete(self, record, pipe=None):
+        step = pipe if pipe is not None else self.redis.pipeline()
+        step.delete(self.key_of(record["id"]))
+        step.zrem(self.keys.owner_index(record["owner"], self.index), record["id"])
+        if pipe is None:
+            step.execute()
 
 
 def corpus_records(redis_client, keys):

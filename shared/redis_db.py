@@ -109,6 +109,10 @@ class Keys:
         """Set of corpus ids whose text is the file of this hash: the file goes with the last."""
         return f"{self.prefix}corpus-refs:{sha256}"
 
+    def corpus_lock(self, sha256):
+        """Lock held while the text of this hash is written or deleted (shared/corpus_store)."""
+        return f"{self.prefix}corpus-lock:{sha256}"
+
     def metrics(self):
         """Hash of counters and histogram buckets (shared/metrics.py)."""
         return f"{self.prefix}metrics"
