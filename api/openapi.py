@@ -36,7 +36,7 @@ STATUS_TEXT = {400: "the body is not a JSON object", 404: "no such id (or not yo
 
 
 # Our ids by the name a path or a body gives them: only `<prefix>_<24 hex>` is an id
-# (shared/clock.py), so anything else in a path is refused as not found before any lookup.
+# (shared/clock.py); the stores find nothing under any other spelling.
 ID_PREFIXES = {"corpus_id": "cor", "job_id": "job", "model_id": "mdl"}
 # Response models whose `id` goes back into requests under that name: OpenAPI links chain
 # an operation that hands out ids (a create, a list) to each one that takes them, so a

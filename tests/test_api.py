@@ -444,3 +444,22 @@ def test_a_corpus_deleted_while_another_owner_uploads_its_text_keeps_the_text(ap
         for text, record in zip(texts, theirs):
             assert services.artifacts.read_corpus(record["sha256"]) == text
             assert bob.get(f"/v1/corpora/{record['id']}").status_code == 200
+
+
+def test_the_openapi_links_reach_every_operation_that_takes_an_id(client):
+    """Each operation taking an id in its path or body is the target of a link from an
+    operation that hands such ids out, with the pattern of its kind on the path."""
+    paths = client.get("/v1/openapi.json").get_json()["paths"]
+    operations = [op for methods in paths.values() for op in methods.values()]
+    targets = {link["operationId"] for op in operations for response in op["responses"].values()
+               for link in response.get("links", {}).values()}
+    takers = {op["operationId"] for op in operations
+              if any(p["name"].endswith("_id") for p in op.get("parameters", []))}
+    assert takers | {"post_jobs.submit_training", "post_jobs.submit_generation"} <= targets
+    upload = paths["/v1/corpora"]["post"]["responses"]["201"]["links"]
+    assert upload["post_jobs.submit_training"]["requestBody"] == {
+        "corpus_id": "$response.body#/id"}
+    assert paths["/v1/models"]["get"]["responses"]["200"]["links"]["get_models.get_model"][
+        "parameters"] == {"path.model_id": "$response.body#/data/0/id"}
+    job_id = paths["/v1/jobs/{job_id}"]["get"]["parameters"][0]
+    assert job_id["schema"]["pattern"] == "^job_[0-9a-f]{24}$"
