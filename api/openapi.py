@@ -154,9 +154,10 @@ def _path_schema(op, name):
 
 
 def _add_links(paths):
-    """Links from each operation that hands out ids without taking one (a create, a list)
-    to every operation taking such an id in its path or its JSON body. Built while the
-    operations still hold their models ({"$model": ...} placeholders)."""
+    """Links from each operation that answers with a resource or a page of them (a create,
+    a list, a read, a cancel) to every other operation taking such an id in its path or
+    its JSON body. Built while the operations still hold their models ({"$model": ...}
+    placeholders)."""
     consumers = {name: [] for name in RESOURCE_IDS.values()}  # name -> [(opId, in)]
     for op in _operations(paths):
         for param in op.get("parameters", []):
@@ -168,8 +169,6 @@ def _add_links(paths):
             if model is not None and name in model.model_fields:
                 targets.append((op["operationId"], "body"))
     for op in _operations(paths):
-        if any(param["in"] == "path" for param in op.get("parameters", [])):
-            continue  # it takes an id: it hands out only the one it was given
         for status, response in op["responses"].items():
             found = _resource_of(response) if status.startswith("2") else None
             if found is None:
@@ -178,7 +177,8 @@ def _add_links(paths):
             value = f"$response.body#{pointer}"
             response["links"] = {target: {"operationId": target, **(
                 {"parameters": {f"path.{name}": value}} if where == "path"
-                else {"requestBody": {name: value}})} for target, where in consumers[name]}
+                else {"requestBody": {name: value}})}
+                for target, where in consumers[name] if target != op["operationId"]}
 
 
 def _operations(paths):
