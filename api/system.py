@@ -1,4 +1,9 @@
-"""System: the health endpoint (Redis reachable, workers answering on each queue)."""
+"""System: the health endpoint (Redis reachable, workers alive on each queue).
+
+It answers from the heartbeats workers already write to Redis (shared/metrics.py), in one
+read: no broadcast to the workers and no wait for their replies, which took a second per
+call and grew with every worker.
+"""
 
 import logging
 
@@ -9,31 +14,30 @@ from api.context import services
 from api.openapi import operation
 from api.responses import respond
 from shared.queue import QUEUE_GENERATE, QUEUE_TRAIN
-from shared.schemas import Health
+from shared.schemas import Health, WorkerHeartbeat
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("system", __name__, url_prefix="/v1")
 
-# How long to wait for workers to answer the broadcast; a busy solo worker may not.
-_INSPECT_TIMEOUT_S = 1.0
 
 
 @bp.get("/health")
-@operation("Redis reachable, and how many workers answer on each queue",
+@operation("Redis reachable, and the workers alive on each queue (from their heartbeats)",
            {200: Health, 503: (Health, "Redis is unreachable")}, public=True)
 def health():
     svc = services()
     workers = {QUEUE_TRAIN: 0, QUEUE_GENERATE: 0}
     try:
-        svc.redis.ping()
+        seen = svc.metrics.workers_seen()
     except redis.RedisError as e:
         log.warning("health: redis unreachable: %s", type(e).__name__)
         return respond(Health(status="unavailable", redis=False, workers=workers), 503)
-    replies = svc.celery.control.inspect(timeout=_INSPECT_TIMEOUT_S).active_queues() or {}
-    for queues in replies.values():
+    for _, queues, _ in seen:
         for queue in queues:
-            if queue["name"] in workers:
-                workers[queue["name"]] += 1
+            if queue in workers:
+                workers[queue] += 1
     status = "ok" if all(workers.values()) else "degraded"
-    return respond(Health(status=status, redis=True, workers=workers))
+    heartbeats = [WorkerHeartbeat(name=name, queues=queues, age_s=round(age_s, 1))
+                  for name, queues, age_s in seen]
+    return respond(Health(status=status, redis=True, workers=workers, heartbeats=heartbeats))

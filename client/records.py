@@ -144,10 +144,17 @@ class Event(TypedDict):
     data: dict[str, Any]
 
 
+class WorkerHeartbeat(TypedDict):
+    name: str
+    queues: list[str]
+    age_s: float  # since the worker last reported
+
+
 class Health(TypedDict):
     status: Literal["ok", "degraded", "unavailable"]
     redis: bool
-    workers: dict[str, int]  # queue -> workers answering
+    workers: dict[str, int]  # queue -> workers that reported lately
+    heartbeats: list[WorkerHeartbeat]
 
 
 T = TypeVar("T")

@@ -19,7 +19,9 @@ from shared.queue import QUEUES
 # days; an epoch from under a second (tiny) to an hour (a big corpus on a CPU).
 JOB_BUCKETS_S = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600)
 EPOCH_BUCKETS_S = (0.5, 1, 5, 15, 60, 300, 900, 3600)
-WORKER_SEEN_S = 60  # a worker that has not reported for this long counts as gone
+# A worker reports at start and then each reaper pass (TEXTGEN_REAP_INTERVAL_S, 5 s): one
+# silent for six passes counts as gone (a clean shutdown takes it out at once).
+WORKER_SEEN_S = 30
 
 
 class Metrics:
@@ -50,8 +52,24 @@ class Metrics:
         self.redis.hincrby(self.keys.metrics(), f"reaped|{outcome}", 1)
 
     def worker_alive(self, name, queues):
-        self.redis.zadd(self.keys.workers_seen(),
-                        {json.dumps([name, sorted(queues)]): time.time()})
+        """The worker's heartbeat; it also drops workers gone for long (crashed ones)."""
+        now = time.time()
+        pipe = self.redis.pipeline()
+        pipe.zadd(self.keys.workers_seen(), {_worker_member(name, queues): now})
+        # Long gone: a crashed worker's entry, which nothing else would ever remove.
+        pipe.zremrangebyscore(self.keys.workers_seen(), "-inf", now - 10 * WORKER_SEEN_S)
+        pipe.execute()
+
+    def worker_gone(self, name, queues):
+        self.redis.zrem(self.keys.workers_seen(), _worker_member(name, queues))
+
+    def workers_seen(self):
+        """[(name, queues, age in s)] of the workers that reported within WORKER_SEEN_S,
+        freshest first: one read, so that health can answer from it on every call."""
+        now = time.time()
+        beats = self.redis.zrevrangebyscore(self.keys.workers_seen(), "+inf",
+                                            now - WORKER_SEEN_S, withscores=True)
+        return [(*json.loads(member), max(0.0, now - seen)) for member, seen in beats]
 
     def _observe(self, pipe, name, label, bounds, value):
         for bound in bounds:
@@ -120,11 +138,8 @@ class Metrics:
         gauge = GaugeMetricFamily("textgen_workers_alive",
                                   f"Workers seen in the last {WORKER_SEEN_S} s, by queue",
                                   labels=["queue"])
-        cutoff = time.time() - WORKER_SEEN_S
-        self.redis.zremrangebyscore(self.keys.workers_seen(), "-inf", cutoff)
         counts = dict.fromkeys(QUEUES, 0)
-        for member in self.redis.zrange(self.keys.workers_seen(), 0, -1):
-            _, queues = json.loads(member)
+        for _, queues, _ in self.workers_seen():
             for queue in queues:
                 counts[queue] = counts.get(queue, 0) + 1
         for queue, count in counts.items():
@@ -142,3 +157,7 @@ class Metrics:
             family.add_metric([label], buckets,
                               sum_value=float(stored.get(f"{name}|{label}|sum", 0)))
         return family
+
+
+def _worker_member(name, queues):
+    return json.dumps([name, sorted(queues)])

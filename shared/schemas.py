@@ -350,7 +350,14 @@ class Problem(BaseModel):
     errors: list[FieldProblem] | None = None
 
 
+class WorkerHeartbeat(BaseModel):
+    name: str = Field(description="Celery's node name and the process id")
+    queues: list[str]
+    age_s: float = Field(description="seconds since the worker last reported")
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded", "unavailable"]
     redis: bool
-    workers: dict[str, int]
+    workers: dict[str, int] = Field(description="queue -> workers that reported lately")
+    heartbeats: list[WorkerHeartbeat] = []

@@ -35,6 +35,10 @@ def test_health_sees_both_workers(api):
     health = api.health()
     assert health["status"] == "ok" and health["redis"] is True
     assert health["workers"] == {"train": 1, "generate": 1}
+    # From the workers' own heartbeats in Redis, each with its age.
+    assert sorted(beat["name"].split("@")[0] for beat in health["heartbeats"]) == [
+        "worker-generate", "worker-train"]
+    assert all(beat["age_s"] < 30 for beat in health["heartbeats"])
 
 
 def test_train_poll_generate(api, corpus, tmp_path):

@@ -40,12 +40,23 @@ def register_tasks(celery, svc):
     def generate(task, job_id):
         run_job(svc, job_id, functools.partial(run_generation, cache=cache), worker_name(task))
 
+    me = {}  # this worker's name and queues, once it is ready
+
     @signals.worker_ready.connect(weak=False)
     def start_reaper(sender, **kwargs):
         # sender: the worker's consumer; it knows the node name and the queues it reads.
-        queues = [queue.name for queue in sender.task_consumer.queues]
-        Reaper(svc, f"{sender.hostname}/{os.getpid()}", queues).start()
+        me.update(name=f"{sender.hostname}/{os.getpid()}",
+                  queues=[queue.name for queue in sender.task_consumer.queues])
+        # A first heartbeat now: health counts the worker from the moment it listens, not
+        # from the reaper's first pass, which reports it from then on.
+        svc.metrics.worker_alive(me["name"], me["queues"])
+        Reaper(svc, me["name"], me["queues"]).start()
         WebhookSender(svc.webhooks, svc.settings.webhook_allow_hosts).start()
+
+    @signals.worker_shutdown.connect(weak=False)
+    def report_gone(**kwargs):
+        if me:  # a clean stop: health stops counting the worker at once
+            svc.metrics.worker_gone(me["name"], me["queues"])
 
     return train, generate
 
