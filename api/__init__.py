@@ -10,8 +10,10 @@ from pathlib import Path
 from flask import Flask
 
 from api.bodies import BodyJSON
+from api.event_hub import EventHub
 from shared.services import Services
 from shared.settings import Settings, redacted
+from shared.stream_slots import StreamSlots
 
 
 def create_app(settings=None, celery=None):
@@ -25,7 +27,9 @@ def create_app(settings=None, celery=None):
     # A corpus may come as a multipart field without a file name: the same limit as a file.
     app.config["MAX_FORM_MEMORY_SIZE"] = settings.max_upload_bytes
     app.json = BodyJSON(app)
-    app.extensions["textgen"] = Services.from_settings(settings, celery=celery)
+    svc = app.extensions["textgen"] = Services.from_settings(settings, celery=celery)
+    app.extensions["textgen.event_hub"] = EventHub(svc.redis, svc.keys)
+    app.extensions["textgen.stream_slots"] = StreamSlots(svc.redis, svc.keys)
 
     from api import auth, corpora, errors, jobs, metrics, models, openapi, results, system
 

@@ -5,3 +5,12 @@ from flask import current_app
 
 def services():
     return current_app.extensions["textgen"]
+
+
+def event_hub():
+    """This process's reader of job events (api/event_hub.py)."""
+    return current_app.extensions["textgen.event_hub"]
+
+
+def stream_slots():
+    return current_app.extensions["textgen.stream_slots"]

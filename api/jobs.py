@@ -8,8 +8,9 @@ from flask import Blueprint, request
 
 from api.auth import current_owner
 from api.bodies import json_body, query
-from api.context import services
+from api.context import event_hub, services
 from api.errors import validation_error
+from api.held import take_slot
 from api.event_stream import event_stream, wants_event_stream
 from api.idempotency import IDEMPOTENCY, idempotent
 from api.openapi import operation
@@ -40,6 +41,7 @@ from shared.schemas import (
     WebhookFields,
 )
 from shared.specs import GenerateSpec, TrainSpec, resolve_train_spec
+from shared.stream_slots import RENEW_S
 from shared.textprep import prepared_characters
 from shared.train_memory import check_train_memory
 from shared.webhook_targets import check_webhook_url
@@ -191,20 +193,30 @@ def _prefer_wait_s():
 
 
 def _wait_until_done(job_id, wait_s):
-    """The job once it ended, or as it is after `wait_s` seconds."""
+    """The job once it ended, or as it is after `wait_s` seconds. The wait holds one of the
+    owner's stream slots; with none free it is not held (the preference is ignored)."""
     jobs = services().jobs
+    slot = take_slot(refuse=False)
+    if slot is None:
+        return jobs.get(job_id)
     deadline = time.monotonic() + wait_s
     cursor = "0"
-    while True:
-        record = jobs.get(job_id)
-        remaining_ms = int((deadline - time.monotonic()) * 1000)
-        if JobStatus(record["status"]).is_terminal or remaining_ms <= 0:
-            return record
-        # Wakes on the job's next event (its status changes are events); the block stays
-        # under the Redis client's command timeout.
-        events = jobs.wait_events(job_id, cursor, block_ms=min(remaining_ms, 1000))
-        if events:
-            cursor = events[-1]["id"]
+    try:
+        # Wakes on the job's next event (its status changes are events), through this
+        # process's event hub: no thread and no Redis connection held while it waits.
+        with event_hub().follow(job_id) as follower:
+            while True:
+                follower.arm()
+                slot.renew_if_due()
+                record = jobs.get(job_id)
+                remaining_s = deadline - time.monotonic()
+                if JobStatus(record["status"]).is_terminal or remaining_s <= 0:
+                    return record
+                events, cursor = jobs.events(job_id, after=cursor)
+                if not events:
+                    follower.wait(cursor, min(remaining_s, RENEW_S))
+    finally:
+        slot.release()
 
 
 @bp.get("/jobs/<job_id>")

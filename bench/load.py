@@ -39,6 +39,15 @@ def percentile(values, q):
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+def tiny_model(api, scratch):
+    """The id of a tiny model trained on the stack, for the load to generate from."""
+    corpus_path = Path(scratch) / "corpus.txt"
+    corpus_path.write_text(TEXT)
+    trained = api.wait(api.train(api.upload_corpus(corpus_path)["id"], "default",
+                                 **TINY)["id"], poll_s=0.2, timeout_s=300)
+    return trained["result"]["model_id"]
+
+
 def submit_all(url, model_id, clients, jobs, length):
     """Submit `jobs` generation jobs from `clients` threads at once; (ids, latencies, s)."""
     ids, latencies, failures = [], [], []
@@ -81,11 +90,7 @@ def main():
     with tempfile.TemporaryDirectory() as scratch, \
             LocalStack(Path(scratch) / "data", port=free_port(), env=env) as stack:
         api = Client(stack.url, token=TOKEN, timeout_s=60)
-        corpus_path = Path(scratch) / "corpus.txt"
-        corpus_path.write_text(TEXT)
-        trained = api.wait(api.train(api.upload_corpus(corpus_path)["id"], "default",
-                                     **TINY)["id"], poll_s=0.2, timeout_s=300)
-        model_id = trained["result"]["model_id"]
+        model_id = tiny_model(api, scratch)
         print(f"stack up, model {model_id}; {args.clients} clients submit {args.jobs} "
               f"generation jobs of {args.length} characters", flush=True)
 

@@ -70,12 +70,18 @@ def embedded_redis_command(port, data_dir):
             "--daemonize", "no", "--logfile", str(redis_dir / "redis.log")]
 
 
+# Connections each API worker process serves at once: held event streams and waits
+# included (2 workers: 4,000), each a socket and a greenlet of a few KB.
+API_WORKER_CONNECTIONS = 2000
+
+
 def api_command(python, port):
-    # gthread: a thread per request, so a long response (an event stream, Prefer: wait)
-    # holds one of 16 threads, not a whole worker process.
+    # gevent: a request is a greenlet, so an open event stream or a Prefer: wait costs a
+    # socket, not one of a few threads, and short requests go on beside thousands of them
+    # (docs/serving.md: why, and what was measured).
     return [python, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-            "--worker-class", "gthread", "--threads", "16", "--access-logfile", "-",
-            "api.wsgi:app"]
+            "--worker-class", "gevent", "--worker-connections", str(API_WORKER_CONNECTIONS),
+            "--access-logfile", "-", "api.wsgi:app"]
 
 
 def worker_command(python, queue, name=None, gpu=False):

@@ -79,6 +79,15 @@ class TooManyActiveJobsError(TextgenError):
     title = "Too many active jobs"
 
 
+class TooManyStreamsError(TextgenError):
+    """Raised when an owner already holds TEXTGEN_MAX_STREAMS_PER_OWNER event streams and
+    waits open."""
+
+    code = "too_many_streams"
+    status = 429
+    title = "Too many open streams"
+
+
 class ServiceUnavailableError(TextgenError):
     """Raised when Redis, the broker or an outside service cannot be reached right now."""
 

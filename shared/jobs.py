@@ -292,11 +292,6 @@ class JobStore:
         events = [_event(entry_id, fields) for entry_id, fields in entries]
         return events, (events[-1]["id"] if events else after)
 
-    def wait_events(self, job_id, after, block_ms):
-        """Events after `after`, waiting up to `block_ms` for the first (XREAD BLOCK)."""
-        reply = self.redis.xread({self.keys.events(job_id): after}, count=100, block=block_ms)
-        return [_event(entry_id, fields) for _, entries in reply for entry_id, fields in entries]
-
     def delete(self, job):
         """Remove a finished job's record, events and index entries."""
         pipe = self.redis.pipeline()

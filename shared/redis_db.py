@@ -53,12 +53,21 @@ def cert_reqs_name(query):
     return name
 
 
+# Connections one process opens at most. Under gevent (the API, docs/serving.md) every
+# request in a Redis round trip holds one, so a burst of a few hundred requests would open
+# as many, up to redis-py's own limit of 100, past which it fails (503s). With a cap, a
+# request that finds every connection busy waits for one, up to the command timeout;
+# 32 round trips at once are far more than one process' CPU can feed.
+MAX_CONNECTIONS = 32
+
+
 def connect(settings):
     """A client for settings.redis_url; str in and out (we store JSON text only)."""
-    return redis.Redis.from_url(settings.redis_url, decode_responses=True,
-                                health_check_interval=30,
-                                socket_connect_timeout=CONNECT_TIMEOUT_S,
-                                socket_timeout=COMMAND_TIMEOUT_S)
+    pool = redis.BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=MAX_CONNECTIONS, timeout=COMMAND_TIMEOUT_S,
+        decode_responses=True, health_check_interval=30,
+        socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=COMMAND_TIMEOUT_S)
+    return redis.Redis(connection_pool=pool)
 
 
 def model_id_of(job_id):
@@ -178,6 +187,15 @@ class Keys:
 
     def idempotency(self, owner, key_digest):
         return f"{self.prefix}owner:{{{owner}}}:idempotency:{key_digest}"
+
+    def stream_slots(self, owner):
+        """Sorted set of the owner's held connections (event streams, waits), scored by
+        when each expires unless renewed (shared/stream_slots.py)."""
+        return f"{self.prefix}owner:{{{owner}}}:stream-slots"
+
+    def event_hub_wake(self, process_id):
+        """Stream an API process's event reader also waits on, to be woken (api/event_hub.py)."""
+        return f"{self.prefix}event-hub:{process_id}"
 
 
 def encode_fields(mapping):

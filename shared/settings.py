@@ -105,6 +105,10 @@ class Settings:
     max_storage_mb: float = 10240
     # A generation job's samples, stored as one JSON artifact; a larger result fails.
     max_result_mb: float = 16
+    # --- held connections (issue 15: long connections don't starve short ones) ---
+    # Event streams and Prefer: wait requests one owner may hold open at once; one more
+    # stream answers 429, one more wait answers at once (docs/serving.md).
+    max_streams_per_owner: int = 100
 
     @classmethod
     def from_env(cls, environ=None):
@@ -194,6 +198,7 @@ class Settings:
         max_model_mb = number("TEXTGEN_MAX_MODEL_MB", 512, float, 0.001)
         max_storage_mb = number("TEXTGEN_MAX_STORAGE_MB", 10240, float, 0.001)
         max_result_mb = number("TEXTGEN_MAX_RESULT_MB", 16, float, 0.001)
+        max_streams_per_owner = number("TEXTGEN_MAX_STREAMS_PER_OWNER", 100, int, 1)
 
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
@@ -230,6 +235,7 @@ class Settings:
             max_model_mb=max_model_mb,
             max_storage_mb=max_storage_mb,
             max_result_mb=max_result_mb,
+            max_streams_per_owner=max_streams_per_owner,
         )
 
 
