@@ -5,7 +5,6 @@ answers at once.
 """
 
 import logging
-from pathlib import Path
 
 from flask import Flask
 
@@ -20,8 +19,9 @@ def create_app(settings=None, celery=None):
     """The app; `celery` replaces the Celery app built from settings (the broker it
     publishes to), which tests use to make that broker unreachable."""
     settings = settings or Settings.from_env()
-    app = Flask(__name__, static_folder=str(Path(__file__).parent / "static"),
-                static_url_path="/static")
+    # No /static route: the dashboard (api/dashboard.py) and /docs (api/openapi.py) serve
+    # their files under their own paths and headers, and nothing else is static.
+    app = Flask(__name__, static_folder=None)
     # Werkzeug refuses larger bodies with 413 before we read them.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     # A corpus may come as a multipart field without a file name: the same limit as a file.
@@ -31,9 +31,21 @@ def create_app(settings=None, celery=None):
     app.extensions["textgen.event_hub"] = EventHub(svc.redis, svc.keys)
     app.extensions["textgen.stream_slots"] = StreamSlots(svc.redis, svc.keys)
 
-    from api import auth, corpora, errors, jobs, metrics, models, openapi, results, system
+    from api import (
+        auth,
+        corpora,
+        errors,
+        jobs,
+        metrics,
+        models,
+        openapi,
+        results,
+        security_headers,
+        system,
+    )
 
     errors.register(app)
+    security_headers.register(app)
     app.before_request(auth.require_token)
     for module in (corpora, jobs, results, models, system, openapi, metrics):
         app.register_blueprint(module.bp)

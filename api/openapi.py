@@ -9,6 +9,7 @@ validation errors with their own; here the views stay plain Flask and the errors
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from flask import Blueprint, current_app, send_from_directory
 from pydantic.json_schema import models_json_schema
@@ -246,11 +247,19 @@ def openapi_document():
     return document
 
 
+PAGES = Path(__file__).parent / "static"  # docs.html and docs.js
+
+
 @bp.get("/docs")
 def docs():
     """The API reference, rendered in the browser by Swagger UI from files textgen serves
     itself (the swagger-ui-py package ships them): no CDN, no network."""
-    return send_from_directory(current_app.static_folder, "docs.html")
+    return send_from_directory(PAGES, "docs.html")
+
+
+@bp.get("/docs/docs.js")
+def docs_script():
+    return send_from_directory(PAGES, "docs.js")
 
 
 @bp.get("/docs/static/<path:name>")
