@@ -5,8 +5,9 @@ scratch directory, trains a tiny model, then pauses the generate worker (SIGSTOP
 generation jobs stay queued, and holds `--streams` event streams on queued jobs and
 `--waits` `POST /v1/generate` requests with `Prefer: wait=60`, all open at once. While they
 are held it times `--submits` job submissions (from 4 client threads) and health checks
-(one thread, back to back), and prints p50/p99 of each, Redis' connected_clients and the
-API's threads and memory. Then it cancels every job and lets the worker go on.
+(one thread, back to back), and prints p50/p99 of each (and of health checks alone before
+anything is held), Redis' connected_clients and the API's threads and memory. Then it
+cancels every job and lets the worker go on.
 
     .venv/bin/python -m bench.connections [--streams 500] [--waits 100] [--submits 300]
         [--server gthread:N|gevent:N]
@@ -37,6 +38,7 @@ from tests.held_connections import HeldRequests, api_worker_pids, port_of, tcp_c
 _SUBMIT_THREADS = 4
 _OPEN_TIMEOUT_S = 10.0  # a stream whose 200 takes longer counts as not served
 _STREAMS_PER_JOB = 5
+_HEALTH_ALONE = 300  # health checks back to back before anything is held
 
 
 def server_command(kind, n):
@@ -147,6 +149,10 @@ def report(args, stack, api, model_id, held):
     print(f"stack up ({' '.join(stack.commands['api'][0][3:])}); model {model_id}",
           flush=True)
     auth = {"Authorization": f"Bearer {TOKEN}"}
+    session = requests.Session()
+    alone = [timed(lambda: session.get(stack.url + "/v1/health", timeout=30))[0]
+             for _ in range(_HEALTH_ALONE)]
+    print(figures("health alone, nothing held", alone), flush=True)
     clients_before = connected_clients(stack)
     jobs = [api.generate(model_id, length=20)["id"]
             for _ in range(-(-args.streams // _STREAMS_PER_JOB))]
@@ -162,7 +168,10 @@ def report(args, stack, api, model_id, held):
     open_s = time.monotonic() - began
     waits = [held.send("POST", "/v1/generate", {**auth, "Prefer": "wait=60"},
                        {"model_id": model_id, "length": 20}) for _ in range(args.waits)]
-    time.sleep(1.0)  # the waits reach the server and start waiting
+    stored_by = time.monotonic() + _OPEN_TIMEOUT_S  # a server that is full never stores them
+    while (sum(1 for _ in api.jobs(status="queued", page_size=200)) < len(jobs) + len(waits)
+           and time.monotonic() < stored_by):
+        time.sleep(0.1)  # until every wait's job is stored: from then on they wait
     print(f"held: {len(opened)}/{args.streams} event streams (opened in {open_s:.1f} s"
           f"{', ' + str(len(refused)) + ' not served' if refused else ''}), "
           f"{len(waits)} Prefer: wait requests", flush=True)
