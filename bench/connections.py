@@ -66,6 +66,22 @@ def threads_and_rss_mb(pids):
     return threads, rss_kb / 1024
 
 
+def queued(stack):
+    """How many jobs are queued (-1 when the API does not answer within a few seconds)."""
+    try:
+        page = requests.get(stack.url + "/v1/jobs?status=queued&limit=200", timeout=5,
+                            headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    except requests.RequestException:
+        return -1
+    return len(page["data"]) + (1 if page["has_more"] else 0)
+
+
+def server_errors(stack):
+    """gunicorn's own error lines (a worker killed for missing its heartbeat, ...)."""
+    lines = (stack.log_dir / "api.log").read_text(errors="replace").splitlines()
+    return [line for line in lines if "[CRITICAL]" in line or "[ERROR]" in line]
+
+
 def connected_clients(stack):
     return redis.Redis.from_url(stack.redis_url).info("clients")["connected_clients"]
 
@@ -140,6 +156,8 @@ def main():
             report(args, stack, api, model_id, held)
         finally:
             held.close()
+            for line in server_errors(stack)[:5]:
+                print("server:", line)
             for job in api.jobs(status="queued", page_size=200):
                 api.cancel(job["id"])
             os.killpg(generate_worker.pid, signal.SIGCONT)
@@ -150,8 +168,8 @@ def report(args, stack, api, model_id, held):
           flush=True)
     auth = {"Authorization": f"Bearer {TOKEN}"}
     session = requests.Session()
-    alone = [timed(lambda: session.get(stack.url + "/v1/health", timeout=30))[0]
-             for _ in range(_HEALTH_ALONE)]
+    alone = [took for took, error in (timed(lambda: session.get(
+        stack.url + "/v1/health", timeout=30)) for _ in range(_HEALTH_ALONE)) if not error]
     print(figures("health alone, nothing held", alone), flush=True)
     clients_before = connected_clients(stack)
     jobs = [api.generate(model_id, length=20)["id"]
@@ -169,8 +187,7 @@ def report(args, stack, api, model_id, held):
     waits = [held.send("POST", "/v1/generate", {**auth, "Prefer": "wait=60"},
                        {"model_id": model_id, "length": 20}) for _ in range(args.waits)]
     stored_by = time.monotonic() + _OPEN_TIMEOUT_S  # a server that is full never stores them
-    while (sum(1 for _ in api.jobs(status="queued", page_size=200)) < len(jobs) + len(waits)
-           and time.monotonic() < stored_by):
+    while time.monotonic() < stored_by and queued(stack) < len(jobs) + len(waits):
         time.sleep(0.1)  # until every wait's job is stored: from then on they wait
     print(f"held: {len(opened)}/{args.streams} event streams (opened in {open_s:.1f} s"
           f"{', ' + str(len(refused)) + ' not served' if refused else ''}), "

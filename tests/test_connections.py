@@ -171,9 +171,10 @@ def test_submissions_and_health_answer_while_500_streams_and_100_waits_are_held(
             assert time.monotonic() - began < 2
         assert len(held.unanswered(waits)) == WAITS  # every wait still held
         # One reader per API process, not a Redis connection per waiting request.
-        # Its pool's cap (shared/redis_db.py) and Celery's producers, per process, at most.
+        # Per process: its pool's cap (32, shared/redis_db.py), Celery's producers and the
+        # one event reader; 77 to 104 for both in bench/connections.py's runs.
         connections = tcp_connections_to(api_worker_pids(stack), port_of(stack.redis_url))
-        assert connections < 120, f"the API holds {connections} Redis connections"
+        assert connections < 150, f"the API holds {connections} Redis connections"
     finally:
         held.close()
         for token in [token for token, _ in owners.values()] + [TOKENS["alice"]]:
