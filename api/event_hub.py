@@ -4,9 +4,8 @@ Event streams and `Prefer: wait` requests wait for a job's next event. Each bloc
 XREAD of its own would hold a Redis connection while it waits: redis-py's pool has 100 a
 process, so about 200 open streams left none for short requests, which then failed with
 503 (bench/README.md), and thousands would need thousands of connections. Instead one
-thread (a greenlet under gunicorn's gevent workers) blocks in one XREAD over the streams of
-every followed job and wakes the requests whose job had news; each then reads its events
-itself with a short XRANGE. The XREAD also names a wake stream of this process: a request
+thread blocks in one XREAD over the streams of every followed job and wakes the requests
+whose job had news; each then reads its events itself with a short XRANGE. The XREAD also names a wake stream of this process: a request
 that follows a job the reader is not reading yet adds an entry there, so the reader starts
 again at once with that job included.
 

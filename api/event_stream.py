@@ -1,8 +1,8 @@
 """A job's events as server-sent events (text/event-stream), live until the job ends.
 
 Each event goes out with its stream id as `id:`, so a client that reconnects with
-Last-Event-ID gets what it missed and nothing twice. A stream holds no thread while it
-waits: the API runs under gevent (docs/serving.md) and waits on this process's event hub
+Last-Event-ID gets what it missed and nothing twice. A stream holds one of the API's many
+threads (docs/serving.md), idle while it waits on this process's event hub
 (api/event_hub.py), not on a Redis connection of its own. It holds one of its owner's
 stream slots (TEXTGEN_MAX_STREAMS_PER_OWNER; 429 beyond), renewed as it goes. A comment
 line every HEARTBEAT_S keeps proxies from cutting it and notices a client that left, and

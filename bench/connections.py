@@ -13,7 +13,9 @@ cancels every job and lets the worker go on.
         [--server gthread:N|gevent:N]
 
 `--server` serves the API with gunicorn's gthread workers of N threads each, or gevent
-workers of N connections each (the API's own command otherwise), to compare them.
+workers of N connections each (the API's own command otherwise), to compare them. gevent
+is not in requirements.txt (`pip install gevent` first): it breaks an S3 artifact store
+(docs/serving.md), though not the local one this bench uses.
 """
 
 import argparse

@@ -70,17 +70,16 @@ def embedded_redis_command(port, data_dir):
             "--daemonize", "no", "--logfile", str(redis_dir / "redis.log")]
 
 
-# Connections each API worker process serves at once: held event streams and waits
-# included (2 workers: 4,000), each a socket and a greenlet of a few KB.
-API_WORKER_CONNECTIONS = 2000
+# Threads of each API worker process (2 workers: 2,000): an open event stream or Prefer:
+# wait holds one while it waits, idle (no Redis connection: api/event_hub.py); the rest
+# serve short requests. docs/serving.md: why threads (gevent breaks the S3 store), and
+# what was measured.
+API_THREADS = 1000
 
 
 def api_command(python, port):
-    # gevent: a request is a greenlet, so an open event stream or a Prefer: wait costs a
-    # socket, not one of a few threads, and short requests go on beside thousands of them
-    # (docs/serving.md: why, and what was measured).
     return [python, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-            "--worker-class", "gevent", "--worker-connections", str(API_WORKER_CONNECTIONS),
+            "--worker-class", "gthread", "--threads", str(API_THREADS),
             "--access-logfile", "-", "api.wsgi:app"]
 
 

@@ -1,9 +1,9 @@
 """Long connections don't starve short ones: event streams and `Prefer: wait` requests hold
-no thread and no Redis connection of their own, and each owner holds only so many.
+an idle thread each, no Redis connection of their own, and each owner holds only so many.
 
 The per-owner cap through the Flask app on real Redis; hundreds of held connections on the
-real stack (gunicorn under gevent, workers, Redis), timed only with generous bounds (the
-figures belong to bench/connections.py).
+real stack (gunicorn, workers, Redis), timed only with generous bounds (the figures
+belong to bench/connections.py).
 """
 
 import dataclasses
