@@ -5,20 +5,38 @@ when it is a success, is stored under the key and replayed to every later reques
 same key and the same body, also to those that arrived while it ran (they wait for it). The
 same key with another body is a 409. A request that fails releases the key, so a retry
 after a 4xx or a 503 runs again. Keys are per owner.
+
+A view that stores something passes `stored_answer(response)` to the step that stores it
+(shared/admission.py), which writes the answer in that same step: once the job exists,
+a retry is answered with it, whatever fails after. The pending marker of a request that
+died before that step (its process killed) expires after PENDING_TTL_S.
 """
 
 import functools
 import hashlib
 import json
+import logging
 import time
 
-from flask import Response, request
+import redis
+from flask import Response, g, request
 
 from api.auth import current_owner
 from api.context import services
 from shared.errors import ConflictError, IdempotencyKeyReusedError, ValidationError
 
+log = logging.getLogger(__name__)
+
 TTL_S = 24 * 3600  # how long an answer is kept for replays
+# How long a pending marker outlives a request that died holding it: longer than any
+# request takes to reach its storing step (an upload of the largest corpus to S3 takes
+# seconds), short enough that a client's retry a minute later runs.
+PENDING_TTL_S = 60
+# Deletes the key only while it is still this request's pending marker.
+_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 _WAIT_S = 30.0  # how long a concurrent request waits for the first one to finish
 _POLL_S = 0.05
 _MAX_KEY_CHARS = 255
@@ -41,23 +59,48 @@ def idempotent(view):
             current_owner(), hashlib.sha256(f"{request.path}\n{key}".encode()).hexdigest())
         fingerprint = _fingerprint()
         pending = json.dumps({"fingerprint": fingerprint, "state": "pending"})
-        if not svc.redis.set(redis_key, pending, nx=True, ex=TTL_S):
+        if not svc.redis.set(redis_key, pending, nx=True, ex=PENDING_TTL_S):
             return _replay(svc.redis, redis_key, fingerprint)
+        g.idempotency = {"key": redis_key, "fingerprint": fingerprint, "pending": pending}
         try:
-            response = view(*args, **kwargs)
+            response = _as_response(view(*args, **kwargs))
         except BaseException:
-            svc.redis.delete(redis_key)
+            _release(svc.redis, redis_key, pending)
             raise
-        response = _as_response(response)
         if 200 <= response.status_code < 300:
-            svc.redis.set(redis_key, json.dumps({
-                "fingerprint": fingerprint, "state": "done", "status": response.status_code,
-                "body": response.get_data(as_text=True), "mimetype": response.mimetype,
-                "location": response.headers.get("Location")}), ex=TTL_S)
+            answer = _answer(fingerprint, response)
+            if answer != g.idempotency.get("value"):  # not stored with the job already
+                svc.redis.set(redis_key, answer, ex=TTL_S)
         else:
-            svc.redis.delete(redis_key)
+            _release(svc.redis, redis_key, pending)
         return response
     return wrapper
+
+
+def stored_answer(response):
+    """What the storing step writes under this request's Idempotency-Key: `response` as
+    the answer to replay ({key, pending, value, ttl_s}); None without a key."""
+    pending = g.get("idempotency")
+    if pending is None:
+        return None
+    pending["value"] = _answer(pending["fingerprint"], response)
+    return {**pending, "ttl_s": TTL_S}
+
+
+def _answer(fingerprint, response):
+    return json.dumps({
+        "fingerprint": fingerprint, "state": "done", "status": response.status_code,
+        "body": response.get_data(as_text=True), "mimetype": response.mimetype,
+        "location": response.headers.get("Location")})
+
+
+def _release(redis_client, redis_key, pending):
+    """Free the key for a retry, unless the request's answer was stored meanwhile."""
+    try:
+        redis_client.eval(_RELEASE_LUA, 1, redis_key, pending)
+    except redis.RedisError as e:
+        # The request fails anyway; its marker expires within PENDING_TTL_S.
+        log.warning("idempotency key not released (%s)", type(e).__name__)
 
 
 def _replay(redis_client, redis_key, fingerprint):

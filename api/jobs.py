@@ -12,13 +12,12 @@ from api.context import event_hub, services
 from api.errors import validation_error
 from api.held import take_slot
 from api.event_stream import event_stream, wants_event_stream
-from api.idempotency import IDEMPOTENCY, idempotent
+from api.idempotency import IDEMPOTENCY, idempotent, stored_answer
 from api.openapi import operation
 from api.responses import created, page_response, respond
 from shared.errors import (
     ConflictError,
     GenerationTooLargeError,
-    ServiceUnavailableError,
     UnknownCharactersError,
     ValidationError,
 )
@@ -26,7 +25,7 @@ from shared.generation_cost import estimate_generation_s
 from shared.jobs import JobStatus, JobType
 from shared.model_sizing import with_sized_model
 from shared.model_storage import reserve_training_storage
-from shared.queue import enqueue
+from shared.queue import queue_of, send_released
 from shared.results import check_result_size
 from shared.schemas import (
     EVENT_ID_PATTERN,
@@ -53,23 +52,19 @@ _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait=(\d{1,4})(?:$|[,;\s])")
 
 
 def _submit(job_type, spec, body, **lineage):
-    """Store the job and enqueue its id; 202 with where to poll it."""
+    """Store the job in its turn and send what that released; (record, 202 answer with
+    where to poll it)."""
     svc = services()
     if body.webhook:
         lineage.update(webhook=check_webhook_url(body.webhook, svc.settings.webhook_allow_hosts),
                        webhook_events=sorted(set(body.webhook_events)))
-    record = svc.jobs.create(job_type, spec, current_owner(),
-                             max_active=svc.settings.max_active_jobs, **lineage)
-    try:
-        enqueue(svc.celery, record)
-    except Exception as e:  # noqa: BLE001 - kombu raises many kinds; all mean "not sent"
-        # The record stays queued: the reaper sends a job that has no message once the
-        # broker answers again (TEXTGEN_LOST_MESSAGE_S).
-        raise ServiceUnavailableError(
-            f"job {record['id']} is stored but the broker did not take it; it will be "
-            "queued when the broker answers again", extra={"job_id": record["id"]},
-            headers={"Retry-After": "5"}) from e
-    return record
+    record = svc.jobs.new_record(job_type, spec, current_owner(), **lineage)
+    accepted = created(Job.of(record), f"/v1/jobs/{record['id']}", status=202)
+    released = svc.jobs.admit(record, max_queued=svc.settings.max_queued_jobs,
+                              answer=stored_answer(accepted))
+    # The job is stored: a message the broker does not take now is sent by the reaper.
+    send_released(svc.celery, queue_of(record), released)
+    return record, accepted
 
 
 @bp.post("/train")
@@ -91,7 +86,7 @@ def submit_training():
         overrides = body.model_dump(include={"preprocessing", "model", "training"})
         spec = _validated(resolve_train_spec, body.preset,
                           with_sized_model(body.preset, overrides, corpus["chars"]))
-    spec = spec.model_dump()
+    spec = _within_time_ceiling(spec, body, svc.settings.max_train_seconds).model_dump()
     check_train_memory(spec, corpus, svc.settings.max_train_memory_mb)
     resources = body.resources.model_dump()
     if resources["accelerator"] == "gpu" and not svc.redis.exists(svc.keys.gpu_workers()):
@@ -99,9 +94,23 @@ def submit_training():
                               "accelerator 'cpu', or start a worker with --gpu",
                               field="resources.accelerator")
     with reserve_training_storage(svc, owner, spec, corpus) as attach:  # 422, 507
-        record = _submit(JobType.TRAIN, spec, body, resources=resources, **lineage)
+        record, accepted = _submit(JobType.TRAIN, spec, body, resources=resources, **lineage)
         attach(record["id"])
-    return created(Job.of(record), f"/v1/jobs/{record['id']}", status=202)
+    return accepted
+
+
+def _within_time_ceiling(spec, body, ceiling_s):
+    """Every training job ends: a budget asked above the operator's ceiling is a 422; none
+    (or one inherited from a continued model above it) becomes the ceiling."""
+    asked = body.training.get("max_seconds")
+    if asked is not None and asked > ceiling_s:
+        raise ValidationError(f"training.max_seconds may be at most {ceiling_s:g} s here "
+                              "(TEXTGEN_MAX_TRAIN_SECONDS)", field="training.max_seconds",
+                              extra={"limit_s": ceiling_s})
+    if spec.training.max_seconds is not None and spec.training.max_seconds <= ceiling_s:
+        return spec
+    return spec.model_copy(update={"training": spec.training.model_copy(
+        update={"max_seconds": ceiling_s})})
 
 
 def _continued_spec(body, source, corpus):
@@ -157,14 +166,15 @@ def submit_generation():
             field="length", extra={"estimate_s": round(estimate_s, 1), "limit_s": limit_s})
     spec = GenerateSpec.model_validate(body.model_dump(exclude=set(WebhookFields.model_fields)))
     check_result_size(spec, int(svc.settings.max_result_mb * 1024 * 1024))
-    record = _submit(JobType.GENERATE, spec.model_dump(), body, model_id=model["id"])
+    record, accepted = _submit(JobType.GENERATE, spec.model_dump(), body, model_id=model["id"])
     wait_s = _prefer_wait_s()
     if wait_s:
         record = _wait_until_done(record["id"], wait_s)
         if JobStatus(record["status"]).is_terminal:
             return respond(Job.of(record), 200, {"Preference-Applied": f"wait={wait_s}",
                                                  "Location": f"/v1/jobs/{record['id']}"})
-    return created(Job.of(record), f"/v1/jobs/{record['id']}", status=202)
+        return created(Job.of(record), f"/v1/jobs/{record['id']}", status=202)
+    return accepted
 
 
 def _check_prompt(prompt, model):

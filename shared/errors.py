@@ -71,12 +71,12 @@ class UnauthorizedError(TextgenError):
         super().__init__(message, headers={"WWW-Authenticate": 'Bearer realm="textgen"'})
 
 
-class TooManyActiveJobsError(TextgenError):
-    """Raised when an owner already has TEXTGEN_MAX_ACTIVE_JOBS queued or running jobs."""
+class TooManyQueuedJobsError(TextgenError):
+    """Raised when an owner already has TEXTGEN_MAX_QUEUED_JOBS jobs waiting for a worker."""
 
-    code = "too_many_active_jobs"
+    code = "too_many_queued_jobs"
     status = 429
-    title = "Too many active jobs"
+    title = "Too many queued jobs"
 
 
 class TooManyStreamsError(TextgenError):

@@ -23,10 +23,12 @@ from typing import NamedTuple
 
 import redis
 
+from shared.admission import Admission
 from shared.clock import is_id, new_id, utc_now_iso
-from shared.errors import ConflictError, NotFoundError, TooManyActiveJobsError
+from shared.errors import ConflictError, NotFoundError
 from shared.json_values import finite
 from shared.pages import creation_score, newest_first
+from shared.queue import QUEUES, queue_of
 from shared.redis_db import decode_fields, encode_fields
 
 
@@ -172,54 +174,36 @@ if attempt >= max_attempts then return 'exhausted' end
 return 'requeued'
 """
 
-# KEYS[1]: the owner's active set. ARGV: the job id, the owner's limit. The quota check
-# and the reservation are one step, so ten requests at once cannot all slip under it.
-_RESERVE_LUA = """
-if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
-redis.call('SADD', KEYS[1], ARGV[1])
-return 1
-"""
-
 # Events kept per job; a few per epoch, so this is thousands of epochs. Approximate (~)
 # trimming lets Redis cut whole stream nodes, which is cheap.
 _MAX_EVENTS = 10_000
-
-# How long an owner over the quota is told to wait before trying again, in seconds: about
-# one short job's length; a client polls its jobs meanwhile.
-RETRY_AFTER_S = 30
 
 _EMPTY_PROGRESS = {"epoch": 0, "epochs": None, "step": 0, "steps": None, "fraction": 0.0,
                    "eta_seconds": None}
 
 
 class JobStore:
-    def __init__(self, redis_client, keys):
+    def __init__(self, redis_client, keys, scheduler):
         self.redis = redis_client
         self.keys = keys
+        self.scheduler = scheduler  # shared/scheduler.py: when a queued job may start
         self._transition = redis_client.register_script(_TRANSITION_LUA)
         self._reap = redis_client.register_script(_REAP_LUA)
-        self._reserve = redis_client.register_script(_RESERVE_LUA)
+        self._admission = Admission(redis_client, keys, scheduler, QUEUES)
 
     # --- creating and reading ---------------------------------------------------------
 
-    def create(self, job_type, spec, owner, *, max_active, **lineage):
-        """Store a new queued job of `owner`; `lineage` holds corpus_id, model_id,
-        init_from_model. TooManyActiveJobsError when the owner has `max_active` already."""
-        job_id = new_id("job")
-        if not self._reserve(keys=[self.keys.owner_active(owner)], args=[job_id, max_active]):
-            raise TooManyActiveJobsError(
-                f"{owner} already has {max_active} queued or running jobs "
-                "(TEXTGEN_MAX_ACTIVE_JOBS); wait for one to end or cancel one",
-                headers={"Retry-After": str(RETRY_AFTER_S)})
-        now = utc_now_iso()
-        record = {
-            "id": job_id,
+    def new_record(self, job_type, spec, owner, **lineage):
+        """A new queued job of `owner`, not stored yet (admit stores it); `lineage` holds
+        corpus_id, model_id, init_from_model."""
+        return {
+            "id": new_id("job"),
             "type": JobType(job_type).value,
             "status": JobStatus.QUEUED.value,
             "owner": owner,
             "spec": spec,
             **lineage,
-            "created_at": now,
+            "created_at": utc_now_iso(),
             "started_at": None,
             "finished_at": None,
             "attempt": 1,
@@ -229,17 +213,25 @@ class JobStore:
             "result": None,
             "error": None,
             "stopped_reason": None,
-            "enqueued_ms": int(time.time() * 1000),
+            "enqueued_ms": 0,  # set when it is released to a worker (shared/scheduler.py)
         }
-        pipe = self.redis.pipeline()
-        pipe.hset(self.keys.job(job_id), mapping=encode_fields(record))
-        pipe.zadd(self.keys.owner_index(owner, "jobs"), {job_id: creation_score()})
-        pipe.sadd(self.keys.active_jobs(), job_id)
-        pipe.sadd(self.keys.owners(), owner)
+
+    def admit(self, record, *, max_queued, answer=None, release=True):
+        """Store the new job `record` and queue it for its turn, in one step with the
+        owner's quota (TooManyQueuedJobsError with `max_queued` jobs waiting already) and
+        the Idempotency-Key's `answer` (api/idempotency.py). Returns the ids of the jobs
+        released to a worker now, which the caller sends (shared/queue.py `send`); none
+        without `release`, and then the next reaper pass releases them."""
         event_type, data = _status_event(JobStatus.QUEUED)
-        pipe.xadd(self.keys.events(job_id), {"type": event_type, "time": now,
-                                             "data": json.dumps(data)})
-        pipe.execute()
+        return self._admission.admit(
+            record, encode_fields(record), (event_type, record["created_at"], json.dumps(data)),
+            queue_of(record), score=creation_score(), max_events=_MAX_EVENTS,
+            max_queued=max_queued, answer=answer, release=release)
+
+    def create(self, job_type, spec, owner, *, max_queued, **lineage):
+        """Store a new queued job and return it; it waits for a reaper pass to release it."""
+        record = self.new_record(job_type, spec, owner, **lineage)
+        self.admit(record, max_queued=max_queued, release=False)
         return record
 
     def get(self, job_id, owner=None):
@@ -277,9 +269,6 @@ class JobStore:
         return [job["id"] for job in self.active_of(owner)
                 if record_id in (job.get("corpus_id"), job.get("model_id"),
                                  job.get("init_from_model"))]
-
-    def active_ids(self):
-        return self.redis.smembers(self.keys.active_jobs())
 
     def events(self, job_id, after="0", limit=100):
         """(events, cursor): up to `limit` events after the cursor `after`, oldest first.
@@ -333,13 +322,11 @@ class JobStore:
             self.forget_active(job_id)
         return Applied(written == 1, status, bool(appended and appended[0]))
 
-    def forget_active(self, job_id, owner=None):
-        """Drop a job that ended from the active sets (the quota's and the reaper's)."""
-        owner = owner or self.get(job_id).get("owner")
-        pipe = self.redis.pipeline()
-        pipe.srem(self.keys.active_jobs(), job_id)
-        pipe.srem(self.keys.owner_active(owner), job_id)
-        pipe.execute()
+    def forget_active(self, job_id):
+        """A job that ended leaves its owner's active set and its queue: its slot is free
+        (shared/scheduler.py)."""
+        job = self.get(job_id)
+        self.scheduler.forget(job_id, job["owner"], queue_of(job))
 
     def start(self, job_id, worker, lease_ms):
         """queued -> running for `worker`, holding a lease of `lease_ms`; returns the
@@ -350,7 +337,12 @@ class JobStore:
                                   "started_at": utc_now_iso(), "worker": worker},
                                  lease_ms=lease_ms,
                                  event=_status_event(JobStatus.RUNNING, worker=worker))
-        return self.get(job_id)["attempt"] if written else None
+        if not written:
+            return None
+        job = self.get(job_id)
+        # Normally released already; one started by another message takes its slot now.
+        self.scheduler.claim(job_id, job["owner"], queue_of(job))
+        return job["attempt"]
 
     def renew_lease(self, job_id, attempt, lease_ms):
         """Extend the running attempt's lease; False once the job is not this attempt's."""

@@ -4,7 +4,7 @@ Jobs end in worker processes on any host, and the API that Prometheus scrapes is
 process: prometheus-client's in-process registry (or its multiprocess mode, one host's
 files) cannot add them up. So each event increments counters and histogram buckets in one
 Redis hash (HINCRBY, atomic), and the API's collector turns the hash into metric families
-at scrape time, with the gauges read then (queue depth, active jobs, live workers).
+at scrape time, with the gauges read then (jobs waiting and active, live workers).
 """
 
 import json
@@ -13,7 +13,7 @@ import time
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from shared.jobs import JobStatus
-from shared.queue import QUEUES
+from shared.queue import QUEUE_GENERATE, QUEUES
 
 # Bucket bounds in seconds: a generation job takes ~0.1-60 s, a training job minutes to
 # days; an epoch from under a second (tiny) to an hour (a big corpus on a CPU).
@@ -25,9 +25,10 @@ WORKER_SEEN_S = 30
 
 
 class Metrics:
-    def __init__(self, redis_client, keys):
+    def __init__(self, redis_client, keys, scheduler):
         self.redis = redis_client
         self.keys = keys
+        self.scheduler = scheduler  # shared/scheduler.py: what waits, what holds a slot
 
     # --- recording (workers) ----------------------------------------------------------
 
@@ -83,7 +84,9 @@ class Metrics:
     def collect(self):
         """The metric families, for a prometheus_client collector."""
         stored = self.redis.hgetall(self.keys.metrics())
-        yield self._active_jobs()
+        waiting = {queue: sum(self.scheduler.waiting_counts(queue).values())
+                   for queue in QUEUES}
+        yield self._active_jobs(waiting)
         ended = CounterMetricFamily("textgen_jobs_ended", "Jobs that ended, by type and status",
                                     labels=["type", "status"])
         reaped = CounterMetricFamily("textgen_jobs_reaped",
@@ -109,25 +112,29 @@ class Metrics:
         yield CounterMetricFamily(
             "textgen_training_seconds", "Seconds spent in training epochs",
             value=float(stored.get("training_seconds", 0)))
-        depth = GaugeMetricFamily("textgen_queue_depth", "Messages waiting on a queue",
-                                  labels=["queue"])
+        depth = GaugeMetricFamily("textgen_queue_depth", "Jobs waiting for a worker of a "
+                                  "queue: their turn, or on the broker", labels=["queue"])
         for queue in QUEUES:
-            depth.add_metric([queue], self.redis.llen(self.keys.prefix + queue))
+            depth.add_metric([queue], waiting[queue] + self.redis.llen(self.keys.prefix + queue))
         yield depth
         yield self._workers()
 
-    def _active_jobs(self):
+    def _active_jobs(self, waiting):
+        """Queued and running jobs by type, from the scheduler: the jobs holding a slot
+        are read (a few per worker); those waiting for one are counted, not read."""
         gauge = GaugeMetricFamily("textgen_jobs_active", "Queued and running jobs",
                                   labels=["type", "status"])
         counts = {(t, s.value): 0 for t in ("train", "generate")
                   for s in (JobStatus.QUEUED, JobStatus.RUNNING)}
-        ids = list(self.redis.smembers(self.keys.active_jobs()))
-        pipe = self.redis.pipeline()
-        for job_id in ids:
-            pipe.hmget(self.keys.job(job_id), ["type", "status"])
-        for job_type, status in pipe.execute():
-            if job_type and status:
-                key = (json.loads(job_type), json.loads(status))
+        for queue in QUEUES:
+            job_type = "generate" if queue == QUEUE_GENERATE else "train"
+            counts[(job_type, JobStatus.QUEUED.value)] += waiting[queue]
+            released = list(self.scheduler.released(queue))
+            pipe = self.redis.pipeline()
+            for job_id in released:
+                pipe.hget(self.keys.job(job_id), "status")
+            for status in pipe.execute():
+                key = (job_type, json.loads(status) if status else None)
                 if key in counts:
                     counts[key] += 1
         for (job_type, status), count in counts.items():

@@ -5,11 +5,14 @@ the worker registers the real functions under the same names. Only job ids trave
 the broker: the spec, corpus and model stay in Redis and the artifact store.
 """
 
+import logging
 import re
 
 from celery import Celery
 
 from shared.redis_db import tls_options
+
+log = logging.getLogger(__name__)
 
 QUEUE_TRAIN = "train"  # long, CPU-heavy: one task per worker process
 QUEUE_TRAIN_GPU = "train-gpu"  # training jobs that asked for a GPU: GPU workers only
@@ -67,15 +70,36 @@ _PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0.2, "interval_step": 0.5,
                   "interval_max": 1.0}
 
 
-def enqueue(celery, job):
-    """Send the job's id to the queue its type and resources name."""
+def queue_of(job):
+    """The queue the job's type and resources name."""
     if job["type"] == "generate":
-        task, queue = TASK_GENERATE, QUEUE_GENERATE
-    else:
-        gpu = (job.get("resources") or {}).get("accelerator") == "gpu"
-        task, queue = TASK_TRAIN, QUEUE_TRAIN_GPU if gpu else QUEUE_TRAIN
-    celery.send_task(task, args=[job["id"]], queue=queue, retry=True,
+        return QUEUE_GENERATE
+    gpu = (job.get("resources") or {}).get("accelerator") == "gpu"
+    return QUEUE_TRAIN_GPU if gpu else QUEUE_TRAIN
+
+
+def send(celery, job_id, queue):
+    """Send a job's id to `queue`."""
+    task = TASK_GENERATE if queue == QUEUE_GENERATE else TASK_TRAIN
+    celery.send_task(task, args=[job_id], queue=queue, retry=True,
                      retry_policy=_PUBLISH_RETRY)
+
+
+def enqueue(celery, job):
+    """Send the job's id to its queue."""
+    send(celery, job["id"], queue_of(job))
+
+
+def send_released(celery, queue, job_ids):
+    """Send the jobs the scheduler released to `queue` (shared/scheduler.py). One the
+    broker does not take stays released without a message, and a reaper sends it again
+    after TEXTGEN_LOST_MESSAGE_S (worker/reaper.py)."""
+    for job_id in job_ids:
+        try:
+            send(celery, job_id, queue)
+        except Exception as e:  # noqa: BLE001 - kombu raises many kinds; all mean "not sent"
+            log.warning("job %s: released, but the broker did not take it (%s); a reaper "
+                        "sends it again", job_id, type(e).__name__)
 
 
 _JOB_ID = re.compile(r"job_[0-9a-f]{24}")

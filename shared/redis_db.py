@@ -3,9 +3,11 @@
 Every key textgen owns is built by `Keys`, so the layout is written down exactly once and
 every key carries the configured prefix (tests run under their own prefix).
 
-Keys that one script touches together share a hash tag (the part in braces), so every
-script runs on Redis Cluster and managed services that shard by slot: a job's record, its
-event stream and its model are tagged with the job id; an owner's indexes with the owner.
+Keys that one script touches together share a hash tag (the part in braces), so those
+scripts could run on a Redis that shards by slot: a job's record, its event stream and its
+model are tagged with the job id; an owner's indexes with the owner. The scheduler's
+scripts (shared/scheduler.py) reach across owners and jobs, so textgen needs one Redis
+node, as Celery's Redis transport does anyway.
 A model id is its job's id with another prefix (`mdl_<hex>` for `job_<hex>`) for that
 reason: the fenced step that marks a job succeeded also writes its model record.
 """
@@ -105,10 +107,6 @@ class Keys:
         """Set of the owner's queued and running job ids: the quota counts it."""
         return f"{self.prefix}owner:{{{owner}}}:active"
 
-    def active_jobs(self):
-        """Set of every queued or running job id: what the reaper looks at."""
-        return f"{self.prefix}jobs:active"
-
     def tokens(self):
         """Hash: SHA-256 of an API token (hex) -> its owner's name. Tokens themselves are
         never stored."""
@@ -196,6 +194,21 @@ class Keys:
     def event_hub_wake(self, process_id):
         """Stream an API process's event reader also waits on, to be woken (api/event_hub.py)."""
         return f"{self.prefix}event-hub:{process_id}"
+
+    # --- fair turns (shared/scheduler.py) ---
+
+    def sched(self, queue, part):
+        """One of the scheduler's keys of `queue`: owners, released, running, served,
+        workers, slots (shared/scheduler.py says what each holds)."""
+        return f"{self.prefix}sched:{queue}:{part}"
+
+    def waiting(self, queue, owner):
+        """Sorted set of the owner's jobs waiting for a worker of `queue`, by turn."""
+        return f"{self.prefix}sched:{queue}:waiting:{owner}"
+
+    def sched_seq(self):
+        """The turn counter: one number per job queued and per release."""
+        return f"{self.prefix}sched:seq"
 
 
 def encode_fields(mapping):

@@ -9,6 +9,7 @@ from shared.metrics import Metrics
 from shared.queue import make_celery
 from shared.records import RecordStore, corpus_records, model_records
 from shared.redis_db import Keys, connect
+from shared.scheduler import Scheduler
 from shared.settings import Settings
 from shared.storage_quota import StorageQuota
 from shared.webhooks import Webhooks
@@ -33,7 +34,8 @@ class Services:
     def from_settings(cls, settings, celery=None):
         client = connect(settings)
         keys = Keys(settings.redis_prefix)
-        jobs = JobStore(client, keys)
+        scheduler = Scheduler(client, keys, settings.max_running_per_owner)
+        jobs = JobStore(client, keys, scheduler)
         return cls(
             settings=settings,
             redis=client,
@@ -43,7 +45,7 @@ class Services:
             models=model_records(client, keys),
             artifacts=open_artifact_store(settings),
             tokens=TokenStore(client, keys, settings.api_tokens),
-            metrics=Metrics(client, keys),
+            metrics=Metrics(client, keys, scheduler),
             webhooks=Webhooks(client, keys, settings.webhook_retry_s),
             celery=celery or make_celery(settings),
             storage=StorageQuota(client, keys, jobs, int(settings.max_storage_mb * 1024 * 1024)),

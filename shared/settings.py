@@ -59,7 +59,6 @@ class Settings:
     progress_interval_s: float = 2.0  # how often a running job's progress is written
     log_level: str = "INFO"
     api_tokens: tuple = ()  # ((owner, sha256 hex of the token), ...) from TEXTGEN_API_TOKENS
-    max_active_jobs: int = 8  # queued or running jobs per owner; one more answers 429
     max_attempts: int = 3  # runs of a job whose worker keeps dying, before it fails
     # A running job's lease: renewed every lease_s / 6 by its worker's heartbeat, so a few
     # missed beats (a long GC pause, a slow Redis) do not lose it; a dead worker's job is
@@ -109,6 +108,16 @@ class Settings:
     # Event streams and Prefer: wait requests one owner may hold open at once; one more
     # stream answers 429, one more wait answers at once (docs/serving.md).
     max_streams_per_owner: int = 100
+    # Capacity and fair turns (docs/capacity.md). An owner may hold this many jobs waiting
+    # for a worker; one more answers 429. High: a batch service takes a backlog.
+    max_queued_jobs: int = 1000
+    # Jobs of one owner released to the workers of one queue at once; the rest wait their
+    # turn. 8: never binds on a small deployment (a worker or two per queue), and on a
+    # large one leaves workers for the others.
+    max_running_per_owner: int = 8
+    # The longest training budget (training.max_seconds) a job may have; a job that sets
+    # none gets this one. 6 h: a long run on a CPU, and no job holds a worker for days.
+    max_train_seconds: float = 6 * 3600
 
     @classmethod
     def from_env(cls, environ=None):
@@ -146,7 +155,6 @@ class Settings:
         prefix = env.get("TEXTGEN_REDIS_PREFIX", "textgen:")
         if not prefix:
             problems.append("TEXTGEN_REDIS_PREFIX may not be empty")
-        max_active_jobs = number("TEXTGEN_MAX_ACTIVE_JOBS", 8, int, 1)
         max_attempts = number("TEXTGEN_MAX_ATTEMPTS", 3, int, 1)
         lease_s = number("TEXTGEN_LEASE_S", 30.0, float, 1.0)
         reap_interval_s = number("TEXTGEN_REAP_INTERVAL_S", 5.0, float, 0.1)
@@ -199,6 +207,14 @@ class Settings:
         max_storage_mb = number("TEXTGEN_MAX_STORAGE_MB", 10240, float, 0.001)
         max_result_mb = number("TEXTGEN_MAX_RESULT_MB", 16, float, 0.001)
         max_streams_per_owner = number("TEXTGEN_MAX_STREAMS_PER_OWNER", 100, int, 1)
+        max_queued_jobs = number("TEXTGEN_MAX_QUEUED_JOBS", 1000, int, 1)
+        max_running_per_owner = number("TEXTGEN_MAX_RUNNING_PER_OWNER", 8, int, 1)
+        max_train_seconds = number("TEXTGEN_MAX_TRAIN_SECONDS", 6 * 3600.0, float, 1.0)
+        from shared.specs import WEEK_S  # the budget a spec may hold at most
+
+        if max_train_seconds > WEEK_S:
+            problems.append(f"TEXTGEN_MAX_TRAIN_SECONDS may be at most {WEEK_S} (a week: "
+                            f"the broker's redelivery horizon), got {max_train_seconds:g}")
 
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
@@ -211,7 +227,6 @@ class Settings:
             progress_interval_s=progress_interval_s,
             log_level=log_level,
             api_tokens=api_tokens,
-            max_active_jobs=max_active_jobs,
             max_attempts=max_attempts,
             lease_s=lease_s,
             reap_interval_s=reap_interval_s,
@@ -236,6 +251,9 @@ class Settings:
             max_storage_mb=max_storage_mb,
             max_result_mb=max_result_mb,
             max_streams_per_owner=max_streams_per_owner,
+            max_queued_jobs=max_queued_jobs,
+            max_running_per_owner=max_running_per_owner,
+            max_train_seconds=max_train_seconds,
         )
 
 

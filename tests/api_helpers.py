@@ -32,7 +32,7 @@ def registered_model(services, owner="alice", alphabet="abcdefghijklmnopqrstuvwx
     """A model record with its four files in the artifact store, as a training job leaves
     them (the files are small stand-ins: these tests read them, never load them)."""
     config = resolve_train_spec(preset, {}).model_dump()
-    job = services.jobs.create("train", config, owner, max_active=100, corpus_id="cor_x")
+    job = services.jobs.create("train", config, owner, max_queued=100, corpus_id="cor_x")
     model_id = model_id_of(job["id"])
     services.jobs.start(job["id"], "w", 30_000)
     record = {"id": model_id, "owner": owner, "job_id": job["id"], "corpus_id": "cor_x",

@@ -69,6 +69,7 @@ def test_bad_uploads_store_nothing(client, services, settings, data, status, cod
 
 def test_submit_training_stores_and_enqueues(client, services, settings):
     corpus = upload(client)
+    services.jobs.scheduler.worker_seen("w@host", ["train"], 1)  # a free slot: sent at once
     response = client.post("/v1/train", json={"corpus_id": corpus["id"], "preset": "seed",
                                               "training": {"epochs": 2}})
     assert response.status_code == 202
@@ -84,6 +85,26 @@ def test_submit_training_stores_and_enqueues(client, services, settings):
     messages = services.redis.lrange(settings.redis_prefix + "train", 0, -1)
     assert len(messages) == 1
     assert json.loads(messages[0])["headers"]["argsrepr"] == repr([job["id"]])
+
+
+def test_a_training_job_gets_the_time_ceiling_and_may_not_ask_for_more(settings):
+    from api import create_app
+
+    client = client_of(create_app(dataclasses.replace(settings, max_train_seconds=600)))
+    corpus = upload(client)
+
+    def budget(**training):
+        response = client.post("/v1/train", json={"corpus_id": corpus["id"],
+                                                  "training": training})
+        assert response.status_code == 202, response.get_json()
+        return response.get_json()["spec"]["training"]["max_seconds"]
+
+    assert budget() == budget(max_seconds=None) == 600
+    assert budget(max_seconds=30) == 30
+    response = client.post("/v1/train", json={"corpus_id": corpus["id"],
+                                              "training": {"max_seconds": 601}})
+    body = assert_problem(response, 422, "validation_failed", field="training.max_seconds")
+    assert body["limit_s"] == 600 and "TEXTGEN_MAX_TRAIN_SECONDS" in body["detail"]
 
 
 def test_a_budget_alone_sizes_the_default_model_to_the_corpus(client):
@@ -127,24 +148,29 @@ def test_training_that_would_not_fit_in_memory_is_refused_with_the_estimate(sett
     assert client.post("/v1/train", json=small).status_code == 202
 
 
-def test_too_many_active_jobs_is_a_429_with_retry_after(settings):
+def test_too_many_queued_jobs_is_a_429_with_retry_after(settings, services):
     from api import create_app
 
-    app = create_app(dataclasses.replace(settings, max_active_jobs=2))
+    app = create_app(dataclasses.replace(settings, max_queued_jobs=2))
     client, other = client_of(app, "alice"), client_of(app, "bob")
     corpus = upload(client)
-    jobs = [client.post("/v1/train", json={"corpus_id": corpus["id"]}) for _ in range(2)]
-    assert [r.status_code for r in jobs] == [202, 202]
+    # One worker slot: the first job is released to it, two more wait for their turn.
+    services.jobs.scheduler.worker_seen("w@host", ["train"], 1)
+    jobs = [client.post("/v1/train", json={"corpus_id": corpus["id"]}) for _ in range(3)]
+    assert [r.status_code for r in jobs] == [202, 202, 202]
+    assert services.jobs.scheduler.waiting_counts("train") == {"alice": 2}
     response = client.post("/v1/train", json={"corpus_id": corpus["id"]})
-    assert_problem(response, 429, "too_many_active_jobs")
+    assert_problem(response, 429, "too_many_queued_jobs")
+    assert "TEXTGEN_MAX_QUEUED_JOBS" in response.get_json()["detail"]
     assert int(response.headers["Retry-After"]) > 0
     assert other.post("/v1/train", json={"corpus_id": upload(other)["id"]}).status_code == 202
-    client.post(f"/v1/jobs/{jobs[0].get_json()['id']}/cancel")
+    client.post(f"/v1/jobs/{jobs[2].get_json()['id']}/cancel")  # a waiting one
     assert client.post("/v1/train", json={"corpus_id": corpus["id"]}).status_code == 202
 
 
 def test_submit_generation(client, services, settings):
     model = registered_model(services)
+    services.jobs.scheduler.worker_seen("w@host", ["generate"], 1)
     response = client.post("/v1/generate", json={"model_id": model["id"], "length": 20,
                                                  "temperature": [0, 1.5], "num_samples": 3,
                                                  "prompt": "to be"})

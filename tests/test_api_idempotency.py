@@ -7,7 +7,7 @@ from tests.api_helpers import assert_problem, upload
 from tests.conftest import client_of
 
 
-def test_the_same_key_and_body_get_the_first_answer(client, services, settings):
+def test_the_same_key_and_body_get_the_first_answer(client, services):
     corpus = upload(client)
     body = {"corpus_id": corpus["id"], "training": {"epochs": 2}}
     headers = {"Idempotency-Key": "train-1"}
@@ -20,7 +20,7 @@ def test_the_same_key_and_body_get_the_first_answer(client, services, settings):
     assert again.headers["Location"] == first.headers["Location"]
     assert again.headers["Idempotent-Replayed"] == "true"
     assert len(services.jobs.page("alice").data) == 1
-    assert services.redis.llen(settings.redis_prefix + "train") == 1
+    assert services.jobs.scheduler.waiting_counts("train") == {"alice": 1}
 
 
 def test_the_same_key_with_another_body_is_a_409(client):

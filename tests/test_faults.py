@@ -178,11 +178,13 @@ def test_a_job_that_kills_its_worker_every_time_fails_after_max_attempts(stack, 
 
 
 def test_a_job_whose_message_was_lost_is_sent_again(stack, api, corpus, svc):
-    """The reaper re-sends a queued job that has no message in the broker."""
+    """The reaper re-sends a released job that has no message in the broker."""
     one_epoch = {**SLOW_EPOCHS["training"], "epochs": 1}
     spec = resolve_train_spec("default", {**SLOW_EPOCHS, "training": one_epoch}).model_dump()
-    # As if the enqueue after storing the job had failed: a record, and no message.
-    record = svc.jobs.create("train", spec, "alice", max_active=100, corpus_id=corpus["id"])
+    # As if the API died between storing the job, which released it to the idle worker's
+    # slot, and sending it: released, and no message.
+    record = svc.jobs.new_record("train", spec, "alice", corpus_id=corpus["id"])
+    assert svc.jobs.admit(record, max_queued=100) == [record["id"]]
     done = api.wait(record["id"], poll_s=0.2, timeout_s=120)
     assert done["status"] == "succeeded"
 

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from shared.errors import ConflictError, NotFoundError, TooManyActiveJobsError
+from shared.errors import ConflictError, NotFoundError, TooManyQueuedJobsError
 from shared.jobs import JobStatus, JobType
 from shared.redis_db import model_id_of
 
@@ -12,8 +12,8 @@ SPEC = {"preset": "default"}
 LEASE_MS = 30_000
 
 
-def create(services, owner="alice", job_type=JobType.TRAIN, max_active=8, **lineage):
-    return services.jobs.create(job_type, SPEC, owner, max_active=max_active,
+def create(services, owner="alice", job_type=JobType.TRAIN, max_queued=8, **lineage):
+    return services.jobs.create(job_type, SPEC, owner, max_queued=max_queued,
                                 **(lineage or {"corpus_id": "c"}))
 
 
@@ -106,14 +106,14 @@ def test_cancel_queued_and_running(services):
     assert services.jobs.get(running["id"])["stopped_reason"] == "cancelled"
 
 
-def test_quota_counts_queued_and_running_jobs_per_owner(services):
-    jobs = [create(services, max_active=2) for _ in range(2)]
-    with pytest.raises(TooManyActiveJobsError) as e:
-        create(services, max_active=2)
+def test_quota_counts_the_jobs_waiting_for_a_worker_per_owner(services):
+    jobs = [create(services, max_queued=2) for _ in range(2)]
+    with pytest.raises(TooManyQueuedJobsError) as e:
+        create(services, max_queued=2)
     assert e.value.status == 429 and int(e.value.headers["Retry-After"]) > 0
-    create(services, owner="bob", max_active=2)  # another owner's quota is their own
+    create(services, owner="bob", max_queued=2)  # another owner's quota is their own
     services.jobs.cancel(jobs[0]["id"])  # an ended job frees its place
-    create(services, max_active=2)
+    create(services, max_queued=2)
 
 
 def test_an_expired_lease_hands_the_job_to_the_next_attempt(services):
@@ -152,7 +152,8 @@ def test_attempts_run_out(services):
     assert stored["status"] == JobStatus.FAILED
     assert stored["error"]["code"] == "attempts_exhausted"
     assert "3 times" in stored["error"]["message"]
-    assert services.jobs.active_ids() == set()
+    assert services.jobs.scheduler.released("train") == {}  # its slot is free
+    assert services.redis.scard(services.keys.owner_active("alice")) == 0
 
 
 def test_an_epoch_is_reported_once_over_all_attempts(services):
@@ -226,7 +227,9 @@ def test_non_finite_numbers_are_stored_as_null(services):
 
 
 def test_a_queued_job_is_marked_for_resending_once(services):
+    services.jobs.scheduler.worker_seen("w@host", ["train"], 1)
     job = create(services)
+    assert services.jobs.scheduler.dispatch("train") == [job["id"]]  # released: sent now
     assert not services.jobs.mark_enqueued(job["id"], older_than_ms=60_000)  # just sent
     time.sleep(0.02)
     assert services.jobs.mark_enqueued(job["id"], older_than_ms=10)

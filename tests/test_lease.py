@@ -5,14 +5,14 @@ import time
 
 from client.stack import free_port
 from shared.jobs import JobType
-from shared.queue import messages_in_flight
+from shared.queue import enqueue, messages_in_flight
 from shared.services import Services
 from worker.lease import Lease
 from worker.reaper import Reaper
 
 
 def running_job(services, lease_ms=60_000):
-    job = services.jobs.create(JobType.TRAIN, {}, "alice", max_active=100, corpus_id="c")
+    job = services.jobs.create(JobType.TRAIN, {}, "alice", max_queued=100, corpus_id="c")
     attempt = services.jobs.start(job["id"], "w1", lease_ms)
     return job["id"], attempt
 
@@ -47,19 +47,25 @@ def test_a_lease_handed_on_is_lost_at_the_next_beat(services):
 def test_the_reaper_requeues_expired_jobs_and_resends_lost_messages(services, settings):
     svc = dataclasses.replace(services, settings=dataclasses.replace(
         settings, lost_message_s=0.2))
-    reaper = Reaper(svc)
+    reaper = Reaper(svc, "w/1", ["train", "generate"], node="w", concurrency=4)
     expired, _ = running_job(services, lease_ms=50)
     alive, _ = running_job(services)
-    # Queued with its message in the broker, and queued without one.
-    sent = services.jobs.create(JobType.TRAIN, {}, "alice", max_active=100, corpus_id="c")
-    reaper._send(sent)
-    lost = services.jobs.create(JobType.GENERATE, {}, "alice", max_active=100, model_id="m")
+    # Released with its message in the broker, released without one (the send after the
+    # release failed), and one still waiting for its turn.
+    sent = services.jobs.create(JobType.TRAIN, {}, "alice", max_queued=100, corpus_id="c")
+    lost = services.jobs.create(JobType.GENERATE, {}, "alice", max_queued=100, model_id="m")
+    services.jobs.scheduler.worker_seen("w", ["train", "generate"], 4)
+    assert services.jobs.scheduler.dispatch("train") == [sent["id"]]
+    enqueue(services.celery, sent)
+    assert services.jobs.scheduler.dispatch("generate") == [lost["id"]]
+    waiting = services.jobs.create(JobType.TRAIN, {}, "bob", max_queued=100, corpus_id="c")
     time.sleep(0.3)
+    # The waiting job takes the train queue's last free slot in the same pass.
     assert sorted(reaper.reap_once()) == sorted([expired, lost["id"]])
     assert services.jobs.get(expired)["attempt"] == 2
     assert services.jobs.get(alive)["status"] == "running"
     assert messages_in_flight(services.redis, settings.redis_prefix) == {
-        expired, sent["id"], lost["id"]}
+        expired, sent["id"], lost["id"], waiting["id"]}
     assert reaper.reap_once() == []  # nothing new: nothing sent twice
 
 

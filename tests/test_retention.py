@@ -10,7 +10,7 @@ from tests.api_helpers import registered_model
 
 def test_old_finished_jobs_are_swept_with_their_events_and_checkpoints(services):
     def job():
-        return services.jobs.create(JobType.TRAIN, {}, "alice", max_active=100,
+        return services.jobs.create(JobType.TRAIN, {}, "alice", max_queued=100,
                                     corpus_id="c")["id"]
 
     finished, running, queued = job(), job(), job()

@@ -11,7 +11,7 @@ import pytest
 from shared.queue import make_celery, messages_in_flight
 from shared.redis_db import model_id_of
 from shared.specs import resolve_train_spec
-from tests.api_helpers import assert_problem, upload
+from tests.api_helpers import upload
 from tests.conftest import client_of
 from tests.test_end_to_end import TEXT, TINY_DEFAULT
 from worker.model_files import save_model
@@ -23,7 +23,7 @@ from worker.training import TrainHooks, train
 
 def register(services, trained, spec, owner="alice"):
     """A model of `trained` registered as a training job does, under a job of its own."""
-    job = services.jobs.create("train", spec, owner, max_active=100, corpus_id="cor_x")
+    job = services.jobs.create("train", spec, owner, max_queued=100, corpus_id="cor_x")
     attempt = services.jobs.start(job["id"], "w", 30_000)
     model_id = model_id_of(job["id"])
     with services.artifacts.scratch_dir() as directory:
@@ -81,7 +81,9 @@ def test_a_generation_past_its_time_limit_fails(app, services, settings, tiny):
     assert "TEXTGEN_GENERATION_MAX_S" in done["error"]["message"]
 
 
-def test_a_job_the_broker_did_not_take_is_a_503_and_is_sent_later(settings, services):
+def test_a_job_the_broker_did_not_take_is_accepted_once_and_sent_later(settings, services):
+    """Stored is accepted: the answer is a 202 (a 503 invited a retry that made a second
+    job), a retry with the same key gets the same job, and a reaper sends it later."""
     from api import create_app
     from client.stack import free_port
 
@@ -89,11 +91,16 @@ def test_a_job_the_broker_did_not_take_is_a_503_and_is_sent_later(settings, serv
         settings, redis_url=f"redis://127.0.0.1:{free_port()}/0"))
     client = client_of(create_app(settings, celery=dead))
     corpus = upload(client)
+    services.jobs.scheduler.worker_seen("w@host", ["train"], 1)  # a free slot: released now
     started = time.monotonic()
-    body = assert_problem(client.post("/v1/train", json={"corpus_id": corpus["id"]}), 503,
-                          "service_unavailable")
+    request = {"json": {"corpus_id": corpus["id"]}, "headers": {"Idempotency-Key": "once"}}
+    first = client.post("/v1/train", **request)
+    assert first.status_code == 202, first.get_json()
     assert time.monotonic() - started < 10
-    job_id = body["job_id"]
+    again = client.post("/v1/train", **request)
+    assert again.status_code == 202 and again.get_json()["id"] == first.get_json()["id"]
+    job_id = first.get_json()["id"]
+    assert [job["id"] for job in services.jobs.page("alice").data] == [job_id]
     assert services.jobs.get(job_id)["status"] == "queued"  # stored, and not lost:
     reaper = Reaper(dataclasses.replace(services, settings=dataclasses.replace(
         settings, lost_message_s=0.01)))

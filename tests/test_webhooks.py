@@ -107,7 +107,7 @@ def deliver_all(services, rounds=50, allow_hosts=("127.0.0.1",)):
 def test_a_delivery_is_signed_retried_and_sent_once_acknowledged(services, receiver):
     services.webhooks.first_retry_s = 0.01
     receiver.statuses = [500, 503]  # two failures, then 200
-    job = services.jobs.create("generate", {"model_id": "m"}, "alice", max_active=10,
+    job = services.jobs.create("generate", {"model_id": "m"}, "alice", max_queued=10,
                                model_id="m", webhook=receiver.url, webhook_events=["completed"])
     attempt = services.jobs.start(job["id"], "w", 30_000)
     services.jobs.succeed(job["id"], attempt, {"samples": []})
@@ -130,7 +130,7 @@ def test_a_delivery_is_signed_retried_and_sent_once_acknowledged(services, recei
 def test_a_delivery_is_dropped_after_a_day_of_failures(services, receiver):
     services.webhooks.first_retry_s = 0.01
     receiver.statuses = [500] * 100
-    job = services.jobs.create("generate", {"model_id": "m"}, "alice", max_active=10,
+    job = services.jobs.create("generate", {"model_id": "m"}, "alice", max_queued=10,
                                model_id="m", webhook=receiver.url, webhook_events=["completed"])
     delivery_id = services.webhooks.notify(job, "completed")
     services.redis.hset(services.keys.webhook(delivery_id), "first_at", time.time() - 86_401)

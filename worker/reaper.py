@@ -1,35 +1,64 @@
-"""The reaper: in every worker, a thread that hands lost jobs on.
+"""The reaper: in every worker, a thread that reports the worker's slots, hands lost jobs
+on and releases waiting jobs to free slots.
 
-Two ways a job gets lost, both invisible to Celery on Redis (a dead worker's message is
-only redelivered after the visibility timeout, days):
+It looks only at the jobs that hold a worker slot (shared/scheduler.py): a few per worker,
+however many jobs wait for their turn. Two ways such a job gets lost, both invisible to
+Celery on Redis (a dead worker's message is only redelivered after the visibility
+timeout, days):
 
-- a running job whose lease expired (its worker died or hung): the next attempt is queued
-  and a message sent, or the job fails with `attempts_exhausted` after max_attempts
-  (a stuck step's attempt gives its job up the same way at once, worker/stall.py);
-- a queued job with no message in the broker (the enqueue after creating it failed, or a
+- a running job whose lease expired (its worker died or hung): the next attempt is queued,
+  keeping the slot, and a message sent; or the job fails with `attempts_exhausted` after
+  max_attempts (a stuck step's attempt gives its job up the same way at once,
+  worker/stall.py);
+- a released job with no message in the broker (the send after releasing it failed, or a
   Redis error lost it): a message is sent again.
 
-Every worker runs one; they may race, which is harmless: the job store's reap step is
-atomic, and a second message for a job only finds it already started and stops.
+A job that ended but still holds a slot (its process died between the two steps) frees
+it. Then the free slots go to waiting jobs, fairly: the safety net behind the releases
+made when a job is submitted and when one ends.
+
+Every worker runs one; they may race, which is harmless: the job store's reap step and
+the scheduler's release are atomic, and a second message for a job only finds it already
+started and stops.
 """
 
 import logging
 
+import redis
+
 from shared.jobs import JobStatus
-from shared.queue import enqueue, messages_in_flight
+from shared.queue import QUEUES, enqueue, messages_in_flight, send_released
 from shared.retention import SWEEP_INTERVAL_S, sweep_finished_jobs
 from worker.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
+
 class Reaper:
-    def __init__(self, svc, worker=None, queues=()):
+    def __init__(self, svc, worker=None, queues=(), node=None, concurrency=1):
         self.svc = svc
         self.worker = worker  # this worker's name and queues, reported each pass (metrics)
         self.queues = list(queues)
+        # Its Celery node name (kept across restarts of the process) and how many jobs it
+        # runs at once: its slots in the scheduler.
+        self.node = node or worker
+        self.concurrency = concurrency
 
     def start(self):
+        try:  # a new worker's slots are free at once, not after a reap interval
+            self.report()
+            release_waiting(self.svc, QUEUES)
+        except redis.RedisError as e:
+            log.warning("reaper: Redis unavailable at start (%s); the passes go on",
+                        type(e).__name__)
         return Periodic("reaper", self.svc.settings.reap_interval_s, self.run_once).start()
+
+    def stop(self):
+        """The worker stops: its slots go now, not once its heartbeat is old."""
+        try:
+            self.svc.jobs.scheduler.worker_seen(self.node, self.queues, 0)
+        except redis.RedisError:
+            pass  # they go when the heartbeat is WORKER_SEEN_MS old
 
     def run_once(self):
         self.reap_once()
@@ -38,46 +67,56 @@ class Reaper:
                               ex=SWEEP_INTERVAL_S):
             sweep_finished_jobs(self.svc)
 
-    def reap_once(self):
-        """One pass over the active jobs; returns the ids it sent again."""
-        svc = self.svc
+    def report(self):
         if self.worker:
-            svc.metrics.worker_alive(self.worker, self.queues)
-        settings = svc.settings
+            self.svc.metrics.worker_alive(self.worker, self.queues)
+            self.svc.jobs.scheduler.worker_seen(self.node, self.queues, self.concurrency)
+
+    def reap_once(self):
+        """One pass over the jobs holding slots, then releases; returns the ids sent again."""
+        self.report()
+        self._in_flight = None  # read from the broker once a pass, when first needed
         sent = []
-        ids = sorted(svc.jobs.active_ids())
-        in_flight = None  # read from the broker only when a queued job is old enough
-        for job in svc.jobs.get_many(ids):
-            if job is None:
-                continue
-            status = JobStatus(job["status"])
-            if status.is_terminal:
-                svc.jobs.forget_active(job["id"], job["owner"])
-            elif status is JobStatus.RUNNING:
-                if self.reap_running(job) == "requeued":
-                    sent.append(job["id"])
-            elif svc.jobs.mark_enqueued(job["id"],
-                                        older_than_ms=int(settings.lost_message_s * 1000)):
-                if in_flight is None:
-                    in_flight = messages_in_flight(svc.redis, settings.redis_prefix)
-                if job["id"] not in in_flight:
-                    log.warning("job %s: queued with no message in the broker; sending it "
-                                "again", job["id"])
-                    self._send(job, mark=False)
-                    sent.append(job["id"])
-                    svc.metrics.reaped("resent")
+        for queue in QUEUES:
+            released = self.svc.jobs.scheduler.released(queue)
+            ids = sorted(released)
+            for job_id, job in zip(ids, self.svc.jobs.get_many(ids)):
+                if self._reap(job_id, released[job_id], queue, job):
+                    sent.append(job_id)
+        release_waiting(self.svc, QUEUES)
         return sent
+
+    def _reap(self, job_id, owner, queue, job):
+        """Look after one job holding a slot; True when its message was sent again."""
+        svc, settings = self.svc, self.svc.settings
+        if job is None or JobStatus(job["status"]).is_terminal:
+            svc.jobs.scheduler.forget(job_id, owner, queue)  # deleted, or ended
+            return False
+        if job["status"] == JobStatus.RUNNING:
+            return self.reap_running(job) == "requeued"
+        if not svc.jobs.mark_enqueued(job_id, older_than_ms=int(settings.lost_message_s * 1000)):
+            return False
+        if self._in_flight is None:
+            self._in_flight = messages_in_flight(svc.redis, settings.redis_prefix)
+        if job_id in self._in_flight:
+            return False
+        log.warning("job %s: released with no message in the broker; sending it again", job_id)
+        enqueue(svc.celery, job)
+        svc.metrics.reaped("resent")
+        return True
+
 
     def reap_running(self, job, given_up=None):
         """Hand on the running `job` if its lease expired, or (`given_up`, see
-        JobStore.reap) because its attempt gives itself up. Returns the outcome."""
+        JobStore.reap) because its attempt gives itself up; a requeued job keeps its slot
+        and is sent again at once. Returns the outcome."""
         svc = self.svc
         outcome = svc.jobs.reap(job["id"], svc.settings.max_attempts, given_up)
         why = "lease of attempt %d expired" if given_up is None else "attempt %d gave up"
         if outcome == "requeued":
             log.warning("job %s: " + why + "; queued as attempt %d", job["id"],
                         job["attempt"], job["attempt"] + 1)
-            self._send(job)
+            enqueue(svc.celery, job)
         elif outcome == "exhausted":
             log.error("job %s: failed after %d attempts", job["id"], job["attempt"])
             svc.metrics.job_ended(job["type"], JobStatus.FAILED.value)
@@ -86,7 +125,8 @@ class Reaper:
             svc.metrics.reaped(outcome)
         return outcome
 
-    def _send(self, job, mark=True):
-        enqueue(self.svc.celery, job)
-        if mark:
-            self.svc.jobs.mark_enqueued(job["id"])
+
+def release_waiting(svc, queues):
+    """Give the free slots of `queues` to waiting jobs, fairly, and send them."""
+    for queue in queues:
+        send_released(svc.celery, queue, svc.jobs.scheduler.dispatch(queue))

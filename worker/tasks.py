@@ -9,15 +9,16 @@ import logging
 import os
 import time
 
+import redis
 from celery import signals
 
 from shared.errors import InternalError, NotFoundError, TextgenError
 from shared.jobs import JobStatus, JobType
 from shared.logs import job_context
-from shared.queue import TASK_GENERATE, TASK_TRAIN
+from shared.queue import TASK_GENERATE, TASK_TRAIN, queue_of
 from worker.lease import Lease
 from worker.model_cache import ModelCache
-from worker.reaper import Reaper
+from worker.reaper import Reaper, release_waiting
 from worker.runs import model_loader, run_generation, run_training
 from worker.stall import StallWatchdog, give_up_and_exit
 from worker.webhook_sender import WebhookSender
@@ -40,23 +41,28 @@ def register_tasks(celery, svc):
     def generate(task, job_id):
         run_job(svc, job_id, functools.partial(run_generation, cache=cache), worker_name(task))
 
-    me = {}  # this worker's name and queues, once it is ready
+    me = {}  # this worker's name, queues and reaper, once it is ready
 
     @signals.worker_ready.connect(weak=False)
     def start_reaper(sender, **kwargs):
-        # sender: the worker's consumer; it knows the node name and the queues it reads.
+        # sender: the worker's consumer; it knows the node name, the queues it reads and
+        # (its controller) how many tasks it runs at once.
         me.update(name=f"{sender.hostname}/{os.getpid()}",
                   queues=[queue.name for queue in sender.task_consumer.queues])
         # A first heartbeat now: health counts the worker from the moment it listens, not
         # from the reaper's first pass, which reports it from then on.
         svc.metrics.worker_alive(me["name"], me["queues"])
-        Reaper(svc, me["name"], me["queues"]).start()
+        concurrency = getattr(sender.controller, "concurrency", None) or 1
+        me["reaper"] = Reaper(svc, me["name"], me["queues"], node=sender.hostname,
+                              concurrency=concurrency)
+        me["reaper"].start()  # its slots count at once too (shared/scheduler.py)
         WebhookSender(svc.webhooks, svc.settings.webhook_allow_hosts).start()
 
     @signals.worker_shutdown.connect(weak=False)
     def report_gone(**kwargs):
-        if me:  # a clean stop: health stops counting the worker at once
+        if me:  # a clean stop: health stops counting the worker, and its slots go, at once
             svc.metrics.worker_gone(me["name"], me["queues"])
+            me["reaper"].stop()
 
     return train, generate
 
@@ -77,13 +83,25 @@ def run_job(svc, job_id, body, worker):
     except NotFoundError:
         log.warning("job %s: no such record; message dropped", job_id)
         return
-    if attempt is None:
-        log.info("job %s: not queued (cancelled, or another delivery runs it); skipped",
-                 job_id)
-        return
     job = svc.jobs.get(job_id)
-    with job_context(job_id, job["owner"], attempt):
-        _run_attempt(svc, job, attempt, body, worker, asked)
+    try:
+        if attempt is None:
+            log.info("job %s: not queued (cancelled, or another delivery runs it); skipped",
+                     job_id)
+            return
+        with job_context(job_id, job["owner"], attempt):
+            _run_attempt(svc, job, attempt, body, worker, asked)
+    finally:
+        _next_turn(svc, queue_of(job))
+
+
+def _next_turn(svc, queue):
+    """This worker's slot is free (or a stray message took none): the next turn now, not
+    at the next reaper pass."""
+    try:
+        release_waiting(svc, [queue])
+    except redis.RedisError as e:
+        log.warning("releasing the next job failed (%s); a reaper does it", type(e).__name__)
 
 
 def _run_attempt(svc, job, attempt, body, worker, leased_at):
