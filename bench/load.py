@@ -1,29 +1,38 @@
-"""Load: 20 clients submit 200 generation jobs at once to `make up`'s stack.
+"""Load: many owners submit a backlog at once to `make up`'s stack; is it taken fairly?
 
 Starts the local stack (embedded Redis, gunicorn, one train and one generate worker) in a
-scratch directory, trains a tiny model, then has `--clients` threads submit `--jobs`
-generation jobs between them as fast as they can, and waits until every job has ended.
-It checks that each job succeeded exactly once (one `running` status, attempt 1) and
-that no job is missing or extra, and prints submissions per second, p50/p99 submit
-latency and the time to drain the queue.
+scratch directory, trains a tiny model for each owner, then submits as fast as it can:
 
-    .venv/bin/python -m bench.load [--clients 20] [--jobs 200] [--length 100]
+- the fairness run (the default): `--owners` owners submit `--jobs` generation jobs
+  between them, in `--bursts` waves (every owner's thread waits for the others between
+  waves), while one more owner submits `--train-jobs` training jobs in the same waves;
+- `--burst`: issue 7's run, one owner's `--jobs` generation jobs from `--clients` threads.
 
-The stack runs with TEXTGEN_MAX_ACTIVE_JOBS raised to the job count: the per-owner quota
-(8 by default) would otherwise answer most of a burst from one owner with 429.
+Every submission carries a token and an Idempotency-Key, as a careful client's would. It
+waits until every job ended, checks that each succeeded exactly once (one `running`
+status, attempt 1) and that none is missing or extra, and prints submissions per second,
+p50/p99 submit latency, the longest wait of any owner's first job (submitted to started)
+and the time to drain.
+
+    .venv/bin/python -m bench.load [--owners 20] [--jobs 2000] [--train-jobs 200]
+    .venv/bin/python -m bench.load --burst [--clients 20] [--jobs 200]
 """
 
 import argparse
 import os
+import secrets
 import tempfile
 import threading
 import time
+import uuid
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from client.api_client import Client  # noqa: E402
-from client.records import JobStatus  # noqa: E402
 from client.stack import LocalStack, free_port  # noqa: E402
 
 TEXT = ("It was on a dreary night of November that I beheld the accomplishment of my toils.\n"
@@ -31,7 +40,7 @@ TEXT = ("It was on a dreary night of November that I beheld the accomplishment o
         ) * 30
 TINY = {"model": {"units": 32, "layers": 1, "embedding_dim": 16},
         "training": {"epochs": 1, "seq_length": 32, "batch_size": 16}}
-TOKEN = "load-bench-token-0123456789"
+_DRAIN_TIMEOUT_S = 3600
 
 
 def percentile(values, q):
@@ -39,94 +48,203 @@ def percentile(values, q):
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def tiny_model(api, scratch):
-    """The id of a tiny model trained on the stack, for the load to generate from."""
+def seconds_between(earlier, later):
+    """Seconds from one ISO 8601 time of a job record to another."""
+    return (datetime.fromisoformat(later.replace("Z", "+00:00"))
+            - datetime.fromisoformat(earlier.replace("Z", "+00:00"))).total_seconds()
+
+
+class Submissions:
+    """Every submission's owner, job id and latency, from many threads."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.jobs = []  # (owner, kind, job id), in the order the answers came
+        self.latencies = []
+        self.failures = []
+
+    def submit(self, owner, kind, call):
+        began = time.monotonic()
+        try:
+            job = call(idempotency_key=str(uuid.uuid4()))
+        except Exception as e:  # noqa: BLE001 - every failure is counted, then reported
+            with self.lock:
+                self.failures.append(f"{owner}: {e!r}")
+            return
+        with self.lock:
+            self.latencies.append(time.monotonic() - began)
+            self.jobs.append((owner, kind, job["id"]))
+
+
+def setup(stack, owners, scratch):
+    """Each owner's client, corpus and (generation owners) a tiny model of their own."""
     corpus_path = Path(scratch) / "corpus.txt"
     corpus_path.write_text(TEXT)
-    trained = api.wait(api.train(api.upload_corpus(corpus_path)["id"], "default",
-                                 **TINY)["id"], poll_s=0.2, timeout_s=300)
-    return trained["result"]["model_id"]
+    clients = {owner: Client(stack.url, token=token, timeout_s=60)
+               for owner, token in owners.items()}
+    corpora = {owner: api.upload_corpus(corpus_path)["id"] for owner, api in clients.items()}
+    training = {owner: api.train(corpora[owner], "default", **TINY)["id"]
+                for owner, api in clients.items() if owner != "trainer"}
+    models = {owner: clients[owner].wait(job_id, poll_s=0.2, timeout_s=600)["result"]["model_id"]
+              for owner, job_id in training.items()}
+    return clients, corpora, models
 
 
-def submit_all(url, model_id, clients, jobs, length):
-    """Submit `jobs` generation jobs from `clients` threads at once; (ids, latencies, s)."""
-    ids, latencies, failures = [], [], []
-    lock = threading.Lock()
-    start = threading.Barrier(clients)
+def fairness_run(args, stack, owners, scratch):
+    clients, corpora, models = setup(stack, owners, scratch)
+    generators = [owner for owner in owners if owner != "trainer"]
+    print(f"stack up, {len(models)} models; {len(generators)} owners submit {args.jobs} "
+          f"generation jobs of {args.length} characters and 'trainer' {args.train_jobs} "
+          f"training jobs, in {args.bursts} bursts", flush=True)
+    shares = {owner: args.jobs // len(generators) + (i < args.jobs % len(generators))
+              for i, owner in enumerate(generators)}
+    shares["trainer"] = args.train_jobs
+    wave = threading.Barrier(len(shares))
+    done = Submissions()
+
+    def owner_thread(owner, count):
+        api = Client(stack.url, token=owners[owner], timeout_s=60)
+        for burst in range(args.bursts):
+            wave.wait()
+            for _ in range(count // args.bursts + (burst < count % args.bursts)):
+                if owner == "trainer":
+                    done.submit(owner, "train", lambda **kw: api.train(
+                        corpora[owner], "default", **TINY, **kw))
+                else:
+                    done.submit(owner, "generate", lambda **kw: api.generate(
+                        models[owner], length=args.length, temperature=1.0, **kw))
+
+    submit_s = run_threads([(owner_thread, (owner, n)) for owner, n in shares.items()])
+    report(args, clients, done, submit_s)
+    return done
+
+
+def burst_run(args, stack, owners, scratch):
+    clients, _, models = setup(stack, owners, scratch)
+    [(owner, model_id)] = models.items()
+    print(f"stack up, model {model_id}; {args.clients} clients submit {args.jobs} "
+          f"generation jobs of {args.length} characters", flush=True)
+    start = threading.Barrier(args.clients)
+    done = Submissions()
 
     def client_thread(count):
-        api = Client(url, token=TOKEN, timeout_s=60)
+        api = Client(stack.url, token=owners[owner], timeout_s=60)
         start.wait()
         for _ in range(count):
-            began = time.monotonic()
-            try:
-                job = api.generate(model_id, length=length, temperature=1.0)
-            except Exception as e:  # noqa: BLE001 - every failure is counted, then reported
-                with lock:
-                    failures.append(repr(e))
-                continue
-            with lock:
-                latencies.append(time.monotonic() - began)
-                ids.append(job["id"])
+            done.submit(owner, "generate", lambda **kw: api.generate(
+                model_id, length=args.length, temperature=1.0, **kw))
 
-    shares = [jobs // clients + (1 if i < jobs % clients else 0) for i in range(clients)]
-    threads = [threading.Thread(target=client_thread, args=(n,)) for n in shares]
+    shares = [args.jobs // args.clients + (i < args.jobs % args.clients)
+              for i in range(args.clients)]
+    submit_s = run_threads([(client_thread, (n,)) for n in shares])
+    report(args, clients, done, submit_s)
+    return done
+
+
+def run_threads(targets):
+    threads = [threading.Thread(target=target, args=a) for target, a in targets]
     began = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return ids, latencies, failures, time.monotonic() - began
+    return time.monotonic() - began
+
+
+def report(args, clients, done, submit_s):
+    submitted = len(done.jobs)
+    print(f"submitted {submitted} in {submit_s:.2f} s: {submitted / submit_s:,.0f} "
+          f"submissions/s; submit latency p50 {percentile(done.latencies, 0.5) * 1000:,.0f} "
+          f"ms, p99 {percentile(done.latencies, 0.99) * 1000:,.0f} ms", flush=True)
+    wait_until_drained(clients)
+    records = check_each_ran_once(clients, done)
+    first_created = min(job["created_at"] for job in records.values())
+    for kind in ("generate", "train"):
+        ended = [records[job_id]["finished_at"] for _, k, job_id in done.jobs if k == kind]
+        if ended:
+            print(f"{len(ended)} {kind} jobs: the last ended "
+                  f"{seconds_between(first_created, max(ended)):.1f} s after the first "
+                  "submission")
+    first_waits = {}
+    for owner, _, job_id in done.jobs:  # answers in order: an owner's first job first
+        job = records[job_id]
+        if owner not in first_waits and job["started_at"]:
+            first_waits[owner] = seconds_between(job["created_at"], job["started_at"])
+    generators = {o: s for o, s in first_waits.items() if o != "trainer"}
+    if generators:
+        worst = max(generators, key=generators.get)
+        print(f"longest wait of an owner's first generation job: {generators[worst]:.2f} s "
+              f"({worst}); median {percentile(list(generators.values()), 0.5):.2f} s")
+    if "trainer" in first_waits:
+        print(f"the trainer's first job waited {first_waits['trainer']:.2f} s")
+
+
+def wait_until_drained(clients):
+    deadline = time.monotonic() + _DRAIN_TIMEOUT_S
+    for api in clients.values():
+        while any(api.jobs_page(status=s, limit=1).data for s in ("queued", "running")):
+            if time.monotonic() > deadline:
+                raise SystemExit("jobs still queued or running after the drain timeout")
+            time.sleep(0.5)
+
+
+def check_each_ran_once(clients, done):
+    """Every job once: succeeded, attempt 1, one `running` event; none missing or extra.
+    Prints the problems; returns the records by id."""
+    problems = list(done.failures)
+    ids = [job_id for _, _, job_id in done.jobs]
+    if len(set(ids)) != len(ids):
+        problems.append("a job id was answered twice")
+    by_owner = defaultdict(set)
+    for owner, kind, job_id in done.jobs:
+        by_owner[(owner, kind)].add(job_id)
+    for (owner, kind), submitted in by_owner.items():
+        listed = {job["id"] for job in clients[owner].jobs(type=kind, page_size=200)}
+        if listed != submitted:
+            problems.append(f"{owner}: {len(listed)} {kind} jobs listed, "
+                            f"{len(submitted)} submitted")
+
+    def check(entry):
+        owner, _, job_id = entry
+        api = clients[owner]
+        job = api.job(job_id)
+        runs = [e for e in api.all_events(job_id) if e["type"] == "status"
+                and e["data"]["status"] == "running"]
+        if job["status"] != "succeeded" or job["attempt"] != 1 or len(runs) != 1:
+            problems.append(f"{job_id}: {job['status']}, attempt {job['attempt']}, "
+                            f"{len(runs)} runs")
+        return job
+
+    with ThreadPoolExecutor(8) as pool:
+        records = {job["id"]: job for job in pool.map(check, done.jobs)}
+    print("every job succeeded exactly once; none lost, none duplicated, no request failed"
+          if not problems else f"PROBLEMS ({len(problems)}): " + "; ".join(problems[:10]))
+    done.problems = problems
+    return records
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--burst", action="store_true", help="issue 7's one-owner run")
+    parser.add_argument("--owners", type=int, default=20)
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="generation jobs (default 2000; 200 with --burst)")
+    parser.add_argument("--train-jobs", type=int, default=200)
+    parser.add_argument("--bursts", type=int, default=4)
+    parser.add_argument("--clients", type=int, default=20, help="--burst: threads")
     parser.add_argument("--length", type=int, default=100, help="characters per sample")
     args = parser.parse_args()
-    env = {"TEXTGEN_API_TOKENS": f"load:{TOKEN}",
-           "TEXTGEN_MAX_ACTIVE_JOBS": str(args.jobs + 10)}
+    args.jobs = args.jobs or (200 if args.burst else 2000)
+    names = ["load"] if args.burst else [f"owner-{i:02d}" for i in range(args.owners)] + [
+        "trainer"]
+    owners = {name: f"{name}-{secrets.token_hex(12)}" for name in names}
+    env = {"TEXTGEN_API_TOKENS": ",".join(f"{n}:{t}" for n, t in owners.items())}
     with tempfile.TemporaryDirectory() as scratch, \
             LocalStack(Path(scratch) / "data", port=free_port(), env=env) as stack:
-        api = Client(stack.url, token=TOKEN, timeout_s=60)
-        model_id = tiny_model(api, scratch)
-        print(f"stack up, model {model_id}; {args.clients} clients submit {args.jobs} "
-              f"generation jobs of {args.length} characters", flush=True)
-
-        started = time.monotonic()
-        ids, latencies, failures, submit_s = submit_all(stack.url, model_id, args.clients,
-                                                        args.jobs, args.length)
-        pending = set(ids)
-        while pending:
-            for job_id in list(pending):
-                if JobStatus(api.job(job_id)["status"]).is_terminal:
-                    pending.discard(job_id)
-            time.sleep(0.2)
-        drain_s = time.monotonic() - started
-
-        problems = list(failures)
-        if len(set(ids)) != len(ids):
-            problems.append("a job id was answered twice")
-        listed = [job["id"] for job in api.jobs(type="generate", page_size=200)]
-        if sorted(listed) != sorted(ids):
-            problems.append(f"{len(listed)} generation jobs listed, {len(ids)} submitted")
-        for job_id in ids:
-            job = api.job(job_id)
-            runs = [e for e in api.events(job_id)[0] if e["type"] == "status"
-                    and e["data"]["status"] == "running"]
-            if job["status"] != "succeeded" or job["attempt"] != 1 or len(runs) != 1:
-                problems.append(f"{job_id}: {job['status']}, attempt {job['attempt']}, "
-                                f"{len(runs)} runs")
-
-    print(f"submitted {len(ids)}/{args.jobs} in {submit_s:.2f} s: "
-          f"{len(ids) / submit_s:,.0f} submissions/s; submit latency "
-          f"p50 {percentile(latencies, 0.5) * 1000:,.0f} ms, "
-          f"p99 {percentile(latencies, 0.99) * 1000:,.0f} ms; "
-          f"all done {drain_s:.1f} s after the first submission")
-    print("every job succeeded exactly once; none lost, none duplicated, no request failed"
-          if not problems else f"PROBLEMS ({len(problems)}): " + "; ".join(problems[:10]))
-    return 1 if problems else 0
+        print("API server:", " ".join(stack.commands["api"][0][1:]), flush=True)
+        run = burst_run if args.burst else fairness_run
+        done = run(args, stack, owners, scratch)
+    return 1 if done.problems else 0
 
 
 if __name__ == "__main__":
