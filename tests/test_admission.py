@@ -77,11 +77,11 @@ def test_the_quota_never_holds_a_job_whose_record_was_not_written(own_redis):
     server, settings = own_redis
     admin = redis.Redis.from_url(server.url)
     prefix = settings.redis_prefix
-    # Writes allowed everywhere but on job records: `{job_...}:job`.
+    # Everything may be read; written, everything but job records (`{job_...}:job`).
     admin.execute_command(
         "ACL", "SETUSER", "submitter", "on", ">submitter-password", "+@all", "%R~*",
-        f"%W~{prefix}owner*", f"%W~{prefix}sched:*",
-        f"%W~{prefix}*:events")
+        f"~{prefix}owner*", f"~{prefix}sched:*",
+        f"~{prefix}*:events")
     limited = dataclasses.replace(
         settings, redis_url=f"redis://submitter:submitter-password@127.0.0.1:{server.port}/0")
     jobs = Services.from_settings(limited).jobs
