@@ -38,8 +38,9 @@ from client.stack import LocalStack, free_port  # noqa: E402
 TEXT = ("It was on a dreary night of November that I beheld the accomplishment of my toils.\n"
         "With an anxiety that almost amounted to agony, I collected the instruments of life.\n"
         ) * 30
-TINY = {"model": {"units": 32, "layers": 1, "embedding_dim": 16},
-        "training": {"epochs": 1, "seq_length": 32, "batch_size": 16}}
+# The smallest model that trains and samples: one short epoch, a second or so a job.
+TINY = {"model": {"units": 8, "layers": 1, "embedding_dim": 8},
+        "training": {"epochs": 1, "seq_length": 16, "batch_size": 64}}
 _DRAIN_TIMEOUT_S = 3600
 
 
