@@ -5,7 +5,7 @@ import time
 
 from client.stack import free_port
 from shared.jobs import JobType
-from shared.queue import enqueue, messages_in_flight
+from shared.queue import QUEUES, enqueue, messages_in_flight
 from shared.services import Services
 from worker.lease import Lease
 from worker.reaper import Reaper
@@ -78,3 +78,25 @@ def test_a_lease_that_cannot_be_renewed_for_lease_s_is_presumed_lost(settings):
         assert lease.still_ours()  # Redis cannot say, and the lease cannot have expired
         assert lease.lost.wait(2)
         assert not lease.still_ours()
+
+
+def test_a_reaper_pass_reads_the_jobs_holding_slots_not_the_backlog(settings, tmp_path):
+    from tests.faults import RedisProcess
+
+    server = RedisProcess(tmp_path / "redis").start()
+    try:
+        services = Services.from_settings(dataclasses.replace(settings, redis_url=server.url))
+        backlog = [services.jobs.create(JobType.GENERATE, {}, f"owner{i % 20}",
+                                        max_queued=1000, model_id="m")["id"]
+                   for i in range(2000)]
+        reaper = Reaper(services, "w/1", ["generate"], node="w", concurrency=2)
+        reaper.reap_once()  # two released: the oldest jobs of the first two owners
+        services.redis.config_resetstat()
+        reaper.reap_once()
+        reads = services.redis.info("commandstats")["cmdstat_hgetall"]["calls"]
+        # Each queue's released set, and the two released jobs' records: none of the
+        # 1,998 waiting (the reaper used to read every queued job's record every pass).
+        assert reads == len(QUEUES) + 2
+        assert sorted(services.jobs.scheduler.released("generate")) == sorted(backlog[:2])
+    finally:
+        server.stop()
