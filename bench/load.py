@@ -49,6 +49,11 @@ def percentile(values, q):
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+def latency(seconds):
+    return (f"p50 {percentile(seconds, 0.5) * 1000:,.0f} ms, "
+            f"p99 {percentile(seconds, 0.99) * 1000:,.0f} ms")
+
+
 def seconds_between(earlier, later):
     """Seconds from one ISO 8601 time of a job record to another."""
     return (datetime.fromisoformat(later.replace("Z", "+00:00"))
@@ -155,8 +160,10 @@ def run_threads(targets):
 def report(args, clients, done, submit_s):
     submitted = len(done.jobs)
     print(f"submitted {submitted} in {submit_s:.2f} s: {submitted / submit_s:,.0f} "
-          f"submissions/s; submit latency p50 {percentile(done.latencies, 0.5) * 1000:,.0f} "
-          f"ms, p99 {percentile(done.latencies, 0.99) * 1000:,.0f} ms", flush=True)
+          f"submissions/s; submit latency {latency(done.latencies)}", flush=True)
+    kinds = {kind for _, kind, _ in done.jobs}
+    for kind in sorted(kinds) if len(kinds) > 1 else ():
+        print(f"  {kind}: {latency([s for (_, k, _), s in zip(done.jobs, done.latencies) if k == kind])}")
     wait_until_drained(clients)
     records = check_each_ran_once(clients, done)
     first_created = min(job["created_at"] for job in records.values())
