@@ -72,7 +72,7 @@ def test_a_set_limit_holds_from_the_second_step_whatever_the_steps_took():
 
 
 def running_job(services, lease_ms=60_000):
-    job = services.jobs.create(JobType.TRAIN, {}, "alice", max_active=100, corpus_id="c")
+    job = services.jobs.create(JobType.TRAIN, {}, "alice", max_queued=100, corpus_id="c")
     attempt = services.jobs.start(job["id"], "w1", lease_ms)
     return services.jobs.get(job["id"]), attempt
 
