@@ -32,7 +32,7 @@ def app(store_settings):
 def generated(svc, model, samples, prompt="", owner="alice"):
     """A generation job that succeeded with `samples`, stored as the worker stores them."""
     spec = GenerateSpec(model_id=model["id"], prompt=prompt, seed=1).model_dump()
-    job = svc.jobs.create("generate", spec, owner, max_active=10, model_id=model["id"])
+    job = svc.jobs.create("generate", spec, owner, max_queued=10, model_id=model["id"])
     attempt = svc.jobs.start(job["id"], "w", 30_000)
     data = encode_samples(samples, 64 * MB)
     svc.artifacts.put_result(job["id"], attempt, data)
@@ -124,7 +124,7 @@ def test_a_job_recorded_with_inline_samples_reads_as_a_summary(app, svc):
     client = client_of(app)
     model = registered_model(svc)
     spec = GenerateSpec(model_id=model["id"], seed=1).model_dump()
-    job = svc.jobs.create("generate", spec, "alice", max_active=10, model_id=model["id"])
+    job = svc.jobs.create("generate", spec, "alice", max_queued=10, model_id=model["id"])
     attempt = svc.jobs.start(job["id"], "w", 30_000)
     samples = [{"text": "an old sample " * 20, "temperature": 0.5}]
     assert svc.jobs.succeed(job["id"], attempt, {"samples": samples})
