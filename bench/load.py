@@ -4,8 +4,9 @@ Starts the local stack (embedded Redis, gunicorn, one train and one generate wor
 scratch directory, trains a tiny model for each owner, then submits as fast as it can:
 
 - the fairness run (the default): `--owners` owners submit `--jobs` generation jobs
-  between them, in `--bursts` waves (every owner's thread waits for the others between
-  waves), while one more owner submits `--train-jobs` training jobs in the same waves;
+  between them, a thread each, in `--bursts` waves (every thread waits for the others
+  between waves), while one more owner submits `--train-jobs` training jobs in the same
+  waves, from threads with as many submissions each;
 - `--burst`: issue 7's run, one owner's `--jobs` generation jobs from `--clients` threads.
 
 Every submission carries a token and an Idempotency-Key, as a careful client's would. It
@@ -102,9 +103,14 @@ def fairness_run(args, stack, owners, scratch):
     print(f"stack up, {len(models)} models; {len(generators)} owners submit {args.jobs} "
           f"generation jobs of {args.length} characters and 'trainer' {args.train_jobs} "
           f"training jobs, in {args.bursts} bursts", flush=True)
-    shares = {owner: args.jobs // len(generators) + (i < args.jobs % len(generators))
-              for i, owner in enumerate(generators)}
-    shares["trainer"] = args.train_jobs
+    shares = [(owner, args.jobs // len(generators) + (i < args.jobs % len(generators)))
+              for i, owner in enumerate(generators)]
+    # The trainer's jobs from as many threads as it takes to give each thread a generation
+    # owner's share: one thread with all of them would bound every wave's length.
+    per_thread = max(1, args.jobs // len(generators))
+    threads = -(-args.train_jobs // per_thread)
+    shares += [("trainer", args.train_jobs // threads + (i < args.train_jobs % threads))
+               for i in range(threads)]
     wave = threading.Barrier(len(shares))
     done = Submissions()
 
@@ -120,7 +126,7 @@ def fairness_run(args, stack, owners, scratch):
                     done.submit(owner, "generate", lambda **kw: api.generate(
                         models[owner], length=args.length, temperature=1.0, **kw))
 
-    submit_s = run_threads([(owner_thread, (owner, n)) for owner, n in shares.items()])
+    submit_s = run_threads([(owner_thread, share) for share in shares])
     report(args, clients, done, submit_s)
     return done
 
