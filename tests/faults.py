@@ -122,12 +122,15 @@ def stack_jobs(stack, redis_url):
 
 
 def unsent_training_job(jobs, owner="alice"):
-    """The id of a queued training job of the default preset that no worker was sent."""
+    """The id of a queued training job of the default preset that no worker is sent: it
+    waits on the train-gpu queue, which no worker of the test stacks reads, so the
+    scheduler never releases it (shared/scheduler.py)."""
     from shared.jobs import JobType
     from shared.specs import resolve_train_spec
 
     spec = resolve_train_spec("default", {}).model_dump()
-    return jobs.create(JobType.TRAIN, spec, owner, max_active=8, corpus_id="cor_x")["id"]
+    return jobs.create(JobType.TRAIN, spec, owner, max_queued=8, corpus_id="cor_x",
+                       resources={"accelerator": "gpu"})["id"]
 
 
 def lose_attempt(jobs, job_id, worker):
