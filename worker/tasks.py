@@ -15,7 +15,7 @@ from celery import signals
 from shared.errors import InternalError, NotFoundError, TextgenError
 from shared.jobs import JobStatus, JobType
 from shared.logs import job_context
-from shared.queue import TASK_GENERATE, TASK_TRAIN, queue_of
+from shared.queue import QUEUES, TASK_GENERATE, TASK_TRAIN, queue_of
 from worker.lease import Lease
 from worker.model_cache import ModelCache
 from worker.reaper import Reaper, release_waiting
@@ -83,23 +83,23 @@ def run_job(svc, job_id, body, worker):
     except NotFoundError:
         log.warning("job %s: no such record; message dropped", job_id)
         return
+    if attempt is None:
+        log.info("job %s: not queued (cancelled, or another delivery runs it); skipped",
+                 job_id)
+        _next_turn(svc, QUEUES)  # a job cancelled after its release freed its slot
+        return
     job = svc.jobs.get(job_id)
     try:
-        if attempt is None:
-            log.info("job %s: not queued (cancelled, or another delivery runs it); skipped",
-                     job_id)
-            return
         with job_context(job_id, job["owner"], attempt):
             _run_attempt(svc, job, attempt, body, worker, asked)
     finally:
-        _next_turn(svc, queue_of(job))
+        _next_turn(svc, [queue_of(job)])
 
 
-def _next_turn(svc, queue):
-    """This worker's slot is free (or a stray message took none): the next turn now, not
-    at the next reaper pass."""
+def _next_turn(svc, queues):
+    """This worker's slot is free: the next turn now, not at the next reaper pass."""
     try:
-        release_waiting(svc, [queue])
+        release_waiting(svc, queues)
     except redis.RedisError as e:
         log.warning("releasing the next job failed (%s); a reaper does it", type(e).__name__)
 
