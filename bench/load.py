@@ -43,6 +43,7 @@ TEXT = ("It was on a dreary night of November that I beheld the accomplishment o
 TINY = {"model": {"units": 8, "layers": 1, "embedding_dim": 8},
         "training": {"epochs": 1, "seq_length": 16, "batch_size": 64}}
 _DRAIN_TIMEOUT_S = 3600
+TOKEN = "load-bench-token-0123456789"  # the one owner of bench/connections.py
 
 
 def percentile(values, q):
@@ -81,6 +82,15 @@ class Submissions:
         with self.lock:
             self.latencies.append(time.monotonic() - began)
             self.jobs.append((owner, kind, job["id"]))
+
+
+def tiny_model(api, scratch):
+    """The id of a tiny model trained on the stack, for a load to generate from."""
+    corpus_path = Path(scratch) / "corpus.txt"
+    corpus_path.write_text(TEXT)
+    trained = api.wait(api.train(api.upload_corpus(corpus_path)["id"], "default",
+                                 **TINY)["id"], poll_s=0.2, timeout_s=300)
+    return trained["result"]["model_id"]
 
 
 def setup(stack, owners, scratch):
