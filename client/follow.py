@@ -27,14 +27,15 @@ def duration(seconds):
 
 
 def epoch_line(data, epochs, level="char"):
-    """One epoch's figures: losses in nats per token, bits per token, throughput, time."""
+    """One epoch's figures: losses in nats per token, bits per token (and per character,
+    for word models), throughput, time."""
     unit = "char" if level == "char" else "token"
     parts = [f"epoch {data['epoch']}/{epochs}", f"loss {_num(data.get('loss'))}"]
     if data.get("val_loss") is not None:
         parts.append(f"val {_num(data['val_loss'])}")
-    bits = data.get("bits_per_char") or data.get("bits_per_token")
-    if bits is not None:
-        parts.append(f"{bits:.3f} bits/{unit}")
+    for key, shown in (("bits_per_token", "token"), ("bits_per_char", "char")):
+        if data.get(key) is not None:
+            parts.append(f"{data[key]:.3f} bits/{shown}")
     if data.get("targets_per_s"):
         parts.append(f"{data['targets_per_s']:,.0f} {unit}s/s")
     if data.get("train_seconds") is not None:

@@ -29,7 +29,7 @@ def plot_losses(job, epochs, output):
         losses.set_title(f"{job['id']} ({job['spec'].get('preset')} preset)")
         losses.legend()
         losses.grid(alpha=0.3)
-        bits.plot(numbers, [e.get("bits_per_char") or e.get("bits_per_token")
+        bits.plot(numbers, [e.get("bits_per_char" if level == "char" else "bits_per_token")
                             for e in epochs], "o-", color="tab:green")
         # The API's bits per token come from the validation loss when there is one.
         bits.set_ylabel(f"bits per {unit}" + (" (validation)" if validated else ""))

@@ -86,7 +86,8 @@ class JobSummary(TypedDict):
     finished_at: str | None
     attempt: int
     progress: Progress
-    metrics: dict[str, float | None]  # loss, val_loss, bits_per_char
+    # loss, val_loss, bits_per_char; word level also bits_per_token
+    metrics: dict[str, float | None]
     result: TrainResult | GenerateResult | None
     error: JobError | None
     stopped_reason: str | None  # epochs_done, time_limit, early_stopping, cancelled

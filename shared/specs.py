@@ -30,7 +30,9 @@ PRESETS = {
                   "embedding_dim": 64},
         "training": {"epochs": 10, "batch_size": 64, "seq_length": 64, "learning_rate": 1e-2,
                      "validation_fraction": 0.1, "seed": 1, "max_seconds": None,
-                     "clip_norm": 1.0, "patience": 3, "lr_decay": 0.95},
+                     "clip_norm": 1.0, "patience": 3, "lr_decay": 0.95,
+                     "lr_schedule": "budget", "warmup_steps": 20, "cooldown_fraction": 0.2,
+                     "ema_decay": None},
     },
     # The tutorial exactly: LSTM 256 -> 256 -> 128, dropout 0.2, batch 256, Adam at Keras'
     # default rate, windows of 100, no validation split, no clipping, no schedule.
@@ -40,7 +42,9 @@ PRESETS = {
                   "embedding_dim": 64},
         "training": {"epochs": 4, "batch_size": 256, "seq_length": 100, "learning_rate": 1e-3,
                      "validation_fraction": 0.0, "seed": 1, "max_seconds": None,
-                     "clip_norm": None, "patience": None, "lr_decay": 1.0},
+                     "clip_norm": None, "patience": None, "lr_decay": 1.0,
+                     "lr_schedule": "epoch_decay", "warmup_steps": 0,
+                     "cooldown_fraction": 0.2, "ema_decay": None},
     },
 }
 
@@ -99,7 +103,35 @@ class TrainingSpec(BaseModel):
     patience: Annotated[int | None, _field(1, 1000, "epochs without a better val_loss "
                                            "before stopping (null: never)")]
     lr_decay: Annotated[float, _field(0.01, 1.0, "learning rate multiplied by this after "
-                                      "each epoch")]
+                                      "each epoch (lr_schedule 'epoch_decay' only)")]
+    # The schedule and averaging fields (issue 16, worker/schedule.py).
+    lr_schedule: Literal["budget", "epoch_decay"] = Field(description=(
+        "'budget': warm up over warmup_steps, hold learning_rate, then cool down linearly "
+        "to zero over the last cooldown_fraction of the budget (by elapsed time with "
+        "max_seconds, across resumed attempts; by steps with epochs; whichever ends "
+        "first); 'epoch_decay': multiply by lr_decay after each epoch"))
+    warmup_steps: Annotated[int, _field(0, 100_000, "'budget' schedule: steps of linear "
+                                        "warm-up from zero")]
+    cooldown_fraction: Annotated[float, _field(0.0, 1.0, "'budget' schedule: the last share "
+                                               "of the budget over which the rate falls "
+                                               "to zero (1: linear decay throughout)")]
+    ema_decay: Annotated[float | None, _field(
+        0.5, 0.99999, "validate and save an exponential moving average of the weights, "
+        "updated every step with this decay (null: the weights as trained)")]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stored_before_the_schedule(cls, data):
+        """A spec stored before `lr_schedule` existed (a queued job, a model's config) ran
+        the per-epoch decay without averaging: it still does. Not a field default, which
+        a request's partial section would then carry over the preset's value."""
+        if isinstance(data, dict) and "lr_schedule" not in data:
+            data = {**BEFORE_SCHEDULE, **data}
+        return data
+
+
+BEFORE_SCHEDULE = {"lr_schedule": "epoch_decay", "warmup_steps": 0, "cooldown_fraction": 0.2,
+                   "ema_decay": None}
 
 
 class TrainSpec(BaseModel):

@@ -18,7 +18,8 @@ def other_host(store_settings, tmp_path, name):
 
 
 def test_resume_on_another_host_matches_the_uninterrupted_run(store_settings, tmp_path):
-    spec = tiny_spec("embedding_lstm", epochs=4, lr_decay=0.7, patience=3)
+    spec = tiny_spec("embedding_lstm", epochs=4, lr_decay=0.7, patience=3,
+                     lr_schedule="epoch_decay")
     whole = train(spec, TEXT, tmp_path / "whole", TrainHooks())
 
     half = copy.deepcopy(spec)

@@ -31,12 +31,14 @@ class StopReason(str, enum.Enum):
     EARLY_STOPPING = "early_stopping"  # val_loss stopped improving for `patience` epochs
 
 
-def epoch_metrics(loss, val_loss, level=CHAR):
+def epoch_metrics(loss, val_loss, level=CHAR, tokens_per_char=None):
     """Metrics as reported: bits per token from val_loss when there is one, else loss.
 
     Losses are mean cross-entropy per predicted token in nats, so / ln 2 gives bits. The
     key is `bits_per_char` at char level; at word level it is `bits_per_token`, and
-    `bits_per_char` is there as None (job records and clients read that key).
+    `bits_per_char` is the same loss spread over the characters of the text it was
+    computed on, so word and character models of one corpus compare: `tokens_per_char`
+    gives (training, validation) text's tokens per character (None: not known).
     """
     loss = None if loss is None else float(loss)
     val_loss = None if val_loss is None else float(val_loss)
@@ -44,7 +46,11 @@ def epoch_metrics(loss, val_loss, level=CHAR):
     bits = None if reference is None else reference / LN2
     if level == CHAR:
         return {"loss": loss, "val_loss": val_loss, "bits_per_char": bits}
-    return {"loss": loss, "val_loss": val_loss, "bits_per_char": None, "bits_per_token": bits}
+    per_char = None
+    if bits is not None and tokens_per_char is not None:
+        per_char = bits * tokens_per_char[1 if val_loss is not None else 0]
+    return {"loss": loss, "val_loss": val_loss, "bits_per_char": per_char,
+            "bits_per_token": bits}
 
 
 def perplexity(loss, val_loss):
@@ -59,34 +65,35 @@ def perplexity(loss, val_loss):
 
 
 class Stop(keras.callbacks.Callback):
-    """Stop at the next step once `should_stop()` is true or `max_seconds` is spent.
+    """Stop at the next step once `should_stop()` is true or the time budget is spent.
 
-    `max_seconds` counts from this fit's start: a resumed run gets the whole budget again.
+    `budget` (worker.schedule.Budget) is the job's total across attempts: a resumed run
+    gets only what its predecessors left, and the clock starts with this fit.
 
     Keras checks `model.stop_training` after every batch and leaves the epoch loop; it
     still runs validation (if any) and the epoch-end callbacks for the partial epoch.
     """
 
-    def __init__(self, should_stop, max_seconds):
+    def __init__(self, should_stop, budget):
         super().__init__()
         self.should_stop = should_stop
-        self.max_seconds = max_seconds
+        self.budget = budget
         self.reason = None
 
     def on_train_begin(self, logs=None):
-        self.started = time.monotonic()
+        self.budget.start()
 
     def seconds_left(self):
-        """What is left of the budget (None: no budget); read by Progress for its ETA."""
-        if self.max_seconds is None:
+        """What is left of the job's budget (None: no budget); read by Progress for its
+        ETA."""
+        if self.budget.max_seconds is None:
             return None
-        return max(0.0, self.max_seconds - (time.monotonic() - self.started))
+        return max(0.0, self.budget.max_seconds - self.budget.spent())
 
     def on_train_batch_end(self, batch, logs=None):
         if self.should_stop():
             self.reason = StopReason.CANCELLED
-        elif (self.max_seconds is not None
-              and time.monotonic() - self.started >= self.max_seconds):
+        elif self.budget.spent_out():
             self.reason = StopReason.TIME_BUDGET
         if self.reason is not None:
             self.model.stop_training = True
@@ -103,7 +110,7 @@ class Progress(keras.callbacks.Callback):
     """
 
     def __init__(self, hooks, epochs, steps, level=CHAR, history=(), sample=None,
-                 targets_per_step=None, seconds_left=None):
+                 targets_per_step=None, seconds_left=None, tokens_per_char=None):
         super().__init__()
         self.seconds_left = seconds_left  # () -> the time budget's rest (s) or None
         self.hooks = hooks
@@ -112,6 +119,7 @@ class Progress(keras.callbacks.Callback):
         self.steps = steps  # batches per epoch
         self.targets_per_step = targets_per_step  # tokens the loss is computed on, a batch
         self.level = level
+        self.tokens_per_char = tokens_per_char  # word level: see epoch_metrics
         self.history = list(history)
         self.initial_epoch = len(self.history)  # epochs done before this fit
 
@@ -139,10 +147,11 @@ class Progress(keras.callbacks.Callback):
             previous_val = self.history[-1]["val_loss"] if self.history else None
             # logs["loss"] is the running mean over this epoch's batches so far.
             self.hooks.on_progress(self._progress(now), epoch_metrics(
-                logs["loss"], previous_val, self.level))
+                logs["loss"], previous_val, self.level, self.tokens_per_char))
 
     def on_epoch_end(self, epoch, logs=None):
-        metrics = epoch_metrics(logs["loss"], logs.get("val_loss"), self.level)
+        metrics = epoch_metrics(logs["loss"], logs.get("val_loss"), self.level,
+                                self.tokens_per_char)
         train_s = self.last_batch_end - self.epoch_started
         entry = {"epoch": epoch + 1, **metrics,
                  "perplexity": perplexity(metrics["loss"], metrics["val_loss"]),

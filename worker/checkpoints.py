@@ -7,7 +7,8 @@ picks it up, through the job's checkpoint store (shared/checkpoint_store.py).
                          the same object and no file is ever overwritten
     state.json           the commit point, written last: the files of the last and of the
                          best complete epoch, the epoch, the best metric, the history so
-                         far, and the fingerprint of what is being trained (spec and text)
+                         far, the training seconds spent (the time budget is the job's
+                         total), and the fingerprint of what is being trained (spec, text)
 
 A crash before state.json is replaced leaves the previous state and the files it names
 intact, so a resume loses at most the epoch in progress. Files no longer named are pruned
@@ -74,6 +75,7 @@ class Resumed:
     best_epoch: int | None  # 1-based; None when no epoch had a finite loss
     best_file: str | None  # the best epoch's file, still named by the next state.json
     best_weights: list | None  # its weights
+    seconds_spent: float  # training time of the job so far, toward its max_seconds
 
 
 def load_checkpoint(store, identity, build):
@@ -103,7 +105,9 @@ def load_checkpoint(store, identity, build):
         return None
     return Resumed(model=model, epoch=state["epoch"], history=state["history"][:state["epoch"]],
                    best_metric=state["best_metric"], best_epoch=state["best_epoch"],
-                   best_file=state["best_file"], best_weights=best_weights)
+                   best_file=state["best_file"], best_weights=best_weights,
+                   # States written before the budget counted across attempts have none.
+                   seconds_spent=state.get("seconds_spent") or 0.0)
 
 
 def _load(model, store, name, iterations):
@@ -130,12 +134,14 @@ class Checkpoint(keras.callbacks.Callback):
     the number of batches in a complete epoch.
     """
 
-    def __init__(self, store, monitor, steps, identity, history, resumed=None, fence=None):
+    def __init__(self, store, monitor, steps, identity, history, resumed=None, fence=None,
+                 seconds_spent=None):
         super().__init__()
         self.store = store  # shared.checkpoint_store.CheckpointStore
         # Asked right before each commit: true (or raising) when this run may no longer
         # write (its job was cancelled or handed to another attempt).
         self.fence = fence
+        self.seconds_spent = seconds_spent  # () -> the job's training seconds so far
         self.monitor = monitor
         self.steps = steps
         self.identity = identity
@@ -183,7 +189,8 @@ class Checkpoint(keras.callbacks.Callback):
                  "best_epoch": self.best_epoch, "best_file": self.best_file,
                  "best_iterations": self.best_iterations,
                  "history": self.history, "fingerprint": self.identity,
-                 "attempt": self.store.attempt}
+                 "attempt": self.store.attempt,
+                 "seconds_spent": self.seconds_spent() if self.seconds_spent else None}
         self.store.write_state(state)  # the commit point
         self._prune(keep={name, self.best_file})
 

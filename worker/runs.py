@@ -209,7 +209,10 @@ def run_training(svc, job, lease):
 
 
 def _job_metrics(metrics):
-    return {key: metrics.get(key) for key in ("loss", "val_loss", "bits_per_char")}
+    # bits_per_token: word level only (bits_per_char there spreads it over the characters)
+    keys = ("loss", "val_loss", "bits_per_char") + (
+        ("bits_per_token",) if "bits_per_token" in metrics else ())
+    return {key: metrics.get(key) for key in keys}
 
 
 def run_generation(svc, job, lease, cache):

@@ -10,8 +10,9 @@ A resumed run (resume=True) gives the result the uninterrupted run would have gi
 float rounding: it restores the weights and Adam's state (the last epoch's file), the best
 epoch (its file, state.json) and the history, and everything that varies by epoch is a
 function of the epoch number: the data order (worker.datasets), the learning rate
-(LearningRateDecay), the dropout masks (EpochSeeds) and early stopping (EarlyStop). Its
-time budget (`max_seconds`) counts from its own start.
+(LearningRateDecay, or BudgetSchedule by steps), the dropout masks (EpochSeeds) and early
+stopping (EarlyStop). The time budget (`max_seconds`) is the job's total: a resumed run
+gets what is left of it, and a schedule by time continues from where it stood.
 """
 
 import logging
@@ -28,9 +29,10 @@ from worker.checkpoints import Checkpoint, as_checkpoint_store, fingerprint, loa
 from worker.datasets import make_datasets
 from worker.model_files import LoadedModel
 from worker.models import TUTORIAL, build_model
+from worker.schedule import AveragedWeights, Budget, BudgetSchedule
 from worker.sampling import sample_now
 from worker.tf_runtime import configure_tensorflow
-from worker.vocab import CHAR, Vocab
+from worker.vocab import CHAR, Vocab, token_starts
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +96,8 @@ def train(spec, text, checkpoint_dir, hooks, *, resume=False, init=None):
         text, level, preprocessing.get("max_vocab"))
     ids = vocab.encode(text)
     unit = "characters" if level == CHAR else "tokens"
+    tokens_per_char = None if level == CHAR else _tokens_per_char(
+        text, len(ids), training["validation_fraction"])
 
     configure_tensorflow()
     resumed = None
@@ -114,26 +118,32 @@ def train(spec, text, checkpoint_dir, hooks, *, resume=False, init=None):
         hooks.on_resume(resumed.epoch, resumed.history)
 
     monitor = "val_loss" if val_data is not None else "loss"
-    stop = Stop(hooks.should_stop, training["max_seconds"])
+    budget = Budget(training["max_seconds"], 0.0 if resumed is None else resumed.seconds_spent)
+    stop = Stop(hooks.should_stop, budget)
     progress = Progress(hooks, training["epochs"], steps, level,
                         history=[] if resumed is None else resumed.history,
                         sample=_epoch_sampler(spec, vocab, hooks.sample_length),
                         targets_per_step=targets_per_step(spec),
-                        seconds_left=stop.seconds_left)
+                        seconds_left=stop.seconds_left, tokens_per_char=tokens_per_char)
     checkpoint = Checkpoint(checkpoints, monitor, steps, identity,
-                            progress.history, resumed, fence=hooks.should_stop)
-    callbacks = [stop, progress, checkpoint, EpochSeeds(training["seed"])]
+                            progress.history, resumed, fence=hooks.should_stop,
+                            seconds_spent=budget.spent)
+    callbacks = [stop, *_schedule(training, budget, steps, initial_epoch), progress,
+                 checkpoint, EpochSeeds(training["seed"])]
+    if training["ema_decay"] is not None:
+        # Before Progress and Checkpoint: they sample and keep the averaged weights.
+        callbacks.insert(1, AveragedWeights(swapped=resumed is not None))
     early = None
     if training["patience"] is not None:
         early = EarlyStop(checkpoint, training["patience"])
         callbacks.append(early)
-    if training["lr_decay"] != 1.0:
-        callbacks.append(LearningRateDecay(training["learning_rate"], training["lr_decay"]))
     callbacks += hooks.callbacks
 
-    # A resumed run may have nothing left to do: all epochs run, or patience already spent.
+    # A resumed run may have nothing left to do: all epochs run, patience or time spent.
     stopped_early = patience_spent(initial_epoch, checkpoint.best_epoch, training["patience"])
-    if initial_epoch < training["epochs"] and not stopped_early:
+    if budget.spent_out():
+        stop.reason = StopReason.TIME_BUDGET
+    elif initial_epoch < training["epochs"] and not stopped_early:
         # The training data is an endless stream of epochs (see worker.datasets), so Keras
         # is told where an epoch ends and must not reorder its batches.
         model.fit(train_data, validation_data=val_data, epochs=training["epochs"],
@@ -152,7 +162,7 @@ def train(spec, text, checkpoint_dir, hooks, *, resume=False, init=None):
         chosen = history[checkpoint.best_epoch - 1]
     else:
         chosen = history[-1]  # no finite loss ever: the metrics say so
-    metrics = {**epoch_metrics(chosen["loss"], chosen["val_loss"], level),
+    metrics = {**epoch_metrics(chosen["loss"], chosen["val_loss"], level, tokens_per_char),
                "perplexity": perplexity(chosen["loss"], chosen["val_loss"]),
                "epoch": chosen["epoch"],
                "epochs_run": len(history)}
@@ -160,6 +170,16 @@ def train(spec, text, checkpoint_dir, hooks, *, resume=False, init=None):
              reason.value, len(history), checkpoint.best_epoch, metrics["perplexity"])
     return TrainedModel(model=model, vocab=vocab, metrics=metrics, history=history,
                         stop_reason=reason)
+
+
+def _tokens_per_char(text, n_tokens, validation_fraction):
+    """(training, validation) part of a word-level text: tokens per character, split where
+    worker.datasets splits the ids, so bits per token convert to bits per character."""
+    starts = token_starts(text)
+    split = n_tokens - int(n_tokens * validation_fraction)  # make_datasets' split
+    split_char = starts[split] if split < n_tokens else len(text)
+    validation = (n_tokens - split) / max(len(text) - split_char, 1)
+    return split / max(split_char, 1), validation
 
 
 def targets_per_step(spec):
@@ -188,6 +208,19 @@ def _epoch_sampler(spec, vocab, length):
     return sample
 
 
+def _schedule(training, budget, steps, initial_epoch):
+    """The learning-rate callback the spec's `lr_schedule` names, or none (a constant)."""
+    if training["lr_schedule"] == "budget":
+        return [BudgetSchedule(training["learning_rate"], budget,
+                               total_steps=training["epochs"] * steps,
+                               first_step=initial_epoch * steps,
+                               warmup_steps=training["warmup_steps"],
+                               cooldown_fraction=training["cooldown_fraction"])]
+    if training["lr_decay"] != 1.0:
+        return [LearningRateDecay(training["learning_rate"], training["lr_decay"])]
+    return []
+
+
 def _compiled(spec, vocab):
     """The model `spec` describes, freshly initialized from the spec's seed and compiled.
 
@@ -202,7 +235,10 @@ def _compiled(spec, vocab):
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=training["learning_rate"],
-                                        clipnorm=training["clip_norm"]),
+                                        clipnorm=training["clip_norm"],
+                                        use_ema=training["ema_decay"] is not None,
+                                        # unused without use_ema
+                                        ema_momentum=training["ema_decay"] or 0.0),
         loss=loss,
     )
     return model

@@ -56,6 +56,12 @@ def tokenize(text):
     return tokens
 
 
+def token_starts(text):
+    """Character offset of each token `tokenize(text)` gives, int64."""
+    return np.fromiter((start for start, _ in _TOKENIZER.span_tokenize(text)),
+                       dtype=np.int64)
+
+
 def detokenize(tokens):
     """Word-level tokens back to text: Treebank's spacing rules within each line, line
     breaks where the tokens have them."""

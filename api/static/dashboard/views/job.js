@@ -136,6 +136,7 @@ function header(job, cancel) {
       ["Loss", metric(metrics.loss)],
       ["Validation loss", metric(metrics.val_loss)],
       [`Bits per character (from ${bitsFrom} loss)`, metric(metrics.bits_per_char)],
+      [`Bits per token (from ${bitsFrom} loss)`, metric(metrics.bits_per_token)],
       ["Stopped because", job.stopped_reason ? job.stopped_reason.replace("_", " ") : null],
       ["Corpus", job.corpus_id ? idText(job.corpus_id) : null],
       ["Continues model", job.init_from_model ? idLink("models", job.init_from_model) : null],
