@@ -8,7 +8,11 @@ other work). Also prints the dense-matmul peak of this machine, and GFLOP/s coun
 elementwise gate maths, the embedding lookup and the optimizer are not counted):
 per target character, 2 * 4u * (input + u) per LSTM layer plus 2 * u * vocab for the head.
 
-    .venv/bin/python -m bench.train_speed [--rounds 3]
+With `--torch-python` (an interpreter that has torch==2.13.0, bench/README.md), a row for
+the same shape in PyTorch (bench/torch_lstm.py) runs interleaved with ours.
+
+    .venv/bin/python -m bench.train_speed [--rounds 3] [--torch-python /work/torch-venv/bin/python]
+        [--only "hoisted projection, threads 2/2" ...]
 """
 
 import argparse
@@ -20,10 +24,17 @@ import sys
 import time
 
 VOCAB = 65  # tinyshakespeare's characters
+TORCH = "PyTorch 2.13 (oneDNN)"
+PRODUCT = "hoisted projection, threads 2/2"  # the default preset's training since issue 16
+BEFORE = "Keras' LSTM loop, threads 1/2"  # the preset's graph before it
 VARIANTS = {
-    # name: (batch, window (None: the preset's), fixed window and unroll, intra-op threads,
+    # name: (batch, window (None: the preset's), fixed window and unroll (or "hoisted":
+    # worker.hoisted_lstm, what training runs on a CPU since issue 16), intra-op threads,
     # inter-op threads)
-    "preset (batch 64, threads 1/2)": (64, None, False, 1, 2),
+    PRODUCT: (64, None, "hoisted", 2, 2),
+    "hoisted projection, threads 2/1": (64, None, "hoisted", 2, 1),
+    "hoisted projection, threads 1/2": (64, None, "hoisted", 1, 2),
+    BEFORE: (64, None, False, 1, 2),
     "unroll=True, fixed window": (64, None, True, 1, 2),
     "threads 2/2 (TF default)": (64, None, False, 2, 2),
     "threads 2/1": (64, None, False, 2, 1),
@@ -53,6 +64,7 @@ def measure(name):
     import tensorflow as tf
 
     from bench.common import spec_from
+    from worker.hoisted_lstm import hoist_input_projections
     from worker.models import build_model
 
     tf.config.threading.set_intra_op_parallelism_threads(intra)
@@ -60,7 +72,9 @@ def measure(name):
     spec = spec_from("default")
     seq_length = window or spec["training"]["seq_length"]
     model = build_model(spec["model"], VOCAB, seq_length)
-    if unroll:  # the same layers on a fixed window, unrolled
+    if unroll == "hoisted":
+        hoist_input_projections(model)
+    elif unroll:  # the same layers on a fixed window, unrolled
         ids = keras.Input(shape=(seq_length,), dtype="int32")
         x = model.get_layer("embedding")(ids)
         for i in range(1, spec["model"]["layers"] + 1):
@@ -79,6 +93,15 @@ def measure(name):
         model.train_on_batch(x, y)
         times.append(time.perf_counter() - started)
     print(json.dumps(float(np.percentile(times, 5))))
+
+
+def torch_step_s(torch_python, threads=2):
+    """PyTorch's 5th-percentile step time for the same shape, in its own interpreter."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = subprocess.run([torch_python, os.path.join(here, "torch_lstm.py"),
+                          "--threads", str(threads)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def matmul_peak_gflops(n=2048, repeats=10):
@@ -102,6 +125,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--torch-python", help="an interpreter with torch==2.13.0: adds "
+                        "PyTorch's row (bench/torch_lstm.py), interleaved with ours")
+    parser.add_argument("--only", nargs="*", choices=VARIANTS, help="these variants only")
+    parser.add_argument("--torch-threads", type=int, default=2)
     args = parser.parse_args()
     if args.variant:
         return measure(args.variant)
@@ -111,19 +138,27 @@ def main():
     per_char = flops_per_char(model["units"], model["layers"], model["embedding_dim"])
     seq_length = spec_from("default")["training"]["seq_length"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    steps = {name: [] for name in VARIANTS}
+    variants = {name: VARIANTS[name] for name in (args.only or VARIANTS)}
+    if args.torch_python:
+        variants[TORCH] = (64, None, None, args.torch_threads, None)
+    steps = {name: [] for name in variants}
     for _ in range(args.rounds):
-        for name in VARIANTS:
+        for name in variants:
+            if name == TORCH:
+                steps[name].append(torch_step_s(args.torch_python, args.torch_threads))
+                continue
             out = subprocess.run([sys.executable, "-m", "bench.train_speed", "--variant", name],
                                  capture_output=True, text=True, check=True, env=env)
             steps[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
     print(f"{per_char / 1e6:.2f} MFLOP per target character (3 x forward matrix products)")
-    print(f"{'variant':<32} {'step ms':>8} {'chars/s':>9} {'GFLOP/s':>8}")
-    for name, (batch, window, *_) in VARIANTS.items():
+    print(f"{'variant':<34} {'step ms':>8} {'chars/s':>9} {'GFLOP/s':>8} {'vs PyTorch':>10}")
+    torch_s = statistics.median(steps[TORCH]) if TORCH in steps else None
+    for name, (batch, window, *_) in variants.items():
         step_s = statistics.median(steps[name])
         chars_per_s = batch * (window or seq_length) / step_s
-        print(f"{name:<32} {1000 * step_s:>8.1f} {chars_per_s:>9,.0f} "
-              f"{chars_per_s * per_char / 1e9:>8.0f}", flush=True)
+        ratio = f"{torch_s / step_s:.2f}x" if torch_s else "-"
+        print(f"{name:<34} {1000 * step_s:>8.1f} {chars_per_s:>9,.0f} "
+              f"{chars_per_s * per_char / 1e9:>8.0f} {ratio:>10}", flush=True)
     print(f"dense 2048x2048 matmul, TF, 2 cores: {matmul_peak_gflops():.0f} GFLOP/s")
 
 
