@@ -84,8 +84,11 @@ def submit_training():
         lineage["init_from_model"] = source["id"]
     else:
         overrides = body.model_dump(include={"preprocessing", "model", "training"})
+        # Sized by the throughput the workers of the job's queue measured (None: not yet).
+        measured = svc.throughput.chars_per_s(queue_of(
+            {"type": JobType.TRAIN.value, "resources": body.resources.model_dump()}))
         spec = _validated(resolve_train_spec, body.preset,
-                          with_sized_model(body.preset, overrides, corpus["chars"]))
+                          with_sized_model(body.preset, overrides, corpus["chars"], measured))
     spec = _within_time_ceiling(spec, body, svc.settings.max_train_seconds).model_dump()
     check_train_memory(spec, corpus, svc.settings.max_train_memory_mb)
     resources = body.resources.model_dump()

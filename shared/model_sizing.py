@@ -22,7 +22,8 @@ import copy
 from shared.specs import PRESETS
 
 # Target characters per second of the default preset's 2x128 LSTM on the 2-core worker
-# (bench/quality_per_minute.py, 2026-11-28: 87k-98k; the lower figure, for busy machines).
+# (bench/quality_per_minute.py, 2026-11-28: 87k-98k; the lower figure, for busy machines):
+# the fallback until the workers of a queue have measured their own (shared/throughput.py).
 DEFAULT_CHARS_PER_S = 87_000
 # A 2x256 LSTM takes 2.4x the time per character of 2x128 through train() (2026-12-01:
 # 42.5k against 102k chars/s, the `seen` columns of bench.sized_models).
@@ -44,12 +45,14 @@ WIDE = {"model": {"units": WIDE_UNITS, "layers": 2},
         "training": {"seq_length": 64, "learning_rate": 3e-3}}
 
 
-def sized_default(corpus_chars, max_seconds):
+def sized_default(corpus_chars, max_seconds, chars_per_s=None):
     """{"model": {...}, "training": {...}}: only the fields this rule sets for the default
-    preset given a corpus of `corpus_chars` characters and a budget of `max_seconds`."""
+    preset given a corpus of `corpus_chars` characters and a budget of `max_seconds`.
+    `chars_per_s`: the 2x128 model's throughput where the job will run, as workers
+    measured it (shared/throughput.py); None: DEFAULT_CHARS_PER_S."""
     if corpus_chars <= 0 or max_seconds <= 0:
         raise ValueError("corpus_chars and max_seconds must be positive")
-    seen_chars = DEFAULT_CHARS_PER_S * max_seconds
+    seen_chars = (chars_per_s or DEFAULT_CHARS_PER_S) * max_seconds
     passes = seen_chars / corpus_chars
     if corpus_chars >= WIDE_MIN_CORPUS_CHARS and seen_chars / WIDE_COST >= WIDE_MIN_CHARS:
         return copy.deepcopy(WIDE)
@@ -59,7 +62,7 @@ def sized_default(corpus_chars, max_seconds):
     return {"model": {"units": 128, "layers": 2}, "training": {"seq_length": 64}}
 
 
-def with_sized_model(preset, overrides, corpus_chars):
+def with_sized_model(preset, overrides, corpus_chars, chars_per_s=None):
     """A validated train request's `overrides` ({section: {field: value}}; TrainRequest
     has checked the budget's type and range) with the sized fields beneath the request's
     own, when the rule applies: the `default` preset at character level (what the rule
@@ -71,6 +74,6 @@ def with_sized_model(preset, overrides, corpus_chars):
         "level", PRESETS["default"]["preprocessing"]["level"])
     if preset != "default" or overrides.get("model") or level != "char" or budget is None:
         return overrides
-    sized = sized_default(corpus_chars, budget)
+    sized = sized_default(corpus_chars, budget, chars_per_s)
     return {**overrides, "model": sized["model"],
             "training": {**sized["training"], **training}}

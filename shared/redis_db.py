@@ -124,6 +124,11 @@ class Keys:
         """Hash of counters and histogram buckets (shared/metrics.py)."""
         return f"{self.prefix}metrics"
 
+    def throughput(self, queue):
+        """List of the training throughput figures measured on `queue`, newest first
+        (shared/throughput.py)."""
+        return f"{self.prefix}throughput:{queue}"
+
     def workers_seen(self):
         """Sorted set of [worker name, its queues] scored by when it last reported."""
         return f"{self.prefix}workers"

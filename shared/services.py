@@ -12,6 +12,7 @@ from shared.redis_db import Keys, connect
 from shared.scheduler import Scheduler
 from shared.settings import Settings
 from shared.storage_quota import StorageQuota
+from shared.throughput import Throughput
 from shared.webhooks import Webhooks
 
 
@@ -27,6 +28,7 @@ class Services:
     tokens: TokenStore
     metrics: Metrics
     webhooks: Webhooks
+    throughput: Throughput
     celery: object  # celery.Celery
     storage: StorageQuota
 
@@ -47,6 +49,7 @@ class Services:
             tokens=TokenStore(client, keys, settings.api_tokens),
             metrics=Metrics(client, keys, scheduler),
             webhooks=Webhooks(client, keys, settings.webhook_retry_s),
+            throughput=Throughput(client, keys),
             celery=celery or make_celery(settings),
             storage=StorageQuota(client, keys, jobs, int(settings.max_storage_mb * 1024 * 1024)),
         )

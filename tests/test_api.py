@@ -135,6 +135,27 @@ def test_a_long_budget_on_a_large_corpus_gets_the_wider_model(settings):
     assert spec["training"]["learning_rate"] < PRESETS["default"]["training"]["learning_rate"]
 
 
+@pytest.mark.parametrize("measured, budget_s, wide", [
+    (None, 600, True),  # no figures yet: the rule's constant (87k chars/s) picks 2x256
+    (15_000, 600, False),  # a slow host: 9M characters / 2.4 = 3.75M, under the 5M it needs
+    (400_000, 60, True),  # a fast one: 2x256 in a budget the constant gives 2x128
+])
+def test_the_sizing_rule_budgets_with_the_speed_workers_of_the_queue_measured(
+        settings, services, measured, budget_s, wide):
+    from api import create_app
+
+    for _ in range(3 if measured else 0):  # MIN_FIGURES
+        services.throughput.record("train", measured)
+    services.throughput.record("train-gpu", 10 * (measured or 87_000))  # another queue's
+    client = client_of(create_app(dataclasses.replace(settings, max_upload_bytes=2 << 20)))
+    corpus = upload(client, "the quick brown fox. " * 50_000)  # 1.05M characters
+    response = client.post("/v1/train", json={"corpus_id": corpus["id"],
+                                              "training": {"max_seconds": budget_s}})
+    assert response.status_code == 202, response.get_json()
+    units = response.get_json()["spec"]["model"]["units"]
+    assert units == (256 if wide else PRESETS["default"]["model"]["units"])
+
+
 def test_training_that_would_not_fit_in_memory_is_refused_with_the_estimate(settings):
     from api import create_app
 

@@ -16,10 +16,12 @@ import redis
 from shared.clock import utc_now_iso
 from shared.errors import JobFailedError, TrainingDivergedError
 from shared.jobs import StoppedReason
+from shared.queue import queue_of
 from shared.redis_db import model_id_of
 from shared.results import encode_samples, result_summary
 from shared.specs import GenerateSpec, TrainSpec
 from shared.textprep import prepare_text
+from shared.throughput import reference_chars_per_s
 from worker.model_files import load_model, save_model
 from worker.sampling import generate
 from worker.stall import StepPulse
@@ -59,6 +61,7 @@ class ProgressReporter:
         self.jobs = svc.jobs
         self.metrics = svc.metrics
         self.webhooks = svc.webhooks
+        self.throughput = svc.throughput
         self.job = job
         self.job_id = job["id"]
         self.attempt = attempt
@@ -84,7 +87,18 @@ class ProgressReporter:
                                      * (metrics.get("train_seconds") or 0))
         except redis.RedisError:
             pass  # a metric lost to an outage is not worth a retry
+        self._record_throughput(metrics)
         self.last_epoch_end = now
+
+    def _record_throughput(self, metrics):
+        """This host's speed, for the sizing rule of later jobs on this queue."""
+        figure = reference_chars_per_s(self.job["spec"], metrics.get("targets_per_s"))
+        if figure is None:
+            return
+        try:
+            self.throughput.record(queue_of(self.job), figure)
+        except redis.RedisError:
+            pass  # as a metric: the next epoch's figure will do
 
     def on_resume(self, epoch, history):
         log.info("job %s: attempt %d resumes after epoch %d", self.job_id, self.attempt, epoch)
