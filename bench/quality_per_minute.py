@@ -1,18 +1,40 @@
-"""Goal 1: validation loss of the `default` preset on tinyshakespeare against wall time.
+"""Goal 1 (issue 16, goal 4): validation loss of the `default` preset on tinyshakespeare
+against wall time, for one or more recipes run side by side.
 
-Each point is its own run with `training.max_seconds` set to the budget (training is
-seeded, so shorter runs are prefixes of longer ones); the validation loss is on the whole
-held-out tail (the last 10% by position), in nats per character like nanoGPT's.
+Each point is its own run, in its own process, with `training.max_seconds` set to the
+budget; the validation loss is on the whole held-out tail (the last 10% by position), in
+nats per character like nanoGPT's. With several recipes, each budget runs every recipe in
+turn (interleaved), so a comparison shares the machine's load of that moment. `today` is
+the preset as it was before issue 16, graph and threads included.
 
-    .venv/bin/python -m bench.quality_per_minute [--budgets 10,20,40,80] [--set model.units=128 ...]
+    .venv/bin/python -m bench.quality_per_minute [--budgets 10,20,40,80]
+        [--recipes today,preset] [--set model.units=128 ...]
 """
 
 import argparse
 import json
+import os
+import statistics
+import subprocess
+import sys
 
-from bench.common import corpus, spec_from, timed_train
 
 NANOGPT = {"val_loss": 1.89, "seconds": 79}  # nanoGPT's CPU recipe on this machine class
+
+# Training fields on top of the `default` preset. `today` is the preset before issue 16:
+# the rate x0.95 per epoch, the weights as trained, Keras' LSTM loop, TF threads 1/2.
+BEFORE_GRAPH = ("today",)
+RECIPES = {
+    "preset": {},
+    "today": {"lr_schedule": "epoch_decay", "warmup_steps": 0, "ema_decay": None},
+    "constant": {"lr_schedule": "epoch_decay", "lr_decay": 1.0, "warmup_steps": 0,
+                 "ema_decay": None},
+    "cooldown": {"lr_schedule": "budget", "cooldown_fraction": 0.2, "ema_decay": None},
+    "linear": {"lr_schedule": "budget", "cooldown_fraction": 1.0, "ema_decay": None},
+    "ema": {"lr_schedule": "epoch_decay", "lr_decay": 1.0, "warmup_steps": 0,
+            "ema_decay": 0.99},
+    "cooldown+ema": {"lr_schedule": "budget", "cooldown_fraction": 0.2, "ema_decay": 0.99},
+}
 
 
 def parse_overrides(pairs):
@@ -25,22 +47,56 @@ def parse_overrides(pairs):
     return sections
 
 
+def point(recipe, budget, overrides):
+    """One run, in this process: {"wall_s", "steps", "chars_per_s", "val_loss"}."""
+    if recipe in BEFORE_GRAPH:  # the graph and thread pools from before issue 16
+        import worker.tf_runtime
+        import worker.training
+
+        worker.tf_runtime.INTRA_OP_THREADS = 1
+        worker.training.hoist_input_projections = lambda model: model
+    from bench.common import corpus, spec_from, timed_train
+
+    training = {**RECIPES[recipe], **overrides.get("training", {}),
+                "max_seconds": budget, "epochs": 1000, "patience": None}
+    run = timed_train(spec_from("default", **{**overrides, "training": training}),
+                      corpus("tinyshakespeare.txt"))
+    # The wall rate against the epochs' own (steps only): what shared/throughput.py's
+    # TRAIN_SHARE stands for.
+    epoch_rates = [h["targets_per_s"] for h in run.trained.history if h["targets_per_s"]]
+    return {"wall_s": run.wall_s, "steps": run.steps, "chars_per_s": run.chars_per_s,
+            "val_loss": run.val_loss,
+            "train_share": run.chars_per_s / statistics.median(epoch_rates)}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--budgets", default="10,20,40,80")
-    parser.add_argument("--set", nargs="*", default=[], metavar="SECTION.FIELD=VALUE")
+    parser.add_argument("--recipes", default="today,preset",
+                        help=f"comma-separated, of: {', '.join(RECIPES)}")
+    parser.add_argument("--set", nargs="*", default=[], metavar="SECTION.FIELD=VALUE",
+                        help="applied to every recipe")
+    parser.add_argument("--point", nargs=2, metavar=("RECIPE", "BUDGET"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
-    text = corpus("tinyshakespeare.txt")
     overrides = parse_overrides(args.set)
-    print(f"default preset on tinyshakespeare ({len(text):,} chars), overrides {overrides}")
-    print(f"{'budget s':>9} {'wall s':>7} {'steps':>6} {'chars/s':>8} {'val loss':>9}")
-    for budget in [float(b) for b in args.budgets.split(",")]:
-        training = {**overrides.get("training", {}), "max_seconds": budget, "epochs": 1000,
-                    "patience": None}
-        spec = spec_from("default", **{**overrides, "training": training})
-        run = timed_train(spec, text)
-        print(f"{budget:>9.0f} {run.wall_s:>7.1f} {run.steps:>6} {run.chars_per_s:>8,.0f} "
-              f"{run.val_loss:>9.3f}", flush=True)
+    if args.point:
+        print(json.dumps(point(args.point[0], float(args.point[1]), overrides)))
+        return
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    print(f"default preset on tinyshakespeare, overrides {overrides}")
+    print(f"{'recipe':<14} {'budget s':>9} {'wall s':>7} {'steps':>6} {'chars/s':>8} "
+          f"{'share':>6} {'val loss':>9}")
+    for budget in args.budgets.split(","):
+        for recipe in args.recipes.split(","):
+            out = subprocess.run([sys.executable, "-m", "bench.quality_per_minute", "--point",
+                                  recipe, budget, "--set", *args.set],
+                                 capture_output=True, text=True, check=True, env=env)
+            run = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"{recipe:<14} {float(budget):>9.0f} {run['wall_s']:>7.1f} "
+                  f"{run['steps']:>6} {run['chars_per_s']:>8,.0f} {run['train_share']:>6.2f} "
+                  f"{run['val_loss']:>9.3f}",
+                  flush=True)
     print(f"nanoGPT (CPU recipe): val loss {NANOGPT['val_loss']} after {NANOGPT['seconds']} s")
 
 

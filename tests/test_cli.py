@@ -181,6 +181,13 @@ def test_generate_without_a_prompt_opens_with_no_blank_line(textgen, tmp_path):
     assert shown.strip() and not shown.startswith("\n"), repr(shown)
 
 
+def test_a_word_model_is_followed_in_bits_per_token_and_per_character(textgen, book):
+    out = textgen("train", book, "--epochs", 1, *TINY, "--set", 'preprocessing.level="word"',
+                  "--follow").stdout
+    [line] = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert re.search(r"\d\.\d{3} bits/token  \d\.\d{3} bits/char  [\d,]+ tokens/s", line), out
+
+
 def test_errors_are_one_line_and_a_failing_exit(textgen, tmp_path):
     cases = {
         ("status", "job_nope"): "textgen: Not found: no job with id 'job_nope'",

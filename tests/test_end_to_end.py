@@ -288,3 +288,39 @@ def test_webhooks_tell_a_receiver_of_each_epoch_and_the_end(api, corpus, stack):
     finally:
         receiver.close()
         slow.close()
+
+
+def test_a_word_level_job_reports_bits_per_character_and_per_token(api, corpus):
+    job = api.train(corpus["id"], "default", **{**TINY_DEFAULT, "training": {
+        **TINY_DEFAULT["training"], "epochs": 1},
+        "preprocessing": {"level": "word", "max_vocab": 50}})
+    job = api.wait(job["id"], poll_s=0.2, timeout_s=120)
+    assert job["status"] == "succeeded", job["error"]
+    metrics = job["metrics"]
+    # A word of this text is several characters: fewer bits per character than per token.
+    assert 0 < metrics["bits_per_char"] < metrics["bits_per_token"]
+    events, _ = api.events(job["id"])
+    [epoch_end] = [e["data"] for e in events if e["type"] == "epoch_end"]
+    assert epoch_end["bits_per_char"] == pytest.approx(metrics["bits_per_char"])
+    assert epoch_end["bits_per_token"] == pytest.approx(metrics["bits_per_token"])
+    model = api.model(job["result"]["model_id"])
+    assert model["metrics"]["bits_per_char"] == pytest.approx(metrics["bits_per_char"])
+
+
+def test_workers_measure_their_speed_for_the_sizing_rule(api, corpus, stack):
+    from shared.services import Services
+    from shared.settings import Settings
+    from tests.conftest import TEST_REDIS_URL
+
+    svc = Services.from_settings(Settings(
+        redis_url=TEST_REDIS_URL, data_dir=stack.data_dir,
+        redis_prefix=stack.extra_env["TEXTGEN_REDIS_PREFIX"]))
+    # The shape the rule sizes (the default preset's), on the train queue: each of its
+    # epochs leaves a figure.
+    job = api.train(corpus["id"], "default", training={"epochs": 3, "patience": None})
+    job = api.wait(job["id"], poll_s=0.2, timeout_s=120)
+    assert job["status"] == "succeeded", job["error"]
+    measured = svc.throughput.chars_per_s("train")
+    assert measured is not None and measured > 0
+    assert svc.throughput.chars_per_s("train-gpu") is None  # no GPU worker measured
+    # (test_api.py checks what the API then picks, for fast and slow figures.)
