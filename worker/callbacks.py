@@ -5,9 +5,10 @@ order, so train() puts Stop before Progress (a cancelled step is reported as sto
 Progress before worker.checkpoints.Checkpoint (the history entry exists when the
 checkpoint is written), and Checkpoint before EarlyStop (which reads its best epoch).
 
-Everything that changes from epoch to epoch is a function of the epoch number (learning
-rate, dropout seeds; the data order in worker.datasets), so a run resumed at epoch e
-continues exactly as the uninterrupted run would.
+Everything that changes from epoch to epoch is a function of the epoch number (the
+per-epoch learning rate, dropout seeds; the data order in worker.datasets), so a run
+resumed at epoch e continues exactly as the uninterrupted run would. The budget schedule
+(worker.schedule) follows the step number, or the clock when the budget is in seconds.
 """
 
 import enum
