@@ -5,7 +5,7 @@ Each point is its own run, in its own process, with `training.max_seconds` set t
 budget; the validation loss is on the whole held-out tail (the last 10% by position), in
 nats per character like nanoGPT's. With several recipes, each budget runs every recipe in
 turn (interleaved), so a comparison shares the machine's load of that moment. `today` is
-the preset as it was before issue 16, graph and threads included.
+the preset as it was before issue 16.
 
     .venv/bin/python -m bench.quality_per_minute [--budgets 10,20,40,80]
         [--recipes today,preset] [--set model.units=128 ...]
@@ -22,8 +22,7 @@ import sys
 NANOGPT = {"val_loss": 1.89, "seconds": 79}  # nanoGPT's CPU recipe on this machine class
 
 # Training fields on top of the `default` preset. `today` is the preset before issue 16:
-# the rate x0.95 per epoch, the weights as trained, Keras' LSTM loop, TF threads 1/2.
-BEFORE_GRAPH = ("today",)
+# the rate x0.95 per epoch, the weights as trained.
 RECIPES = {
     "preset": {},
     "today": {"lr_schedule": "epoch_decay", "warmup_steps": 0, "ema_decay": None},
@@ -49,12 +48,6 @@ def parse_overrides(pairs):
 
 def point(recipe, budget, overrides):
     """One run, in this process: {"wall_s", "steps", "chars_per_s", "val_loss"}."""
-    if recipe in BEFORE_GRAPH:  # the graph and thread pools from before issue 16
-        import worker.tf_runtime
-        import worker.training
-
-        worker.tf_runtime.INTRA_OP_THREADS = 1
-        worker.training.hoist_input_projections = lambda model: model
     from bench.common import corpus, spec_from, timed_train
 
     training = {**RECIPES[recipe], **overrides.get("training", {}),

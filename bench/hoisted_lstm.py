@@ -1,5 +1,6 @@
-"""Training the `default` model's LSTM layers on a CPU with their input projection hoisted
-out of the time loop.
+"""bench.train_speed's "hoisted" rows: the `default` model's LSTM layers trained on a CPU
+with their input projection hoisted out of the time loop. Not used by the product: with
+the machine not saturated it ran 0.86x Keras' own loop (bench/README.md, issue 16, goal 0).
 
 Keras' LSTM cell computes x_t @ W and h @ U at every step: two small products per step
 and layer. Hoisted, x @ W + b is one product over the whole window, (batch x window,
