@@ -35,6 +35,7 @@ def create_app(settings=None, celery=None):
         auth,
         corpora,
         errors,
+        evaluations,
         jobs,
         metrics,
         models,
@@ -47,7 +48,7 @@ def create_app(settings=None, celery=None):
     errors.register(app)
     security_headers.register(app)
     app.before_request(auth.require_token)
-    for module in (corpora, jobs, results, models, system, openapi, metrics):
+    for module in (corpora, jobs, evaluations, results, models, system, openapi, metrics):
         app.register_blueprint(module.bp)
     from api.dashboard import bp as dashboard_bp  # the web page at /, beside the API
     app.register_blueprint(dashboard_bp)

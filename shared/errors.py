@@ -104,6 +104,14 @@ class GenerationTooLargeError(TextgenError):
     title = "Generation would take too long"
 
 
+class EvaluationTooLargeError(GenerationTooLargeError):
+    """Raised when an evaluation's estimated time is over the generation time limit (it
+    runs on the generate queue)."""
+
+    code = "evaluation_too_large"
+    title = "Evaluation would take too long"
+
+
 class MalformedRequestError(TextgenError):
     """Raised when a request body cannot be parsed at all (bad JSON, wrong content type)."""
 

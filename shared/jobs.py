@@ -57,6 +57,7 @@ ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 class JobType(str, enum.Enum):
     TRAIN = "train"
     GENERATE = "generate"
+    EVALUATE = "evaluate"  # scores models on a text (shared/evaluations.py); generate queue
 
 
 class StoppedReason(str, enum.Enum):
@@ -265,10 +266,10 @@ class JobStore:
 
     def active_using(self, owner, record_id):
         """Ids of the owner's queued and running jobs that use the corpus or model
-        `record_id` (a corpus to train on, a model to sample or to continue)."""
+        `record_id` (a corpus to train on, a model to sample, continue or evaluate)."""
         return [job["id"] for job in self.active_of(owner)
                 if record_id in (job.get("corpus_id"), job.get("model_id"),
-                                 job.get("init_from_model"))]
+                                 job.get("init_from_model"), *job.get("model_ids", ()))]
 
     def events(self, job_id, after="0", limit=100):
         """(events, cursor): up to `limit` events after the cursor `after`, oldest first.

@@ -19,7 +19,9 @@ QUEUE_TRAIN_GPU = "train-gpu"  # training jobs that asked for a GPU: GPU workers
 QUEUE_GENERATE = "generate"  # short sampling jobs
 QUEUES = (QUEUE_TRAIN, QUEUE_TRAIN_GPU, QUEUE_GENERATE)
 TASK_TRAIN = "textgen.train"
-TASK_GENERATE = "textgen.generate"
+TASK_GENERATE = "textgen.generate"  # runs every job of the generate queue, by its type
+# Job types (shared/jobs.py JobType) that are short and run on the generate queue.
+SHORT_JOB_TYPES = ("generate", "evaluate")
 
 # With Redis, an unacknowledged message is handed out again after the visibility timeout.
 # We do not rely on it: a dead worker's job is handed on by its expired lease within a
@@ -72,7 +74,7 @@ _PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0.2, "interval_step": 0.5,
 
 def queue_of(job):
     """The queue the job's type and resources name."""
-    if job["type"] == "generate":
+    if job["type"] in SHORT_JOB_TYPES:
         return QUEUE_GENERATE
     gpu = (job.get("resources") or {}).get("accelerator") == "gpu"
     return QUEUE_TRAIN_GPU if gpu else QUEUE_TRAIN

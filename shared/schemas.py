@@ -15,6 +15,7 @@ from shared.clock import iso_of_ms
 from shared.jobs import JobStatus, JobType, StoppedReason
 from shared.pages import CURSOR_PATTERN, MAX_LIMIT
 from shared import results
+from shared.evaluations import MAX_OOV_SHOWN, EvaluateSpec
 from shared.results import PREVIEW_CHARS, PREVIEW_SAMPLES
 from shared.specs import (
     STRICT,
@@ -74,6 +75,11 @@ class TrainRequest(WebhookFields):
 class GenerateRequest(GenerateSpec, WebhookFields):
     """POST /v1/generate: the generation spec (seed chosen and recorded when null) and
     where to send the job when it ends."""
+
+
+class EvaluateRequest(EvaluateSpec, WebhookFields):
+    """POST /v1/evaluations: the models and the text, and where to send the job when it
+    ends."""
 
 
 class GutenbergRequest(BaseModel):
@@ -199,6 +205,37 @@ class Heartbeat(BaseModel):
         "attempt (within TEXTGEN_REAP_INTERVAL_S more)"))
 
 
+class EvaluationRow(BaseModel):
+    """One model's line of an evaluation (worker/evaluation.py says how it is scored)."""
+
+    model_config = OUT
+
+    model_id: str
+    level: Literal["char", "word"]
+    bits_per_char: float | None = Field(description=(
+        "the text's loss in bits over its characters scored (word models: over every "
+        "character of the text); null when nothing was scored"))
+    bits_per_token: float | None = Field(description="word models: bits per word token")
+    chars_scored: int = Field(description=(
+        "characters scored: char models leave out the ones not in their vocabulary"))
+    tokens_scored: int
+    oov_count: int = Field(description=(
+        "out of the model's vocabulary: char models, characters skipped (read as if "
+        "absent, not scored); word models, words scored as <unk> as in training"))
+    oov: list[str] = Field(description=(
+        f"those characters (or words), the most frequent first, at most {MAX_OOV_SHOWN}"))
+    overlaps_training: bool | None = Field(description=(
+        "the text holds text this model trained on (its own corpus past its validation "
+        "split); null for an inline text"))
+
+
+class EvaluateResult(BaseModel):
+    model_config = OUT
+
+    chars: int = Field(description="characters of the text evaluated, before preparation")
+    models: list[EvaluationRow] = Field(description="one row per model, in the order asked")
+
+
 class JobSummary(BaseModel):
     """A job in a listing: what a table of jobs shows, bounded in size whatever the job
     holds (no spec, whose prompt may be 10,000 characters; an error message cut), so
@@ -215,12 +252,13 @@ class JobSummary(BaseModel):
     attempt: int = Field(description="1, and one more each time a lost run is retried")
     progress: Progress
     metrics: dict[str, float | None]
-    result: TrainResult | GenerateResult | None
+    result: TrainResult | GenerateResult | EvaluateResult | None
     error: JobError | None
     stopped_reason: StoppedReason | None = Field(None, description=(
         "why a finished training job stopped"))
     corpus_id: str | None = None
     model_id: str | None = None
+    model_ids: list[str] | None = Field(None, description="an evaluation's models")
     init_from_model: str | None = None
     attempts: list[Attempt] = Field(default_factory=list, description=(
         "every attempt that started, oldest first: a job whose worker stopped answering "
@@ -251,6 +289,9 @@ class Job(JobSummary):
     spec: TrainSpec | GenerateSpec
     heartbeat: Heartbeat | None = Field(None, description=(
         "a running job's worker's last sign of life (GET /v1/jobs/<id> only)"))
+
+
+    spec: TrainSpec | GenerateSpec | EvaluateSpec
 
     @classmethod
     def of(cls, record, heartbeat=None):

@@ -1,4 +1,4 @@
-"""What a training or generation job does, between its record and its result.
+"""What a training, generation or evaluation job does, between its record and its result.
 
 Each run takes the job record and the lease its attempt holds, does the work through the
 ML pipeline, stores the artifacts, and returns the fields tasks.py records on success
@@ -15,6 +15,7 @@ import redis
 
 from shared.clock import utc_now_iso
 from shared.errors import JobFailedError, TrainingDivergedError
+from shared.evaluations import EvaluateSpec, overlaps_training, tail_start
 from shared.jobs import StoppedReason
 from shared.queue import queue_of
 from shared.redis_db import model_id_of
@@ -22,6 +23,7 @@ from shared.results import encode_samples, result_summary
 from shared.specs import GenerateSpec, TrainSpec
 from shared.textprep import prepare_text
 from shared.throughput import reference_chars_per_s
+from worker.evaluation import score_text
 from worker.model_files import load_model, save_model
 from worker.sampling import generate
 from worker.stall import StepPulse
@@ -235,16 +237,7 @@ def run_generation(svc, job, lease, cache):
     # The prompt is prepared as the model's corpus was (lowercased, stopwords removed for
     # tutorial preprocessing); every sample begins with it.
     prompt = prepare_text(spec.prompt, loaded.config["preprocessing"]) if spec.prompt else ""
-    deadline = time.monotonic() + svc.settings.generation_max_s
-
-    def check():
-        if not lease.still_ours():
-            raise _NoLongerOurs
-        if time.monotonic() > deadline:
-            raise GenerationTimeLimitError(
-                f"generation ran past its limit of {svc.settings.generation_max_s:g} s "
-                "(TEXTGEN_GENERATION_MAX_S); ask for fewer tokens or samples")
-
+    check = _within_limits(svc, lease, "generation", "ask for fewer tokens or samples")
     samples = []
     try:
         for temperature in spec.temperatures:
@@ -262,6 +255,48 @@ def run_generation(svc, job, lease, cache):
     data = encode_samples(samples, int(svc.settings.max_result_mb * 1024 * 1024))
     svc.artifacts.put_result(job["id"], lease.attempt, data)
     return {"result": result_summary(job["id"], lease.attempt, samples, len(data))}
+
+
+def _within_limits(svc, lease, what, advice):
+    """check() for a job of the generate queue: raises _NoLongerOurs once the job is not
+    this attempt's, GenerationTimeLimitError past TEXTGEN_GENERATION_MAX_S."""
+    limit_s = svc.settings.generation_max_s
+    deadline = time.monotonic() + limit_s
+
+    def check():
+        if not lease.still_ours():
+            raise _NoLongerOurs
+        if time.monotonic() > deadline:
+            raise GenerationTimeLimitError(
+                f"{what} ran past its limit of {limit_s:g} s (TEXTGEN_GENERATION_MAX_S); "
+                f"{advice}")
+    return check
+
+
+def run_evaluation(svc, job, lease, cache):
+    """Score each model of the spec on its text (worker/evaluation.py): the result is the
+    table, small enough for the record."""
+    spec = EvaluateSpec.model_validate(job["spec"]).model_dump()
+    corpus = None
+    text = spec["text"]
+    if spec["corpus_id"] is not None:
+        corpus = svc.corpora.get(spec["corpus_id"])
+        text = svc.artifacts.read_corpus(corpus["sha256"])
+        if spec["part"] == "held_out":
+            text = text[tail_start(len(text), spec["holdout_fraction"]):]
+    check = _within_limits(svc, lease, "evaluation", "evaluate fewer models or a shorter text")
+    rows = []
+    try:
+        for model_id in spec["model_ids"]:
+            loaded = cache.get(model_id)
+            row = score_text(loaded, prepare_text(text, loaded.config["preprocessing"]), check)
+            rows.append({"model_id": model_id, **row, "overlaps_training": overlaps_training(
+                svc.models.get(model_id), corpus, spec)})
+    except _NoLongerOurs:
+        log.info("job %s: cancelled while scoring", job["id"])
+        return None
+    log.info("job %s: %d models scored on %d characters", job["id"], len(rows), len(text))
+    return {"result": {"chars": len(text), "models": rows}}
 
 
 def _with_prompt(vocab, prompt, continuation):

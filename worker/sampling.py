@@ -58,7 +58,7 @@ def generate(loaded, *, prompt="", length=200, temperature=1.0, top_k=0, top_p=1
     if loaded.config["architecture"] == EMBEDDING_LSTM:
         stepper = StatefulStepper(loaded.model, num_samples)
         if len(prompt_ids) == 0:
-            prompt_ids = np.array([_first_known(vocab, START_TOKENS)], dtype=np.int32)
+            prompt_ids = np.array([start_token_id(vocab)], dtype=np.int32)
         scores = stepper.feed(np.tile(prompt_ids, (num_samples, 1)))
     else:
         stepper = WindowStepper(loaded.model, loaded.config["seq_length"], num_samples,
@@ -183,7 +183,7 @@ def _sigmoid(x):
     return 0.5 * (np.tanh(0.5 * x) + 1.0)  # the same function, without overflow in exp
 
 
-def _lstm_update(z, c):
+def lstm_update(z, c):
     """One LSTM step from its pre-activations z (batch, 4u), gates i, f, c, o side by side
     as Keras orders them; returns the new (h, c). One sigmoid over all four (the c slice
     unused) costs less than three calls on the slices."""
@@ -198,7 +198,7 @@ class StatefulStepper:
     (h, c) for every stream: a token costs one step whatever the text length so far."""
 
     def __init__(self, model, batch_size):
-        self.weights = _cached(model, LstmWeights)
+        self.weights = lstm_weights(model)
         self.states = [(np.zeros((batch_size, size), np.float32),
                         np.zeros((batch_size, size), np.float32))
                        for size in self.weights.state_sizes]
@@ -214,7 +214,7 @@ class StatefulStepper:
                     z = self.weights.input_table[ids[:, t]] + h @ weights
                 else:
                     z = np.concatenate([x, h], axis=1) @ weights + bias
-                h, c = _lstm_update(z, c)
+                h, c = lstm_update(z, c)
                 self.states[layer] = (h, c)
                 x = h
         kernel, bias = self.weights.head
@@ -252,7 +252,7 @@ class TutorialWeights:
             h = c = np.zeros((len(windows), recurrent.shape[0]), np.float32)
             outputs = []
             for t in range(windows.shape[1]):
-                h, c = _lstm_update(z_in[:, t] + h @ recurrent, c)
+                h, c = lstm_update(z_in[:, t] + h @ recurrent, c)
                 outputs.append(h)
             x = np.stack(outputs, axis=1)  # (b, t, u): the next layer's input
         kernel, bias = self.head
@@ -282,6 +282,16 @@ class WindowStepper:
         """Append ids (batch, 1) to the windows; return the next scores (log-probabilities)."""
         self.windows = np.concatenate([self.windows[:, 1:], ids.astype(np.int32)], axis=1)
         return self.weights.log_probs(self.windows)
+
+
+def start_token_id(vocab):
+    """The token an `embedding_lstm` model is fed before a text that has no context."""
+    return _first_known(vocab, START_TOKENS)
+
+
+def lstm_weights(model):
+    """An `embedding_lstm` model's LstmWeights, copied once per model."""
+    return _cached(model, LstmWeights)
 
 
 def _first_known(vocab, candidates):

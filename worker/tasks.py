@@ -19,7 +19,7 @@ from shared.queue import QUEUES, TASK_GENERATE, TASK_TRAIN, queue_of
 from worker.lease import Lease
 from worker.model_cache import ModelCache
 from worker.reaper import Reaper, release_waiting
-from worker.runs import model_loader, run_generation, run_training
+from worker.runs import model_loader, run_evaluation, run_generation, run_training
 from worker.stall import StallWatchdog, give_up_and_exit
 from worker.webhook_sender import WebhookSender
 
@@ -37,9 +37,14 @@ def register_tasks(celery, svc):
     def train(task, job_id):
         run_job(svc, job_id, run_training, worker_name(task))
 
+    def short_job(svc, job, lease):
+        # The generate queue's jobs: a sample, or an evaluation (shared/queue.py).
+        run = run_evaluation if job["type"] == JobType.EVALUATE else run_generation
+        return run(svc, job, lease, cache)
+
     @celery.task(name=TASK_GENERATE, bind=True)
     def generate(task, job_id):
-        run_job(svc, job_id, functools.partial(run_generation, cache=cache), worker_name(task))
+        run_job(svc, job_id, short_job, worker_name(task))
 
     me = {}  # this worker's name, queues and reaper, once it is ready
 

@@ -146,6 +146,25 @@ class Vocab:
         if self.level == WORD:
             return np.fromiter((self._ids.get(t, UNKNOWN_ID) for t in tokenize(text)),
                                dtype=np.int32)
+        ids = self._char_ids(text)
+        unknown = ids < 0
+        if unknown.any():
+            missing = sorted(set(text[i] for i in np.flatnonzero(unknown)[:10_000]))
+            shown = ", ".join(repr(c) for c in missing[:20])
+            raise UnknownCharactersError(
+                f"{int(unknown.sum())} characters are not in the model's vocabulary "
+                f"({len(missing)} distinct: {shown})", extra={"characters": missing})
+        return ids
+
+    def encode_known(self, text):
+        """Character level: (ids of the characters in the vocabulary, in order; a Counter
+        of the others). An evaluation scores the first and counts the second."""
+        ids = self._char_ids(text)
+        unknown = np.flatnonzero(ids < 0)
+        return ids[ids >= 0], collections.Counter(text[i] for i in unknown.tolist())
+
+    def _char_ids(self, text):
+        """Ids of every character of `text`, -1 for one outside the vocabulary."""
         # Chunk by chunk into one preallocated array: encoding a whole 100 MB corpus at once
         # held its UTF-32 copy, the code points and two temporaries of 400 MB each.
         ids = np.empty(len(text), dtype=np.int32)
@@ -158,13 +177,6 @@ class Vocab:
                 np.minimum(code_points, len(self._table) - 1)]
             outside = code_points >= len(self._table)  # past the table: unknown too
             ids[start:start + len(chunk)][outside] = -1
-        unknown = ids < 0
-        if unknown.any():
-            missing = sorted(set(text[i] for i in np.flatnonzero(unknown)[:10_000]))
-            shown = ", ".join(repr(c) for c in missing[:20])
-            raise UnknownCharactersError(
-                f"{int(unknown.sum())} characters are not in the model's vocabulary "
-                f"({len(missing)} distinct: {shown})", extra={"characters": missing})
         return ids
 
     def decode(self, ids):
