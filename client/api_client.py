@@ -164,6 +164,17 @@ class Client:
         return self._call("POST", "/v1/generate", json=body, headers=headers,
                           timeout=timeout, idempotency_key=idempotency_key)
 
+    def evaluate(self, model_ids, *, corpus_id=None, text=None, part=None,
+                 holdout_fraction=None, webhook=None, webhook_events=None,
+                 idempotency_key=None):
+        """Submit an evaluation of the models on a corpus (its held-out tail unless `part`
+        is "all") or a text; wait() for its result, a table of rows per model."""
+        body = {"model_ids": list(model_ids), **_given(
+            corpus_id=corpus_id, text=text, part=part, holdout_fraction=holdout_fraction,
+            webhook=webhook, webhook_events=webhook_events)}
+        return self._call("POST", "/v1/evaluations", json=body,
+                          idempotency_key=idempotency_key)
+
     def job(self, job_id):
         return self._call("GET", f"/v1/jobs/{job_id}")
 

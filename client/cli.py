@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from client import commands, server_commands
+from client import commands, evaluate, server_commands
 from client.cli_io import token_hint
 from client.errors import ApiError, ClientError
 
@@ -100,7 +100,7 @@ def build_parser():
     p = command("jobs", commands.jobs, "list your jobs, newest first")
     p.add_argument("--status", choices=("queued", "running", "succeeded", "failed",
                                         "cancelled"))
-    p.add_argument("--type", choices=("train", "generate"))
+    p.add_argument("--type", choices=("train", "generate", "evaluate"))
     p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     p = command("status", commands.status, "show a job (--follow: watch it until it ends)")
     p.add_argument("job_id", metavar="JOB")
@@ -144,6 +144,18 @@ def build_parser():
     p.add_argument("--num-samples", type=int, help="samples per temperature")
     p.add_argument("--seed", type=int, help="same seed, same text")
     p.add_argument("--no-wait", action="store_true", help="print the job id and return")
+
+    p = command("evaluate", evaluate.evaluate, "score models side by side on a corpus or "
+                "a file: bits per character, what was scored, what they never saw")
+    p.add_argument("model_ids", metavar="MODEL", nargs="+")
+    text = p.add_mutually_exclusive_group(required=True)
+    text.add_argument("--corpus", metavar="CORPUS", help="a corpus id: its held-out tail "
+                      "(--all: all of it)")
+    text.add_argument("--file", type=Path, help="a text file: uploaded as a corpus (or the "
+                      "same bytes' corpus reused) and scored whole")
+    p.add_argument("--all", action="store_true", help="with --corpus: the whole corpus")
+    p.add_argument("--holdout", type=float, metavar="FRACTION",
+                   help="with --corpus: the share of its end to score")
 
     p = command("plot", commands.plot, "plot a training job's losses per epoch as a PNG")
     p.add_argument("job_id", metavar="JOB")

@@ -12,6 +12,7 @@ import sys
 import threading
 
 from client.errors import ClientError
+from client.evaluation_text import evaluation_table
 from client.records import JobStatus
 
 
@@ -81,6 +82,9 @@ def end_lines(job):
         why = f", stopped: {job['stopped_reason']}" if job.get("stopped_reason") else ""
         return [f"{job['id']} succeeded: model {result['model_id']} "
                 f"(best epoch {result.get('best_epoch')}{why})"]
+    if "models" in result:  # an evaluation: its table
+        return [f"{job['id']} succeeded: {len(result['models'])} models scored on "
+                f"{result['chars']:,} characters", *evaluation_table(result)]
     more = result.get("sample_count", 0) - len(result.get("preview", []))
     return ([f"{job['id']} succeeded: {result.get('sample_count', 0)} samples (a preview; "
              f"`textgen samples {job['id']}` prints them in full)"]

@@ -57,6 +57,23 @@ class GenerateResult(TypedDict):
     preview: list[Sample]  # the first few samples, each cut short
 
 
+class EvaluationRow(TypedDict):
+    model_id: str
+    level: Literal["char", "word"]
+    bits_per_char: float | None
+    bits_per_token: float | None  # word models
+    chars_scored: int  # char models leave out the characters they never saw
+    tokens_scored: int
+    oov_count: int  # characters skipped (char models), words scored as <unk> (word models)
+    oov: list[str]  # those characters or words, the most frequent first (capped)
+    overlaps_training: bool | None  # the text holds text this model trained on
+
+
+class EvaluateResult(TypedDict):
+    chars: int  # of the text evaluated
+    models: list[EvaluationRow]  # in the order asked
+
+
 class Samples(TypedDict):
     samples: list[Sample]  # GET /v1/jobs/<id>/result
 
@@ -79,7 +96,7 @@ class JobSummary(TypedDict):
     """A job as a listing has it: no spec (GET the job for it), an error message cut."""
 
     id: str
-    type: Literal["train", "generate"]
+    type: Literal["train", "generate", "evaluate"]
     status: str  # a JobStatus value
     created_at: str  # ISO 8601, UTC
     started_at: str | None
@@ -88,18 +105,19 @@ class JobSummary(TypedDict):
     progress: Progress
     # loss, val_loss, bits_per_char; word level also bits_per_token
     metrics: dict[str, float | None]
-    result: TrainResult | GenerateResult | None
+    result: TrainResult | GenerateResult | EvaluateResult | None
     error: JobError | None
     stopped_reason: str | None  # epochs_done, time_limit, early_stopping, cancelled
     corpus_id: NotRequired[str | None]
     model_id: NotRequired[str | None]
+    model_ids: NotRequired[list[str] | None]  # an evaluation's
     init_from_model: NotRequired[str | None]
     attempts: list[Attempt]  # every attempt that started, oldest first
 
 
 class Job(JobSummary):
-    spec: dict[str, Any]  # the training spec (preset, preprocessing, model, training) or
-    # the generation spec
+    spec: dict[str, Any]  # the training spec (preset, preprocessing, model, training), the
+    # generation spec or the evaluation spec
     heartbeat: NotRequired[Heartbeat | None]  # a running job read on its own
     resources: NotRequired[dict[str, str] | None]
     webhook: NotRequired[str | None]

@@ -354,6 +354,7 @@ def test_another_owners_ids_are_not_found_anywhere(client, other_client, service
         ("post", "/v1/train", {"corpus_id": upload(other_client)["id"],
                                "init_from_model": model["id"]}),
         ("post", "/v1/generate", {"model_id": model["id"]}),
+        ("post", "/v1/evaluations", {"model_ids": [model["id"]], "text": "to be"}),
     ]
     for method, path, body in requests:
         theirs = getattr(other_client, method)(path, json=body)
