@@ -240,3 +240,33 @@ def test_a_job_that_ran_twice_shows_each_attempt_and_what_its_numbers_mean(stack
     outcomes = [row.get_attribute("data-outcome") for row in head.find_elements(
         By.CSS_SELECTOR, "table.attempts tbody tr")]
     assert outcomes == ["lost", "failed"]
+
+
+def test_the_model_page_shows_its_evaluations(stack, browser, tmp_path):
+    from tests.test_end_to_end import TINY_DEFAULT
+
+    alice = Client(stack.url, token=TOKENS["alice"])
+    path = tmp_path / "night.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    corpus = alice.upload_corpus(path)
+    job = alice.wait(alice.train(corpus["id"], "default", **TINY_DEFAULT)["id"], poll_s=0.2,
+                     timeout_s=TRAIN_TIMEOUT_S)
+    model_id = job["result"]["model_id"]
+    evaluation = alice.wait(alice.evaluate([model_id], corpus_id=corpus["id"])["id"],
+                            poll_s=0.2, timeout_s=60)
+    assert evaluation["status"] == "succeeded", evaluation["error"]
+    [row] = evaluation["result"]["models"]
+
+    sign_in(browser, stack.url, TOKENS["alice"])
+    wait_for(browser, visible("table.jobs"), "the jobs list")
+    browser.get(f"{stack.url}/#/models/{model_id}")
+    article = wait_for(browser, visible(f".evaluations [data-job-id='{evaluation['id']}']"),
+                       "the model's evaluation")
+    cell = article.find_element(By.CSS_SELECTOR, f"tr.current[data-model-id='{model_id}'] .bits")
+    assert cell.text == f"{row['bits_per_char']:.4f}"
+    save_screenshot(browser, tmp_path / "model-evaluations.png")
+    # The evaluation job's own page shows the same table.
+    article.find_element(By.CSS_SELECTOR, f"a[href='#/jobs/{evaluation['id']}']").click()
+    cell = wait_for(browser, visible(".result table.evaluation .bits"), "the job's table")
+    assert cell.text == f"{row['bits_per_char']:.4f}"
+    assert "Evaluation job" in browser.find_element(By.TAG_NAME, "h1").text

@@ -11,9 +11,11 @@ import { duration, isActive, jobDuration, num, secondsBetween, when } from "../f
 import { followEvents } from "../sse.js";
 import { busy, facts, idLink, idText, problemBox, progressBar, section, specTable,
   statusPill } from "../ui.js";
+import { evaluationTable } from "./evaluations.js";
 import { samplesList, withoutOpeningBlankLines } from "./samples.js";
 
 const POLL_MS = 1500; // progress bar refresh while the job is active
+const TITLES = { train: "Training job ", generate: "Generation job ", evaluate: "Evaluation job " };
 
 export async function render(root, { params: [jobId], signal }) {
   const path = `/v1/jobs/${encodeURIComponent(jobId)}`;
@@ -33,7 +35,8 @@ export async function render(root, { params: [jobId], signal }) {
   if (training) {
     root.append(section("Loss per epoch", chart), section("Samples by epoch", samples));
   } else {
-    root.append(section("Samples", h("div", { class: "result" })));
+    root.append(section(job.type === "evaluate" ? "Evaluation" : "Samples",
+      h("div", { class: "result" })));
   }
   root.append(section("Spec", specView(job)),
     section("Events", streamNote, h("table", { class: "events" },
@@ -47,7 +50,10 @@ export async function render(root, { params: [jobId], signal }) {
     if (now === shown) return;
     shown = now;
     head.replaceChildren(...header(job, cancel).filter(Boolean));
-    if (!training && !samplesAsked) {
+    if (job.type === "evaluate") {
+      root.querySelector(".result").replaceChildren(job.result ? evaluationTable(job.result)
+        : h("p", { class: "muted" }, isActive(job) ? "Scoring…" : "No result."));
+    } else if (!training && !samplesAsked) {
       const result = root.querySelector(".result");
       if (!job.result) {
         result.replaceChildren(
@@ -116,7 +122,7 @@ function header(job, cancel) {
   const eta = isActive(job) ? job.progress.eta_seconds : null;
   return [
     h("div", { class: "page-head" },
-      h("h1", {}, job.type === "train" ? "Training job " : "Generation job ",
+      h("h1", {}, TITLES[job.type] || "Job ",
         h("span", { class: "id" }, job.id)),
       statusPill(job.status), h("span", { class: "spacer" }),
       isActive(job) ? h("button", { class: "danger", type: "button", id: "cancel",
@@ -167,7 +173,8 @@ function attemptsTable(attempts) {
 
 function specView(job) {
   if (job.type !== "train") {
-    return h("div", { class: "spec-grid" }, specTable("generation", job.spec));
+    return h("div", { class: "spec-grid" }, specTable(
+      job.type === "evaluate" ? "evaluation" : "generation", job.spec));
   }
   const { preset, ...sections } = job.spec;
   return h("div", {}, h("p", {}, "Preset ", h("strong", {}, preset),

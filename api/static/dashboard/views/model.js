@@ -1,9 +1,11 @@
-// One model: its metrics and lineage, a download, and a form that generates text from it.
+// One model: its metrics and lineage, a download, a form that generates text from it, and
+// its evaluations.
 
 import { blob, call, get } from "../api.js";
 import { h } from "../dom.js";
 import { bytes, duration, isActive, num, when } from "../format.js";
 import { busy, facts, field, idLink, idText, problemBox, section, specTable } from "../ui.js";
+import { modelEvaluations } from "./evaluations.js";
 import { samplesList } from "./samples.js";
 
 const WAIT_S = 30; // Prefer: wait=N: the API answers with the finished job within this
@@ -22,6 +24,7 @@ export async function render(root, { params: [modelId], signal }) {
       h("td", { class: "number" },
         typeof value === "number" && !Number.isInteger(value) ? num(value, 4) : String(value))));
   const { preset, ...sections } = model.config;
+  const evaluations = await modelEvaluations(model.id, signal);
 
   root.append(
     h("section", { class: "card" },
@@ -39,6 +42,7 @@ export async function render(root, { params: [modelId], signal }) {
         ["Vocabulary", `${model.vocab_size} tokens`],
       ])),
     section("Generate", generateForm(model, signal)),
+    section("Evaluations", evaluations),
     h("div", { class: "columns" },
       section("Metrics", h("table", { class: "spec" }, h("tbody", {}, metricRows))),
       section("Config", h("div", { class: "spec-grid" },
