@@ -83,7 +83,8 @@ def end_lines(job):
         return [f"{job['id']} succeeded: model {result['model_id']} "
                 f"(best epoch {result.get('best_epoch')}{why})"]
     if "models" in result:  # an evaluation: its table
-        return [f"{job['id']} succeeded: {len(result['models'])} models scored on "
+        count = len(result["models"])
+        return [f"{job['id']} succeeded: {count} model{'s' * (count != 1)} scored on "
                 f"{result['chars']:,} characters", *evaluation_table(result)]
     more = result.get("sample_count", 0) - len(result.get("preview", []))
     return ([f"{job['id']} succeeded: {result.get('sample_count', 0)} samples (a preview; "

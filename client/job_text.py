@@ -26,6 +26,8 @@ def job_summary(job):
         return result["model_id"]
     if job["type"] == "generate":
         return f"from {job.get('model_id')}"
+    if job["type"] == "evaluate":
+        return f"of {', '.join(job.get('model_ids') or [])}"
     return None
 
 

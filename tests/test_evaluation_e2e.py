@@ -62,13 +62,23 @@ def test_two_models_side_by_side_on_the_held_out_tail(api, stack, tmp_path):
 
     # The command line prints the table, one model a line.
     env = {**os.environ, "TEXTGEN_URL": stack.url, "TEXTGEN_TOKEN": TOKENS["alice"]}
-    done = subprocess.run([sys.executable, "-m", "client", "evaluate", *models, "--corpus",
-                           corpus["id"]], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr
+
+    def textgen(*args):
+        done = subprocess.run([sys.executable, "-m", "client", *args], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    done = textgen("evaluate", *models, "--corpus", corpus["id"])
     header, *lines = done.stdout.splitlines()
     assert header.split()[:2] == ["MODEL", "BITS/CHAR"]
     assert [line.split()[0] for line in lines] == models
     assert [float(line.split()[1]) for line in lines] == pytest.approx(
         [row["bits_per_char"] for row in rows], abs=1e-3)
     assert "scoring the last 0.1 of corpus" in done.stderr
+    # Listed by type, and its status shows the table.
+    header, *listed = textgen("jobs", "--type", "evaluate").stdout.splitlines()
+    assert len(listed) == 3 and listed[0].endswith(f"of {models[0]}, {models[1]}")
+    shown = textgen("status", job["id"]).stdout
+    assert f"{job['id']} succeeded: 1 model scored on 29 characters" in shown
+    assert models[0] in shown and "'§' 'Z'" in shown
