@@ -20,6 +20,9 @@ bp = Blueprint("results", __name__, url_prefix="/v1/jobs")
 def get_result(job_id):
     svc = services()
     job = svc.jobs.get(job_id, current_owner())
+    if job["type"] == JobType.EVALUATE:
+        raise NotFoundError(f"job {job_id} is an evaluation: its result, the table, is in "
+                            "the job itself (GET /v1/jobs/<id>)")
     if job["type"] != JobType.GENERATE:
         raise NotFoundError(f"job {job_id} is a training job: its result is the model "
                             f"{(job.get('result') or {}).get('model_id') or '(none yet)'}")

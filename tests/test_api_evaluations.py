@@ -2,6 +2,7 @@
 what is stored, which tail is chosen, what is refused and with which code."""
 
 import dataclasses
+import hashlib
 import json
 
 import pytest
@@ -107,3 +108,19 @@ def test_tutorial_models_and_texts_over_the_time_limit_are_refused(settings, ser
         "model_ids": [model["id"]], "corpus_id": corpus["id"], "part": "all"}), 422,
         "evaluation_too_large", field="model_ids")
     assert body["estimate_s"] > body["limit_s"] == 1.0
+
+
+def test_an_evaluation_has_no_result_file_and_is_counted_with_its_queue(settings, services):
+    from tests.test_metrics import METRICS_TOKEN, scrape
+
+    metered = dataclasses.replace(settings, metrics_token_digest=hashlib.sha256(
+        METRICS_TOKEN.encode()).hexdigest())
+    app = create_app(metered)
+    client = client_of(app)
+    model = registered_model(services)
+    job = client.post("/v1/evaluations", json={"model_ids": [model["id"]], "text": "to be"})
+    body = assert_problem(client.get(f"/v1/jobs/{job.get_json()['id']}/result"), 404,
+                          "not_found")
+    assert "is an evaluation" in body["detail"]
+    # Counted with its queue's jobs: the scheduler counts waiting jobs by queue.
+    assert scrape(app)["textgen_jobs_active{status=queued,type=generate}"] == 1
