@@ -5,6 +5,7 @@ and the tail's bits per character agreeing with what training measured on it."""
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -82,3 +83,18 @@ def test_two_models_side_by_side_on_the_held_out_tail(api, stack, tmp_path):
     shown = textgen("status", job["id"]).stdout
     assert f"{job['id']} succeeded: 1 model scored on 29 characters" in shown
     assert models[0] in shown and "'§' 'Z'" in shown
+
+    # A running evaluation cancels: the worker stops scoring between two chunks and takes
+    # the next job at once. 2 models x 15 MB keep it busy for many seconds otherwise.
+    big = tmp_path / "big.txt"
+    big.write_text(TEXT * 3000)
+    long = api.evaluate(models, corpus_id=api.upload_corpus(big)["id"], part="all")
+    deadline = time.monotonic() + 60
+    while api.job(long["id"])["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert api.cancel(long["id"])["status"] == "cancelled"
+    started = time.monotonic()
+    short = api.wait(api.evaluate(models[:1], text="It was")["id"], poll_s=0.1, timeout_s=30)
+    assert short["status"] == "succeeded" and time.monotonic() - started < 10
+    assert api.job(long["id"])["status"] == "cancelled"
