@@ -83,23 +83,19 @@ def _total_nats(weights, ids, start_id, check):
     bounds = np.linspace(0, n, streams + 1).astype(np.int64)  # stream k scores [b_k, b_k+1)
     firsts = np.maximum(bounds[:-1] - WARMUP_TOKENS, 0)  # where stream k starts reading
     length = int((bounds[1:] - firsts).max())
-    x = np.zeros((streams, length), np.int32)  # a shorter stream is padded at its end
-    y = np.zeros((streams, length), np.int32)
-    scored = np.zeros((streams, length), bool)
-    for k in range(streams):
-        part = slice(firsts[k], bounds[k + 1])
-        size = bounds[k + 1] - firsts[k]
-        x[k, :size], y[k, :size] = inputs[part], ids[part]
-        scored[k, bounds[k] - firsts[k]:size] = True
     states = [(np.zeros((streams, u), np.float32), np.zeros((streams, u), np.float32))
               for u in weights.state_sizes]
     nats = 0.0
     for begin in range(0, length, CHUNK_TOKENS):
         if check is not None:
             check()
-        chunk = slice(begin, begin + CHUNK_TOKENS)
-        top = _read(weights, x[:, chunk], states)
-        nats += _nats(weights.head, top[scored[:, chunk]], y[:, chunk][scored[:, chunk]])
+        # Positions in the text of this chunk's steps, per stream (streams, T); cut per
+        # chunk, so memory stays O(chunk) beside the ids whatever the text's length.
+        at = firsts[:, None] + np.arange(begin, min(begin + CHUNK_TOKENS, length))
+        scored = (at >= bounds[:-1, None]) & (at < bounds[1:, None])
+        at = np.minimum(at, n - 1)  # a shorter stream's last steps read padding, unscored
+        top = _read(weights, inputs[at], states)
+        nats += _nats(weights.head, top[scored], ids[at][scored])
     return nats
 
 
