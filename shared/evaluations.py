@@ -15,6 +15,7 @@ from shared.specs import PRESETS, STRICT
 MAX_MODELS = 8  # models side by side in one evaluation: a table a person reads
 MAX_TEXT_CHARS = 100_000  # an inline text; a longer one is uploaded as a corpus first
 MAX_OOV_SHOWN = 50  # distinct out-of-vocabulary characters (or words) listed per model
+OOV_WORD_CHARS = 32  # a listed word is cut to this: a \w+ run may be a page long
 
 # The sampler-style scorer (worker/evaluation.py) runs this many streams of the text at
 # once, each reading WARMUP_TOKENS of the text before its part (not scored) so that no

@@ -15,7 +15,7 @@ from shared.clock import iso_of_ms
 from shared.jobs import JobStatus, JobType, StoppedReason
 from shared.pages import CURSOR_PATTERN, MAX_LIMIT
 from shared import results
-from shared.evaluations import MAX_OOV_SHOWN, EvaluateSpec
+from shared.evaluations import MAX_OOV_SHOWN, OOV_WORD_CHARS, EvaluateSpec
 from shared.results import PREVIEW_CHARS, PREVIEW_SAMPLES
 from shared.specs import (
     STRICT,
@@ -32,6 +32,7 @@ OUT = ConfigDict(extra="ignore")
 
 Id = Annotated[str, Field(min_length=1, max_length=100)]
 SUMMARY_MESSAGE_CHARS = 300  # of a job's error message in a listing
+SUMMARY_OOV = 5  # of each evaluation row's out-of-vocabulary list in a listing
 
 # --- requests ------------------------------------------------------------------------
 
@@ -223,7 +224,8 @@ class EvaluationRow(BaseModel):
         "out of the model's vocabulary: char models, characters skipped (read as if "
         "absent, not scored); word models, words scored as <unk> as in training"))
     oov: list[str] = Field(description=(
-        f"those characters (or words), the most frequent first, at most {MAX_OOV_SHOWN}"))
+        f"those characters (or words, cut to {OOV_WORD_CHARS} characters), the most frequent "
+        f"first, at most {MAX_OOV_SHOWN} (a listing of jobs shows {SUMMARY_OOV})"))
     overlaps_training: bool | None = Field(description=(
         "the text holds text this model trained on (its own corpus past its validation "
         "split); null for an inline text"))
@@ -277,7 +279,11 @@ class JobSummary(BaseModel):
         error = record.get("error")
         if error and len(error.get("message") or "") > SUMMARY_MESSAGE_CHARS:
             error = {**error, "message": error["message"][:SUMMARY_MESSAGE_CHARS] + "…"}
-        return cls.model_validate({**record, "error": error}, strict=False)
+        result = record.get("result")
+        if result and "models" in result:  # an evaluation: a few of each row's oov
+            result = {**result, "models": [{**row, "oov": row["oov"][:SUMMARY_OOV]}
+                                           for row in result["models"]]}
+        return cls.model_validate({**record, "error": error, "result": result}, strict=False)
 
 
 class Job(JobSummary):

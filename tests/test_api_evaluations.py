@@ -124,3 +124,17 @@ def test_an_evaluation_has_no_result_file_and_is_counted_with_its_queue(settings
     assert "is an evaluation" in body["detail"]
     # Counted with its queue's jobs: the scheduler counts waiting jobs by queue.
     assert scrape(app)["textgen_jobs_active{status=queued,type=generate}"] == 1
+
+
+def test_a_listing_shows_a_few_of_each_rows_unknown_characters(client, services):
+    model = registered_model(services)
+    job = client.post("/v1/evaluations", json={"model_ids": [model["id"]], "text": "to be"})
+    job_id = job.get_json()["id"]
+    services.jobs.start(job_id, "w", 30_000)
+    row = {"model_id": model["id"], "level": "char", "bits_per_char": 2.5,
+           "bits_per_token": None, "chars_scored": 5, "tokens_scored": 5, "oov_count": 50,
+           "oov": [chr(0x100 + i) for i in range(50)], "overlaps_training": None}
+    assert services.jobs.succeed(job_id, 1, {"chars": 5, "models": [row]})
+    [listed] = client.get("/v1/jobs?type=evaluate").get_json()["data"]
+    assert listed["result"]["models"][0]["oov"] == row["oov"][:5]
+    assert client.get(f"/v1/jobs/{job_id}").get_json()["result"]["models"] == [row]

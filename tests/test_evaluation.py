@@ -88,8 +88,9 @@ def test_characters_outside_the_vocabulary_are_skipped_counted_and_listed(char_m
 def test_word_models_score_tokens_and_characters_with_unknown_words_as_unk():
     vocab = Vocab.from_text(TEXT, "word", max_vocab=10)
     loaded = loaded_model(vocab)
-    text = TEXT * 3 + "the xylophones\n"
+    text = TEXT * 3 + "the xylophones\n" + "z" * 100
     row = score_text(loaded, text)
+    assert "z" * 32 in row["oov"]  # a listed word is cut
     tokens = row["tokens_scored"]
     assert row["level"] == "word" and row["chars_scored"] == len(text)
     assert row["bits_per_char"] == pytest.approx(row["bits_per_token"] * tokens / len(text))

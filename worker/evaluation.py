@@ -26,7 +26,7 @@ import math
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from shared.evaluations import MAX_OOV_SHOWN, STREAMS, WARMUP_TOKENS
+from shared.evaluations import MAX_OOV_SHOWN, OOV_WORD_CHARS, STREAMS, WARMUP_TOKENS
 from worker.models import EMBEDDING_LSTM
 from worker.sampling import lstm_update, lstm_weights, start_token_id
 from worker.vocab import CHAR, UNKNOWN_ID, tokenize
@@ -68,8 +68,8 @@ def score_text(loaded, text, check=None):
         "tokens_scored": len(ids),
         "oov_count": sum(unknown.values()),
         # The most frequent first: what a user most needs to see.
-        "oov": [t for t, _ in sorted(unknown.items(), key=lambda kv: (-kv[1], kv[0]))
-                ][:MAX_OOV_SHOWN],
+        "oov": [t[:OOV_WORD_CHARS] for t, _ in sorted(
+            unknown.items(), key=lambda kv: (-kv[1], kv[0]))][:MAX_OOV_SHOWN],
     }
 
 

@@ -6,7 +6,7 @@ import { num, when } from "../format.js";
 import { idLink, idText, problemBox, statusPill } from "../ui.js";
 
 const LISTED = 200; // evaluation jobs read for a model's page: the newest, one page
-const OOV_SHOWN = 10; // characters listed in a cell; the job's JSON has them all
+const OOV_SHOWN = 5; // characters listed in a cell (a listing has 5); the job has up to 50
 
 /** An evaluation's result, one model a row; `current` is marked (the model page's). */
 export function evaluationTable(result, current = null) {
@@ -28,7 +28,7 @@ export function evaluationTable(result, current = null) {
 function oovText(row) {
   if (!row.oov_count) return "none";
   const shown = row.oov.slice(0, OOV_SHOWN).map((c) => JSON.stringify(c)).join(" ");
-  return `${row.oov_count.toLocaleString()}: ${shown}${row.oov.length > OOV_SHOWN ? " …" : ""}`;
+  return `${row.oov_count.toLocaleString()}: ${shown}${row.oov.length >= OOV_SHOWN ? " …" : ""}`;
 }
 
 /** The model's evaluations, newest first: each job's table with this model marked. */
