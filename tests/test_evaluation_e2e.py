@@ -1,7 +1,9 @@
-"""Evaluations on the real stack (gunicorn, Celery workers, Redis, Keras): two trained
-models side by side on a corpus's held-out tail, through the API and `textgen evaluate`,
-and the tail's bits per character agreeing with what training measured on it."""
+"""Evaluations on the real stack (gunicorn, Celery workers, Redis, Keras): a char and a
+word model side by side on a corpus's held-out tail, through the API and `textgen
+evaluate`, the tail's bits agreeing with what training measured on it, and a running
+evaluation cancelled."""
 
+import math
 import os
 import subprocess
 import sys
@@ -14,6 +16,8 @@ from tests.conftest import TOKENS
 from tests.test_cli import REPO
 from tests.test_end_to_end import TEXT, TINY_DEFAULT
 
+LN2 = math.log(2)
+
 
 @pytest.fixture
 def api(stack):
@@ -21,19 +25,19 @@ def api(stack):
 
 
 def trained(api, corpus_id, **overrides):
-    spec = {section: {**TINY_DEFAULT[section], **overrides.get(section, {})}
-            for section in TINY_DEFAULT}
+    spec = {section: {**TINY_DEFAULT.get(section, {}), **overrides.get(section, {})}
+            for section in {*TINY_DEFAULT, *overrides}}
     job = api.wait(api.train(corpus_id, "default", **spec)["id"], poll_s=0.2, timeout_s=300)
     assert job["status"] == "succeeded", job["error"]
     return job
 
 
-def test_two_models_side_by_side_on_the_held_out_tail(api, stack, tmp_path):
+def test_a_char_and_a_word_model_side_by_side_on_the_held_out_tail(api, stack, tmp_path):
     path = tmp_path / "night.txt"
     path.write_text(TEXT)
     corpus = api.upload_corpus(path)
     first = trained(api, corpus["id"])
-    second = trained(api, corpus["id"], model={"units": 8}, training={"epochs": 1})
+    second = trained(api, corpus["id"], preprocessing={"level": "word", "max_vocab": 20})
     models = [first["result"]["model_id"], second["result"]["model_id"]]
 
     job = api.evaluate(models, corpus_id=corpus["id"])
@@ -44,14 +48,22 @@ def test_two_models_side_by_side_on_the_held_out_tail(api, stack, tmp_path):
     assert job["result"]["chars"] == tail
     rows = job["result"]["models"]
     assert [row["model_id"] for row in rows] == models
-    for row, training in zip(rows, (first, second), strict=True):
-        assert row["chars_scored"] == tail and row["oov_count"] == 0
-        assert row["overlaps_training"] is False and row["bits_per_token"] is None
-        # The same tail training validated on: the same bits per char, but for the state
-        # carried across windows here (training starts each window of 32 afresh).
-        assert row["bits_per_char"] == pytest.approx(training["metrics"]["bits_per_char"],
+    assert [row["level"] for row in rows] == ["char", "word"]
+    for row in rows:
+        assert row["chars_scored"] == tail and row["overlaps_training"] is False
+    # The tail training validated on gives the bits training measured there, but for the
+    # state carried across windows here (training starts each window of 32 afresh).
+    assert rows[0]["oov_count"] == 0 and rows[0]["bits_per_token"] is None
+    assert rows[0]["bits_per_char"] == pytest.approx(first["metrics"]["val_loss"] / LN2,
                                                      rel=0.05)
-    assert rows[0]["bits_per_char"] < rows[1]["bits_per_char"]  # more units, more epochs
+    # A word model: bits per token, and the same loss over the tail's characters. Its tail
+    # is cut in characters here, in tokens in training: a few tokens differ.
+    words = rows[1]
+    assert words["bits_per_token"] == pytest.approx(second["metrics"]["val_loss"] / LN2,
+                                                    rel=0.1)
+    assert words["bits_per_char"] == pytest.approx(
+        words["bits_per_token"] * words["tokens_scored"] / tail)
+    assert words["oov_count"] > 0 and words["oov"]  # 19 words kept of the text's ~30
 
     # A text with characters the model never saw: skipped, counted, listed.
     job = api.wait(api.evaluate(models[:1], text="It was on a night§ of Zebras§")["id"],
@@ -77,9 +89,13 @@ def test_two_models_side_by_side_on_the_held_out_tail(api, stack, tmp_path):
     assert [float(line.split()[1]) for line in lines] == pytest.approx(
         [row["bits_per_char"] for row in rows], abs=1e-3)
     assert "scoring the last 0.1 of corpus" in done.stderr
+    # The whole corpus: each model trained on most of it, and the table says so.
+    whole = textgen("evaluate", models[0], "--corpus", corpus["id"], "--all").stdout
+    assert whole.splitlines()[1].endswith("trained on part of this text")
+
     # Listed by type, and its status shows the table.
     header, *listed = textgen("jobs", "--type", "evaluate").stdout.splitlines()
-    assert len(listed) == 3 and listed[0].endswith(f"of {models[0]}, {models[1]}")
+    assert len(listed) == 4 and listed[1].endswith(f"of {models[0]}, {models[1]}")
     shown = textgen("status", job["id"]).stdout
     assert f"{job['id']} succeeded: 1 model scored on 29 characters" in shown
     assert models[0] in shown and "'§' 'Z'" in shown
