@@ -43,6 +43,9 @@ ID_PREFIXES = {"corpus_id": "cor", "job_id": "job", "model_id": "mdl"}
 # an operation that hands out ids (a create, a list) to each one that takes them, so a
 # client or a fuzzer (schemathesis' stateful phase) reaches them with ids of its own.
 RESOURCE_IDS = {Corpus: "corpus_id", Job: "job_id", Model: "model_id"}
+# Body fields that take a list of one kind's ids (an evaluation's models): a link fills
+# them with a list of the one id it has.
+ID_LISTS = {"model_ids": "model_id"}
 
 
 @dataclass
@@ -159,16 +162,17 @@ def _add_links(paths):
     a list, a read, a cancel) to every other operation taking such an id in its path or
     its JSON body. Built while the operations still hold their models ({"$model": ...}
     placeholders)."""
-    consumers = {name: [] for name in RESOURCE_IDS.values()}  # name -> [(opId, in)]
+    consumers = {name: [] for name in RESOURCE_IDS.values()}  # name -> [(opId, body field)]
     for op in _operations(paths):
         for param in op.get("parameters", []):
             if param["in"] == "path" and param["name"] in consumers:
-                consumers[param["name"]].append((op["operationId"], "path"))
+                consumers[param["name"]].append((op["operationId"], None))  # None: the path
         body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
         model = body.get("schema", {}).get("$model", (None,))[0]
-        for name, targets in consumers.items():
-            if model is not None and name in model.model_fields:
-                targets.append((op["operationId"], "body"))
+        for field_name in model.model_fields if model is not None else ():
+            name = ID_LISTS.get(field_name, field_name)
+            if name in consumers:
+                consumers[name].append((op["operationId"], field_name))
     for op in _operations(paths):
         for status, response in op["responses"].items():
             found = _resource_of(response) if status.startswith("2") else None
@@ -177,9 +181,9 @@ def _add_links(paths):
             name, pointer = found
             value = f"$response.body#{pointer}"
             response["links"] = {target: {"operationId": target, **(
-                {"parameters": {f"path.{name}": value}} if where == "path"
-                else {"requestBody": {name: value}})}
-                for target, where in consumers[name] if target != op["operationId"]}
+                {"parameters": {f"path.{name}": value}} if field is None
+                else {"requestBody": {field: [value] if field in ID_LISTS else value}})}
+                for target, field in consumers[name] if target != op["operationId"]}
 
 
 def _operations(paths):

@@ -33,10 +33,14 @@ class EvaluateSpec(BaseModel):
     """An evaluation job's spec: models, and a corpus (its held-out tail, or all of it) or
     an inline text."""
 
-    model_config = STRICT
+    # The schema says what the validators below check: a corpus or a text, not both.
+    model_config = {**STRICT, "json_schema_extra": {"oneOf": [
+        {"required": [name], "properties": {name: {"type": "string"}}}
+        for name in ("corpus_id", "text")]}}
 
     model_ids: Annotated[list[Id], Field(min_length=1, max_length=MAX_MODELS, description=(
-        f"1 to {MAX_MODELS} of your models, scored side by side on the same text"))]
+        f"1 to {MAX_MODELS} of your models, scored side by side on the same text"),
+        json_schema_extra={"uniqueItems": True})]
     corpus_id: Id | None = Field(None, description="score this corpus (or give `text`)")
     part: Literal["held_out", "all"] = Field("held_out", description=(
         "with corpus_id: 'held_out', the tail a training job holds out for validation "

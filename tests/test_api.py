@@ -503,11 +503,16 @@ def test_the_openapi_links_reach_every_operation_that_takes_an_id(client):
                for link in response.get("links", {}).values()}
     takers = {op["operationId"] for op in operations
               if any(p["name"].endswith("_id") for p in op.get("parameters", []))}
-    assert takers | {"post_jobs.submit_training", "post_jobs.submit_generation"} <= targets
+    assert takers | {"post_jobs.submit_training", "post_jobs.submit_generation",
+                     "post_evaluations.submit_evaluation"} <= targets
     upload = paths["/v1/corpora"]["post"]["responses"]["201"]["links"]
     assert upload["post_jobs.submit_training"]["requestBody"] == {
         "corpus_id": "$response.body#/id"}
     assert paths["/v1/models"]["get"]["responses"]["200"]["links"]["get_models.get_model"][
         "parameters"] == {"path.model_id": "$response.body#/data/0/id"}
+    # A list of ids gets a list of the one id the response has.
+    assert paths["/v1/models"]["get"]["responses"]["200"]["links"][
+        "post_evaluations.submit_evaluation"]["requestBody"] == {
+        "model_ids": ["$response.body#/data/0/id"]}
     job_id = paths["/v1/jobs/{job_id}"]["get"]["parameters"][0]
     assert job_id["schema"]["pattern"] == "^job_[0-9a-f]{24}$"
