@@ -12,14 +12,11 @@ from api.context import services
 from api.idempotency import IDEMPOTENCY, idempotent
 from api.jobs import _submit  # one way to store and enqueue a job, shared with jobs.py
 from api.openapi import operation
-from shared.errors import EvaluationTooLargeError, ValidationError
-from shared.evaluations import EvaluateSpec, estimate_evaluation_s, holdout_fraction
+from shared.evaluations import resolved_spec
 from shared.jobs import JobType
 from shared.schemas import EvaluateRequest, Job, WebhookFields
 
 bp = Blueprint("evaluations", __name__, url_prefix="/v1")
-
-SCORED = "embedding_lstm"  # the architecture worker/evaluation.py scores
 
 
 @bp.post("/evaluations")
@@ -33,35 +30,10 @@ def submit_evaluation():
     svc = services()
     owner = current_owner()
     models = [svc.models.get(model_id, owner, field="model_ids") for model_id in body.model_ids]
-    for model in models:
-        if model["config"]["model"]["architecture"] != SCORED:
-            raise ValidationError(
-                f"model {model['id']} is a tutorial-architecture model (the seed preset), "
-                "which predicts each character from a fresh window: scoring a text would "
-                "cost a window per character; only embedding_lstm models are evaluated",
-                field="model_ids")
-    spec = body.model_dump(exclude=set(WebhookFields.model_fields))
-    chars = len(body.text or "")
+    corpus = None
     if body.corpus_id is not None:
         corpus = svc.corpora.get(body.corpus_id, owner, field="corpus_id")
-        chars = corpus["chars"]
-        spec["holdout_fraction"] = None
-        if body.part == "held_out":
-            spec["holdout_fraction"] = body.holdout_fraction or holdout_fraction(models, corpus)
-            chars = int(chars * spec["holdout_fraction"])  # the tail, as tail_start cuts it
-    _check_time(models, chars, svc.settings.generation_max_s)
-    spec = EvaluateSpec.model_validate(spec).model_dump()
+    spec = resolved_spec(body.model_dump(exclude=set(WebhookFields.model_fields)), models,
+                         corpus, svc.settings.generation_max_s)
     return _submit(JobType.EVALUATE, spec, body, model_ids=body.model_ids,
                    corpus_id=body.corpus_id)[1]  # 202 with the job and its Location
-
-
-def _check_time(models, chars, limit_s):
-    """An evaluation runs on the generate queue under its time limit: one that would not
-    end in time is refused now, with the estimate."""
-    estimate_s = sum(estimate_evaluation_s(model, chars) for model in models)
-    if estimate_s > limit_s:
-        raise EvaluationTooLargeError(
-            f"scoring {chars:,} characters with these models would take about "
-            f"{estimate_s:,.0f} s, over the limit of {limit_s:,.0f} s "
-            "(TEXTGEN_GENERATION_MAX_S); evaluate fewer models or a shorter text",
-            field="model_ids", extra={"estimate_s": round(estimate_s, 1), "limit_s": limit_s})

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from shared.errors import EvaluationTooLargeError, ValidationError
 from shared.generation_cost import estimate_generation_s
 from shared.specs import PRESETS, STRICT
 
@@ -27,6 +28,7 @@ WARMUP_TOKENS = 64
 DEFAULT_HOLDOUT = PRESETS["default"]["training"]["validation_fraction"]
 
 Id = Annotated[str, Field(min_length=1, max_length=100)]
+SCORED = "embedding_lstm"  # the architecture worker/evaluation.py scores
 
 
 class EvaluateSpec(BaseModel):
@@ -67,6 +69,36 @@ class EvaluateSpec(BaseModel):
         if (info.data.get("corpus_id") is None) == (text is None):
             raise ValueError("give either corpus_id or text")
         return text
+
+
+def resolved_spec(spec, models, corpus, limit_s):
+    """The spec to store for `spec` (a request's fields) on the owner's `models` and
+    `corpus` (None for an inline text): the tail chosen. ValidationError for a model it
+    cannot score, EvaluationTooLargeError when it would not end within `limit_s`."""
+    for model in models:
+        if model["config"]["model"]["architecture"] != SCORED:
+            raise ValidationError(
+                f"model {model['id']} is a tutorial-architecture model (the seed preset), "
+                "which predicts each character from a fresh window: scoring a text would "
+                "cost a window per character; only embedding_lstm models are evaluated",
+                field="model_ids")
+    chars = len(spec["text"] or "")
+    if corpus is not None:
+        chars = corpus["chars"]
+        if spec["part"] == "held_out":
+            spec = {**spec, "holdout_fraction": spec["holdout_fraction"]
+                    or holdout_fraction(models, corpus)}
+            chars = int(chars * spec["holdout_fraction"])  # the tail, as tail_start cuts it
+        else:
+            spec = {**spec, "holdout_fraction": None}
+    estimate_s = sum(estimate_evaluation_s(model, chars) for model in models)
+    if estimate_s > limit_s:
+        raise EvaluationTooLargeError(
+            f"scoring {chars:,} characters with these models would take about "
+            f"{estimate_s:,.0f} s, over the limit of {limit_s:,.0f} s "
+            "(TEXTGEN_GENERATION_MAX_S); evaluate fewer models or a shorter text",
+            field="model_ids", extra={"estimate_s": round(estimate_s, 1), "limit_s": limit_s})
+    return EvaluateSpec.model_validate(spec).model_dump()
 
 
 def holdout_fraction(models, corpus):
