@@ -1,6 +1,7 @@
-"""System: the health endpoint (Redis reachable, workers alive on each queue).
+"""System: the health endpoint (Redis reachable, workers alive on each queue), the presets
+offered, and who is calling with what they may use.
 
-It answers from the heartbeats workers already write to Redis (shared/metrics.py), in one
+Health answers from the heartbeats workers already write to Redis (shared/metrics.py), in one
 read: no broadcast to the workers and no wait for their replies, which took a second per
 call and grew with every worker.
 """
@@ -10,16 +11,18 @@ import logging
 import redis
 from flask import Blueprint
 
-from api.context import services
+from api.auth import current_owner
+from api.context import services, stream_slots
 from api.openapi import operation
 from api.responses import respond
+from shared.account import Whoami, whoami
 from shared.queue import QUEUE_GENERATE, QUEUE_TRAIN
-from shared.schemas import Health, WorkerHeartbeat
+from shared.schemas import Health, Preset, Presets, WorkerHeartbeat
+from shared.specs import PRESET_DESCRIPTIONS, resolve_train_spec
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("system", __name__, url_prefix="/v1")
-
 
 
 @bp.get("/health")
@@ -41,3 +44,18 @@ def health():
     heartbeats = [WorkerHeartbeat(name=name, queues=queues, age_s=round(age_s, 1))
                   for name, queues, age_s in seen]
     return respond(Health(status=status, redis=True, workers=workers, heartbeats=heartbeats))
+
+
+@bp.get("/presets")
+@operation("The training presets: what each is for, and its full spec", {200: Presets})
+def presets():
+    return respond(Presets(data=[
+        Preset(name=name, description=description, spec=resolve_train_spec(name, {}))
+        for name, description in PRESET_DESCRIPTIONS.items()]))
+
+
+@bp.get("/whoami")
+@operation("Who you are: the quotas that apply to you and what you use of them now",
+           {200: Whoami})
+def get_whoami():
+    return respond(whoami(services(), stream_slots(), current_owner()))

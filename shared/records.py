@@ -57,6 +57,9 @@ class RecordStore:
         return newest_first(self.redis, self.keys.owner_index(owner, self.index),
                             self.get_many, after=after, limit=limit, keep=keep)
 
+    def count(self, owner):
+        return self.redis.zcard(self.keys.owner_index(owner, self.index))
+
     def delete(self, record, pipe=None):
         step = pipe if pipe is not None else self.redis.pipeline()
         step.delete(self.key_of(record["id"]))

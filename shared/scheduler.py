@@ -193,6 +193,16 @@ class Scheduler:
         """{job id: owner} of the jobs holding a slot of `queue`: sent or running."""
         return self.redis.hgetall(self.keys.sched(queue, "released"))
 
+    def counts_of(self, owner):
+        """(the owner's jobs waiting for their turn, the owner's jobs holding a slot), over
+        every queue: what TEXTGEN_MAX_QUEUED_JOBS and TEXTGEN_MAX_RUNNING_PER_OWNER count."""
+        pipe = self.redis.pipeline()
+        for queue in QUEUES:
+            pipe.zcard(self.keys.waiting(queue, owner))
+            pipe.hget(self.keys.sched(queue, "running"), owner)
+        counts = pipe.execute()
+        return sum(counts[0::2]), sum(int(n or 0) for n in counts[1::2])
+
     def waiting_counts(self, queue):
         """{owner: jobs waiting for a worker of `queue`}."""
         owners = self.redis.zrange(self.keys.sched(queue, "owners"), 0, -1)

@@ -397,6 +397,18 @@ class Problem(BaseModel):
     errors: list[FieldProblem] | None = None
 
 
+class Preset(BaseModel):
+    name: PresetName
+    description: str
+    spec: TrainSpec = Field(description=(
+        "what a training job of this preset runs when the request overrides nothing "
+        "(max_seconds null: the service's ceiling, TEXTGEN_MAX_TRAIN_SECONDS)"))
+
+
+class Presets(BaseModel):
+    data: list[Preset]
+
+
 class WorkerHeartbeat(BaseModel):
     name: str = Field(description="Celery's node name and the process id")
     queues: list[str]

@@ -50,5 +50,11 @@ class StreamSlots:
         """Push the slot's expiry on; a slot that expired meanwhile is taken again."""
         self._take(keys=[self.keys.stream_slots(owner)], args=[slot, -1, self.ttl_ms])
 
+    def held(self, owner):
+        """How many live slots the owner holds (expired ones are not counted)."""
+        seconds, micros = self.redis.time()  # Redis' clock, as the scores are
+        now_ms = seconds * 1000 + micros // 1000
+        return self.redis.zcount(self.keys.stream_slots(owner), f"({now_ms}", "+inf")
+
     def release(self, owner, slot):
         self.redis.zrem(self.keys.stream_slots(owner), slot)

@@ -368,6 +368,13 @@ def test_another_owners_ids_are_not_found_anywhere(client, other_client, service
     assert len(theirs) == 1 and corpus["id"] not in theirs  # only the one Bob uploaded
     assert other_client.get("/v1/jobs").get_json()["data"] == []
     assert other_client.get("/v1/models").get_json()["data"] == []
+    # Bob's whoami counts his one corpus, none of Alice's jobs, models or storage.
+    mine, his = (c.get("/v1/whoami").get_json() for c in (client, other_client))
+    assert (mine["owner"], his["owner"]) == ("alice", "bob")
+    assert his["usage"] == {**his["usage"], "jobs_queued": 0, "jobs_running": 0,
+                            "storage_reserved_bytes": 0, "models": 0, "corpora": 1}
+    assert mine["usage"]["jobs_queued"] == 1 and mine["usage"]["models"] == 1
+    assert mine["usage"]["storage_reserved_bytes"] > 0  # Alice's training job's
     # Alice's things are all still there.
     assert client.get(f"/v1/jobs/{job['id']}").get_json()["status"] == "queued"
     assert client.get(f"/v1/models/{model['id']}").status_code == 200
