@@ -97,6 +97,14 @@ class Client:
     def health(self):
         return self._call("GET", "/v1/health")
 
+    def presets(self):
+        """The training presets: name, description and full spec of each."""
+        return self._call("GET", "/v1/presets")["data"]
+
+    def whoami(self):
+        """Your owner name, the quotas that apply to you and what you use of them."""
+        return self._call("GET", "/v1/whoami")
+
     # --- corpora -----------------------------------------------------------------------
 
     def upload(self, path, name=None):

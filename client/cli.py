@@ -3,6 +3,7 @@
     textgen train book.txt --epochs 5 --follow     upload (or reuse), train, watch it
     textgen generate mdl_... --prompt "The " --num-samples 3
     textgen jobs | models | corpora | status JOB | events JOB | plot JOB -o loss.png
+    textgen presets | whoami                       the recipes offered; your quotas
 
 The API is --url, else TEXTGEN_URL, else the local stack (port TEXTGEN_PORT, else the one a
 running `make up` noted in <data dir>/stack.json, else 8000); the token is --token, else
@@ -15,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from client import commands, evaluate, server_commands
+from client import about, commands, evaluate, server_commands
 from client.cli_io import token_hint
 from client.errors import ApiError, ClientError
 
@@ -78,6 +79,9 @@ def build_parser():
     p.set_defaults(func=server_commands.rotate_webhook_secret)
 
     command("health", commands.health, "is the API up, and how many workers answer")
+    command("presets", about.presets, "the training presets and what each is for "
+            "(--json: their full specs)")
+    command("whoami", about.whoami, "your owner name, your quotas and what you use of them")
     p = command("upload", commands.upload, "upload a text file (or reuse the corpus of the "
                 "same bytes) and print the corpus id")
     p.add_argument("file", type=Path)

@@ -176,6 +176,20 @@ class Health(TypedDict):
     heartbeats: list[WorkerHeartbeat]
 
 
+class Preset(TypedDict):
+    name: str
+    description: str
+    spec: dict[str, Any]  # the training spec a job of it runs when nothing is overridden
+
+
+class Whoami(TypedDict):
+    owner: str
+    quotas: dict[str, float]  # setting name (max_queued_jobs, max_storage_mb...) -> limit
+    # jobs_queued, jobs_running, storage_bytes, storage_reserved_bytes, streams_open,
+    # models, corpora
+    usage: dict[str, float]
+
+
 T = TypeVar("T")
 
 

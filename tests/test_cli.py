@@ -209,6 +209,26 @@ def test_errors_are_one_line_and_a_failing_exit(textgen, tmp_path):
         assert done.stderr.startswith(line) and done.stderr.count("\n") == 1, done.stderr
 
 
+def test_presets_and_whoami_print_tables_and_the_apis_json(textgen):
+    lines = textgen("presets").stdout.splitlines()
+    assert lines[0].split() == ["PRESET", "DESCRIPTION"]
+    assert [line.split()[0] for line in lines[1:]] == ["default", "seed"]
+    presets = json.loads(textgen("presets", "--json").stdout)
+    assert [p["spec"]["model"]["units"] for p in presets] == [128, 256]
+
+    me = json.loads(textgen("whoami", "--json").stdout)
+    lines = textgen("whoami").stdout.splitlines()
+    assert lines[0] == "owner: alice" and lines[1].split() == ["QUOTA", "LIMIT", "IN", "USE"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[2:-1]}
+    assert list(rows) == list(me["quotas"])  # a row for each quota, in the API's order
+    assert rows["max_queued_jobs"][:2] == [f"{me['quotas']['max_queued_jobs']:,}",
+                                           str(me["usage"]["jobs_queued"])]
+    assert rows["max_storage_mb"][:2] == [f"{me['quotas']['max_storage_mb']:,g}",
+                                          f"{me['usage']['storage_bytes'] / 2**20:,.1f}"]
+    assert rows["max_model_mb"][1] == "-"  # a limit of one job: nothing in use
+    assert lines[-1] == f"models: {me['usage']['models']}, corpora: {me['usage']['corpora']}"
+
+
 def test_unauthorized_says_where_the_token_was_looked_for(stack, tmp_path):
     """Run from outside the checkout, with no token anywhere, then with a wrong one."""
     env = {k: v for k, v in os.environ.items()
