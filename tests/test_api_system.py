@@ -1,9 +1,11 @@
 """GET /v1/presets and GET /v1/whoami through the Flask test client, against real Redis."""
 
 import dataclasses
+import time
 from typing import get_args
 
 from shared.specs import PRESETS, PresetName
+from shared.stream_slots import StreamSlots
 from tests.api_helpers import assert_problem, registered_model, upload
 from tests.conftest import client_of
 
@@ -51,7 +53,10 @@ def test_whoami_shows_the_quotas_and_what_the_owner_uses_of_each(settings, servi
     for _ in range(2):
         assert client.post("/v1/train", json={"corpus_id": corpus["id"]}).status_code == 202
     registered_model(services)
+    # A slot whose connection stopped renewing it (a vanished client's) is not counted.
+    StreamSlots(services.redis, services.keys, ttl_s=0.001).take("alice", 10)
     slot = app.extensions["textgen.stream_slots"].take("alice", 10)
+    time.sleep(0.01)
     usage = client.get("/v1/whoami").get_json()["usage"]
     assert (usage["jobs_queued"], usage["jobs_running"]) == (1, 1)
     assert (usage["models"], usage["corpora"], usage["streams_open"]) == (1, 1, 1)
