@@ -13,6 +13,7 @@ server's code, and only when run.
 """
 
 import argparse
+import codecs
 import sys
 from pathlib import Path
 
@@ -22,6 +23,13 @@ from client.errors import ApiError, ClientError
 
 EXIT_FAILED = 1  # the API refused, or the job did not succeed
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
+
+
+def backslash_escapes(text):
+    """`--stop '\\n\\n'` as a shell passes it (backslash, n) means a blank line, as printf
+    reads it. Python's own escape codec does the decoding; `backslashreplace` first writes
+    any non-Latin-1 character as an escape that the codec turns back into itself."""
+    return codecs.decode(text.encode("latin-1", "backslashreplace"), "unicode_escape")
 
 
 def _common_options():
@@ -144,7 +152,9 @@ def build_parser():
     p.add_argument("--top-p", type=float, metavar="P",
                    help="sample only from the likeliest characters whose chances add up "
                         "to P (nucleus sampling)")
-    p.add_argument("--stop", metavar="TEXT", help="end a sample where TEXT first appears")
+    p.add_argument("--stop", metavar="TEXT", type=backslash_escapes,
+                   help="end a sample where TEXT first appears; \\n and \\t are a newline "
+                        "and a tab, as printf reads them (--stop '\\n\\n': a blank line)")
     p.add_argument("--num-samples", type=int, help="samples per temperature")
     p.add_argument("--seed", type=int, help="same seed, same text")
     p.add_argument("--no-wait", action="store_true", help="print the job id and return")

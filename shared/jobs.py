@@ -403,7 +403,7 @@ class JobStore:
                              "stopped_reason": StoppedReason.CANCELLED.value},
             event=_status_event(JobStatus.CANCELLED))
         if not written:
-            raise ConflictError(f"job {job_id} is already {status.value}")
+            raise ConflictError(f"job {job_id} has already ended: {status.value}")
         return self.get(job_id)
 
     def reap(self, job_id, max_attempts, given_up=None):

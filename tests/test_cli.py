@@ -91,10 +91,12 @@ def test_train_follow_then_generate_list_download_plot_delete(textgen, book, tmp
     assert json.loads(textgen("samples", job["id"], "--json").stdout) == {
         "samples": job["samples"]}
     # Every option the API has.
-    options = ("--top-k", 3, "--top-p", 0.9, "--stop", "zz", "--num-samples", 2, "--seed", 5)
+    # `--stop '\n\n'` from a shell is backslash, n: the command reads it as printf would.
+    options = ("--top-k", 3, "--top-p", 0.9, "--stop", r"z\n\tz", "--num-samples", 2,
+               "--seed", 5)
     job = json.loads(textgen("generate", model_id, "--length", 30, *options, "--json").stdout)
     assert {k: job["spec"][k] for k in ("top_k", "top_p", "stop", "num_samples", "seed")} \
-        == {"top_k": 3, "top_p": 0.9, "stop": "zz", "num_samples": 2, "seed": 5}
+        == {"top_k": 3, "top_p": 0.9, "stop": "z\n\tz", "num_samples": 2, "seed": 5}
     unseen = textgen("generate", model_id, "--prompt", "Zé€", ok=False)
     assert unseen.stderr.count("\n") == 1 and "'€'" in unseen.stderr
     assert "remove them from the prompt, or train a model on a text that has them" \
@@ -156,6 +158,8 @@ def test_train_says_which_model_a_budget_chose_and_why(textgen, book):
     done = textgen("train", book, "--max-seconds", 5)
     job_id = done.stdout.strip()
     textgen("cancel", job_id)  # what it trains is all this test is about
+    again = textgen("cancel", job_id, ok=False)
+    assert again.stderr == f"textgen: Conflict: job {job_id} has already ended: cancelled\n"
     chars = f"{len(book.read_text()):,}"
     # Many passes over a small text in 5 s: the server's rule adds dropout.
     assert done.stderr.splitlines()[-1] == (
