@@ -78,8 +78,10 @@ API_THREADS = 1000
 
 
 def api_command(python, port):
+    # gthread, closing connections off its main loop (api/gunicorn_worker.py: why).
     return [python, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-            "--worker-class", "gthread", "--threads", str(API_THREADS),
+            "--worker-class", "api.gunicorn_worker.LingerOffLoopWorker",
+            "--threads", str(API_THREADS),
             "--access-logfile", "-", "api.wsgi:app"]
 
 

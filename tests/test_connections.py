@@ -1,5 +1,6 @@
 """Long connections don't starve short ones: event streams and `Prefer: wait` requests hold
-an idle thread each, no Redis connection of their own, and each owner holds only so many.
+an idle thread each, no Redis connection of their own, and each owner holds only so many;
+clients that never hang up stall no one.
 
 The per-owner cap through the Flask app on real Redis; hundreds of held connections on the
 real stack (gunicorn, workers, Redis), timed only with generous bounds (the figures
@@ -23,7 +24,13 @@ from shared.stream_slots import StreamSlots
 from tests.api_helpers import assert_problem, registered_model
 from tests.conftest import TOKENS, bearer, client_of
 from tests.faults import wait_for
-from tests.held_connections import HeldRequests, api_worker_pids, port_of, tcp_connections_to
+from tests.held_connections import (
+    HeldRequests,
+    api_worker_pids,
+    port_of,
+    read_status,
+    tcp_connections_to,
+)
 
 STREAM = {"Accept": "text/event-stream"}
 
@@ -192,3 +199,24 @@ def queued_jobs(stack, tokens, listed=False):
                              headers={"Authorization": f"Bearer {token}"}).json()["data"]
     return jobs if listed else len(jobs)
 
+
+
+LINGERING = 20  # clients that never hang up; 2 s each stalled gunicorn's loop (40 s in all)
+
+
+def test_clients_that_never_hang_up_stall_no_one(stack):
+    # Each asks for Connection: close and keeps its socket: gunicorn then waits up to 2 s
+    # for it to hang up (api/gunicorn_worker.py), which must not be in the loop that
+    # accepts everyone else's connections.
+    held = HeldRequests(stack.url, timeout_s=30)
+    try:
+        lingering = [held.send("GET", "/v1/health", {}) for _ in range(LINGERING)]
+        took = []
+        for _ in range(10):
+            began = time.monotonic()
+            assert requests.get(stack.url + "/v1/health", timeout=30).status_code == 200
+            took.append(time.monotonic() - began)
+        assert max(took) < 1, f"health took {[round(s, 2) for s in took]} s"
+        assert [read_status(sock, 30) for sock in lingering] == [200] * LINGERING
+    finally:
+        held.close()
