@@ -102,9 +102,9 @@ def flood(url, token, ids, threads, stop, results):
 def streams(url, token, count, linger, stop, results):
     """`count` event streams on the owner's queued jobs, opened again on another queued
     job when one ends (its job did). A few threads open them, one more reads every open
-    stream and hangs up at once on those that ended: gunicorn's gthread worker waits up
-    to 2 s on a closing connection, blocking its whole process, until the client hangs
-    up too (bench/README.md), so a reader that lags would stall the API for everyone."""
+    stream and hangs up at once on those that ended (`linger`: never), as a polite client
+    does: gunicorn waits up to 2 s on a closing connection until the client hangs up too,
+    on plain gthread in its main loop, stalling the API for everyone (bench/README.md)."""
     api = Client(url, token=token, timeout_s=30)
     held = HeldRequests(url, timeout_s=_STREAM_OPEN_TIMEOUT_S)
     outcomes, opened_s, held_counts = Counter(), [], []
