@@ -8,9 +8,10 @@ thread, with `util.close_graceful`: shut down writes, then read up to 2 s until 
 hangs up (RFC 9112 section 9.6, added by benoitc/gunicorn#3590). While it reads, that
 process accepts, dispatches and heartbeats nothing: one client that never hangs up costs
 everyone 2 s, 15 in a row and the arbiter kills the process (bench/README.md, `--linger`).
-No setting turns the linger off or shortens it. Upstream's own design for this, a lingering
-pool beside the accept loop (benoitc/gunicorn#1025), was never built. Remove this class
-when gunicorn closes off its main thread.
+No setting turns the linger off or shortens it, and no upstream issue reports it (searched
+2026-12-01); the lingering pool beside the accept loop that upstream once designed
+(benoitc/gunicorn#1025) is not in 27.0.1. Remove this class when gunicorn closes off its
+main thread.
 """
 
 from gunicorn.workers.gthread import ThreadWorker
