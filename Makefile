@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test up clean-venv
+.PHONY: demo test lint up clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ $(TEST_STAMP): $(STAMP) requirements-test.txt
 
 test: $(TEST_STAMP)
 	$(PY) -m pytest
+
+lint: $(TEST_STAMP)
+	$(VENV)/bin/ruff check .
 
 clean-venv:
 	rm -rf $(VENV)

@@ -3,8 +3,8 @@ JavaScript modules that call the /v1 API from the browser.
 
 Public, like /docs: the page holds no token. The user signs in with theirs, which stays in
 the browser's sessionStorage and travels only in Authorization headers, so the API's owner
-checks are the only ones. No build step and no CDN: the files are served as they are. Their security headers
-(a policy that runs only our own scripts): api/security_headers.py.
+checks are the only ones. No build step and no CDN: the files are served as they are. Their
+security headers (a policy that runs only our own scripts): api/security_headers.py.
 """
 
 from flask import Blueprint, send_from_directory

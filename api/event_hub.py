@@ -5,9 +5,9 @@ XREAD of its own would hold a Redis connection while it waits: redis-py's pool h
 process, so about 200 open streams left none for short requests, which then failed with
 503 (bench/README.md), and thousands would need thousands of connections. Instead one
 thread blocks in one XREAD over the streams of every followed job and wakes the requests
-whose job had news; each then reads its events itself with a short XRANGE. The XREAD also names a wake stream of this process: a request
-that follows a job the reader is not reading yet adds an entry there, so the reader starts
-again at once with that job included.
+whose job had news; each then reads its events itself with a short XRANGE. The XREAD also
+names a wake stream of this process: a request that follows a job the reader is not reading
+yet adds an entry there, so the reader starts again at once with that job included.
 
 A follower arms before it reads and waits after, so an event that lands in between still
 wakes it:

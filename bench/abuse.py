@@ -262,7 +262,8 @@ def adversaries_report(args, reports):
           + f"  ended {held['outcomes'].get('ended', 0):,}")
     print("  " + outcome_line("flood downloads", reports["downloads"]["outcomes"]))
     print(f"streams held once all were open: median {held['held_median']}, min "
-          f"{held['held_min']} of {args.streams} (0: never all open; opening p99 {(held['open_p99_s'] or 0) * 1000:,.0f} ms); downloads "
+          f"{held['held_min']} of {args.streams} (0: never all open; opening p99 "
+          f"{(held['open_p99_s'] or 0) * 1000:,.0f} ms); downloads "
           f"{reports['downloads']['mb_per_s']:,.0f} MB/s in all; hostile receivers: "
           f"{flooded['endless_cut']} endless bodies cut (at most "
           f"{flooded['endless_max_bytes'] / 1024:,.0f} KiB sent to one), "

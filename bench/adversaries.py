@@ -3,6 +3,7 @@ of submissions with hostile webhook receivers, event streams held on its queued 
 large downloads. Each runs until `stop` is set, then puts its figures on `results`.
 """
 
+import functools
 import queue
 import selectors
 import threading
@@ -72,8 +73,8 @@ def flood(url, token, ids, threads, stop, results):
         api = Client(url, token=token, timeout_s=60)
         while not stop.is_set():
             n += 1
-            tally.call("generate", lambda: api.generate(
-                ids["flood_model"], length=100, webhook=hooks[n % 2],
+            tally.call("generate", functools.partial(
+                api.generate, ids["flood_model"], length=100, webhook=hooks[n % 2],
                 webhook_events=["completed"]))
 
     def train():
@@ -81,8 +82,8 @@ def flood(url, token, ids, threads, stop, results):
         n = 0
         while not stop.is_set():
             n += 1
-            tally.call("train", lambda: api.train(
-                ids["flood_corpus"], "default", **TINY, webhook=hooks[n % 2],
+            tally.call("train", functools.partial(
+                api.train, ids["flood_corpus"], "default", **TINY, webhook=hooks[n % 2],
                 webhook_events=["epoch_end", "completed"]))
 
     workers = [threading.Thread(target=generate, args=(n,)) for n in range(threads)]

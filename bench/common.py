@@ -1,7 +1,8 @@
 """What the benchmarks share: the handout corpora, specs from presets, a timed training run.
 
 Benchmarks print figures; they are not tests. Run them on a quiet machine, one at a time
-(2 cores: anything else running skews every number), e.g. `.venv/bin/python -m bench.quality_per_minute`.
+(2 cores: anything else running skews every number), e.g.
+`.venv/bin/python -m bench.quality_per_minute`.
 """
 
 import copy

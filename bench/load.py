@@ -179,7 +179,8 @@ def report(args, clients, done, submit_s):
           f"submissions/s; submit latency {latency(done.latencies)}", flush=True)
     kinds = {kind for _, kind, _ in done.jobs}
     for kind in sorted(kinds) if len(kinds) > 1 else ():
-        print(f"  {kind}: {latency([s for (_, k, _), s in zip(done.jobs, done.latencies) if k == kind])}")
+        of_kind = [s for (_, k, _), s in zip(done.jobs, done.latencies) if k == kind]
+        print(f"  {kind}: {latency(of_kind)}")
     wait_until_drained(clients)
     records = check_each_ran_once(clients, done)
     first_created = min(job["created_at"] for job in records.values())

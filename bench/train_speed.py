@@ -77,7 +77,7 @@ def measure(name):
     elif unroll:  # the same layers on a fixed window, unrolled
         ids = keras.Input(shape=(seq_length,), dtype="int32")
         x = model.get_layer("embedding")(ids)
-        for i in range(1, spec["model"]["layers"] + 1):
+        for _ in range(spec["model"]["layers"]):
             x = keras.layers.LSTM(spec["model"]["units"], return_sequences=True,
                                   unroll=True)(x)
         model = keras.Model(ids, model.get_layer("head")(x))

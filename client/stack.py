@@ -193,10 +193,10 @@ class LocalStack:
             try:
                 client.ping()
                 return
-            except redis.ConnectionError:
+            except redis.ConnectionError as e:
                 self.check_alive()
                 if time.monotonic() > deadline:
-                    raise StackError("embedded Redis did not answer within 20 s")
+                    raise StackError("embedded Redis did not answer within 20 s") from e
                 time.sleep(0.1)
 
     def _wait_until_ready(self):
@@ -256,7 +256,7 @@ class LocalStack:
         """Stop every child and its process group: workers and API first, Redis last."""
         self._stopping.set()
         with self._lock:
-            for name, process in reversed(list(self.processes.items())):
+            for process in reversed(list(self.processes.values())):
                 _signal_group(process, signal.SIGTERM)
             deadline = time.monotonic() + STOP_GRACE_S
             for name, process in reversed(list(self.processes.items())):

@@ -2,19 +2,19 @@
 
 import re
 import secrets
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 _ID_HEX_CHARS = 24  # new_id's 12 random bytes (96 bits), as lowercase hex
 
 
 def utc_now_iso():
     """Now, as ISO 8601 in UTC with a Z suffix and millisecond precision."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def iso_of_ms(ms):
     """Milliseconds since the epoch (Redis' TIME, say) as utc_now_iso() writes times."""
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(
         timespec="milliseconds").replace("+00:00", "Z")
 
 

@@ -73,7 +73,7 @@ def newest_first(redis, index_key, load_many, *, after=None, limit=50, keep=None
             break
         scanned += len(entries)
         records = load_many([item_id for item_id, _ in entries])
-        for (item_id, item_score), record in zip(entries, records):
+        for (_, item_score), record in zip(entries, records):
             if record is not None and (keep is None or keep(record)):
                 found.append((item_score, record))
         score, last_id = entries[-1][1], entries[-1][0]

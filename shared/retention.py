@@ -6,7 +6,7 @@ do it per interval.
 """
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from shared.jobs import JobStatus
 
@@ -18,7 +18,7 @@ _BATCH = 500  # job ids read from an owner's index at a time
 
 def sweep_finished_jobs(svc, now=None):
     """Delete the finished jobs that ended more than retention_days ago; their count."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     cutoff = now.timestamp() - svc.settings.retention_days * 86400
     swept = 0
     for owner in sorted(svc.redis.smembers(svc.keys.owners())):

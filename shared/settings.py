@@ -187,7 +187,8 @@ class Settings:
                             "book number")
         log_level = env.get("TEXTGEN_LOG_LEVEL", "INFO").upper()
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            problems.append(f"TEXTGEN_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+            problems.append("TEXTGEN_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, "
+                            f"got {log_level!r}")
 
         data_dir = Path(env.get("TEXTGEN_DATA_DIR", "./data")).resolve()
         artifacts_url = env.get("TEXTGEN_ARTIFACTS_URL") or data_dir.as_uri()

@@ -107,8 +107,9 @@ class TrainingSpec(BaseModel):
                                 "same run")]
     max_seconds: Annotated[float | None, _field(
         1.0, WEEK_S, "wall-clock budget; training stops at the next step once spent "
-        "(null: the service's ceiling, TEXTGEN_MAX_TRAIN_SECONDS). For the default preset at character level with no `model` field, "
-        "the model is also sized to the corpus and this budget (shared/model_sizing.py)")]
+        "(null: the service's ceiling, TEXTGEN_MAX_TRAIN_SECONDS). For the default preset at "
+        "character level with no `model` field, the model is also sized to the corpus and "
+        "this budget (shared/model_sizing.py)")]
     clip_norm: Annotated[float | None, _field(1e-3, 1e3, "gradient clipping by global norm "
                                               "(null: none)")]
     patience: Annotated[int | None, _field(1, 1000, "epochs without a better val_loss "

@@ -27,10 +27,10 @@ class MotoServer:
             try:
                 requests.get(self.endpoint_url + "/moto-api/", timeout=2)
                 return
-            except requests.ConnectionError:
+            except requests.ConnectionError as e:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"moto server did not start; see {log_path}")
+                    raise RuntimeError(f"moto server did not start; see {log_path}") from e
                 time.sleep(0.1)
 
     def create_bucket(self, bucket):

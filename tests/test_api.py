@@ -1,11 +1,11 @@
 """The API through the Flask test client, against real Redis; then the stored state."""
 
 import dataclasses
-from datetime import UTC, datetime
 import io
 import json
 import threading
 import zipfile
+from datetime import UTC, datetime
 
 import pytest
 
@@ -25,7 +25,8 @@ def test_upload_multipart(client, services):
     body = upload(client, "héllo\r\nworld\n", "my book.txt")
     assert list(body)[:2] == ["id", "name"]
     assert body["name"] == "my book.txt" and body["source"] == "upload"
-    assert body["chars"] == len("héllo\nworld\n") and body["bytes"] == len("héllo\r\nworld\n".encode())
+    assert body["chars"] == len("héllo\nworld\n")
+    assert body["bytes"] == len("héllo\r\nworld\n".encode())
     assert body["encoding"] == "utf-8" and body["vocab_size"] == len(set("héllo\nworld\n"))
     assert body["created_at"].endswith("Z")
     stored = services.corpora.get(body["id"])

@@ -83,10 +83,10 @@ def test_an_upload_of_the_same_file_is_the_same_request(client, services):
 def test_an_upload_with_a_nameless_part_is_keyed_too(client):
     # Found by schemathesis: a part whose name has an unclosed quote parses with no name,
     # and the key's fingerprint once sorted None beside strings (a 500).
-    body = ('--B\r\nContent-Disposition: form-data; name="a\\"\r\n\r\ntrue\r\n'
-            '--B\r\nContent-Disposition: form-data; name="name"\r\n\r\nmine\r\n'
-            '--B\r\nContent-Disposition: form-data; name="file"; filename="f.txt"\r\n\r\n'
-            'some text\r\n--B--\r\n').encode()
+    body = (b'--B\r\nContent-Disposition: form-data; name="a\\"\r\n\r\ntrue\r\n'
+            b'--B\r\nContent-Disposition: form-data; name="name"\r\n\r\nmine\r\n'
+            b'--B\r\nContent-Disposition: form-data; name="file"; filename="f.txt"\r\n\r\n'
+            b'some text\r\n--B--\r\n')
     def send():
         return client.post("/v1/corpora", data=body, headers={"Idempotency-Key": "nameless"},
                            content_type="multipart/form-data; boundary=B")

@@ -69,7 +69,8 @@ def compose_redis(tmp_path):
     argv = [interpolate(arg, env) for arg in COMPOSE["services"]["redis"]["command"]]
     assert argv[0] == "redis-server"
     process, port = start_redis(tmp_path, *argv[1:], "--appendonly", "no")
-    url = interpolate(COMPOSE["x-env"]["REDIS_URL"], env).replace("@redis:6379", f"@127.0.0.1:{port}")
+    url = interpolate(COMPOSE["x-env"]["REDIS_URL"], env).replace("@redis:6379",
+                                                                  f"@127.0.0.1:{port}")
     yield port, {**env, "REDIS_URL": url}
     process.terminate()
     process.wait(timeout=10)

@@ -27,7 +27,8 @@ def test_normalizes_line_endings(newline):
     assert text == "a\nb\n"
 
 
-@pytest.mark.parametrize("data", [b"", b"  \n\t ", b"text\x00with NUL", b"\x89PNG\r\n\x1a\n\x00\x00"])
+@pytest.mark.parametrize("data", [b"", b"  \n\t ", b"text\x00with NUL",
+                                  b"\x89PNG\r\n\x1a\n\x00\x00"])
 def test_rejects_empty_and_binary(data):
     with pytest.raises(CorpusRejectedError):
         decode_corpus(data)

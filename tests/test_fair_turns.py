@@ -51,7 +51,7 @@ def test_one_owners_backlog_does_not_delay_anothers_job(stack, tmp_path):
 def capped_stack(tmp_path_factory):
     """Two training workers; one running job per owner and queue; every training job ends
     after 2 s unless it asks for less."""
-    prefix = "test-capped-{}:".format(free_port())
+    prefix = f"test-capped-{free_port()}:"
     env = {"TEXTGEN_REDIS_PREFIX": prefix, "TEXTGEN_PROGRESS_INTERVAL_S": "0.2",
            "TEXTGEN_MAX_RUNNING_PER_OWNER": "1", "TEXTGEN_MAX_TRAIN_SECONDS": "2",
            "TEXTGEN_API_TOKENS": ",".join(f"{name}:{token}" for name, token in TOKENS.items())}

@@ -1,7 +1,7 @@
 """shared.retention: finished jobs past TEXTGEN_RETENTION_DAYS go, with their events and
 checkpoints; active jobs, recent ones and models stay."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 from shared.jobs import JobType
 from shared.retention import sweep_finished_jobs
@@ -20,7 +20,7 @@ def test_old_finished_jobs_are_swept_with_their_events_and_checkpoints(services)
     services.jobs.start(running, "w", 30_000)
     model = registered_model(services)  # its job succeeded just now
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert sweep_finished_jobs(services, now=now) == 0  # nothing is 30 days old yet
     later = now + timedelta(days=31)
     assert sweep_finished_jobs(services, now=later) == 2  # the failed job, the model's job

@@ -27,7 +27,8 @@ def test_presets_are_valid_char_level_specs():
 def test_seed_preset_is_the_tutorial():
     seed = PRESETS["seed"]
     assert seed["preprocessing"]["mode"] == "tutorial"
-    assert (seed["model"]["units"], seed["model"]["layers"], seed["model"]["dropout"]) == (256, 3, 0.2)
+    model = seed["model"]
+    assert (model["units"], model["layers"], model["dropout"]) == (256, 3, 0.2)
     assert (seed["training"]["seq_length"], seed["training"]["batch_size"]) == (100, 256)
 
 

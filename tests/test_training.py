@@ -150,10 +150,10 @@ def test_same_seed_same_loss(tmp_path):
 
 
 def test_resumed_run_matches_the_uninterrupted_one(tmp_path):
-    # The old schedule (lr_decay) and patience on, so the schedule and the early-stopping state must resume
-    # too; dropout on, so must the dropout masks. (Without dropout it passes as well, but
-    # adds 15 s and covers nothing this run does not: weights, Adam's state and data order
-    # are checked here too.)
+    # The old schedule (lr_decay) and patience on, so the schedule and the early-stopping
+    # state must resume too; dropout on, so must the dropout masks. (Without dropout it
+    # passes as well, but adds 15 s and covers nothing this run does not: weights, Adam's
+    # state and data order are checked here too.)
     spec = tiny_spec("embedding_lstm", epochs=4, lr_decay=0.7, patience=3,
                      lr_schedule="epoch_decay")
     spec["model"]["dropout"] = 0.3

@@ -247,7 +247,7 @@ class TutorialWeights:
     def log_probs(self, windows):
         """Log-probabilities of the token after each window (batch, seq_length) of ids."""
         x = (windows * self.scale + self.offset).astype(np.float32)[:, :, None]  # (b, t, 1)
-        for layer, (kernel, recurrent, bias) in enumerate(self.lstms):
+        for kernel, recurrent, bias in self.lstms:
             z_in = x @ kernel + bias  # every step's input projection at once: (b, t, 4u)
             h = c = np.zeros((len(windows), recurrent.shape[0]), np.float32)
             outputs = []

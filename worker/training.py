@@ -17,7 +17,7 @@ gets what is left of it, and a schedule by time continues from where it stood.
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 
