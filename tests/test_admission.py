@@ -35,7 +35,7 @@ def test_a_503_after_the_job_was_stored_is_answered_with_that_job_on_retry(own_r
     model = registered_model(services)
     client = client_of(create_app(settings))
     request = {"json": {"model_id": model["id"], "length": 5},
-               "headers": {"Idempotency-Key": "gen-1", "Prefer": "wait=20"}}
+               "headers": {"Idempotency-Key": "gen-1", "Prefer": "wait=6"}}
     answers = []
     waiting = threading.Thread(target=lambda: answers.append(
         client.post("/v1/generate", **request)))
