@@ -75,7 +75,9 @@ STALLED = "stalled"  # error.code of a job whose last attempt got stuck in a ste
 # KEYS[1]: the job hash; KEYS[2]: its event stream; KEYS[3]: a record to write with it (a
 # model), or the job hash again. ARGV[1]: JSON {allowed: [statuses], attempt: n or null,
 # fields: {name: JSON text}, lease_ms: n or null, record: {name: JSON text} or null,
-# event: [type, JSON text] or null, epoch: n or null, time: ISO text, max_events: n}.
+# event: [type, JSON text] or null, epoch: n or null, cap: n or null, time: ISO text,
+# max_events: n}. With `cap`, the event is appended only while the job has appended fewer
+# than `cap` capped events (`capped_events` counts them).
 # `epoch` marks an epoch_end event, written at most once per epoch over all attempts (a
 # resumed attempt redoes the epoch its predecessor died in, and reports it only if that
 # one had not). Returns {1, status} when written, {0, status} when refused, {-1, ''} when
@@ -106,6 +108,9 @@ if emit and op.epoch ~= cjson.null then
   local last = tonumber(redis.call('HGET', KEYS[1], 'last_epoch_event') or '0')
   emit = op.epoch > last
   if emit then redis.call('HSET', KEYS[1], 'last_epoch_event', tostring(op.epoch)) end
+end
+if emit and op.cap ~= cjson.null then
+  emit = redis.call('HINCRBY', KEYS[1], 'capped_events', 1) <= op.cap
 end
 if emit then
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', op.max_events, '*',
@@ -178,6 +183,10 @@ return 'requeued'
 # Events kept per job; a few per epoch, so this is thousands of epochs. Approximate (~)
 # trimming lets Redis cut whole stream nodes, which is cheap.
 _MAX_EVENTS = 10_000
+# Text events (worker/text_stream.py: ten a second at most) a job may append over all its
+# attempts before only each batch's last one goes in: half the stream, so that deltas can
+# never trim away the status events a client waits for.
+TEXT_EVENT_CAP = _MAX_EVENTS // 2
 
 _EMPTY_PROGRESS = {"epoch": 0, "epochs": None, "step": 0, "steps": None, "fraction": 0.0,
                    "eta_seconds": None}
@@ -292,7 +301,7 @@ class JobStore:
     # --- transitions ----------------------------------------------------------------
 
     def _apply(self, job_id, allowed, fields, attempt=None, *, event=None, lease_ms=None,
-               record=None, epoch=None):
+               record=None, epoch=None, cap=None):
         """Write `fields` (and append `event`, a (type, data) pair; and write `record`, a
         model record of this job) if the job's status is in `allowed` and its attempt is
         `attempt` (when given). `lease_ms` renews the lease from Redis' clock.
@@ -309,7 +318,7 @@ class JobStore:
               "record": encode_fields(record) if record else None,
               "event": None if event is None else
               [event_type, json.dumps(finite(event_data), allow_nan=False)],
-              "epoch": epoch, "time": now, "max_events": _MAX_EVENTS}
+              "epoch": epoch, "cap": cap, "time": now, "max_events": _MAX_EVENTS}
         extra_key = self.keys.model(record["id"]) if record else self.keys.job(job_id)
         written, status, *appended = self._transition(
             keys=[self.keys.job(job_id), self.keys.events(job_id), extra_key],
@@ -363,12 +372,17 @@ class JobStore:
             fields["metrics"] = metrics
         return self._apply(job_id, [JobStatus.RUNNING], fields, attempt)[0]
 
-    def add_event(self, job_id, attempt, event_type, data, *, epoch=None):
+    def add_event(self, job_id, attempt, event_type, data, *, epoch=None, progress=None,
+                  capped=False):
         """Append a runner's event: True when appended; False once the job is no longer
         this running attempt's, or (with `epoch`, an epoch_end) when that epoch was
-        reported already: epoch_end is written once per epoch over all attempts."""
-        applied = self._apply(job_id, [JobStatus.RUNNING], {}, attempt,
-                              event=(event_type, data), epoch=epoch)
+        reported already: epoch_end is written once per epoch over all attempts. A
+        `capped` event is dropped past TEXT_EVENT_CAP of them. `progress` is written in
+        the same step."""
+        applied = self._apply(job_id, [JobStatus.RUNNING],
+                              {} if progress is None else {"progress": progress}, attempt,
+                              event=(event_type, data), epoch=epoch,
+                              cap=TEXT_EVENT_CAP if capped else None)
         return applied.written and applied.appended
 
     def succeed(self, job_id, attempt, result, metrics=None, *, model=None, **fields):

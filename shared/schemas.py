@@ -138,6 +138,11 @@ class Progress(BaseModel):
     steps: int | None
     fraction: float
     eta_seconds: float | None
+    # A generation job's own (its step counts tokens over every sample): set as it streams.
+    samples: int | None = Field(None, description="a generation's samples in all")
+    samples_done: int | None = Field(None, description="a generation's finished samples")
+    chars_done: int | None = Field(None, description=(
+        "characters of a generation's text sent as `text` events so far, prompts included"))
 
 
 class JobError(BaseModel):

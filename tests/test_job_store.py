@@ -216,6 +216,23 @@ def test_events_record_every_status_change_and_page_with_a_cursor(services):
     assert services.jobs.events(job["id"], after=cursor) == ([], cursor)
 
 
+def test_text_events_stop_at_their_cap_and_write_progress_with_them(services, monkeypatch):
+    from shared import jobs
+
+    monkeypatch.setattr(jobs, "TEXT_EVENT_CAP", 2)
+    job = create(services, job_type=JobType.GENERATE, model_id="m")
+    attempt = services.jobs.start(job["id"], "w1", LEASE_MS)
+    sent = [services.jobs.add_event(job["id"], attempt, "text", {"n": n},
+                                    progress={"epoch": 0, "step": n}, capped=True)
+            for n in range(4)]
+    assert sent == [True, True, False, False]
+    # Past the cap the progress is still written, and an uncapped event still goes in.
+    assert services.jobs.get(job["id"])["progress"] == {"epoch": 0, "step": 3}
+    assert services.jobs.add_event(job["id"], attempt, "text", {"n": "end"})
+    events, _ = services.jobs.events(job["id"])
+    assert [e["data"].get("n") for e in events if e["type"] == "text"] == [0, 1, "end"]
+
+
 def test_non_finite_numbers_are_stored_as_null(services):
     job = create(services)
     attempt = services.jobs.start(job["id"], "w1", LEASE_MS)

@@ -194,3 +194,68 @@ def test_word_level_metrics_are_per_token_and_per_character(word_model_dir):
     assert metrics["bits_per_char"] == pytest.approx(metrics["bits_per_token"] * 83 / 361)
     for entry in metrics["history"]:
         assert entry["bits_per_char"] == pytest.approx(entry["bits_per_token"] * 83 / 361)
+
+
+def streamed(model, monkeypatch, *, capped_after=None, **options):
+    """generate() through a TextStream flushing at every step: (texts with the prompt, the
+    `deltas` of each event, in order, each with whether it was a final event)."""
+    from worker import text_stream
+
+    monkeypatch.setattr(text_stream, "FLUSH_S", 0.0)
+    events = []
+
+    def send(data, progress, final):
+        if not final and capped_after is not None and len(events) >= capped_after:
+            return False  # the job's cap of text events: the rest waits for the end
+        events.append((data["deltas"], final, progress))
+        return True
+
+    prompt = options.pop("prompt", "")
+    stream = text_stream.TextStream(model.vocab, prompt, options.get("stop"),
+                                    options["num_samples"], options["length"], send, "job")
+    texts = generate(model, prompt=prompt, watch=stream.batch(options["num_samples"]),
+                     **options)
+    texts = [text_stream.with_prompt(model.vocab, prompt, text) for text in texts]
+    stream.finish(texts, options["length"])
+    return texts, events
+
+
+def joined(events, sample):
+    return "".join(d["text"] for deltas, _, _ in events for d in deltas
+                   if d["sample"] == sample)
+
+
+@pytest.mark.parametrize("options", [
+    dict(prompt="the qu", length=80, num_samples=3, seed=1),
+    dict(prompt="the", length=200, num_samples=3, seed=3, top_k=5, stop="o"),
+    dict(length=120, num_samples=2, seed=2, stop="he q"),
+])
+def test_a_streamed_sample_is_its_deltas_joined(embedding_model, monkeypatch, options):
+    texts, events = streamed(embedding_model, monkeypatch, **options)
+    for i, text in enumerate(texts):
+        assert joined(events, i) == text
+    # Character by character as drawn: text came out well before the end.
+    assert len(events) > 2 and all(not final for _, final, _ in events[:-1])
+    last, final, progress = events[-1]
+    assert final and [d["end"] for d in last] == [True] * len(texts)
+    assert progress["samples_done"] == progress["samples"] == len(texts)
+    assert progress["chars_done"] == sum(map(len, texts))
+
+
+@pytest.mark.parametrize("stop", [None, "dog"])
+def test_word_samples_stream_whole_lines(word_model, monkeypatch, stop):
+    texts, events = streamed(word_model, monkeypatch, prompt="the quick", length=300,
+                             num_samples=2, seed=4, stop=stop)
+    for i, text in enumerate(texts):
+        assert joined(events, i) == text
+    assert len(events) > 2
+    if stop is None:  # (a stop string ends a sample mid-line, at once)
+        for deltas, final, _ in events:
+            assert final or all(d["text"].endswith("\n") for d in deltas)
+
+
+def test_past_the_cap_the_rest_comes_with_the_end(embedding_model, monkeypatch):
+    texts, events = streamed(embedding_model, monkeypatch, capped_after=3, prompt="the",
+                             length=100, num_samples=2, seed=5)
+    assert len(events) == 4 and events[-1][1]
+    assert [joined(events, i) for i in range(2)] == texts

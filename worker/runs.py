@@ -27,8 +27,9 @@ from worker.evaluation import score_text
 from worker.model_files import load_model, save_model
 from worker.sampling import generate
 from worker.stall import StepPulse
+from worker.text_stream import TextStream, with_prompt
 from worker.training import StopReason, TrainHooks, train
-from worker.vocab import CHAR, detokenize, tokenize
+from worker.vocab import CHAR
 
 log = logging.getLogger(__name__)
 
@@ -238,15 +239,19 @@ def run_generation(svc, job, lease, cache):
     # tutorial preprocessing); every sample begins with it.
     prompt = prepare_text(spec.prompt, loaded.config["preprocessing"]) if spec.prompt else ""
     check = _within_limits(svc, lease, "generation", "ask for fewer tokens or samples")
+    stream = TextStream(loaded.vocab, prompt, spec.stop,
+                        spec.num_samples * len(spec.temperatures), spec.length,
+                        _text_sender(svc, job["id"], lease.attempt), job["id"])
     samples = []
     try:
         for temperature in spec.temperatures:
             texts = generate(loaded, prompt=prompt, length=spec.length,
                              temperature=temperature, top_k=spec.top_k, top_p=spec.top_p,
                              num_samples=spec.num_samples, seed=spec.seed, stop=spec.stop,
-                             check=check)
-            samples += [{"text": _with_prompt(loaded.vocab, prompt, text),
-                         "temperature": temperature} for text in texts]
+                             check=check, watch=stream.batch(spec.num_samples))
+            texts = [with_prompt(loaded.vocab, prompt, text) for text in texts]
+            stream.finish(texts, spec.length)
+            samples += [{"text": text, "temperature": temperature} for text in texts]
     except _NoLongerOurs:
         log.info("job %s: cancelled while sampling", job["id"])
         return None
@@ -255,6 +260,14 @@ def run_generation(svc, job, lease, cache):
     data = encode_samples(samples, int(svc.settings.max_result_mb * 1024 * 1024))
     svc.artifacts.put_result(job["id"], lease.attempt, data)
     return {"result": result_summary(job["id"], lease.attempt, samples, len(data))}
+
+
+def _text_sender(svc, job_id, attempt):
+    """TextStream's `send`: the deltas and the progress in one fenced step."""
+    def send(data, progress, final):
+        return svc.jobs.add_event(job_id, attempt, "text", data, progress=progress,
+                                  capped=not final)
+    return send
 
 
 def _within_limits(svc, lease, what, advice):
@@ -297,14 +310,6 @@ def run_evaluation(svc, job, lease, cache):
         return None
     log.info("job %s: %d models scored on %d characters", job["id"], len(rows), len(text))
     return {"result": {"chars": len(text), "models": rows}}
-
-
-def _with_prompt(vocab, prompt, continuation):
-    if not prompt:
-        return continuation
-    if vocab.level == CHAR:
-        return prompt + continuation
-    return detokenize(tokenize(prompt) + tokenize(continuation))
 
 
 def model_loader(svc):

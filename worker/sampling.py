@@ -45,12 +45,14 @@ CHECK_EVERY = 32  # tokens between two calls of `check` (a Redis read when a job
 
 
 def generate(loaded, *, prompt="", length=200, temperature=1.0, top_k=0, top_p=1.0,
-             num_samples=1, seed=None, stop=None, check=None):
+             num_samples=1, seed=None, stop=None, check=None, watch=None):
     """Return `num_samples` continuations of `prompt` (without it), each `length` tokens
     unless `stop` cut it short. `top_k` 0 and `top_p` 1.0 mean no limit.
 
     `check()` is called every CHECK_EVERY tokens and may raise to end sampling (a cancelled
-    job, a time limit). A character of the prompt outside the vocabulary raises ValueError.
+    job, a time limit). `watch(ids, ends)` sees every step: the ids drawn so far (batch,
+    tokens) and, per sample, the text `stop` ended it with or None (worker/text_stream.py
+    streams them). A character of the prompt outside the vocabulary raises ValueError.
     """
     vocab = loaded.vocab
     rng = np.random.default_rng(seed)
@@ -82,8 +84,10 @@ def generate(loaded, *, prompt="", length=200, temperature=1.0, top_k=0, top_p=1
                     text = _cut_at_stop(vocab, generated[i, :position + 1], stop)
                     if text is not None:
                         ends[i] = text
-            if all(end is not None for end in ends):
-                break
+        if watch is not None:
+            watch(generated[:, :position + 1], ends)
+        if stop and all(end is not None for end in ends):
+            break
         if position < length - 1:
             scores = stepper.feed(next_ids[:, None])
     return [vocab.join([vocab.tokens[j] for j in ids]) if end is None else end
