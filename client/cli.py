@@ -2,6 +2,7 @@
 
     textgen train book.txt --epochs 5 --follow     upload (or reuse), train, watch it
     textgen generate mdl_... --prompt "The " --num-samples 3
+    textgen generate mdl_... --prompt "The " --stream   print the text as it comes
     textgen jobs | models | corpora | status JOB | events JOB | plot JOB -o loss.png
     textgen presets | whoami                       the recipes offered; your quotas
 
@@ -157,7 +158,10 @@ def build_parser():
                         "and a tab, as printf reads them (--stop '\\n\\n': a blank line)")
     p.add_argument("--num-samples", type=int, help="samples per temperature")
     p.add_argument("--seed", type=int, help="same seed, same text")
-    p.add_argument("--no-wait", action="store_true", help="print the job id and return")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--stream", action="store_true", help="print the text as it is "
+                     "generated, one sample after another")
+    how.add_argument("--no-wait", action="store_true", help="print the job id and return")
 
     p = command("evaluate", evaluate.evaluate, "score models side by side on a corpus or "
                 "a file: bits per character, what was scored, what they never saw")

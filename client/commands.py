@@ -6,13 +6,15 @@ Errors are raised as ClientError and printed as one line by cli.main.
 """
 
 import json
+import sys
 from pathlib import Path
 
 from client.cli_io import client, confirm, emit, note, table
 from client.errors import ClientError
-from client.follow import ask_to_cancel, end_lines, follow, sample_text
+from client.follow import ask_to_cancel, end_lines, follow, sample_heading, sample_text
 from client.job_text import bits, event_line, job_summary, model_note, status_lines
 from client.records import JobStatus
+from client.streamed_text import stream_samples
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130  # 130: Ctrl-C, as shells report it
 _PREFER_WAIT_S = 60  # generate: how long the API may hold the answer (its own maximum)
@@ -250,10 +252,12 @@ def generate(args):
     job = api.generate(args.model_id, prompt=args.prompt, length=args.length,
                        temperature=temperature, top_k=args.top_k, top_p=args.top_p,
                        stop=args.stop, num_samples=args.num_samples, seed=args.seed,
-                       wait_s=None if args.no_wait else _PREFER_WAIT_S)
+                       wait_s=None if args.no_wait or args.stream else _PREFER_WAIT_S)
     if args.no_wait:
         emit(args, job, job["id"])
         return EXIT_OK
+    if args.stream:
+        return _stream(api, job, args)
     if not JobStatus(job["status"]).is_terminal:  # longer than the API would hold it
         job = api.wait(job["id"])
     if job["status"] != JobStatus.SUCCEEDED:
@@ -264,6 +268,21 @@ def generate(args):
     found = api.samples(job["id"])
     emit(args, {**job, "samples": found},  # the job has a preview
          _sample_lines(found, args.prompt))
+    return EXIT_OK
+
+
+def _stream(api, job, args):
+    """The text as it is generated (--json: each event as a JSON line, then the job)."""
+    if args.json:
+        return _follow(api, job["id"], args)
+    try:
+        job = stream_samples(api, job, sys.stdout)
+    except KeyboardInterrupt:
+        ask_to_cancel(api, job["id"])
+        return EXIT_INTERRUPTED
+    if job["status"] != JobStatus.SUCCEEDED:
+        note(f"textgen: {' '.join(end_lines(job))}")
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -279,7 +298,7 @@ def _sample_lines(samples, prompt):
     lines = []
     for i, sample in enumerate(samples, 1):
         if len(samples) > 1:
-            lines.append(f"--- sample {i} (temperature {sample['temperature']:g}) ---")
+            lines.append(sample_heading(i, sample["temperature"]))
         lines.append(sample_text(sample, prompt))
     return lines
 

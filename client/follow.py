@@ -51,6 +51,11 @@ def sample_text(sample, prompt):
     return sample["text"] if prompt else sample["text"].lstrip("\n")
 
 
+def sample_heading(number, temperature):
+    """The line above the `number`th sample (from 1) when a job has several."""
+    return f"--- sample {number} (temperature {temperature:g}) ---"
+
+
 def quoted(sample):
     """A sample on one line: JSON-quoted, so a line break shows as \\n."""
     return json.dumps(sample, ensure_ascii=False)

@@ -19,6 +19,11 @@ def job_summary(job):
         if not p.get("steps"):  # nothing reported yet: the worker prepares the data
             return "starting"
         return f"epoch {p['epoch']}/{p['epochs']} step {p['step']}/{p['steps']}"
+    if status == JobStatus.RUNNING and job["type"] == "generate" and job["progress"].get(
+            "samples"):
+        p = job["progress"]
+        return (f"{p['samples_done']}/{p['samples']} samples done, {p['fraction']:.0%} of "
+                f"tokens, {p['chars_done']:,} chars")
     if status == JobStatus.FAILED and job.get("error"):
         return job["error"]["code"]
     result = job.get("result") or {}
@@ -53,6 +58,8 @@ def status_lines(job):
                          f"{p['fraction']:.0%}" + (f"  eta {duration(p['eta_seconds'])}"
                                                    if p.get("eta_seconds") is not None
                                                    else "") + losses)
+    elif job["type"] == "generate" and not ended and p.get("samples"):
+        lines.append(job_summary(job))
     lines += attempt_lines(job)
     if ended:
         lines += end_lines(job)
@@ -91,6 +98,9 @@ def event_line(event, epochs):
     elif event["type"] == "epoch_end":
         text = epoch_line(data, epochs) + (f"  sample {quoted(data['sample'])}"
                                            if data.get("sample") else "")
+    elif event["type"] == "text":  # a generation's deltas, one sample's each
+        text = "  ".join(f"sample {d['sample']}{' (end)' * d['end']} {quoted(d['text'])}"
+                         for d in data["deltas"])
     else:
         text = "  ".join(f"{k} {v}" for k, v in data.items())
     return f"{event['time']}  {event['type']:<9}  {text}"
