@@ -168,6 +168,19 @@ def test_sign_in_train_watch_and_generate(stack, browser, tmp_path):
     problem = wait_for(browser, visible(".generated .problem"), "the 422 problem")
     assert problem.get_attribute("data-status") == "422" and "length" in problem.text
 
+    # A long generation: its text shows while the worker samples it.
+    length.clear()
+    length.send_keys("100000")
+    browser.find_element(By.CSS_SELECTOR, "form.generate button[type=submit]").click()
+    wait_for(browser, lambda d: len(d.find_element(
+        By.CSS_SELECTOR, ".generated pre.sample.live").get_attribute("textContent")) > 10,
+        "the text as it is sampled")
+    alice = Client(stack.url, token=TOKENS["alice"])
+    running = next(iter(alice.jobs(type="generate")))
+    assert running["status"] == "running"
+    alice.cancel(running["id"])
+    wait_for(browser, visible(".generated .problem"), "the cancelled job")
+
 
 def test_another_owner_sees_none_of_the_jobs(stack, browser, tmp_path):
     alice = Client(stack.url, token=TOKENS["alice"])

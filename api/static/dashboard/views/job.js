@@ -1,7 +1,8 @@
 // One job: what it is doing, its loss per epoch, each epoch's sample, its events, cancel.
 //
 // The event stream brings every event from the first (so a finished job shows its whole
-// history the same way) and live ones while the job runs; the job record is polled
+// history the same way) and live ones while the job runs (a generation's text as it is
+// sampled); the job record is polled
 // meanwhile for the progress bar, which moves within an epoch, where no event is sent.
 
 import { get, post } from "../api.js";
@@ -12,7 +13,7 @@ import { followEvents } from "../sse.js";
 import { busy, facts, idLink, idText, problemBox, progressBar, section, specTable,
   statusPill } from "../ui.js";
 import { evaluationTable } from "./evaluations.js";
-import { samplesList, withoutOpeningBlankLines } from "./samples.js";
+import { liveSamples, samplesList, withoutOpeningBlankLines } from "./samples.js";
 
 const POLL_MS = 1500; // progress bar refresh while the job is active
 const TITLES = { train: "Training job ", generate: "Generation job ", evaluate: "Evaluation job " };
@@ -30,6 +31,7 @@ export async function render(root, { params: [jobId], signal }) {
   const epochs = []; // {epoch, loss, val_loss, sample} from epoch_end events
   let shown = null; // the job as last drawn: a poll that changed nothing redraws nothing
   let samplesAsked = false; // a generation job's samples: fetched once it has them
+  const live = liveSamples(); // its text as it is sampled, until then
 
   root.append(head);
   if (training) {
@@ -56,8 +58,8 @@ export async function render(root, { params: [jobId], signal }) {
     } else if (!training && !samplesAsked) {
       const result = root.querySelector(".result");
       if (!job.result) {
-        result.replaceChildren(
-          h("p", { class: "muted" }, isActive(job) ? "Generating…" : "No samples."));
+        result.replaceChildren(live.element.childElementCount ? live.element
+          : h("p", { class: "muted" }, isActive(job) ? "Generating…" : "No samples."));
         return;
       }
       // The record has a preview; the samples in full are fetched once, from their link.
@@ -78,6 +80,13 @@ export async function render(root, { params: [jobId], signal }) {
   }
 
   function onEvent(event) {
+    if (event.type === "text") { // a generation's deltas: its text, not a row each
+      live.add(event.data.deltas);
+      if (!samplesAsked && !live.element.isConnected) {
+        root.querySelector(".result").replaceChildren(live.element);
+      }
+      return;
+    }
     log.append(eventRow(event));
     if (event.type === "epoch_end") {
       if (!epochs.length) samples.replaceChildren();

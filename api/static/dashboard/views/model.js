@@ -1,15 +1,14 @@
-// One model: its metrics and lineage, a download, a form that generates text from it, and
-// its evaluations.
+// One model: its metrics and lineage, a download, a form that generates text from it (shown
+// as it is sampled, from the job's `text` events), and its evaluations.
 
 import { blob, call, get } from "../api.js";
 import { h } from "../dom.js";
-import { bytes, duration, isActive, num, when } from "../format.js";
+import { bytes, duration, num, when } from "../format.js";
 import { busy, facts, field, idLink, idText, problemBox, section, specTable } from "../ui.js";
 import { modelEvaluations } from "./evaluations.js";
-import { samplesList } from "./samples.js";
+import { followEvents } from "../sse.js";
+import { liveSamples, samplesList } from "./samples.js";
 
-const WAIT_S = 30; // Prefer: wait=N: the API answers with the finished job within this
-const POLL_MS = 1000; // then, for a longer generation, how often to ask
 const BLOB_URL_LIFE_MS = 10 * 60 * 1000; // keep the zip in memory this long for "save again"
 
 export async function render(root, { params: [modelId], signal }) {
@@ -111,14 +110,15 @@ function generateForm(model, signal) {
   return form;
 }
 
-/** The finished generation job: answered at once when it ends within WAIT_S, else polled. */
+/** The finished generation job, its text shown in `out` as the worker samples it. */
 async function generate(body, out, signal) {
-  let { data: job } = await call("POST", "/v1/generate", {
-    json: body, signal, headers: { Prefer: `wait=${WAIT_S}` } });
-  while (isActive(job)) {
-    out.replaceChildren(h("p", { class: "muted" }, `Job ${job.id} is ${job.status}…`));
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    job = await get(`/v1/jobs/${encodeURIComponent(job.id)}`, { signal });
-  }
-  return job;
+  const { data: job } = await call("POST", "/v1/generate", { json: body, signal });
+  const live = liveSamples();
+  out.replaceChildren(h("p", { class: "muted" }, `Job ${job.id} is ${job.status}…`));
+  await followEvents(job.id, (event) => {
+    if (event.type !== "text") return;
+    if (!live.element.isConnected) out.replaceChildren(live.element);
+    live.add(event.data.deltas);
+  }, { signal });
+  return get(`/v1/jobs/${encodeURIComponent(job.id)}`, { signal });
 }

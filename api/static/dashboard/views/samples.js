@@ -20,3 +20,22 @@ export function samplesList(samples, prompt) {
         prompt ? sample.text.slice(cut) : withoutOpeningBlankLines(sample.text)));
   }));
 }
+
+/** Samples as their `text` events bring them: one box per sample, text appended as it
+ * comes (the deltas of a sample, joined, are its text). `add(deltas)` takes an event's. */
+export function liveSamples() {
+  const element = h("div", { class: "samples live" });
+  const boxes = [];
+  function add(deltas) {
+    for (const { sample, text } of deltas) {
+      if (!boxes[sample]) {
+        boxes[sample] = h("pre", { class: "sample live", dataset: { sample } });
+        // In sample order, whichever box comes first.
+        const next = boxes.slice(sample + 1).find(Boolean);
+        element.insertBefore(boxes[sample], next ?? null);
+      }
+      boxes[sample].append(text);
+    }
+  }
+  return { element, add };
+}
