@@ -225,9 +225,12 @@ def _wait_until_done(job_id, wait_s):
                 remaining_s = deadline - time.monotonic()
                 if JobStatus(record["status"]).is_terminal or remaining_s <= 0:
                     return record
-                events, cursor = jobs.events(job_id, after=cursor)
-                if not events:
+                # The newest event's id, not the events: a generation's `text` events
+                # hold all its text, which this wait does not need.
+                newest = jobs.last_event_id(job_id)
+                if newest == cursor:
                     follower.wait(cursor, min(remaining_s, RENEW_S))
+                cursor = newest
     finally:
         slot.release()
 

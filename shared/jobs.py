@@ -291,6 +291,12 @@ class JobStore:
         events = [_event(entry_id, fields) for entry_id, fields in entries]
         return events, (events[-1]["id"] if events else after)
 
+    def last_event_id(self, job_id):
+        """The id of the job's newest event, or "0" when it has none: a cursor past every
+        event, for a reader that waits for the next and needs none of their data."""
+        newest = self.redis.xrevrange(self.keys.events(job_id), count=1)
+        return newest[0][0] if newest else "0"
+
     def delete(self, job):
         """Remove a finished job's record, events and index entries."""
         pipe = self.redis.pipeline()

@@ -362,6 +362,14 @@ class Model(BaseModel):
 
 
 class Event(BaseModel):
+    """One event of a job. `type` says what `data` holds: `status` (status, and worker,
+    error or reason), `epoch_end` (a training epoch's losses and sample), `resumed`
+    (attempt, epoch), and `text`, a generation's text as it is sampled: `deltas`, each
+    {sample, text, end}; `sample` counts over the job (temperature by temperature), one
+    sample's deltas joined are its text in the result (prompt included), and its last has
+    `end` true. A job handed to a new attempt (status queued with an attempt) samples
+    again from the start."""
+
     model_config = OUT
 
     id: str

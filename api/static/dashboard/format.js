@@ -51,6 +51,7 @@ export function progressLabel(job) {
   const p = job.progress;
   if (isActive(job)) {
     if (job.type === "train" && p.epochs) return `epoch ${p.epoch}/${p.epochs}`;
+    if (p.samples) return `${Math.round(p.fraction * 100)} % · ${p.samples_done}/${p.samples} samples`;
     return `${Math.round(p.fraction * 100)} %`;
   }
   if (job.type === "train") return p.epoch ? `epochs run ${p.epoch}/${p.epochs}` : "–";
