@@ -202,6 +202,7 @@ def streamed(model, monkeypatch, *, capped_after=None, **options):
     from worker import text_stream
 
     monkeypatch.setattr(text_stream, "FLUSH_S", 0.0)
+    monkeypatch.setattr(text_stream, "COST_FACTOR", 0)
     events = []
 
     def send(data, progress, final):
@@ -248,7 +249,6 @@ def test_word_samples_stream_whole_lines(word_model, monkeypatch, stop):
                              num_samples=2, seed=4, stop=stop)
     for i, text in enumerate(texts):
         assert joined(events, i) == text
-    assert len(events) > 2
     if stop is None:  # (a stop string ends a sample mid-line, at once)
         for deltas, final, _ in events:
             assert final or all(d["text"].endswith("\n") for d in deltas)
