@@ -12,7 +12,8 @@ import pytest
 from tests.test_training import TEXT, Recorder, tiny_spec
 from worker.datasets import make_datasets
 from worker.model_files import load_model, save_model
-from worker.training import StopReason, TrainHooks, train
+from shared.jobs import StoppedReason
+from worker.training import TrainHooks, train
 
 RATE = 1e-2  # the default preset's, which tiny_spec keeps
 # tiny_spec's corpus: 3,240 training characters in windows of 16 = 202, batches of 8.
@@ -61,7 +62,7 @@ def test_the_time_budget_is_the_jobs_total_across_a_resume(tmp_path):
 
     spec["training"]["epochs"] = 10_000  # resumed for longer: only the budget stops it
     resumed = train(spec, TEXT, tmp_path, TrainHooks(), resume=True)
-    assert resumed.stop_reason is StopReason.TIME_BUDGET
+    assert resumed.stop_reason is StoppedReason.TIME_LIMIT
     # The attempt trains for what is left of the job's budget, not all of it again...
     train_s = sum(h["train_seconds"] for h in resumed.history[2:])
     assert train_s < 2.0 + 3.0  # its first step traces the graph: up to 2-3 s under load

@@ -13,7 +13,8 @@ from shared.specs import PRESETS
 from worker.checkpoints import fingerprint
 from worker.datasets import make_datasets
 from worker.model_files import load_model, save_model
-from worker.training import StopReason, TrainHooks, train
+from shared.jobs import StoppedReason
+from worker.training import TrainHooks, train
 
 # Repetitive, so two tiny epochs are enough to see the loss fall. 3,600 characters.
 TEXT = "the quick brown fox jumps over the lazy dog.\nhow vexingly quick daft zebras jump!\n" * 44
@@ -90,7 +91,7 @@ def test_embedding_lstm_trains_reports_checkpoints_and_saves(tmp_path):
     assert state["last_file"] == "epoch-0002-a1.keras"
     stored = {p.name for p in (tmp_path / "ckpt").iterdir()}
     assert stored == {"state.json", state["last_file"], state["best_file"]}
-    assert trained.stop_reason is StopReason.COMPLETED
+    assert trained.stop_reason is StoppedReason.EPOCHS_DONE
     assert trained.metrics["epochs_run"] == 2 and len(trained.history) == 2
     assert trained.metrics["perplexity"] == pytest.approx(math.exp(trained.metrics["val_loss"]))
 
@@ -105,7 +106,7 @@ def test_embedding_lstm_trains_reports_checkpoints_and_saves(tmp_path):
     np.testing.assert_allclose(loaded.model(ids, training=False),
                                trained.model(ids, training=False), atol=1e-6)
     metrics = json.loads((tmp_path / "models" / "m1" / "metrics.json").read_text())
-    assert len(metrics["history"]) == 2 and metrics["stop_reason"] == "completed"
+    assert len(metrics["history"]) == 2 and metrics["stop_reason"] == "epochs_done"
 
 
 def test_tutorial_trains_without_validation(tmp_path):
@@ -134,7 +135,7 @@ def test_should_stop_ends_training_within_the_first_epoch(tmp_path):
     last_progress = recorder.progress[-1][0]
     assert last_progress["epoch"] == 1
     assert last_progress["step"] == 3 < last_progress["steps"]
-    assert trained.stop_reason is StopReason.CANCELLED
+    assert trained.stop_reason is StoppedReason.CANCELLED
     assert len(trained.history) == 1
     # A cut-short epoch is not checkpointed: a resumed run redoes it from its start.
     assert not (tmp_path / "state.json").exists()
@@ -266,7 +267,7 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path):
     text = "ab" * 2000 + "qzxjkvwqzxjkvwmpqzxjkvwqzx" * 17
     spec = tiny_spec("embedding_lstm", epochs=20, patience=2, lr_decay=1.0)
     trained = train(spec, text, tmp_path, TrainHooks())
-    assert trained.stop_reason is StopReason.EARLY_STOPPING
+    assert trained.stop_reason is StoppedReason.EARLY_STOPPING
     epochs_run = trained.metrics["epochs_run"]
     assert epochs_run < 20 and trained.metrics["epoch"] == epochs_run - 2
     best = min(h["val_loss"] for h in trained.history)
@@ -277,7 +278,7 @@ def test_the_time_limit_stops_training(tmp_path):
     spec = tiny_spec("embedding_lstm", epochs=10_000, max_seconds=1.0)
     started = time.monotonic()
     trained = train(spec, TEXT, tmp_path, TrainHooks())
-    assert trained.stop_reason is StopReason.TIME_BUDGET
+    assert trained.stop_reason is StoppedReason.TIME_LIMIT
     assert time.monotonic() - started < 30
 
 

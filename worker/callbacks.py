@@ -11,25 +11,16 @@ resumed at epoch e continues exactly as the uninterrupted run would. The budget 
 (worker.schedule) follows the step number, or the clock when the budget is in seconds.
 """
 
-import enum
 import math
 import time
 
 import keras
 import numpy as np
 
+from shared.jobs import StoppedReason
 from worker.vocab import CHAR
 
 LN2 = math.log(2)
-
-
-class StopReason(str, enum.Enum):
-    """Why training ended."""
-
-    COMPLETED = "completed"  # all epochs ran
-    CANCELLED = "cancelled"  # hooks.should_stop() said so
-    TIME_BUDGET = "time_budget"  # training.max_seconds was spent
-    EARLY_STOPPING = "early_stopping"  # val_loss stopped improving for `patience` epochs
 
 
 def epoch_metrics(loss, val_loss, level=CHAR, tokens_per_char=None):
@@ -93,9 +84,9 @@ class Stop(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         if self.should_stop():
-            self.reason = StopReason.CANCELLED
+            self.reason = StoppedReason.CANCELLED
         elif self.budget.spent_out():
-            self.reason = StopReason.TIME_BUDGET
+            self.reason = StoppedReason.TIME_LIMIT
         if self.reason is not None:
             self.model.stop_training = True
 

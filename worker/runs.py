@@ -16,7 +16,6 @@ import redis
 from shared.clock import utc_now_iso
 from shared.errors import JobFailedError, TrainingDivergedError
 from shared.evaluations import EvaluateSpec, overlaps_training, tail_start
-from shared.jobs import StoppedReason
 from shared.queue import queue_of
 from shared.redis_db import model_id_of
 from shared.results import encode_samples, result_summary
@@ -28,17 +27,12 @@ from worker.model_files import load_model, save_model
 from worker.sampling import generate
 from worker.stall import StepPulse
 from worker.text_stream import TextStream, with_prompt
-from worker.training import StopReason, TrainHooks, train
+from worker.training import TrainHooks, train
 from worker.vocab import CHAR
 
 log = logging.getLogger(__name__)
 
 EPOCH_SAMPLE_LENGTH = 200  # tokens of text in each epoch_end event: enough to read
-
-STOPPED_REASONS = {StopReason.COMPLETED: StoppedReason.EPOCHS_DONE,
-                   StopReason.TIME_BUDGET: StoppedReason.TIME_LIMIT,
-                   StopReason.EARLY_STOPPING: StoppedReason.EARLY_STOPPING,
-                   StopReason.CANCELLED: StoppedReason.CANCELLED}
 
 
 class GenerationTimeLimitError(JobFailedError):
@@ -201,7 +195,7 @@ def run_training(svc, job, lease):
     # Counted from now (the job reserved the room); uncounted if the job's end refuses it.
     svc.storage.record(job["owner"], f"model:{model_id}",
                        svc.artifacts.model_bytes(model_id, lease.attempt))
-    stopped = STOPPED_REASONS[trained.stop_reason].value
+    stopped = trained.stop_reason.value
     # The commit point: tasks.py writes this record in the step that marks the job
     # succeeded; readers find the files through it.
     model = {

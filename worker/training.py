@@ -16,15 +16,16 @@ gets what is left of it, and a schedule by time continues from where it stood.
 """
 
 import logging
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import keras
 
 from shared.errors import CorpusTooSmallError
+from shared.jobs import StoppedReason
 from shared.textprep import prepare_text
 from worker.callbacks import (EarlyStop, EpochSeeds, LearningRateDecay, Progress, Stop,
-                              StopReason, epoch_metrics, patience_spent, perplexity)
+                              epoch_metrics, patience_spent, perplexity)
 from worker.checkpoints import Checkpoint, as_checkpoint_store, fingerprint, load_checkpoint
 from worker.datasets import make_datasets
 from worker.model_files import LoadedModel
@@ -36,7 +37,7 @@ from worker.vocab import CHAR, Vocab, token_starts
 
 log = logging.getLogger(__name__)
 
-__all__ = ["StopReason", "TrainHooks", "TrainedModel", "targets_per_step", "train"]
+__all__ = ["TrainHooks", "TrainedModel", "targets_per_step", "train"]
 
 
 def _ignore(*args):
@@ -66,7 +67,7 @@ class TrainedModel:
     vocab: Vocab
     metrics: dict  # the returned weights' epoch: loss, val_loss, bits_per_char, perplexity..
     history: list = field(default_factory=list)  # one metrics dict per epoch, resumed ones too
-    stop_reason: StopReason = StopReason.COMPLETED
+    stop_reason: StoppedReason = StoppedReason.EPOCHS_DONE
 
 
 def train(spec, text, checkpoint_dir, hooks, *, resume=False, init=None):
@@ -142,7 +143,7 @@ def train(spec, text, checkpoint_dir, hooks, *, resume=False, init=None):
     # A resumed run may have nothing left to do: all epochs run, patience or time spent.
     stopped_early = patience_spent(initial_epoch, checkpoint.best_epoch, training["patience"])
     if budget.spent_out():
-        stop.reason = StopReason.TIME_BUDGET
+        stop.reason = StoppedReason.TIME_LIMIT
     elif initial_epoch < training["epochs"] and not stopped_early:
         # The training data is an endless stream of epochs (see worker.datasets), so Keras
         # is told where an epoch ends and must not reorder its batches.
@@ -153,9 +154,9 @@ def train(spec, text, checkpoint_dir, hooks, *, resume=False, init=None):
     if stop.reason is not None:
         reason = stop.reason
     elif stopped_early or (early is not None and early.stopped):
-        reason = StopReason.EARLY_STOPPING
+        reason = StoppedReason.EARLY_STOPPING
     else:
-        reason = StopReason.COMPLETED
+        reason = StoppedReason.EPOCHS_DONE
     history = progress.history
     if checkpoint.best_weights is not None:
         model.set_weights(checkpoint.best_weights)
