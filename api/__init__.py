@@ -42,13 +42,15 @@ def create_app(settings=None, celery=None):
         openapi,
         results,
         security_headers,
+        sweeps,
         system,
     )
 
     errors.register(app)
     security_headers.register(app)
     app.before_request(auth.require_token)
-    for module in (corpora, jobs, evaluations, results, models, system, openapi, metrics):
+    for module in (corpora, jobs, evaluations, results, models, sweeps, system, openapi,
+                   metrics):
         app.register_blueprint(module.bp)
     from api.dashboard import bp as dashboard_bp  # the web page at /, beside the API
     app.register_blueprint(dashboard_bp)

@@ -16,6 +16,7 @@ from pydantic.json_schema import models_json_schema
 
 from shared.clock import id_pattern
 from shared.schemas import Corpus, Job, Model, Problem
+from shared.sweep_schemas import Sweep, SweepSummary
 
 bp = Blueprint("openapi", __name__)
 
@@ -38,11 +39,12 @@ STATUS_TEXT = {400: "the body is not a JSON object", 404: "no such id (or not yo
 
 # Our ids by the name a path or a body gives them: only `<prefix>_<24 hex>` is an id
 # (shared/clock.py); the stores find nothing under any other spelling.
-ID_PREFIXES = {"corpus_id": "cor", "job_id": "job", "model_id": "mdl"}
+ID_PREFIXES = {"corpus_id": "cor", "job_id": "job", "model_id": "mdl", "sweep_id": "swp"}
 # Response models whose `id` goes back into requests under that name: OpenAPI links chain
 # an operation that hands out ids (a create, a list) to each one that takes them, so a
 # client or a fuzzer (schemathesis' stateful phase) reaches them with ids of its own.
-RESOURCE_IDS = {Corpus: "corpus_id", Job: "job_id", Model: "model_id"}
+RESOURCE_IDS = {Corpus: "corpus_id", Job: "job_id", Model: "model_id", Sweep: "sweep_id",
+                SweepSummary: "sweep_id"}
 # Body fields that take a list of one kind's ids (an evaluation's models): a link fills
 # them with a list of the one id it has.
 ID_LISTS = {"model_ids": "model_id"}

@@ -67,6 +67,7 @@ class StoppedReason(str, enum.Enum):
     TIME_LIMIT = "time_limit"  # training.max_seconds was spent
     EARLY_STOPPING = "early_stopping"  # val_loss stopped improving for `patience` epochs
     CANCELLED = "cancelled"  # a user cancelled it
+    PRUNED = "pruned"  # a sweep's pruner stopped the trial at a rung (shared/sweep_study)
 
 
 ATTEMPTS_EXHAUSTED = "attempts_exhausted"  # error.code of a job whose every attempt died

@@ -98,9 +98,25 @@ class Keys:
     def corpus(self, corpus_id):
         return f"{self.prefix}{{{corpus_id}}}:corpus"
 
+    def sweep(self, sweep_id):
+        """Hash of one sweep and its trials (shared/sweeps.py)."""
+        return f"{self.prefix}{{{sweep_id}}}:sweep"
+
+    def sweep_study(self, sweep_id):
+        """Prefix of the keys of the sweep's Optuna journal (shared/sweep_study.py)."""
+        return f"{self.prefix}{{{sweep_id}}}:study"
+
+    def sweep_advance_lock(self, sweep_id):
+        """Held while one process advances the sweep (shared/sweep_runner.py)."""
+        return f"{self.prefix}{{{sweep_id}}}:advance-lock"
+
+    def sweeps_running(self):
+        """Set of the ids of sweeps still running: the reaper advances each."""
+        return f"{self.prefix}sweeps-running"
+
     def owner_index(self, owner, kind):
-        """Sorted set of an owner's `kind` ("jobs", "corpora", "models") ids, scored by
-        creation time in ms: newest-first listing, one owner's records only."""
+        """Sorted set of an owner's `kind` ("jobs", "corpora", "models", "sweeps") ids,
+        scored by creation time in ms: newest-first listing, one owner's records only."""
         return f"{self.prefix}owner:{{{owner}}}:{kind}"
 
     def owner_active(self, owner):

@@ -267,6 +267,8 @@ class JobSummary(BaseModel):
     model_id: str | None = None
     model_ids: list[str] | None = Field(None, description="an evaluation's models")
     init_from_model: str | None = None
+    sweep_id: str | None = Field(None, description="the sweep this job is a trial of")
+    sweep_trial: int | None = Field(None, description="its trial's number in the sweep")
     attempts: list[Attempt] = Field(default_factory=list, description=(
         "every attempt that started, oldest first: a job whose worker stopped answering "
         "runs again as its next attempt"))
@@ -356,6 +358,7 @@ class Model(BaseModel):
     stopped_reason: StoppedReason | None = None
     train_seconds: float | None = None
     init_from_model: str | None = None
+    sweep_id: str | None = Field(None, description="the sweep whose trial trained it")
     config: TrainSpec
     files: dict[str, str] = Field(description="download path of each file")
     download: str = Field(description="one zip of every file")

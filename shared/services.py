@@ -12,6 +12,7 @@ from shared.redis_db import Keys, connect
 from shared.scheduler import Scheduler
 from shared.settings import Settings
 from shared.storage_quota import StorageQuota
+from shared.sweeps import SweepStore
 from shared.throughput import Throughput
 from shared.webhooks import Webhooks
 
@@ -31,6 +32,7 @@ class Services:
     throughput: Throughput
     celery: object  # celery.Celery
     storage: StorageQuota
+    sweeps: SweepStore
 
     @classmethod
     def from_settings(cls, settings, celery=None):
@@ -52,4 +54,5 @@ class Services:
             throughput=Throughput(client, keys),
             celery=celery or make_celery(settings),
             storage=StorageQuota(client, keys, jobs, int(settings.max_storage_mb * 1024 * 1024)),
+            sweeps=SweepStore(client, keys),
         )

@@ -16,6 +16,7 @@ import redis
 from shared.clock import utc_now_iso
 from shared.errors import JobFailedError, TrainingDivergedError
 from shared.evaluations import EvaluateSpec, overlaps_training, tail_start
+from shared.jobs import StoppedReason
 from shared.queue import queue_of
 from shared.redis_db import model_id_of
 from shared.results import encode_samples, result_summary
@@ -26,6 +27,7 @@ from worker.evaluation import score_text
 from worker.model_files import load_model, save_model
 from worker.sampling import generate
 from worker.stall import StepPulse
+from worker.sweep_trial import PruneTrial
 from worker.text_stream import TextStream, with_prompt
 from worker.training import TrainHooks, train
 from worker.vocab import CHAR
@@ -159,13 +161,15 @@ def run_training(svc, job, lease):
     if job.get("init_from_model"):
         init = model_loader(svc)(job["init_from_model"])
     reporter = ProgressReporter(svc, job, lease.attempt)
+    pruning = PruneTrial(svc, job) if job.get("sweep_id") else None
     hooks = TrainHooks(on_progress=reporter.on_progress, on_epoch_end=reporter.on_epoch_end,
                        on_resume=reporter.on_resume, should_stop=_stop_if_lost(lease),
                        progress_interval_s=svc.settings.progress_interval_s,
                        sample_length=EPOCH_SAMPLE_LENGTH,
                        callbacks=[StepPulse(lease.watchdog),
                                   *(pkgutil.resolve_name(name)()
-                                    for name in svc.settings.train_callbacks)])
+                                    for name in svc.settings.train_callbacks),
+                                  *([pruning] if pruning else [])])
     started = time.monotonic()
     try:
         # An attempt that finds this job's checkpoint continues from its last complete
@@ -186,7 +190,7 @@ def run_training(svc, job, lease):
             "learning_rate or a clip_norm (the last good epoch's checkpoint is kept)")
     model_id = model_id_of(job_id)
     lineage = {"job_id": job_id, "corpus_id": corpus["id"], "corpus_sha256": corpus["sha256"],
-               "init_from_model": job.get("init_from_model")}
+               "init_from_model": job.get("init_from_model"), "sweep_id": job.get("sweep_id")}
     with svc.artifacts.scratch_dir() as local_dir:
         save_model(local_dir, trained, spec, lineage)
         # Each attempt publishes under its own prefix: an attempt that lost its lease can
@@ -195,7 +199,9 @@ def run_training(svc, job, lease):
     # Counted from now (the job reserved the room); uncounted if the job's end refuses it.
     svc.storage.record(job["owner"], f"model:{model_id}",
                        svc.artifacts.model_bytes(model_id, lease.attempt))
-    stopped = trained.stop_reason.value
+    # A pruned trial keeps its model (its best epoch so far), as any stopped run does.
+    stopped = (StoppedReason.PRUNED if pruning and pruning.pruned
+               else trained.stop_reason).value
     # The commit point: tasks.py writes this record in the step that marks the job
     # succeeded; readers find the files through it.
     model = {

@@ -16,6 +16,7 @@ from shared.errors import InternalError, NotFoundError, TextgenError
 from shared.jobs import JobStatus, JobType
 from shared.logs import job_context
 from shared.queue import QUEUES, TASK_GENERATE, TASK_TRAIN, queue_of
+from shared.sweep_runner import advance as advance_sweep
 from worker.lease import Lease
 from worker.model_cache import ModelCache
 from worker.reaper import Reaper, release_waiting
@@ -99,6 +100,8 @@ def run_job(svc, job_id, body, worker):
             _run_attempt(svc, job, attempt, body, worker, asked)
     finally:
         _next_turn(svc, [queue_of(job)])
+        if job.get("sweep_id"):
+            _next_trial(svc, job["sweep_id"])
 
 
 def _next_turn(svc, queues):
@@ -107,6 +110,16 @@ def _next_turn(svc, queues):
         release_waiting(svc, queues)
     except redis.RedisError as e:
         log.warning("releasing the next job failed (%s); a reaper does it", type(e).__name__)
+
+
+def _next_trial(svc, sweep_id):
+    """A trial ended (or its attempt did): the sweep's next trial now, not at the next
+    reaper pass."""
+    try:
+        advance_sweep(svc, sweep_id)
+    except redis.RedisError as e:
+        log.warning("advancing sweep %s failed (%s); a reaper does it", sweep_id,
+                    type(e).__name__)
 
 
 def _run_attempt(svc, job, attempt, body, worker, leased_at):

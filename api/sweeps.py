@@ -1,0 +1,81 @@
+"""Sweeps: search a training spec's fields for the lowest validation loss, each trial a
+training job of yours (shared/sweep_runner.py does the work; docs/sweeps.md says how)."""
+
+import pydantic
+from flask import Blueprint
+
+from api.auth import current_owner
+from api.bodies import json_body, query
+from api.context import services
+from api.errors import validation_error
+from api.openapi import operation
+from api.responses import created, page_response, respond
+from shared import sweep_runner
+from shared.errors import ConflictError
+from shared.schemas import ListQuery, Page
+from shared.specs import resolve_train_spec
+from shared.sweep_schemas import Sweep, SweepSummary
+from shared.sweep_space import SweepRequest
+from shared.sweeps import SweepStatus, trials_of
+
+bp = Blueprint("sweeps", __name__, url_prefix="/v1/sweeps")
+
+
+@bp.post("")
+@operation("Start a sweep: trials of a training spec over a search space, poor ones pruned "
+           "at rungs (ASHA), each trial a training job of yours",
+           {201: Sweep, 400: None, 404: None, 422: None, 507: None}, body=SweepRequest)
+def start_sweep():
+    body = json_body(SweepRequest)
+    svc = services()
+    owner = current_owner()
+    corpus = svc.corpora.get(body.corpus_id, owner, field="corpus_id")
+    try:
+        base = resolve_train_spec(body.preset, body.overrides())
+    except pydantic.ValidationError as e:
+        raise validation_error(e) from None
+    record = sweep_runner.start(svc, owner, corpus, body, base)
+    return created(_shaped(svc, record), f"/v1/sweeps/{record['id']}")
+
+
+@bp.get("")
+@operation("List your sweeps, newest first", {200: Page[SweepSummary]}, query=ListQuery)
+def list_sweeps():
+    args = query(ListQuery)
+    page = services().sweeps.page(current_owner(), after=args.after, limit=args.limit)
+    page.data = [SweepSummary.of(record) for record in page.data]
+    return page_response(page, SweepSummary, args.limit)
+
+
+@bp.get("/<sweep_id>")
+@operation("Read a sweep: each trial's settings, job, status, rung and best validation "
+           "loss, and the best trial so far", {200: Sweep, 404: None})
+def get_sweep(sweep_id):
+    svc = services()
+    return respond(_shaped(svc, svc.sweeps.get(sweep_id, current_owner())))
+
+
+@bp.post("/<sweep_id>/cancel")
+@operation("Cancel a running sweep and its queued and running trials",
+           {200: Sweep, 404: None, 409: None})
+def cancel_sweep(sweep_id):
+    svc = services()
+    return respond(_shaped(svc, sweep_runner.cancel(svc, sweep_id, current_owner())))
+
+
+@bp.delete("/<sweep_id>")
+@operation("Delete a finished sweep and its study (its trials' jobs and models stay)",
+           {204: None, 404: None, 409: None})
+def delete_sweep(sweep_id):
+    svc = services()
+    sweep = svc.sweeps.get(sweep_id, current_owner())
+    if not SweepStatus(sweep["status"]).is_terminal:
+        raise ConflictError(f"sweep {sweep_id} is running; cancel it first")
+    svc.sweeps.delete(sweep)
+    return "", 204
+
+
+def _shaped(svc, record):
+    job_ids = [trial["job_id"] for trial in trials_of(record) if trial["job_id"]]
+    jobs = {job["id"]: job for job in svc.jobs.get_many(job_ids) if job is not None}
+    return Sweep.of(record, jobs)

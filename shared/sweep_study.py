@@ -1,0 +1,90 @@
+"""A sweep's Optuna study: its storage on our Redis, its sampler and its pruner.
+
+Every process opens the same study from the sweep record: the API that creates it, the
+worker whose trial reports each epoch, whoever advances the sweep (shared/sweeps.py). The
+storage is Optuna's journal on the service's Redis, under the sweep's own key; the sampler
+and the pruner are built from the record, so they are the same wherever they are built.
+"""
+
+import logging
+import warnings
+
+import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.storages.journal import JournalRedisBackend
+from optuna.trial import TrialState
+
+from shared.sweep_space import grid, grid_size
+
+# ASHA's reduction factor: a trial goes on past a rung only if it is in the best third of
+# the trials that reached it. Rungs are epochs reported: 1, 3, 9, 27 ... (min_resource 1),
+# so a time budget of a few epochs has its first cut after one.
+REDUCTION_FACTOR = 3
+
+
+def _quiet_optuna():
+    """Optuna's lines (a trial finished, ...) go through our logging, at warnings only,
+    instead of its own handler on stderr."""
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
+    logging.getLogger("optuna").setLevel(logging.WARNING)
+
+
+def storage(redis_url, key):
+    _quiet_optuna()
+    with warnings.catch_warnings():
+        # "experimental" since Optuna 3.1: its interface may change; the version is pinned.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        backend = JournalRedisBackend(redis_url, prefix=key)
+    return optuna.storages.JournalStorage(backend)
+
+
+def create(redis_url, key, sweep_id):
+    """The sweep's new study (named as the sweep), minimizing the objective."""
+    optuna.create_study(study_name=sweep_id, storage=storage(redis_url, key),
+                        direction="minimize", load_if_exists=True)
+
+
+def open_study(redis_url, key, sweep):
+    """The sweep's study with its pruner, and a sampler seeded anew for the next ask: a
+    sampler built in another process would otherwise start from the same seed and draw
+    the same settings again."""
+    study = optuna.load_study(study_name=sweep["id"], storage=storage(redis_url, key),
+                              pruner=optuna.pruners.SuccessiveHalvingPruner(
+                                  min_resource=1, reduction_factor=REDUCTION_FACTOR))
+    seed = sweep["seed"] + len(study.get_trials(deepcopy=False))
+    if grid_size(sweep["space"]) is not None:
+        study.sampler = optuna.samplers.GridSampler(grid(sweep["space"]), seed=seed)
+    else:
+        study.sampler = optuna.samplers.TPESampler(seed=seed)
+    return study
+
+
+def ask(study, space):
+    """A new trial: (its id in the storage, its number in the study, {field: value}).
+    report() needs the id (Optuna's Trial takes nothing else); tell() takes the number."""
+    trial = study.ask({name: _distribution(entry) for name, entry in space.items()})
+    return trial._trial_id, trial.number, trial.params
+
+
+def _distribution(entry):
+    if isinstance(entry, list):
+        return CategoricalDistribution(list({repr(v): v for v in entry}.values()))
+    kind = IntDistribution if isinstance(entry["low"], int) else FloatDistribution
+    return kind(entry["low"], entry["high"], log=entry["log"])
+
+
+def tell(study, number, state, value=None):
+    """Close trial `number`: COMPLETE with its value, PRUNED, or FAIL; once only."""
+    study.tell(number, value if state == TrialState.COMPLETE else None, state=state,
+               skip_if_finished=True)
+
+
+def report(study, trial_id, step, value):
+    """Report the trial's objective at `step` (an epoch); True when it should be pruned."""
+    trial = optuna.Trial(study, trial_id)
+    trial.report(value, step)
+    return trial.should_prune()
+
+
+__all__ = ["TrialState", "ask", "create", "open_study", "report", "storage", "tell"]
