@@ -183,6 +183,30 @@ class Client:
         return self._call("POST", "/v1/evaluations", json=body,
                           idempotency_key=idempotency_key)
 
+    def sweep(self, corpus_id, space, *, trial_seconds, trials=None, preset=None,
+              preprocessing=None, model=None, training=None, budget_seconds=None,
+              parallel=None):
+        """Start a sweep: `space` maps dotted spec fields to a list of values or a range
+        {low, high, log}; every trial is a training job of `trial_seconds`."""
+        body = {"corpus_id": corpus_id, "space": space, "trial_seconds": trial_seconds,
+                **_given(trials=trials, preset=preset, preprocessing=preprocessing,
+                         model=model, training=training, budget_seconds=budget_seconds,
+                         parallel=parallel)}
+        return self._call("POST", "/v1/sweeps", json=body)
+
+    def sweep_status(self, sweep_id):
+        return self._call("GET", f"/v1/sweeps/{sweep_id}")
+
+    def sweeps(self, *, page_size=100):
+        """Every sweep of yours, newest first (summaries)."""
+        return self._pages("/v1/sweeps", {}, page_size)
+
+    def cancel_sweep(self, sweep_id):
+        return self._call("POST", f"/v1/sweeps/{sweep_id}/cancel")
+
+    def delete_sweep(self, sweep_id):
+        self._call("DELETE", f"/v1/sweeps/{sweep_id}")
+
     def job(self, job_id):
         return self._call("GET", f"/v1/jobs/{job_id}")
 

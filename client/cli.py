@@ -18,7 +18,7 @@ import codecs
 import sys
 from pathlib import Path
 
-from client import about, commands, evaluate, server_commands
+from client import about, commands, evaluate, server_commands, sweep
 from client.cli_io import token_hint
 from client.errors import ApiError, ClientError
 
@@ -174,6 +174,25 @@ def build_parser():
     p.add_argument("--all", action="store_true", help="with --corpus: the whole corpus")
     p.add_argument("--holdout", type=float, metavar="FRACTION",
                    help="with --corpus: the share of its end to score")
+
+    p = command("sweep", sweep.sweep, "search spec fields for the lowest validation loss: "
+                "textgen sweep CORPUS --set model.units=64,128 --set "
+                "training.learning_rate=log:1e-3:3e-2; textgen sweep status|cancel SWEEP")
+    p.add_argument("target", nargs="+", metavar="TARGET", help="a file or a corpus id to "
+                   "sweep on; or status SWEEP, cancel SWEEP")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUES",
+                   help="a field to sweep: a,b,c (a choice), log:LOW:HIGH or range:LOW:HIGH")
+    p.add_argument("--base", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                   help="a field of the base spec, VALUE as JSON: --base model.layers=1")
+    p.add_argument("--preset", choices=("default", "seed"))
+    p.add_argument("--trials", type=int, help="trials to run (default 10)")
+    p.add_argument("--trial-seconds", type=float, default=60.0,
+                   help="each trial's training budget (default 60)")
+    p.add_argument("--budget-seconds", type=float, help="the whole sweep's budget")
+    p.add_argument("--parallel", type=int, help="trials queued or running at once "
+                   "(default 2)")
+    p.add_argument("--follow", action="store_true", help="print the table of trials as "
+                   "they move, until the sweep ends")
 
     p = command("plot", commands.plot, "plot a training job's losses per epoch as a PNG")
     p.add_argument("job_id", metavar="JOB")

@@ -57,11 +57,18 @@ def _spec_value(text):
 
 def _sections(args):
     """The request's preprocessing, model and training overrides from the options."""
+    return spec_sections(args.set, {
+        "model.units": args.units, "model.layers": args.layers,
+        "training.epochs": args.epochs, "training.seq_length": args.seq_length,
+        "training.max_seconds": args.max_seconds})
+
+
+def spec_sections(items, flags=None):
+    """{section: {field: value}} from SECTION.FIELD=VALUE `items` and `flags` (dotted
+    name -> value or None)."""
     sections = {}
-    flags = {"model.units": args.units, "model.layers": args.layers,
-             "training.epochs": args.epochs, "training.seq_length": args.seq_length,
-             "training.max_seconds": args.max_seconds}
-    for item in args.set:
+    flags = dict(flags or {})
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep or key.count(".") != 1:
             raise ClientError(f"--set {item}: expected SECTION.FIELD=VALUE, such as "

@@ -110,11 +110,13 @@ class JobSummary(TypedDict):
     metrics: dict[str, float | None]
     result: TrainResult | GenerateResult | EvaluateResult | None
     error: JobError | None
-    stopped_reason: str | None  # epochs_done, time_limit, early_stopping, cancelled
+    stopped_reason: str | None  # epochs_done, time_limit, early_stopping, cancelled, pruned
     corpus_id: NotRequired[str | None]
     model_id: NotRequired[str | None]
     model_ids: NotRequired[list[str] | None]  # an evaluation's
     init_from_model: NotRequired[str | None]
+    sweep_id: NotRequired[str | None]  # a sweep's trial: the sweep, and its trial's number
+    sweep_trial: NotRequired[int | None]
     attempts: list[Attempt]  # every attempt that started, oldest first
 
 
@@ -214,3 +216,30 @@ class Page(Generic[T]):
 def is_final(event):
     """True for the status event that ends a job."""
     return event["type"] == "status" and JobStatus(event["data"]["status"]).is_terminal
+
+
+class SweepStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    CANCELLED = "cancelled"
+
+
+class SweepTrial(TypedDict):
+    number: int
+    params: dict[str, Any]  # dotted spec field -> its value in this trial
+    job_id: str | None
+    status: str  # a JobStatus value, or "pruned" (stopped at a rung)
+    rung: int  # epochs reported to the study
+    best_val_loss: float | None
+
+
+class Sweep(TypedDict):
+    id: str
+    status: str  # a SweepStatus value
+    corpus_id: str
+    created_at: str
+    finished_at: str | None
+    max_trials: int
+    trials_made: int
+    best: dict[str, Any] | None  # number, job_id, model_id, val_loss, params
+    trials: NotRequired[list[SweepTrial]]  # GET /v1/sweeps/<id> only, not the listing

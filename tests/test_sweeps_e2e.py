@@ -1,0 +1,75 @@
+"""A tiny sweep on the real stack (gunicorn, a Celery training worker, Redis, Optuna),
+started and followed with the command line, read through the API."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from client.api_client import Client
+from tests.conftest import TOKENS
+from tests.test_end_to_end import TEXT
+
+REPO = Path(__file__).resolve().parents[1]
+# TINY_DEFAULT (tests/test_end_to_end.py): 2 epochs, so the first rung (epoch 1) is the cut.
+BASE = ["--base", "model.units=16", "--base", "model.layers=1",
+        "--base", "model.embedding_dim=16", "--base", "training.seq_length=32",
+        "--base", "training.batch_size=16", "--base", "training.epochs=2",
+        "--base", "training.seed=3"]
+
+
+def textgen(stack, *args):
+    env = {**os.environ, "TEXTGEN_URL": stack.url, "TEXTGEN_TOKEN": TOKENS["alice"]}
+    return subprocess.run([sys.executable, "-m", "client", *map(str, args)], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=180)
+
+
+@pytest.mark.slow  # three training jobs one after another on the one training worker
+def test_a_tiny_sweep_runs_its_trials_prunes_a_poor_one_and_names_the_best(stack, tmp_path):
+    book = tmp_path / "night.txt"
+    book.write_text(TEXT)
+    # A rate that learns, one that learns less, one that barely moves: the grid's order
+    # is seeded, so which trial meets which at the first rung is the same every run.
+    done = textgen(stack, "sweep", book, *BASE, "--set",
+                   "training.learning_rate=0.03,0.003,0.00001", "--trials", 3,
+                   "--trial-seconds", 20, "--parallel", 2, "--follow")
+    assert done.returncode == 0, done.stderr + done.stdout
+    sweep_id = re.search(r"sweep (swp_\w+)", done.stderr)[1]
+    last_table = done.stdout.strip().split("\n\n")[-1].splitlines()
+    assert last_table[0] == f"sweep {sweep_id} succeeded: 3 of 3 trials made"
+    assert last_table[1].split() == ["#", "status", "rung", "best", "val_loss", "job",
+                                     "settings"]
+    assert last_table[-1].startswith("best: trial ")
+
+    api = Client(stack.url, token=TOKENS["alice"])
+    sweep = api.sweep_status(sweep_id)
+    assert sweep["status"] == "succeeded" and sweep["sampler"] == "grid"
+    rates = sorted(t["params"]["training.learning_rate"] for t in sweep["trials"])
+    assert rates == [0.00001, 0.003, 0.03]
+    for trial in sweep["trials"]:
+        job = api.job(trial["job_id"])
+        assert job["sweep_id"] == sweep_id and job["status"] == "succeeded", job["error"]
+        assert trial["rung"] == job["progress"]["epoch"] >= 1
+        assert trial["best_val_loss"] == min(e["data"]["val_loss"]
+                                             for e in api.all_events(job["id"])
+                                             if e["type"] == "epoch_end")
+        if trial["status"] == "pruned":  # stopped at the first rung, its model kept
+            assert job["stopped_reason"] == "pruned" and trial["rung"] == 1
+        else:
+            assert job["stopped_reason"] == "epochs_done" and trial["rung"] == 2
+    statuses = [t["status"] for t in sweep["trials"]]
+    assert "pruned" in statuses, statuses
+    best = sweep["best"]
+    finished = [t for t in sweep["trials"] if t["status"] == "succeeded"]
+    assert best["val_loss"] == min(t["best_val_loss"] for t in finished)
+    assert best["params"]["training.learning_rate"] != 0.00001
+    assert api.model(best["model_id"])["sweep_id"] == sweep_id  # in its lineage
+
+    shown = textgen(stack, "sweep", "status", sweep_id)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines() == last_table
+    assert sweep_id not in [s["id"] for s in Client(
+        stack.url, token=TOKENS["bob"]).sweeps()]
