@@ -35,6 +35,8 @@ SECTION_MODELS = {"preprocessing": PreprocessingSpec, "model": ModelSpec,
 NOT_SWEPT = {"training.max_seconds": "each trial's budget is trial_seconds",
              "training.validation_fraction": "trials are compared on one validation split; "
                                              "set it in the base spec"}
+SWEEPABLE = [f"{section}.{field}" for section, model in SECTION_MODELS.items()
+             for field in model.model_fields if f"{section}.{field}" not in NOT_SWEPT]
 MAX_FIELDS = 8  # fields in one search space: more than a few trials can tell apart
 MAX_CHOICES = 32  # values in one list
 
@@ -65,10 +67,12 @@ class SweepRequest(BaseModel):
     preprocessing: PreprocessingOverrides = Field(default_factory=dict)
     model: ModelOverrides = Field(default_factory=dict)
     training: TrainingOverrides = Field(default_factory=dict)
-    space: Annotated[dict[str, SpaceEntry], Field(min_length=1, max_length=MAX_FIELDS,
-                                                  description=(
-        "dotted training-spec field -> a list of values (a choice) or a range "
-        "{low, high, log}; all lists: a grid"))]
+    space: Annotated[dict[str, SpaceEntry], Field(
+        min_length=1, max_length=MAX_FIELDS,
+        # The names a space takes, in the schema; checked by checked_space().
+        json_schema_extra={"propertyNames": {"enum": SWEEPABLE}},
+        description="dotted training-spec field -> a list of values (a choice) or a range "
+                    "{low, high, log}; all lists: a grid")]
     trials: Annotated[int, Field(ge=1, le=100, description=(
         "trials to run (a grid runs at most its size)"))] = 10
     trial_seconds: Annotated[float, Field(ge=1.0, le=WEEK_S, description=(

@@ -340,7 +340,14 @@ def test_another_owners_ids_are_not_found_anywhere(client, other_client, service
     corpus = upload(client)
     job = client.post("/v1/train", json={"corpus_id": corpus["id"]}).get_json()
     model = registered_model(services)
+    sweep = client.post("/v1/sweeps", json={"corpus_id": corpus["id"], "trial_seconds": 5,
+                                            "space": {"model.units": [8]}}).get_json()
     requests = [
+        ("get", f"/v1/sweeps/{sweep['id']}", None),
+        ("post", f"/v1/sweeps/{sweep['id']}/cancel", None),
+        ("delete", f"/v1/sweeps/{sweep['id']}", None),
+        ("post", "/v1/sweeps", {"corpus_id": corpus["id"], "trial_seconds": 5,
+                                "space": {"model.units": [8]}}),
         ("get", f"/v1/corpora/{corpus['id']}", None),
         ("delete", f"/v1/corpora/{corpus['id']}", None),
         ("get", f"/v1/jobs/{job['id']}", None),
@@ -361,7 +368,7 @@ def test_another_owners_ids_are_not_found_anywhere(client, other_client, service
         theirs = getattr(other_client, method)(path, json=body)
         assert_problem(theirs, 404, "not_found")
         never = path.replace(corpus["id"], "cor_nope").replace(job["id"], "job_nope") \
-            .replace(model["id"], "mdl_nope")
+            .replace(model["id"], "mdl_nope").replace(sweep["id"], "swp_nope")
         if never != path:
             assert getattr(other_client, method)(never, json=body).get_json()["title"] == \
                 theirs.get_json()["title"]
@@ -369,16 +376,19 @@ def test_another_owners_ids_are_not_found_anywhere(client, other_client, service
     assert len(theirs) == 1 and corpus["id"] not in theirs  # only the one Bob uploaded
     assert other_client.get("/v1/jobs").get_json()["data"] == []
     assert other_client.get("/v1/models").get_json()["data"] == []
+    assert other_client.get("/v1/sweeps").get_json()["data"] == []
     # Bob's whoami counts his one corpus, none of Alice's jobs, models or storage.
     mine, his = (c.get("/v1/whoami").get_json() for c in (client, other_client))
     assert (mine["owner"], his["owner"]) == ("alice", "bob")
     assert his["usage"] == {**his["usage"], "jobs_queued": 0, "jobs_running": 0,
                             "storage_reserved_bytes": 0, "models": 0, "corpora": 1}
-    assert mine["usage"]["jobs_queued"] == 1 and mine["usage"]["models"] == 1
+    # Her training job and her sweep's one trial.
+    assert mine["usage"]["jobs_queued"] == 2 and mine["usage"]["models"] == 1
     assert mine["usage"]["storage_reserved_bytes"] > 0  # Alice's training job's
     # Alice's things are all still there.
     assert client.get(f"/v1/jobs/{job['id']}").get_json()["status"] == "queued"
     assert client.get(f"/v1/models/{model['id']}").status_code == 200
+    assert client.get(f"/v1/sweeps/{sweep['id']}").get_json()["status"] == "running"
 
 
 def test_training_continues_a_model(client, services):

@@ -112,15 +112,3 @@ def test_a_bad_base_spec_or_budget_is_refused(client, fields, field):
     assert_problem(client.post("/v1/sweeps", json=sweep_body(corpus["id"], **fields)), 422,
                    "validation_failed", field)
 
-
-def test_another_owners_sweep_is_not_found_anywhere(client, other_client):
-    corpus = upload(client, TEXT)
-    sweep = client.post("/v1/sweeps", json=sweep_body(corpus["id"])).get_json()
-    for method, path in [("get", f"/v1/sweeps/{sweep['id']}"),
-                         ("post", f"/v1/sweeps/{sweep['id']}/cancel"),
-                         ("delete", f"/v1/sweeps/{sweep['id']}")]:
-        assert_problem(getattr(other_client, method)(path), 404, "not_found")
-    assert_problem(other_client.post("/v1/sweeps", json=sweep_body(corpus["id"])), 404,
-                   "not_found", "corpus_id")
-    assert other_client.get("/v1/sweeps").get_json()["data"] == []
-    assert client.get(f"/v1/sweeps/{sweep['id']}").get_json()["status"] == "running"

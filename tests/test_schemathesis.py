@@ -5,13 +5,13 @@ One schemathesis worker: with two, CPython 3.11's ast module (which hypothesis u
 describe its strategies) raised "AST constructor recursion depth mismatch" inside
 schemathesis now and then, an error of the tool, not of the API.
 
-No Celery worker runs: fuzzed training jobs (10,000 epochs of 4,096 units...) stay queued instead
-of occupying the machine. A corpus, a job and models are stored first, so that listings
-have ids to hand out (no request makes a model). Operations that take an id reach their
-real logic through the stateful phase, which chains them by the document's links (a
-corpus uploaded, trained on, the job read, cancelled, deleted; a model listed, read,
-downloaded) with ids the fuzzer's own owner got. No ids are fixed in the config:
-schemathesis lets them override the links'.
+No Celery worker runs: fuzzed training jobs (10,000 epochs of 4,096 units...) stay queued
+instead of occupying the machine. A corpus, a job, a sweep (its trials stay queued too) and
+models are stored first, so that listings have ids to hand out (no request makes a model).
+Operations that take an id reach their real logic through the stateful phase, which chains
+them by the document's links (a corpus uploaded, trained on, the job read, cancelled,
+deleted; a model listed, read, downloaded) with ids the fuzzer's own owner got. No ids are
+fixed in the config: schemathesis lets them override the links'.
 """
 
 import os
@@ -40,7 +40,8 @@ SEED = os.environ.get("TEXTGEN_SCHEMATHESIS_SEED", "1")
 # temperatures over 64, an evaluation of a tutorial-architecture model or over that time
 # limit. Each is a 422 with its own code (tests/test_api.py checks them one
 # by one). A corpus is not among them: the schema says what text it takes.
-SEMANTIC_422 = ["POST /v1/train", "POST /v1/generate", "POST /v1/evaluations"]
+SEMANTIC_422 = ["POST /v1/train", "POST /v1/generate", "POST /v1/evaluations",
+                "POST /v1/sweeps"]
 # Only a generation job that succeeded has a result, and no worker runs here: the fuzzer
 # reaches its real answers (409 while the job is queued, 404 for a training job), never a
 # 200, which schemathesis calls missing test data (tests/test_results.py serves results).
@@ -79,6 +80,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_break(live_api, servic
     corpus = requests.post(live_api + "/v1/corpora", headers=headers,
                            files={"file": ("c.txt", b"abc def\nghi\n" * 50)}).json()
     requests.post(live_api + "/v1/train", headers=headers, json={"corpus_id": corpus["id"]})
+    requests.post(live_api + "/v1/sweeps", headers=headers, json={
+        "corpus_id": corpus["id"], "space": {"model.units": [8, 16]}, "trial_seconds": 5})
     # The fuzzer deletes models too: one left for every other operation. The oldest, which
     # links (newest first) reach last, is given to evaluations: no link fills their list of
     # model ids reliably in a run this short.
@@ -109,7 +112,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_break(live_api, servic
     print(summary)  # the figures for the note: cases generated, failures, phases
     assert run.returncode == 0, run.stdout[-6000:]
     assert re.search(r"\d+ generated", summary)
-    assert "Selected: 21/21" in summary and "Tested: 21" in summary
+    assert "Selected: 26/26" in summary and "Tested: 26" in summary
     # Every operation got past 404 (no "Missing test data"), and links were followed.
     assert _missing_test_data(run.stdout) <= NEEDS_A_WORKER, run.stdout[-6000:]
     assert int(re.search(r"API Links: +(\d+) covered", run.stdout)[1]) > 0
