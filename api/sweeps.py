@@ -12,7 +12,7 @@ from api.openapi import operation
 from api.responses import created, page_response, respond
 from shared import sweep_runner
 from shared.errors import ConflictError
-from shared.schemas import ListQuery, Page
+from shared.schemas import Event, EventsQuery, ListQuery, Page
 from shared.specs import resolve_train_spec
 from shared.sweep_schemas import Sweep, SweepSummary
 from shared.sweep_space import SweepRequest
@@ -53,6 +53,21 @@ def list_sweeps():
 def get_sweep(sweep_id):
     svc = services()
     return respond(_shaped(svc, svc.sweeps.get(sweep_id, current_owner())))
+
+
+@bp.get("/<sweep_id>/events")
+@operation("The sweep's events, oldest first: trial_started, trial_pruned (at its rung), "
+           "trial_ended (complete, pruned or failed, with its validation loss), status",
+           {200: Page[Event], 404: None}, query=EventsQuery)
+def list_sweep_events(sweep_id):
+    args = query(EventsQuery)
+    svc = services()
+    svc.sweeps.get(sweep_id, current_owner())
+    events, cursor = svc.sweeps.events(sweep_id, after=args.after, limit=args.limit)
+    # As a job's: `next` is always the cursor to ask with later (the sweep goes on).
+    return respond(Page[Event](data=[Event.model_validate(e) for e in events],
+                               has_more=len(events) == args.limit, next=cursor,
+                               limit=args.limit))
 
 
 @bp.post("/<sweep_id>/cancel")

@@ -197,6 +197,12 @@ class Client:
     def sweep_status(self, sweep_id):
         return self._call("GET", f"/v1/sweeps/{sweep_id}")
 
+    def sweep_events(self, sweep_id, after="0", limit=None):
+        """(events, cursor): the sweep's events after `after`, oldest first."""
+        page = self._call("GET", f"/v1/sweeps/{sweep_id}/events",
+                          params=_given(after=after, limit=limit))
+        return page["data"], page["next"]
+
     def sweeps(self, *, page_size=100):
         """Every sweep of yours, newest first (summaries)."""
         return self._pages("/v1/sweeps", {}, page_size)

@@ -183,11 +183,11 @@ return 'requeued'
 
 # Events kept per job; a few per epoch, so this is thousands of epochs. Approximate (~)
 # trimming lets Redis cut whole stream nodes, which is cheap.
-_MAX_EVENTS = 10_000
+MAX_EVENTS = 10_000
 # Text events (worker/text_stream.py: ten a second at most) a job may append over all its
 # attempts before only each batch's last one goes in: half the stream, so that deltas can
 # never trim away the status events a client waits for.
-TEXT_EVENT_CAP = _MAX_EVENTS // 2
+TEXT_EVENT_CAP = MAX_EVENTS // 2
 
 _EMPTY_PROGRESS = {"epoch": 0, "epochs": None, "step": 0, "steps": None, "fraction": 0.0,
                    "eta_seconds": None}
@@ -236,7 +236,7 @@ class JobStore:
         event_type, data = _status_event(JobStatus.QUEUED)
         return self._admission.admit(
             record, encode_fields(record), (event_type, record["created_at"], json.dumps(data)),
-            queue_of(record), score=creation_score(), max_events=_MAX_EVENTS,
+            queue_of(record), score=creation_score(), max_events=MAX_EVENTS,
             max_queued=max_queued, answer=answer, release=release)
 
     def create(self, job_type, spec, owner, *, max_queued, **lineage):
@@ -287,10 +287,7 @@ class JobStore:
         Pass the returned cursor back to get what came since; it stays put when there is
         nothing new. An event is {id, type, time, data}.
         """
-        entries = self.redis.xrange(self.keys.events(job_id),
-                                    min=f"({after}" if after != "0" else "-", count=limit)
-        events = [_event(entry_id, fields) for entry_id, fields in entries]
-        return events, (events[-1]["id"] if events else after)
+        return read_events(self.redis, self.keys.events(job_id), after, limit)
 
     def last_event_id(self, job_id):
         """The id of the job's newest event, or "0" when it has none: a cursor past every
@@ -325,7 +322,7 @@ class JobStore:
               "record": encode_fields(record) if record else None,
               "event": None if event is None else
               [event_type, json.dumps(finite(event_data), allow_nan=False)],
-              "epoch": epoch, "cap": cap, "time": now, "max_events": _MAX_EVENTS}
+              "epoch": epoch, "cap": cap, "time": now, "max_events": MAX_EVENTS}
         extra_key = self.keys.model(record["id"]) if record else self.keys.job(job_id)
         written, status, *appended = self._transition(
             keys=[self.keys.job(job_id), self.keys.events(job_id), extra_key],
@@ -432,7 +429,7 @@ class JobStore:
         `max_attempts` are spent). With `given_up` ({attempt, code, message}: the running
         attempt gives itself up, see worker/stall.py), whatever its lease, and the code
         and message say why. Returns 'requeued', 'exhausted' or ''."""
-        args = [max_attempts, utc_now_iso(), _MAX_EVENTS]
+        args = [max_attempts, utc_now_iso(), MAX_EVENTS]
         if given_up is not None:
             args.append(json.dumps(given_up))
         outcome = self._reap(keys=[self.keys.job(job_id), self.keys.events(job_id)],
@@ -468,6 +465,13 @@ class JobStore:
 
 def _status_event(status, **details):
     return ("status", {"status": status.value, **details})
+
+
+def read_events(redis_client, key, after="0", limit=100):
+    """(events, cursor) of the event stream `key` (a job's, a sweep's): see JobStore.events."""
+    entries = redis_client.xrange(key, min=f"({after}" if after != "0" else "-", count=limit)
+    events = [_event(entry_id, fields) for entry_id, fields in entries]
+    return events, (events[-1]["id"] if events else after)
 
 
 def _event(entry_id, fields):

@@ -102,6 +102,10 @@ class Keys:
         """Hash of one sweep and its trials (shared/sweeps.py)."""
         return f"{self.prefix}{{{sweep_id}}}:sweep"
 
+    def sweep_events(self, sweep_id):
+        """Stream of one sweep's events (a trial started, pruned, ended; the sweep ended)."""
+        return f"{self.prefix}{{{sweep_id}}}:events"
+
     def sweep_study(self, sweep_id):
         """Prefix of the keys of the sweep's Optuna journal (shared/sweep_study.py)."""
         return f"{self.prefix}{{{sweep_id}}}:study"

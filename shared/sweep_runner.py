@@ -123,6 +123,9 @@ def _tell_ended(svc, sweep, study, trials):
         sweep_study.tell(study, trial["number"], OPTUNA_STATES[state], value)
         trial.update(state=state.value, value=value)
         svc.sweeps.write_trial(sweep["id"], _stored(trial))
+        svc.sweeps.add_event(sweep["id"], "trial_ended", {
+            "number": trial["number"], "job_id": trial["job_id"], "state": state.value,
+            "val_loss": value})
 
 
 def _outcome(job):
@@ -150,6 +153,13 @@ def _new_trial(svc, sweep, study, max_seconds):
         trial.update(state=TrialState.FAILED.value, error={"code": e.code,
                                                            "message": e.message})
     svc.sweeps.write_trial(sweep["id"], trial)
+    if trial["job_id"]:
+        svc.sweeps.add_event(sweep["id"], "trial_started", {
+            "number": number, "job_id": trial["job_id"], "params": params})
+    else:
+        svc.sweeps.add_event(sweep["id"], "trial_ended", {
+            "number": number, "job_id": None, "state": trial["state"], "val_loss": None,
+            "error": trial["error"]})
     return trial
 
 

@@ -8,8 +8,11 @@ writer per field, so no step needs more than an HSET.
 """
 
 import enum
+import json
 
 from shared.clock import new_id, utc_now_iso
+from shared.jobs import MAX_EVENTS, read_events
+from shared.json_values import finite
 from shared.records import RecordStore
 from shared.redis_db import encode_fields
 
@@ -70,16 +73,31 @@ class SweepStore:
 
     def end(self, sweep_id, status, **fields):
         """The sweep is over: its status, and out of the running set."""
+        status = SweepStatus(status).value
         pipe = self.redis.pipeline()
         pipe.hset(self.keys.sweep(sweep_id), mapping=encode_fields(
-            {"status": SweepStatus(status).value, "finished_at": utc_now_iso(), **fields}))
+            {"status": status, "finished_at": utc_now_iso(), **fields}))
         pipe.srem(self.keys.sweeps_running(), sweep_id)
+        self.add_event(sweep_id, "status", {"status": status, **fields}, pipe)
         pipe.execute()
+
+    def add_event(self, sweep_id, event_type, data, pipe=None):
+        """Append to the sweep's events: `status`, and trial_started, trial_pruned,
+        trial_ended with the trial's number (the shape of a job's events)."""
+        (pipe or self.redis).xadd(
+            self.keys.sweep_events(sweep_id),
+            {"type": event_type, "time": utc_now_iso(),
+             "data": json.dumps(finite(data), allow_nan=False)},
+            maxlen=MAX_EVENTS, approximate=True)
+
+    def events(self, sweep_id, after="0", limit=100):
+        return read_events(self.redis, self.keys.sweep_events(sweep_id), after, limit)
 
     def delete(self, record):
         pipe = self.redis.pipeline()
         self.records.delete(record, pipe)
         pipe.srem(self.keys.sweeps_running(), record["id"])
+        pipe.delete(self.keys.sweep_events(record["id"]))
         pipe.execute()
         study_keys = list(self.redis.scan_iter(match=self.keys.sweep_study(record["id"]) + "*"))
         if study_keys:

@@ -344,6 +344,7 @@ def test_another_owners_ids_are_not_found_anywhere(client, other_client, service
                                             "space": {"model.units": [8]}}).get_json()
     requests = [
         ("get", f"/v1/sweeps/{sweep['id']}", None),
+        ("get", f"/v1/sweeps/{sweep['id']}/events", None),
         ("post", f"/v1/sweeps/{sweep['id']}/cancel", None),
         ("delete", f"/v1/sweeps/{sweep['id']}", None),
         ("post", "/v1/sweeps", {"corpus_id": corpus["id"], "trial_seconds": 5,

@@ -60,6 +60,11 @@ def test_a_trial_that_ends_is_told_and_the_next_is_made(client, services):
     assert_problem(client.post(f"/v1/sweeps/{sweep['id']}/cancel"), 409, "conflict")
     sweep_runner.advance(services, sweep["id"])
     assert client.get(f"/v1/sweeps/{sweep['id']}").get_json()["trials_made"] == 2
+    events = client.get(f"/v1/sweeps/{sweep['id']}/events").get_json()["data"]
+    assert [(e["type"], e["data"].get("number")) for e in events] == [
+        ("trial_started", 0), ("trial_ended", 0), ("trial_started", 1), ("status", None)]
+    assert events[1]["data"]["state"] == "failed"  # a cancelled trial told Optuna so
+    assert events[-1]["data"]["status"] == "cancelled"
     assert client.delete(f"/v1/sweeps/{sweep['id']}").status_code == 204
     assert_problem(client.get(f"/v1/sweeps/{sweep['id']}"), 404, "not_found")
     assert not list(services.redis.scan_iter(match=services.keys.sweep_study(sweep["id"]) + "*"))

@@ -67,6 +67,12 @@ def test_a_tiny_sweep_runs_its_trials_prunes_a_poor_one_and_names_the_best(stack
     assert best["val_loss"] == min(t["best_val_loss"] for t in finished)
     assert best["params"]["training.learning_rate"] != 0.00001
     assert api.model(best["model_id"])["sweep_id"] == sweep_id  # in its lineage
+    events, _ = api.sweep_events(sweep_id)
+    pruned = [e["data"] for e in events if e["type"] == "trial_pruned"]
+    assert [(p["number"], p["rung"]) for p in pruned] == [
+        (t["number"], 1) for t in sweep["trials"] if t["status"] == "pruned"]
+    assert [e["type"] for e in events].count("trial_ended") == 3
+    assert events[-1]["type"] == "status" and events[-1]["data"]["status"] == "succeeded"
 
     shown = textgen(stack, "sweep", "status", sweep_id)
     assert shown.returncode == 0, shown.stderr

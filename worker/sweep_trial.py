@@ -43,6 +43,10 @@ class PruneTrial(keras.callbacks.Callback):
                     self.sweep)
             self.svc.sweeps.write_rung(self.sweep["id"], self.number, epoch + 1, self.best)
             prune = sweep_study.report(self.study, self.trial_id, epoch + 1, float(value))
+            if prune:
+                self.svc.sweeps.add_event(self.sweep["id"], "trial_pruned", {
+                    "number": self.number, "job_id": self.job_id, "rung": epoch + 1,
+                    "val_loss": float(value)})
         except redis.RedisError as e:
             log.warning("job %s: epoch %d not reported to its sweep (%s)", self.job_id,
                         epoch + 1, type(e).__name__)
