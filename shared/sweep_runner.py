@@ -29,10 +29,6 @@ log = logging.getLogger(__name__)
 LOCK_S = 60  # an advance takes milliseconds; a holder that died frees the lock after this
 MIN_TRIAL_S = 1.0  # a trial gets at least this much of the budget (training.max_seconds' floor)
 
-OPTUNA_STATES = {TrialState.COMPLETE: sweep_study.TrialState.COMPLETE,
-                 TrialState.PRUNED: sweep_study.TrialState.PRUNED,
-                 TrialState.FAILED: sweep_study.TrialState.FAIL}
-
 
 def start(svc, owner, corpus, body, base):
     """Store the sweep of request `body` (its base spec `base`, validated), create its
@@ -120,7 +116,7 @@ def _tell_ended(svc, sweep, study, trials):
         if job is not None and not JobStatus(job["status"]).is_terminal:
             continue
         state, value = _outcome(job)
-        sweep_study.tell(study, trial["number"], OPTUNA_STATES[state], value)
+        sweep_study.tell(study, trial["number"], state, value)
         trial.update(state=state.value, value=value)
         svc.sweeps.write_trial(sweep["id"], _stored(trial))
         svc.sweeps.add_event(sweep["id"], "trial_ended", {
@@ -149,7 +145,7 @@ def _new_trial(svc, sweep, study, max_seconds):
         log.info("sweep %s: trial %d is job %s", sweep["id"], number, trial["job_id"])
     except TextgenError as e:
         log.info("sweep %s: trial %d refused: %s", sweep["id"], number, e.message)
-        sweep_study.tell(study, number, sweep_study.TrialState.FAIL)
+        sweep_study.tell(study, number, TrialState.FAILED)
         trial.update(state=TrialState.FAILED.value, error={"code": e.code,
                                                            "message": e.message})
     svc.sweeps.write_trial(sweep["id"], trial)

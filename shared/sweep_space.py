@@ -162,6 +162,11 @@ def grid_size(space):
 
 
 def grid(space):
-    """{field: distinct values} of an all-lists space, in the order given."""
-    return {name: list({repr(v): v for v in entry}.values()) for name, entry in space.items()}
+    """{field: distinct values} of an all-lists space."""
+    return {name: distinct(entry) for name, entry in space.items()}
+
+
+def distinct(values):
+    """The list without repeats, in the order given (by repr: 1 and True stay apart)."""
+    return list({repr(value): value for value in values}.values())
 

@@ -12,14 +12,19 @@ import warnings
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.storages.journal import JournalRedisBackend
-from optuna.trial import TrialState
+from optuna.trial import TrialState as OptunaState
 
-from shared.sweep_space import grid, grid_size
+from shared.sweep_space import distinct, grid, grid_size
+from shared.sweeps import TrialState
 
 # ASHA's reduction factor: a trial goes on past a rung only if it is in the best third of
 # the trials that reached it. Rungs are epochs reported: 1, 3, 9, 27 ... (min_resource 1),
 # so a time budget of a few epochs has its first cut after one.
 REDUCTION_FACTOR = 3
+
+OPTUNA_STATES = {TrialState.COMPLETE: OptunaState.COMPLETE,
+                 TrialState.PRUNED: OptunaState.PRUNED,
+                 TrialState.FAILED: OptunaState.FAIL}
 
 
 def _quiet_optuna():
@@ -69,15 +74,17 @@ def ask(study, space):
 
 def _distribution(entry):
     if isinstance(entry, list):
-        return CategoricalDistribution(list({repr(v): v for v in entry}.values()))
+        return CategoricalDistribution(distinct(entry))
     kind = IntDistribution if isinstance(entry["low"], int) else FloatDistribution
     return kind(entry["low"], entry["high"], log=entry["log"])
 
 
 def tell(study, number, state, value=None):
-    """Close trial `number`: COMPLETE with its value, PRUNED, or FAIL; once only."""
-    study.tell(number, value if state == TrialState.COMPLETE else None, state=state,
-               skip_if_finished=True)
+    """Close trial `number` as `state` (a TrialState; complete with its value); once only.
+    Optuna takes a pruned trial's value from its last report."""
+    state = TrialState(state)
+    study.tell(number, value if state is TrialState.COMPLETE else None,
+               state=OPTUNA_STATES[state], skip_if_finished=True)
 
 
 def report(study, trial_id, step, value):
@@ -86,5 +93,3 @@ def report(study, trial_id, step, value):
     trial.report(value, step)
     return trial.should_prune()
 
-
-__all__ = ["TrialState", "ask", "create", "open_study", "report", "storage", "tell"]
