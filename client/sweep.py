@@ -42,7 +42,7 @@ def sweep(args):
                        budget_seconds=args.budget_seconds, parallel=args.parallel,
                        preset=args.preset, **spec_sections(args.base))
     if not args.follow:
-        emit(args, record, record["id"] if not args.json else "")
+        emit(args, record, record["id"])
         return EXIT_OK
     note(f"sweep {record['id']}: {record['max_trials']} trials of {args.trial_seconds:g} s")
     return follow_sweep(api, record, args)
