@@ -92,36 +92,44 @@ def advance_running(svc):
 def _advance(svc, sweep):
     if SweepStatus(sweep["status"]).is_terminal:
         return
+    trials = trials_of(sweep)
+    ended = _ended(svc, trials)
+    active = sum(1 for trial in trials if trial["state"] is None) - len(ended)
+    left_s = _budget_left_s(sweep)
+    more = len(trials) < sweep["trials"] and left_s >= MIN_TRIAL_S
+    if not ended and not (more and active < sweep["parallel"]) and active:
+        return  # every pass of the reaper ends here while the trials run: no study opened
     study = sweep_study.open_study(svc.settings.redis_url, svc.keys.sweep_study(sweep["id"]),
                                    sweep)
-    trials = trials_of(sweep)
-    _tell_ended(svc, sweep, study, trials)
-    active = sum(1 for trial in trials if trial["state"] is None)
-    left_s = _budget_left_s(sweep)
-    while (len(trials) < sweep["trials"] and active < sweep["parallel"]
-           and left_s >= MIN_TRIAL_S and _has_room(svc, sweep["owner"])):
+    for trial, job in ended:
+        _tell(svc, sweep, study, trial, job)
+    while more and active < sweep["parallel"] and _has_room(svc, sweep["owner"]):
         trial = _new_trial(svc, sweep, study, min(sweep["trial_seconds"], left_s))
         trials.append(trial)
         active += trial["state"] is None
-    if active == 0 and (len(trials) >= sweep["trials"] or left_s < MIN_TRIAL_S):
+        more = len(trials) < sweep["trials"]
+    if active == 0 and not more:
         svc.sweeps.end(sweep["id"], SweepStatus.SUCCEEDED, best=best_of(trials))
         log.info("sweep %s: done after %d trials", sweep["id"], len(trials))
 
 
-def _tell_ended(svc, sweep, study, trials):
-    """Each trial whose job ended: its outcome to the study and to its record, once."""
+def _ended(svc, trials):
+    """(trial, its job or None if deleted) of each trial not told yet whose job ended."""
     open_trials = [trial for trial in trials if trial["state"] is None]
     jobs = svc.jobs.get_many([trial["job_id"] for trial in open_trials])
-    for trial, job in zip(open_trials, jobs):
-        if job is not None and not JobStatus(job["status"]).is_terminal:
-            continue
-        state, value = _outcome(job)
-        sweep_study.tell(study, trial["number"], state, value)
-        trial.update(state=state.value, value=value)
-        svc.sweeps.write_trial(sweep["id"], _stored(trial))
-        svc.sweeps.add_event(sweep["id"], "trial_ended", {
-            "number": trial["number"], "job_id": trial["job_id"], "state": state.value,
-            "val_loss": value})
+    return [(trial, job) for trial, job in zip(open_trials, jobs)
+            if job is None or JobStatus(job["status"]).is_terminal]
+
+
+def _tell(svc, sweep, study, trial, job):
+    """The ended trial's outcome to the study and to its record, once."""
+    state, value = _outcome(job)
+    sweep_study.tell(study, trial["number"], state, value)
+    trial.update(state=state.value, value=value)
+    svc.sweeps.write_trial(sweep["id"], _stored(trial))
+    svc.sweeps.add_event(sweep["id"], "trial_ended", {
+        "number": trial["number"], "job_id": trial["job_id"], "state": state.value,
+        "val_loss": value})
 
 
 def _outcome(job):

@@ -6,6 +6,7 @@ storage is Optuna's journal on the service's Redis, under the sweep's own key; t
 and the pruner are built from the record, so they are the same wherever they are built.
 """
 
+import functools
 import logging
 import warnings
 
@@ -35,7 +36,11 @@ def _quiet_optuna():
     logging.getLogger("optuna").setLevel(logging.WARNING)
 
 
+@functools.lru_cache(maxsize=64)
 def storage(redis_url, key):
+    """The study's storage, one per process: it keeps a Redis connection pool and the
+    journal replayed so far (each later read fetches only what is new), and it is
+    thread-safe (Optuna locks it), so a worker's reaper and its training share it."""
     _quiet_optuna()
     with warnings.catch_warnings():
         # "experimental" since Optuna 3.1: its interface may change; the version is pinned.

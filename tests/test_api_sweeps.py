@@ -117,3 +117,15 @@ def test_a_bad_base_spec_or_budget_is_refused(client, fields, field):
     assert_problem(client.post("/v1/sweeps", json=sweep_body(corpus["id"], **fields)), 422,
                    "validation_failed", field)
 
+
+
+def test_a_step_lost_when_a_trial_ended_is_taken_by_the_next_reaper_pass(client, services):
+    from worker.reaper import Reaper
+
+    corpus = upload(client, TEXT)
+    sweep = client.post("/v1/sweeps", json=sweep_body(corpus["id"], parallel=1,
+                                                      trials=2)).get_json()
+    services.jobs.cancel(sweep["trials"][0]["job_id"])  # ended, and nobody advanced
+    Reaper(services).run_once()
+    trials = client.get(f"/v1/sweeps/{sweep['id']}").get_json()["trials"]
+    assert [t["status"] for t in trials] == ["cancelled", "queued"]
