@@ -14,7 +14,6 @@ import time
 import pydantic
 import redis
 
-from shared import sweep_study
 from shared.errors import ConflictError, NotFoundError, TextgenError, ValidationError
 from shared.jobs import JobStatus, JobType, StoppedReason
 from shared.model_storage import reserve_training_storage
@@ -52,11 +51,18 @@ def start(svc, owner, corpus, body, base):
         parallel=body.parallel, objective=body.objective,
         sampler="tpe" if size is None else "grid", seed=base.training.seed,
         created_ms=int(time.time() * 1000))
-    sweep_study.create(svc.settings.redis_url, svc.keys.sweep_study(record["id"]),
-                       record["id"])
+    _studies().create(svc.settings.redis_url, svc.keys.sweep_study(record["id"]),
+                      record["id"])
     svc.sweeps.put(record)
     advance(svc, record["id"])
     return svc.sweeps.get(record["id"])
+
+
+def _studies():
+    """shared/sweep_study.py, imported by the first step that needs a study: Optuna takes
+    ~20 MB and 0.15 s to load, which an API process that never sees a sweep is spared."""
+    from shared import sweep_study
+    return sweep_study
 
 
 def advance(svc, sweep_id):
@@ -99,8 +105,8 @@ def _advance(svc, sweep):
     more = len(trials) < sweep["trials"] and left_s >= MIN_TRIAL_S
     if not ended and not (more and active < sweep["parallel"]) and active:
         return  # every pass of the reaper ends here while the trials run: no study opened
-    study = sweep_study.open_study(svc.settings.redis_url, svc.keys.sweep_study(sweep["id"]),
-                                   sweep)
+    study = _studies().open_study(svc.settings.redis_url, svc.keys.sweep_study(sweep["id"]),
+                                  sweep)
     for trial, job in ended:
         _tell(svc, sweep, study, trial, job)
     while more and active < sweep["parallel"] and _has_room(svc, sweep["owner"]):
@@ -124,7 +130,7 @@ def _ended(svc, trials):
 def _tell(svc, sweep, study, trial, job):
     """The ended trial's outcome to the study and to its record, once."""
     state, value = _outcome(job)
-    sweep_study.tell(study, trial["number"], state, value)
+    study.tell(trial["number"], state, value)
     trial.update(state=state.value, value=value)
     svc.sweeps.write_trial(sweep["id"], _stored(trial))
     svc.sweeps.add_event(sweep["id"], "trial_ended", {
@@ -145,7 +151,7 @@ def _outcome(job):
 def _new_trial(svc, sweep, study, max_seconds):
     """Ask the study for settings and submit them as a job; a trial refused at submission
     (too large for this service, past the storage quota) is told failed at once."""
-    trial_id, number, params = sweep_study.ask(study, sweep["space"])
+    trial_id, number, params = study.ask(sweep["space"])
     trial = {"number": number, "trial_id": trial_id, "params": params, "job_id": None,
              "state": None, "value": None, "error": None}
     try:
@@ -153,7 +159,7 @@ def _new_trial(svc, sweep, study, max_seconds):
         log.info("sweep %s: trial %d is job %s", sweep["id"], number, trial["job_id"])
     except TextgenError as e:
         log.info("sweep %s: trial %d refused: %s", sweep["id"], number, e.message)
-        sweep_study.tell(study, number, TrialState.FAILED)
+        study.tell(number, TrialState.FAILED)
         trial.update(state=TrialState.FAILED.value, error={"code": e.code,
                                                            "message": e.message})
     svc.sweeps.write_trial(sweep["id"], trial)

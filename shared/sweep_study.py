@@ -1,7 +1,7 @@
 """A sweep's Optuna study: its storage on our Redis, its sampler and its pruner.
 
 Every process opens the same study from the sweep record: the API that creates it, the
-worker whose trial reports each epoch, whoever advances the sweep (shared/sweeps.py). The
+worker whose trial reports each epoch, whoever advances the sweep (shared/sweep_runner.py). The
 storage is Optuna's journal on the service's Redis, under the sweep's own key; the sampler
 and the pruner are built from the record, so they are the same wherever they are built.
 """
@@ -67,14 +67,33 @@ def open_study(redis_url, key, sweep):
         study.sampler = optuna.samplers.GridSampler(grid(sweep["space"]), seed=seed)
     else:
         study.sampler = optuna.samplers.TPESampler(seed=seed)
-    return study
+    return SweepStudy(study)
 
 
-def ask(study, space):
-    """A new trial: (its id in the storage, its number in the study, {field: value}).
-    report() needs the id (Optuna's Trial takes nothing else); tell() takes the number."""
-    trial = study.ask({name: _distribution(entry) for name, entry in space.items()})
-    return trial._trial_id, trial.number, trial.params
+class SweepStudy:
+    """What a sweep does with its Optuna study: ask, tell, report."""
+
+    def __init__(self, study):
+        self.study = study
+
+    def ask(self, space):
+        """A new trial: (its id in the storage, its number in the study, {field: value}).
+        report() needs the id (Optuna's Trial takes nothing else); tell() the number."""
+        trial = self.study.ask({name: _distribution(entry) for name, entry in space.items()})
+        return trial._trial_id, trial.number, trial.params
+
+    def tell(self, number, state, value=None):
+        """Close trial `number` as `state` (a TrialState; complete with its value), once.
+        Optuna takes a pruned trial's value from its last report."""
+        state = TrialState(state)
+        self.study.tell(number, value if state is TrialState.COMPLETE else None,
+                        state=OPTUNA_STATES[state], skip_if_finished=True)
+
+    def report(self, trial_id, step, value):
+        """The trial's objective at `step` (an epoch); True when it should be pruned."""
+        trial = optuna.Trial(self.study, trial_id)
+        trial.report(value, step)
+        return trial.should_prune()
 
 
 def _distribution(entry):
@@ -82,19 +101,3 @@ def _distribution(entry):
         return CategoricalDistribution(distinct(entry))
     kind = IntDistribution if isinstance(entry["low"], int) else FloatDistribution
     return kind(entry["low"], entry["high"], log=entry["log"])
-
-
-def tell(study, number, state, value=None):
-    """Close trial `number` as `state` (a TrialState; complete with its value); once only.
-    Optuna takes a pruned trial's value from its last report."""
-    state = TrialState(state)
-    study.tell(number, value if state is TrialState.COMPLETE else None,
-               state=OPTUNA_STATES[state], skip_if_finished=True)
-
-
-def report(study, trial_id, step, value):
-    """Report the trial's objective at `step` (an epoch); True when it should be pruned."""
-    trial = optuna.Trial(study, trial_id)
-    trial.report(value, step)
-    return trial.should_prune()
-

