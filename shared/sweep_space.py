@@ -56,6 +56,26 @@ class Range(BaseModel):
 SpaceEntry = Annotated[list[Choice], Field(min_length=1, max_length=MAX_CHOICES)] | Range
 
 
+def _space_schema(schema):
+    """The space's JSON Schema: per sweepable field, a list of the field's own values, or
+    (numeric fields) a range whose ends are such values."""
+    properties = {}
+    for name in SWEEPABLE:
+        section, _, field = name.partition(".")
+        value = SECTION_MODELS[section].model_json_schema()["properties"][field]
+        value = {key: v for key, v in value.items() if key not in ("title", "description")}
+        entries = [{"type": "array", "items": value, "minItems": 1, "maxItems": MAX_CHOICES}]
+        number = next((branch for branch in value.get("anyOf", [value])
+                       if branch.get("type") in ("integer", "number")), None)
+        if number is not None:
+            entries.append({"type": "object", "properties": {
+                "low": number, "high": number, "log": {"type": "boolean", "default": False}},
+                "required": ["low", "high"], "additionalProperties": False})
+        properties[name] = {"anyOf": entries}
+    schema.pop("additionalProperties", None)
+    schema.update(type="object", properties=properties, additionalProperties=False)
+
+
 class SweepRequest(BaseModel):
     """POST /v1/sweeps."""
 
@@ -69,8 +89,8 @@ class SweepRequest(BaseModel):
     training: TrainingOverrides = Field(default_factory=dict)
     space: Annotated[dict[str, SpaceEntry], Field(
         min_length=1, max_length=MAX_FIELDS,
-        # The names a space takes, in the schema; checked by checked_space().
-        json_schema_extra={"propertyNames": {"enum": SWEEPABLE}},
+        # Each field's values as the spec takes them, in the schema; checked_space() checks.
+        json_schema_extra=_space_schema,
         description="dotted training-spec field -> a list of values (a choice) or a range "
                     "{low, high, log}; all lists: a grid")]
     trials: Annotated[int, Field(ge=1, le=100, description=(
