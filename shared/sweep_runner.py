@@ -92,7 +92,12 @@ def _locked(svc, sweep_id, wait_s):
 def advance_running(svc):
     """A step of every running sweep (the reaper's pass)."""
     for sweep_id in svc.sweeps.running():
-        advance(svc, sweep_id)
+        try:
+            advance(svc, sweep_id)
+        except redis.RedisError:
+            raise  # the pass waits Redis out (worker/periodic.py)
+        except Exception:  # noqa: BLE001 - one sweep that cannot step must not stall the rest
+            log.exception("sweep %s: a step failed; trying again next pass", sweep_id)
 
 
 def _advance(svc, sweep):

@@ -81,9 +81,8 @@ def _common(record, trials):
 
 
 def _trial_status(trial, job):
-    if trial["state"] == TrialState.PRUNED or (
-            job is not None and job.get("stopped_reason") == StoppedReason.PRUNED):
-        return "pruned"
-    if job is None:  # refused at submission, or its job deleted since
-        return JobStatus.FAILED.value
-    return job["status"]
+    if job is not None:
+        return "pruned" if job.get("stopped_reason") == StoppedReason.PRUNED else job["status"]
+    # Refused at submission, or its job deleted since (by you, or by retention): as told.
+    return {TrialState.COMPLETE: JobStatus.SUCCEEDED.value,
+            TrialState.PRUNED: "pruned"}.get(trial["state"], JobStatus.FAILED.value)

@@ -53,10 +53,14 @@ def test_a_trial_that_ends_is_told_and_the_next_is_made(client, services):
     sweep_runner.advance(services, sweep["id"])
     sweep = client.get(f"/v1/sweeps/{sweep['id']}").get_json()
     assert [t["status"] for t in sweep["trials"]] == ["cancelled", "queued"]
+    # A trial whose job is deleted (by its owner, or by retention) shows as told: failed.
+    assert client.delete(f"/v1/jobs/{job_id}").status_code == 204
+    trials = client.get(f"/v1/sweeps/{sweep['id']}").get_json()["trials"]
+    assert [t["status"] for t in trials] == ["failed", "queued"]
     # Cancelling the sweep cancels its queued trial, and no trial is made after.
     cancelled = client.post(f"/v1/sweeps/{sweep['id']}/cancel").get_json()
     assert cancelled["status"] == "cancelled" and cancelled["finished_at"]
-    assert [t["status"] for t in cancelled["trials"]] == ["cancelled", "cancelled"]
+    assert [t["status"] for t in cancelled["trials"]] == ["failed", "cancelled"]
     assert_problem(client.post(f"/v1/sweeps/{sweep['id']}/cancel"), 409, "conflict")
     sweep_runner.advance(services, sweep["id"])
     assert client.get(f"/v1/sweeps/{sweep['id']}").get_json()["trials_made"] == 2

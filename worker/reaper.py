@@ -28,8 +28,8 @@ import redis
 
 from shared.jobs import JobStatus
 from shared.queue import QUEUES, enqueue, messages_in_flight, send_released
-from shared.sweep_runner import advance_running
 from shared.retention import SWEEP_INTERVAL_S, sweep_finished_jobs
+from shared.sweep_runner import advance_running
 from worker.periodic import Periodic
 
 log = logging.getLogger(__name__)
@@ -63,11 +63,11 @@ class Reaper:
 
     def run_once(self):
         self.reap_once()
-        advance_running(self.svc)  # a sweep whose step was lost takes it now
         # One worker a SWEEP_INTERVAL_S sweeps old finished jobs (shared/retention).
         if self.svc.redis.set(self.svc.keys.sweep_lock(), self.worker or "worker", nx=True,
                               ex=SWEEP_INTERVAL_S):
             sweep_finished_jobs(self.svc)
+        advance_running(self.svc)  # a sweep whose step was lost takes it now
 
     def report(self):
         if self.worker:
