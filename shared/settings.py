@@ -7,7 +7,7 @@ passed down. Hyperparameters are not settings: they are the job spec (shared/spe
 import hashlib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -49,35 +49,69 @@ def parse_api_tokens(raw, problems):
     return tuple(pairs)
 
 
+MIB = 1024 * 1024
+
+
+def number(env, default, kind=float, minimum=None, unit=1):
+    """A numeric setting, declared once: Settings.from_env reads the variable `env` as
+    `kind`, at least `minimum`, `default` when unset (None: none). With a `unit`, the
+    variable counts units and the field whole bytes: TEXTGEN_MAX_UPLOAD_MB=0.5 is
+    max_upload_bytes=524288."""
+    return field(default=in_field(default, unit),
+                 metadata={"env": env, "default": default, "kind": kind,
+                           "minimum": minimum, "unit": unit})
+
+
+def in_field(value, unit):
+    """A variable's value as its field holds it."""
+    if value is None or unit == 1:
+        return value
+    return int(value * unit)
+
+
+def numeric_settings():
+    """(field name, its metadata) of every numeric setting, in declaration order."""
+    return [(f.name, f.metadata) for f in fields(Settings) if "env" in f.metadata]
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str  # broker and job store, e.g. redis://127.0.0.1:6379/0
     data_dir: Path  # local state: the default artifact store and scratch cache, logs
     redis_prefix: str = "textgen:"  # every key we own starts with it (tests use their own)
-    max_upload_bytes: int = 50 * 1024 * 1024  # corpus uploads above this answer 413
-    max_train_memory_mb: float = 8192  # training jobs estimated above this answer 422
-    progress_interval_s: float = 2.0  # how often a running job's progress is written
+    # Corpus uploads above this answer 413.
+    max_upload_bytes: int = number("TEXTGEN_MAX_UPLOAD_MB", 50, minimum=0.001, unit=MIB)
+    # Training jobs estimated above this answer 422.
+    max_train_memory_mb: float = number("TEXTGEN_MAX_TRAIN_MEMORY_MB", 8192, minimum=1)
+    # How often a running job's progress is written.
+    progress_interval_s: float = number("TEXTGEN_PROGRESS_INTERVAL_S", 2.0, minimum=0.05)
     log_level: str = "INFO"
     api_tokens: tuple = ()  # ((owner, sha256 hex of the token), ...) from TEXTGEN_API_TOKENS
-    max_attempts: int = 3  # runs of a job whose worker keeps dying, before it fails
+    # Runs of a job whose worker keeps dying, before it fails.
+    max_attempts: int = number("TEXTGEN_MAX_ATTEMPTS", 3, int, 1)
     # A running job's lease: renewed every lease_s / 6 by its worker's heartbeat, so a few
     # missed beats (a long GC pause, a slow Redis) do not lose it; a dead worker's job is
     # handed on within lease_s + reap_interval_s.
-    lease_s: float = 30.0
-    reap_interval_s: float = 5.0  # how often each worker looks for expired leases
+    lease_s: float = number("TEXTGEN_LEASE_S", 30.0, minimum=1.0)
+    # How often each worker looks for expired leases.
+    reap_interval_s: float = number("TEXTGEN_REAP_INTERVAL_S", 5.0, minimum=0.1)
     # A queued job with no message in the broker for this long is sent again (its enqueue
     # failed, or a Redis error lost the message).
-    lost_message_s: float = 60.0
-    generation_max_s: float = 300.0  # a generation job's hard time limit
+    lost_message_s: float = number("TEXTGEN_LOST_MESSAGE_S", 60.0, minimum=1.0)
+    # A generation job's hard time limit.
+    generation_max_s: float = number("TEXTGEN_GENERATION_MAX_S", 300.0, minimum=1.0)
     gutenberg_url: str = GUTENBERG_URL  # where POST /v1/corpora {"gutenberg_id"} fetches
-    sse_max_s: float = 600.0  # an event stream ends after this; the client reconnects
+    # An event stream ends after this; the client reconnects.
+    sse_max_s: float = number("TEXTGEN_SSE_MAX_S", 600.0, minimum=1.0)
     # SHA-256 of TEXTGEN_METRICS_TOKEN, the bearer token /metrics answers (None: 404).
     metrics_token_digest: str | None = None
-    retention_days: float = 30.0  # finished jobs, their events and checkpoints are swept
+    # Finished jobs, their events and checkpoints are swept.
+    retention_days: float = number("TEXTGEN_RETENTION_DAYS", 30.0, minimum=0.01)
     log_format: str = "text"  # "json": one JSON object per line, with job id, owner, attempt
     # Hosts (host or host:port) webhooks may reach over plain http; any other is https only.
     webhook_allow_hosts: tuple = ()
-    webhook_retry_s: float = 5.0  # the first retry of a failed webhook; then doubling
+    # The first retry of a failed webhook; then doubling.
+    webhook_retry_s: float = number("TEXTGEN_WEBHOOK_RETRY_S", 5.0, minimum=0.01)
     # Where corpora, models and checkpoints live (shared/artifacts.py): file:///abs/path or
     # s3://bucket/prefix. None: file://<data_dir>, for one machine.
     artifacts_url: str | None = None
@@ -85,11 +119,12 @@ class Settings:
     # and region are botocore's to find (AWS_ACCESS_KEY_ID, ... ): never kept here.
     s3_endpoint_url: str | None = None
     cache_dir: Path | None = None  # workers' scratch cache; None: <data_dir>/cache
-    cache_max_bytes: int = 2048 * 1024 * 1024  # the cache evicts least recently used above it
+    # The cache evicts least recently used above it.
+    cache_max_bytes: int = number("TEXTGEN_CACHE_MB", 2048, minimum=1, unit=MIB)
     # Stuck steps and extra callbacks (issue 15, worker/stall.py). No training step ended for
     # stall_s: the worker gives the job up and exits. None: 10 x the slowest step so far,
     # at least 5 minutes.
-    stall_s: float | None = None
+    stall_s: float | None = number("TEXTGEN_STALL_S", None, minimum=0.5)
     # Keras callbacks added to every training run, as "module:Class" import paths, each
     # built without arguments: a profiler, or the stall test's stuck step.
     train_callbacks: tuple = ()
@@ -98,26 +133,26 @@ class Settings:
     # is not AWS_ENDPOINT_URL (Compose: http://minio:9000 inside, 127.0.0.1:9000 outside).
     s3_public_url: str | None = None
     # A training job whose model (parameters x 4 bytes) is above this answers 422.
-    max_model_mb: float = 512
+    max_model_mb: float = number("TEXTGEN_MAX_MODEL_MB", 512, minimum=0.001)
     # What one owner may keep: corpora, models and checkpoints; past it uploads and
     # training jobs answer 507. 10 GiB: a few hundred default models and their corpora.
-    max_storage_mb: float = 10240
+    max_storage_mb: float = number("TEXTGEN_MAX_STORAGE_MB", 10240, minimum=0.001)
     # A generation job's samples, stored as one JSON artifact; a larger result fails.
-    max_result_mb: float = 16
+    max_result_mb: float = number("TEXTGEN_MAX_RESULT_MB", 16, minimum=0.001)
     # --- held connections (issue 15: long connections don't starve short ones) ---
     # Event streams and Prefer: wait requests one owner may hold open at once; one more
     # stream answers 429, one more wait answers at once (docs/serving.md).
-    max_streams_per_owner: int = 100
+    max_streams_per_owner: int = number("TEXTGEN_MAX_STREAMS_PER_OWNER", 100, int, 1)
     # Capacity and fair turns (docs/capacity.md). An owner may hold this many jobs waiting
     # for a worker; one more answers 429. High: a batch service takes a backlog.
-    max_queued_jobs: int = 1000
+    max_queued_jobs: int = number("TEXTGEN_MAX_QUEUED_JOBS", 1000, int, 1)
     # Jobs of one owner released to the workers of one queue at once; the rest wait their
     # turn. 8: never binds on a small deployment (a worker or two per queue), and on a
     # large one leaves workers for the others.
-    max_running_per_owner: int = 8
+    max_running_per_owner: int = number("TEXTGEN_MAX_RUNNING_PER_OWNER", 8, int, 1)
     # The longest training budget (training.max_seconds) a job may have; a job that sets
     # none gets this one. 6 h: a long run on a CPU, and no job holds a worker for days.
-    max_train_seconds: float = 6 * 3600
+    max_train_seconds: float = number("TEXTGEN_MAX_TRAIN_SECONDS", 6 * 3600.0, minimum=1.0)
 
     @classmethod
     def from_env(cls, environ=None):
@@ -135,42 +170,17 @@ class Settings:
         if problem:
             problems.append(problem)
 
-        def number(name, default, kind, minimum):
-            raw = env.get(name)
-            if raw is None or raw == "":
-                return default
-            try:
-                value = kind(raw)
-            except ValueError:
-                problems.append(f"{name} must be a number, got {raw!r}")
-                return default
-            if value < minimum:
-                problems.append(f"{name} must be at least {minimum}, got {raw!r}")
-            return value
-
-        max_upload_mb = number("TEXTGEN_MAX_UPLOAD_MB", 50, float, 0.001)
-        progress_interval_s = number("TEXTGEN_PROGRESS_INTERVAL_S", 2.0, float, 0.05)
-        max_train_memory_mb = number("TEXTGEN_MAX_TRAIN_MEMORY_MB", 8192, float, 1)
-        cache_mb = number("TEXTGEN_CACHE_MB", 2048, float, 1)
+        numbers = {name: read_number(env, meta, problems) for name, meta in numeric_settings()}
         prefix = env.get("TEXTGEN_REDIS_PREFIX", "textgen:")
         if not prefix:
             problems.append("TEXTGEN_REDIS_PREFIX may not be empty")
-        max_attempts = number("TEXTGEN_MAX_ATTEMPTS", 3, int, 1)
-        lease_s = number("TEXTGEN_LEASE_S", 30.0, float, 1.0)
-        reap_interval_s = number("TEXTGEN_REAP_INTERVAL_S", 5.0, float, 0.1)
-        lost_message_s = number("TEXTGEN_LOST_MESSAGE_S", 60.0, float, 1.0)
-        generation_max_s = number("TEXTGEN_GENERATION_MAX_S", 300.0, float, 1.0)
-        sse_max_s = number("TEXTGEN_SSE_MAX_S", 600.0, float, 1.0)
         api_tokens = parse_api_tokens(env.get("TEXTGEN_API_TOKENS", ""), problems)
         metrics_token = env.get("TEXTGEN_METRICS_TOKEN") or None
         if metrics_token is not None and len(metrics_token) < 16:
             problems.append("TEXTGEN_METRICS_TOKEN must be 16 or more characters")
-        retention_days = number("TEXTGEN_RETENTION_DAYS", 30.0, float, 0.01)
         webhook_allow_hosts = tuple(h.strip() for h in
                                     env.get("TEXTGEN_WEBHOOK_ALLOW_HOSTS", "").split(",")
                                     if h.strip())
-        webhook_retry_s = number("TEXTGEN_WEBHOOK_RETRY_S", 5.0, float, 0.01)
-        stall_s = number("TEXTGEN_STALL_S", None, float, 0.5)
         train_callbacks = tuple(name.strip() for name in
                                 env.get("TEXTGEN_TRAIN_CALLBACKS", "").split(",")
                                 if name.strip())
@@ -204,58 +214,50 @@ class Settings:
         if s3_public_url and not s3_public_url.startswith(("http://", "https://")):
             problems.append(f"TEXTGEN_S3_PUBLIC_URL must be an http:// or https:// URL, "
                             f"got {s3_public_url!r}")
-        max_model_mb = number("TEXTGEN_MAX_MODEL_MB", 512, float, 0.001)
-        max_storage_mb = number("TEXTGEN_MAX_STORAGE_MB", 10240, float, 0.001)
-        max_result_mb = number("TEXTGEN_MAX_RESULT_MB", 16, float, 0.001)
-        max_streams_per_owner = number("TEXTGEN_MAX_STREAMS_PER_OWNER", 100, int, 1)
-        max_queued_jobs = number("TEXTGEN_MAX_QUEUED_JOBS", 1000, int, 1)
-        max_running_per_owner = number("TEXTGEN_MAX_RUNNING_PER_OWNER", 8, int, 1)
-        max_train_seconds = number("TEXTGEN_MAX_TRAIN_SECONDS", 6 * 3600.0, float, 1.0)
         from shared.specs import WEEK_S  # the budget a spec may hold at most
 
-        if max_train_seconds > WEEK_S:
+        if numbers["max_train_seconds"] > WEEK_S:
             problems.append(f"TEXTGEN_MAX_TRAIN_SECONDS may be at most {WEEK_S} (a week: "
-                            f"the broker's redelivery horizon), got {max_train_seconds:g}")
+                            f"the broker's redelivery horizon), got "
+                            f"{numbers['max_train_seconds']:g}")
 
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
         return cls(
+            **numbers,
             redis_url=redis_url,
             data_dir=data_dir,
             redis_prefix=prefix,
-            max_upload_bytes=int(max_upload_mb * 1024 * 1024),
-            max_train_memory_mb=max_train_memory_mb,
-            progress_interval_s=progress_interval_s,
             log_level=log_level,
             api_tokens=api_tokens,
-            max_attempts=max_attempts,
-            lease_s=lease_s,
-            reap_interval_s=reap_interval_s,
-            lost_message_s=lost_message_s,
-            generation_max_s=generation_max_s,
             gutenberg_url=gutenberg_url,
-            sse_max_s=sse_max_s,
             metrics_token_digest=(None if metrics_token is None
                                   else hashlib.sha256(metrics_token.encode()).hexdigest()),
-            retention_days=retention_days,
             log_format=log_format,
             webhook_allow_hosts=webhook_allow_hosts,
-            webhook_retry_s=webhook_retry_s,
             artifacts_url=artifacts_url,
             s3_endpoint_url=s3_endpoint_url,
             cache_dir=Path(env.get("TEXTGEN_CACHE_DIR") or data_dir / "cache").resolve(),
-            cache_max_bytes=int(cache_mb * 1024 * 1024),
-            stall_s=stall_s,
             train_callbacks=train_callbacks,
             s3_public_url=s3_public_url,
-            max_model_mb=max_model_mb,
-            max_storage_mb=max_storage_mb,
-            max_result_mb=max_result_mb,
-            max_streams_per_owner=max_streams_per_owner,
-            max_queued_jobs=max_queued_jobs,
-            max_running_per_owner=max_running_per_owner,
-            max_train_seconds=max_train_seconds,
         )
+
+
+def read_number(env, meta, problems):
+    """A numeric setting's variable as its field holds it; its default when unset, and
+    when wrong (with the problem added to `problems`)."""
+    name, raw = meta["env"], env.get(meta["env"])
+    if raw is None or raw == "":
+        return in_field(meta["default"], meta["unit"])
+    try:
+        value = meta["kind"](raw)
+    except ValueError:
+        kind = "a whole number" if meta["kind"] is int else "a number"
+        problems.append(f"{name} must be {kind}, got {raw!r}")
+        return in_field(meta["default"], meta["unit"])
+    if meta["minimum"] is not None and value < meta["minimum"]:
+        problems.append(f"{name} must be at least {meta['minimum']}, got {raw!r}")
+    return in_field(value, meta["unit"])
 
 
 def redis_tls_problem(redis_url):

@@ -1,7 +1,12 @@
+import re
+from pathlib import Path
+
 import pytest
 
 from shared.errors import ConfigError
-from shared.settings import Settings
+from shared.settings import Settings, numeric_settings
+
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def test_reads_environment(tmp_path):
@@ -69,3 +74,26 @@ def test_reads_the_stall_limit_and_extra_training_callbacks(tmp_path):
         Settings.from_env({**base, "TEXTGEN_STALL_S": "0",
                            "TEXTGEN_TRAIN_CALLBACKS": "os.system('x')"})
     assert "TEXTGEN_STALL_S" in str(e.value) and "TEXTGEN_TRAIN_CALLBACKS" in str(e.value)
+
+
+def test_each_number_is_declared_once_for_the_field_the_variable_and_the_readme(tmp_path):
+    """The field's default is what an unset variable gives, a variable in its own unit is
+    read into the field, a wrong one is named, and the README gives the same default."""
+    unset = Settings.from_env({"REDIS_URL": "redis://h:1/2", "TEXTGEN_DATA_DIR": str(tmp_path)})
+    declared = Settings(redis_url="redis://h:1/2", data_dir=tmp_path)
+    readme = " ".join(README.read_text().split())
+    assert len(numeric_settings()) >= 20
+    for name, meta in numeric_settings():
+        assert getattr(unset, name) == getattr(declared, name), name
+        if meta["default"] is None:
+            assert f"`{meta['env']}` (unset" in readme, meta["env"]
+        else:  # each mention of it with a bare number in brackets gives the default
+            shown = re.findall(rf"`{meta['env']}` \((\d[\d.]*)[:;)]", readme)
+            assert shown and {float(n) for n in shown} == {meta["default"]}, \
+                f"README: {meta['env']} {shown}, declared {meta['default']:g}"
+        twice = Settings.from_env({"REDIS_URL": "redis://h:1/2",
+                                   meta["env"]: str(2 * max(meta["default"] or 1, 1))})
+        assert getattr(twice, name) == meta["kind"](2 * max(meta["default"] or 1, 1)
+                                                     * meta["unit"]), name
+        with pytest.raises(ConfigError, match=meta["env"]):
+            Settings.from_env({"REDIS_URL": "redis://h:1/2", meta["env"]: "-1"})
