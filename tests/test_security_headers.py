@@ -12,7 +12,7 @@ from tests.conftest import client_of
 
 # A value for each URL argument: a file that exists where there is one to serve.
 SAMPLE = {"filename": "app.js", "name": "swagger-ui.css", "job_id": "job_x",
-          "corpus_id": "cor_x", "model_id": "mdl_x"}
+          "corpus_id": "cor_x", "model_id": "mdl_x", "sweep_id": "swp_x"}
 PAGES = {  # every path that serves the dashboard's page or /docs, and the policy it needs
     "/": DASHBOARD_POLICY, "/dashboard/index.html": DASHBOARD_POLICY,
     "/dashboard/app.js": DASHBOARD_POLICY, "/dashboard/dashboard.css": DASHBOARD_POLICY,
