@@ -45,7 +45,7 @@ from bench.adversaries import MB, Tally, downloads, flood, streams
 from bench.connections import connected_clients, server_errors, threads_and_rss_mb
 from bench.load import TEXT, TINY, percentile, seconds_between
 from client.api_client import Client
-from client.stack import LocalStack, free_port
+from shared.stack.runner import LocalStack, free_port
 from tests.held_connections import api_worker_pids
 from tests.webhook_receiver import Receiver
 

@@ -31,10 +31,10 @@ from pathlib import Path
 import redis
 import requests
 
-import client.stack as stack_module
+import shared.stack.runner as stack_module
 from bench.load import TOKEN, percentile, tiny_model
 from client.api_client import Client
-from client.stack import LocalStack, free_port
+from shared.stack.runner import LocalStack, free_port
 from tests.held_connections import HeldRequests, api_worker_pids, port_of, tcp_connections_to
 
 _SUBMIT_THREADS = 4

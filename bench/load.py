@@ -34,7 +34,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from client.api_client import Client  # noqa: E402
-from client.stack import LocalStack, free_port  # noqa: E402
+from shared.stack.runner import LocalStack, free_port  # noqa: E402
 
 TEXT = ("It was on a dreary night of November that I beheld the accomplishment of my toils.\n"
         "With an anxiety that almost amounted to agony, I collected the instruments of life.\n"

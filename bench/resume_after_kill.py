@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench import HANDOUTS
 from client.api_client import Client
-from client.stack import LocalStack, free_port
+from shared.stack.runner import LocalStack, free_port
 
 TOKEN = "resume-bench-token-0123456789"
 EPOCHS = 6

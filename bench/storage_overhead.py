@@ -104,7 +104,7 @@ def cpu_seconds(pid):
 
 
 def main():
-    from client.stack import free_port
+    from shared.stack.runner import free_port
     from tests.s3_server import MotoServer, fake_aws_environment
 
     text = corpus("frankenstein-2.txt")

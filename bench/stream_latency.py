@@ -27,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bench.load import TEXT, percentile  # noqa: E402
 from client.api_client import Client  # noqa: E402
-from client.stack import LocalStack, free_port  # noqa: E402
+from shared.stack.runner import LocalStack, free_port  # noqa: E402
 
 GOAL_MS = 300  # issue 18: the first delta within this of the job's start
 

@@ -1,7 +1,8 @@
-"""The Python client for the HTTP API, the local stack runner and the `textgen` command line.
+"""The Python client for the HTTP API and the `textgen` command line.
 
-Talks to the service over HTTP only: importing the client (or running any command but
-`up`, `demo` and `token create`) loads nothing of api/, worker/ or shared/.
+Talks to the service over HTTP only, with its own small types (records.py): it imports
+nothing of api/, worker/ or shared/, and installs alone (`pip install .`). The commands
+that run the server's code (`up`, `demo`, `token ...`) live with it, in shared/stack/.
 """
 
 from client.api_client import Client

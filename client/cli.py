@@ -1,4 +1,5 @@
-"""The `textgen` command line: talks to any textgen API, and runs the local stack.
+"""The `textgen` command line: talks to any textgen API and, in a checkout, runs the local
+stack.
 
     textgen train book.txt --epochs 5 --follow     upload (or reuse), train, watch it
     textgen generate mdl_... --prompt "The " --num-samples 3
@@ -10,15 +11,17 @@ The API is --url, else TEXTGEN_URL, else the local stack (port TEXTGEN_PORT, els
 running `make up` noted in <data dir>/stack.json, else 8000); the token is --token, else
 TEXTGEN_TOKEN, else <data dir>/token (the local stack's; TEXTGEN_DATA_DIR, ./data by
 default). Every command takes --json. Only `up`, `demo` and `token ...` load the
-server's code, and only when run.
+server's code (shared/stack/commands.py), and only when run: a client installed alone
+(`pip install .`) has none of it, and those three say how to get it.
 """
 
 import argparse
 import codecs
+import importlib
 import sys
 from pathlib import Path
 
-from client import about, commands, evaluate, server_commands, sweep
+from client import about, commands, evaluate, sweep
 from client.cli_io import token_hint
 from client.errors import ApiError, ClientError
 
@@ -31,6 +34,52 @@ def backslash_escapes(text):
     reads it. Python's own escape codec does the decoding; `backslashreplace` first writes
     any non-Latin-1 character as an escape that the codec turns back into itself."""
     return codecs.decode(text.encode("latin-1", "backslashreplace"), "unicode_escape")
+
+
+# A grace period: a number with a unit (s, m, h, d), or seconds; at most 30 days, past
+# which a rotated-out token would be a second token in all but name.
+_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_GRACE_S = 30 * 86400
+
+
+def grace_period(text):
+    """argparse type: "90s", "30m", "1h", "2d" or seconds -> seconds."""
+    unit = text[-1:].lower() if text[-1:].isalpha() else "s"
+    number = text[:-1] if text[-1:].isalpha() else text
+    try:
+        seconds = float(number) * _UNITS_S[unit]
+    except (KeyError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a duration such as 90s, 30m, 1h or 2d") from None
+    if not 0 <= seconds <= MAX_GRACE_S:
+        raise argparse.ArgumentTypeError(f"{text!r}: from 0 to 30 days")
+    return seconds
+
+
+# The module of the commands that run the server's code. Named, never imported: the client
+# carries none of the server, whose code a checkout's `make` puts beside it in .venv.
+SERVER_COMMANDS = "shared.stack.commands"
+
+
+def server_command(name):
+    """The command `name` of SERVER_COMMANDS, loaded when it runs; where the server's code
+    is missing, a ClientError that says how to get it."""
+    def run(args):
+        try:
+            module = importlib.import_module(SERVER_COMMANDS)
+        except ModuleNotFoundError as e:
+            what = " ".join(filter(None, (args.command, getattr(args, "token_command", None))))
+            if e.name is not None and f"{SERVER_COMMANDS}.".startswith(f"{e.name}."):
+                raise ClientError(
+                    f"textgen {what} runs the server's code, which this installation (the "
+                    "client alone) does not have: clone the textgen repository and run "
+                    "`make up` (or `make demo`) there; then `.venv/bin/textgen token ...` "
+                    "works in that checkout") from None
+            raise ClientError(f"textgen {what} needs the server's dependencies (no module "
+                              f"named {e.name}): run `make` in the checkout, which installs "
+                              "them into .venv") from None
+        return getattr(module, name)(args)
+    return run
 
 
 def _common_options():
@@ -58,8 +107,8 @@ def build_parser():
         p.set_defaults(func=func)
         return p
 
-    command("up", server_commands.up, "run the local stack (API, workers, Redis) until Ctrl-C")
-    command("demo", server_commands.demo, "the whole loop on the local stack: a book, "
+    command("up", server_command("up"), "run the local stack (API, workers, Redis) until Ctrl-C")
+    command("demo", server_command("demo"), "the whole loop on the local stack: a book, "
             "training, text")
     token = command("token", None, "manage API tokens (server side: REDIS_URL, else the "
                     "running make up's Redis)")
@@ -67,25 +116,25 @@ def build_parser():
     p = token_sub.add_parser("create", parents=[common], help="create a token for NAME "
                              "and print it once, with NAME's webhook signing secret")
     p.add_argument("name")
-    p.set_defaults(func=server_commands.token_create)
+    p.set_defaults(func=server_command("token_create"))
     p = token_sub.add_parser("revoke", parents=[common], help="revoke NAME's tokens, or the "
                              "one whose fingerprint (shown when it was made) starts so")
     p.add_argument("name")
     p.add_argument("fingerprint", nargs="?")
-    p.set_defaults(func=server_commands.token_revoke)
-    grace = {"type": server_commands.grace_period, "default": "1h", "metavar": "DURATION",
+    p.set_defaults(func=server_command("token_revoke"))
+    grace = {"type": grace_period, "default": "1h", "metavar": "DURATION",
              "help": "how long the old one keeps working: 90s, 30m, 1h, 2d, 0 (default 1h)"}
     p = token_sub.add_parser("rotate", parents=[common], help="a new token for NAME, printed "
                              "once; NAME's other tokens work for --grace, then expire")
     p.add_argument("name")
     p.add_argument("--grace", **grace)
-    p.set_defaults(func=server_commands.token_rotate)
+    p.set_defaults(func=server_command("token_rotate"))
     p = token_sub.add_parser("rotate-webhook-secret", parents=[common], help="a new webhook "
                              "signing secret for NAME; deliveries carry both signatures "
                              "for --grace")
     p.add_argument("name")
     p.add_argument("--grace", **grace)
-    p.set_defaults(func=server_commands.rotate_webhook_secret)
+    p.set_defaults(func=server_command("rotate_webhook_secret"))
 
     command("health", commands.health, "is the API up, and how many workers answer")
     command("presets", about.presets, "the training presets and what each is for "

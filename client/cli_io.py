@@ -13,7 +13,8 @@ def data_dir():
     return Path(os.environ.get("TEXTGEN_DATA_DIR", "./data"))
 
 
-# <data dir>/stack.json: what a running `make up` says of itself (client/stack.py writes it).
+# <data dir>/stack.json: what a running `make up` says of itself (written by
+# shared/stack/runner.py, which the client never imports: the file is the contract).
 STACK_FILE = "stack.json"
 
 

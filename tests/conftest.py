@@ -106,7 +106,7 @@ def gutenberg_url():
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     """The real thing: gunicorn API and one Celery worker per queue, on the test Redis."""
-    from client.stack import LocalStack, free_port
+    from shared.stack.runner import LocalStack, free_port
 
     prefix = f"test-stack-{secrets.token_hex(4)}:"
     data_dir = tmp_path_factory.mktemp("stack-data")
@@ -128,7 +128,7 @@ S3_BUCKET = "textgen-test"
 def s3_server(tmp_path_factory):
     """moto's S3 server for the session, with S3_BUCKET; fake AWS credentials in os.environ
     (inherited by worker processes) for as long as it runs."""
-    from client.stack import free_port
+    from shared.stack.runner import free_port
     from tests.s3_server import MotoServer, fake_aws_environment, restore_environment
 
     saved = fake_aws_environment()

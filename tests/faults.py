@@ -10,7 +10,7 @@ from pathlib import Path
 
 import redis
 
-from client.stack import free_port
+from shared.stack.runner import free_port
 
 # Short leases, so a dead worker's job moves on in seconds: renewed every 0.5 s, expired
 # after 3 s, looked for every 0.5 s; a queued job without a message is sent again after 3 s.

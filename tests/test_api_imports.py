@@ -1,6 +1,7 @@
 """What each side loads: the API no TensorFlow; the client and its command line nothing of
 the server, so they run on a laptop without Redis, Celery or TensorFlow."""
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +40,18 @@ def test_the_client_and_the_command_line_load_nothing_of_the_server():
     assert loaded(code, SERVER_SIDE) == "[]"
     # matplotlib takes a second to import: only `textgen plot` loads it.
     assert loaded(code, ("matplotlib",)) == "[]"
+
+
+def test_no_module_of_the_client_imports_the_server_even_inside_a_function():
+    # client/cli.py names shared/stack/commands.py and loads it only when up, demo or token
+    # runs; a static import anywhere would tie `pip install .` to the server's packages.
+    imported = []
+    for path in sorted((REPO / "client").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported += [(path.name, alias.name) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.append((path.name, node.module))
+    assert imported, "found no imports at all: the walk is broken"
+    assert [(name, module) for name, module in imported
+            if module.split(".")[0] in ("api", "shared", "worker")] == []

@@ -113,7 +113,7 @@ def test_writing_to_a_missing_bucket_or_directory_is_a_storage_error(store_setti
 
 
 def test_an_unreachable_s3_endpoint_is_a_storage_error(settings, s3_server, tmp_path):
-    from client.stack import free_port
+    from shared.stack.runner import free_port
 
     store = open_artifact_store(dataclasses.replace(
         settings, artifacts_url="s3://textgen-test/x", cache_dir=tmp_path / "cache",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from client.stack import free_port
+from shared.stack.runner import free_port
 from tests.conftest import TEST_REDIS_URL, TOKENS
 from tests.faults import reap_when_expired, stack_jobs, unsent_training_job
 from tests.terminal import Terminal

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from client import ApiError, Client, ConnectionFailedError, WaitTimeoutError
-from client.stack import free_port
+from shared.stack.runner import free_port
 from tests.conftest import TOKENS
 from tests.test_end_to_end import TEXT, TINY_DEFAULT
 

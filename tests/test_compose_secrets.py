@@ -16,7 +16,7 @@ import requests
 import yaml
 from kombu.exceptions import OperationalError
 
-from client.stack import REPO, free_port
+from shared.stack.runner import REPO, free_port
 from shared.errors import ConfigError
 from shared.queue import make_celery
 from shared.redis_db import connect

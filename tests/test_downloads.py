@@ -55,7 +55,7 @@ def rss_bytes(pid):
 @pytest.fixture
 def api_server(store_settings, tmp_path):
     """The API under gunicorn on store_settings' Redis prefix and artifact store."""
-    from client.stack import api_command, free_port
+    from shared.stack.runner import api_command, free_port
 
     port = free_port()
     env = {**os.environ, "REDIS_URL": TEST_REDIS_URL,

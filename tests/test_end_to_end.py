@@ -211,7 +211,7 @@ def test_gpu_jobs_go_only_to_a_worker_started_with_gpu(api, corpus, stack, tmp_p
     import sys
     import time
 
-    from client.stack import REPO, worker_command
+    from shared.stack.runner import REPO, worker_command
 
     body = {"corpus_id": corpus["id"], "preset": "default", **TINY_DEFAULT,
             "resources": {"accelerator": "gpu"}}

@@ -5,7 +5,7 @@ workers are free (shared/scheduler.py, docs/capacity.md)."""
 import pytest
 
 from client.api_client import Client
-from client.stack import LocalStack, free_port
+from shared.stack.runner import LocalStack, free_port
 from tests.conftest import TEST_REDIS_URL, TOKENS, delete_prefix
 from tests.faults import wait_for
 

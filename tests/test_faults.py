@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from client.api_client import Client
-from client.stack import LocalStack
+from shared.stack.runner import LocalStack
 from shared.queue import enqueue
 from shared.services import Services
 from shared.settings import Settings
@@ -58,7 +58,7 @@ def stack(redis_server, tmp_path_factory):
 
 
 def _port():
-    from client.stack import free_port
+    from shared.stack.runner import free_port
 
     return free_port()
 

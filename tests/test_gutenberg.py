@@ -60,7 +60,7 @@ def test_an_unknown_book_is_a_404(client):
 
 def test_offline_is_a_503_that_says_what_to_do(settings):
     from api import create_app
-    from client.stack import free_port
+    from shared.stack.runner import free_port
 
     app = create_app(dataclasses.replace(
         settings, gutenberg_url=f"http://127.0.0.1:{free_port()}/pg{{n}}.txt"))

@@ -3,7 +3,7 @@
 import dataclasses
 import time
 
-from client.stack import free_port
+from shared.stack.runner import free_port
 from shared.jobs import JobType
 from shared.queue import QUEUES, enqueue, messages_in_flight
 from shared.services import Services

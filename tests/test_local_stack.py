@@ -11,7 +11,8 @@ from pathlib import Path
 import redis
 import requests
 
-from client.stack import STACK_FILE, free_port
+from client.cli_io import STACK_FILE
+from shared.stack.runner import free_port
 from tests.terminal import Terminal
 from tests.test_end_to_end import TEXT
 

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from client.stack import worker_command
+from shared.stack.runner import worker_command
 from shared.artifacts import MODEL_FILES
 from shared.auth import token_digest
 from shared.jobs import JobStatus

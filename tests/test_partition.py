@@ -22,7 +22,7 @@ from datetime import datetime
 import pytest
 
 from client.api_client import Client
-from client.stack import REPO, api_command, worker_command
+from shared.stack.runner import REPO, api_command, worker_command
 from shared.services import Services
 from shared.settings import Settings
 from tests.conftest import TOKENS

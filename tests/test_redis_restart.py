@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from client.api_client import Client
-from client.stack import LocalStack, free_port
+from shared.stack.runner import LocalStack, free_port
 from tests.conftest import TOKENS
 from tests.faults import (
     FAST_LEASES,

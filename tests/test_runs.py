@@ -85,7 +85,7 @@ def test_a_job_the_broker_did_not_take_is_accepted_once_and_sent_later(settings,
     """Stored is accepted: the answer is a 202 (a 503 invited a retry that made a second
     job), a retry with the same key gets the same job, and a reaper sends it later."""
     from api import create_app
-    from client.stack import free_port
+    from shared.stack.runner import free_port
 
     dead = make_celery(dataclasses.replace(
         settings, redis_url=f"redis://127.0.0.1:{free_port()}/0"))

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from client.stack import api_command, free_port
+from shared.stack.runner import api_command, free_port
 from tests.api_helpers import registered_model
 from tests.conftest import TOKENS
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from client.api_client import Client
-from client.stack import LocalStack, free_port
+from shared.stack.runner import LocalStack, free_port
 from shared.jobs import STALLED, JobType
 from tests.conftest import TEST_REDIS_URL, TOKENS, delete_prefix
 from tests.faults import FAST_LEASES, SLOW_EPOCHS, TEXT, all_events, statuses, wait_for

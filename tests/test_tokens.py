@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from client.stack import REPO
+from shared.stack.runner import REPO
 from shared.auth import fingerprint
 from shared.webhooks import signature
 from tests.conftest import TOKENS

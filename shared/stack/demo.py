@@ -16,7 +16,7 @@ from client.api_client import Client
 from client.errors import ApiError
 from client.follow import follow, sample_text
 from client.records import JobStatus
-from client.stack import LocalStack
+from shared.stack.runner import LocalStack
 
 FRANKENSTEIN_EBOOK = 84  # Project Gutenberg's number for Frankenstein
 

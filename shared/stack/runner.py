@@ -6,8 +6,7 @@ a child together with everything it forked (gunicorn's workers) and leave no orp
 so that a Ctrl-C in the terminal reaches only us: we stop the children in order. Once the
 stack is up, a supervisor thread restarts a child that died, with a back-off, and says so
 in that child's log: a killed worker comes back and the reaper hands its job on.
-Used by `make up`, `make demo` and the end-to-end tests alike. Server code (a token in
-Redis) is imported only here, when a stack is started.
+Used by `make up`, `make demo` and the end-to-end tests alike.
 """
 
 import contextlib
@@ -26,6 +25,9 @@ import redis
 import requests
 
 from client.cli_io import STACK_FILE
+from shared.auth import TokenStore, local_token
+from shared.local_files import write_text_atomic
+from shared.redis_db import Keys
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,7 @@ _SUPERVISE_EVERY_S = 0.5
 # healthy again and the next restart is quick.
 _BACKOFF_S = (1.0, 30.0)
 _HEALTHY_AFTER_S = 60.0
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]  # the checkout: children run from it
 # <data dir>/STACK_FILE, written once the stack is up and removed when it stops: how
 # `textgen token create` and other server commands find a running `make up`'s Redis,
 # whose embedded server listens on a port chosen at start (and the command line its API).
@@ -166,16 +168,11 @@ class LocalStack:
         """Zero configuration: without TEXTGEN_API_TOKENS, a local token in the data dir."""
         if env.get("TEXTGEN_API_TOKENS"):
             return
-        from shared.auth import TokenStore, local_token
-        from shared.redis_db import Keys
-
         client = redis.Redis.from_url(self.redis_url, decode_responses=True)
         tokens = TokenStore(client, Keys(env.get("TEXTGEN_REDIS_PREFIX", "textgen:")))
         self.token, self.token_created = local_token(tokens, self.data_dir)
 
     def _write_stack_file(self, env):
-        from shared.local_files import write_text_atomic
-
         write_text_atomic(self.data_dir / STACK_FILE, json.dumps({
             "pid": os.getpid(), "url": self.url, "redis_url": self.redis_url,
             "redis_prefix": env.get("TEXTGEN_REDIS_PREFIX")}) + "\n")

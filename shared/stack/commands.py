@@ -1,6 +1,6 @@
-"""The commands that run server code on this machine: `up` and `demo` (the local stack) and
-`token ...` (writes to the server's Redis). The server's modules are imported inside
-them, so every other command runs without Redis or TensorFlow installed.
+"""The `textgen` commands that run server code on this machine: `up` and `demo` (the local
+stack) and `token ...` (writes to the server's Redis). client/cli.py declares them and
+loads this module by name when one runs: a client installed alone has none of it.
 """
 
 import json
@@ -9,9 +9,17 @@ import signal
 import sys
 import time
 
+import redis
+
 from client.cli_io import data_dir
 from client.commands import EXIT_INTERRUPTED, EXIT_OK
 from client.errors import ClientError
+from shared.auth import fingerprint
+from shared.errors import ConfigError, ValidationError
+from shared.services import Services
+from shared.settings import Settings, redacted
+from shared.stack.demo import run_demo
+from shared.stack.runner import STOP_GRACE_S, LocalStack, StackError, running_stack
 
 
 class _Stopped(Exception):
@@ -23,8 +31,6 @@ def _raise_stopped(signum, frame):
     # again: cutting the stop short would leave processes behind.
     signal.signal(signal.SIGTERM, _still_stopping)
     signal.signal(signal.SIGINT, _still_stopping)
-    from client.stack import STOP_GRACE_S
-
     print(f"stopping textgen (within {STOP_GRACE_S:.0f} s; a job still running resumes "
           "from its last checkpoint when the stack runs again)...", flush=True)
     raise _Stopped(signal.Signals(signum).name)
@@ -35,27 +41,21 @@ def _still_stopping(signum, frame):
 
 
 def _stop_on_signals():
-    # Ctrl-C and SIGTERM both stop the stack in order (client/stack.py), never halfway.
+    # Ctrl-C and SIGTERM both stop the stack in order (shared/stack/runner.py), never halfway.
     signal.signal(signal.SIGTERM, _raise_stopped)
     signal.signal(signal.SIGINT, _raise_stopped)
 
 
 def _stack_from_env():
-    from client.stack import LocalStack  # the server's code: loaded only by up and demo
-
     return LocalStack(data_dir=data_dir(), port=int(os.environ.get("TEXTGEN_PORT", "8000")),
                       redis_url=os.environ.get("REDIS_URL") or None)
 
 
 def up(args):
-    from client.stack import StackError
-
     _stop_on_signals()
     stack = _stack_from_env()
     try:
         stack.start()
-        from shared.settings import redacted
-
         redis_note = ("embedded Redis" if "REDIS_URL" not in os.environ
                       else redacted(stack.redis_url))
         print(f"textgen API ready at {stack.url} ({redis_note}; data in {stack.data_dir}; "
@@ -80,9 +80,6 @@ def up(args):
 
 
 def demo(args):
-    from client.demo import run_demo
-    from client.stack import StackError
-
     _stop_on_signals()
     try:
         return run_demo()
@@ -97,13 +94,6 @@ def _services():
     """The server's Services for a command that writes to its Redis: REDIS_URL's, else
     that of the local stack running on the data directory (`make up` says where in
     <data dir>/stack.json). Raises ClientError, in one line, when neither is there."""
-    import redis
-
-    from client.stack import running_stack
-    from shared.errors import ConfigError
-    from shared.services import Services
-    from shared.settings import Settings, redacted
-
     env = dict(os.environ)
     if not env.get("REDIS_URL"):
         stack = running_stack(data_dir())
@@ -134,8 +124,6 @@ def _configured_note(name):
 
 def token_create(args):
     """A new token for NAME, made in the server's Redis (_services)."""
-    from shared.auth import fingerprint
-
     services = _services()
     token = services.tokens.create(args.name)
     secret = services.webhooks.secret(args.name)
@@ -174,10 +162,6 @@ def token_revoke(args):
 
 def token_rotate(args):
     """A new token for NAME; NAME's other tokens keep working for --grace, then expire."""
-    from shared.auth import fingerprint
-
-    from shared.errors import ValidationError
-
     services = _services()
     if services.tokens.is_configured(args.name):
         raise ClientError(_configured_note(args.name) + f" (an entry {args.name}:NEW beside "
@@ -210,28 +194,6 @@ def rotate_webhook_secret(args):
           "a receiver that accepts either moves over without missing a delivery",
           file=sys.stderr)
     return EXIT_OK
-
-
-# A grace period: a number with a unit (s, m, h, d), or seconds; at most 30 days, past
-# which a rotated-out token would be a second token in all but name.
-_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-MAX_GRACE_S = 30 * 86400
-
-
-def grace_period(text):
-    """argparse type: "90s", "30m", "1h", "2d" or seconds -> seconds."""
-    import argparse
-
-    unit = text[-1:].lower() if text[-1:].isalpha() else "s"
-    number = text[:-1] if text[-1:].isalpha() else text
-    try:
-        seconds = float(number) * _UNITS_S[unit]
-    except (KeyError, ValueError):
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: a duration such as 90s, 30m, 1h or 2d") from None
-    if not 0 <= seconds <= MAX_GRACE_S:
-        raise argparse.ArgumentTypeError(f"{text!r}: from 0 to 30 days")
-    return seconds
 
 
 def _duration_text(seconds):
