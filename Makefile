@@ -18,6 +18,9 @@ $(STAMP): requirements.txt pyproject.toml
 	@# This checkout, editable (a change needs no reinstall): .venv/bin/textgen. Its
 	@# dependencies are the pins above. setuptools leaves build notes beside pyproject.toml.
 	$(PY) -m pip install --quiet --no-deps -e . && rm -rf textgen.egg-info
+	@# The server's packages (api, shared, worker) are no part of the client's distribution:
+	@# this .pth file puts the checkout on .venv's path, for textgen up, demo and token.
+	echo "$(CURDIR)" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/textgen-checkout.pth"
 	@# NLTK's English stopwords (the `seed` preset). Offline this fails; seed jobs then say how to fix it.
 	$(PY) -c "import nltk, sys; sys.exit(not nltk.download('stopwords', download_dir='$(VENV)/nltk_data', quiet=True))" 2>/dev/null || \
 		echo "note: NLTK stopwords not downloaded (no network?); seed-preset jobs need NLTK_DATA"
