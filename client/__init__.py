@@ -7,7 +7,7 @@ that run the server's code (`up`, `demo`, `token ...`) live with it, in shared/s
 
 from client.api_client import Client
 from client.errors import ApiError, ClientError, ConnectionFailedError, WaitTimeoutError
-from client.records import Corpus, Event, Job, JobStatus, Model, Page
+from client.records import Corpus, Event, Job, JobStatus, Model, Page, StoppedReason
 
 __all__ = ["ApiError", "Client", "ClientError", "ConnectionFailedError", "Corpus", "Event",
-           "Job", "JobStatus", "Model", "Page", "WaitTimeoutError"]
+           "Job", "JobStatus", "Model", "Page", "StoppedReason", "WaitTimeoutError"]

@@ -1,6 +1,7 @@
-"""What the API answers, as types: TypedDicts mirroring the response models of
-shared/schemas.py (copied, not imported: the client runs without the server's code), and
-Page, one page of a listing.
+"""What the API answers, as types: the client's own statuses, stop reasons and TypedDicts,
+written from the API's OpenAPI document (/v1/openapi.json, which tests/test_client_records.py
+checks them against: the client carries none of the server's code), and Page, one page of
+a listing.
 
 A record is the JSON object as received, so a field the server adds later is there too,
 and `json.dumps(job)` prints exactly what the API said.
@@ -24,6 +25,16 @@ class JobStatus(StrEnum):
 
 
 TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+class StoppedReason(StrEnum):
+    """Why a finished training job stopped: its `stopped_reason`, and its model's."""
+
+    EPOCHS_DONE = "epochs_done"  # every epoch asked for ran
+    TIME_LIMIT = "time_limit"  # training.max_seconds was spent
+    EARLY_STOPPING = "early_stopping"  # val_loss stopped improving for `patience` epochs
+    CANCELLED = "cancelled"
+    PRUNED = "pruned"  # a sweep stopped the trial at a rung
 
 
 class Progress(TypedDict):
@@ -110,7 +121,7 @@ class JobSummary(TypedDict):
     metrics: dict[str, float | None]
     result: TrainResult | GenerateResult | EvaluateResult | None
     error: JobError | None
-    stopped_reason: str | None  # epochs_done, time_limit, early_stopping, cancelled, pruned
+    stopped_reason: str | None  # a StoppedReason value
     corpus_id: NotRequired[str | None]
     model_id: NotRequired[str | None]
     model_ids: NotRequired[list[str] | None]  # an evaluation's
@@ -153,7 +164,7 @@ class Model(TypedDict):
     alphabet: str | None
     metrics: dict[str, Any]
     best_epoch: int | None
-    stopped_reason: str | None
+    stopped_reason: str | None  # a StoppedReason value
     train_seconds: float | None
     init_from_model: str | None
     config: dict[str, Any]  # the training spec the model was made with
