@@ -71,11 +71,11 @@ def server_command(name):
             what = " ".join(filter(None, (args.command, getattr(args, "token_command", None))))
             if e.name is not None and f"{SERVER_COMMANDS}.".startswith(f"{e.name}."):
                 raise ClientError(
-                    f"textgen {what} runs the server's code, which this installation (the "
+                    f"`textgen {what}` runs the server's code, which this installation (the "
                     "client alone) does not have: clone the textgen repository and run "
                     "`make up` (or `make demo`) there; then `.venv/bin/textgen token ...` "
                     "works in that checkout") from None
-            raise ClientError(f"textgen {what} needs the server's dependencies (no module "
+            raise ClientError(f"`textgen {what}` needs the server's dependencies (no module "
                               f"named {e.name}): run `make` in the checkout, which installs "
                               "them into .venv") from None
         return getattr(module, name)(args)

@@ -77,3 +77,18 @@ def test_pip_install_gives_the_client_alone_which_talks_to_a_live_stack(installe
              env=env, cwd=tmp_path)
     assert me.returncode == 0, me.stderr
     assert json.loads(me.stdout)["owner"] == "alice"
+
+
+@pytest.mark.parametrize("missing, said", [
+    ("shared.stack.commands", "clone the textgen repository and run `make up`"),
+    ("redis", "needs the server's dependencies (no module named redis)")])
+def test_a_server_command_without_the_servers_code_says_how_to_get_it(monkeypatch, capsys,
+                                                                       missing, said):
+    # None in sys.modules: Python's own way to make an import fail as not found.
+    monkeypatch.delitem(sys.modules, "shared.stack.commands", raising=False)
+    monkeypatch.setitem(sys.modules, missing, None)
+    from client.cli import main
+
+    assert main(["up"]) == 1
+    said_so = capsys.readouterr().err
+    assert said_so.startswith("textgen: `textgen up` ") and said in said_so
