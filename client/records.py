@@ -44,6 +44,7 @@ class Progress(TypedDict):
     steps: int | None
     fraction: float
     eta_seconds: float | None  # the whole job's, not the epoch's
+    targets_per_s: NotRequired[float | None]  # a training's speed: characters (or tokens)/s
     samples: NotRequired[int | None]  # a generation's (its step counts tokens)
     samples_done: NotRequired[int | None]
     chars_done: NotRequired[int | None]  # of text sent in `text` events, prompts included

@@ -184,10 +184,12 @@ return 'requeued'
 # Events kept per job; a few per epoch, so this is thousands of epochs. Approximate (~)
 # trimming lets Redis cut whole stream nodes, which is cheap.
 MAX_EVENTS = 10_000
-# Text events (worker/text_stream.py: ten a second at most) a job may append over all its
-# attempts before only each batch's last one goes in: half the stream, so that deltas can
-# never trim away the status events a client waits for.
-TEXT_EVENT_CAP = MAX_EVENTS // 2
+# Streamed events a job may append over all its attempts: a generation's text (ten a second
+# at most, worker/text_stream.py; past the cap only each batch's last one goes in) or a
+# training's progress (twice a second at most, worker/runs.py; past the cap, ~40 minutes
+# in, the record alone has it). Half the stream, so that they can never trim away the
+# status events a client waits for.
+STREAMED_EVENT_CAP = MAX_EVENTS // 2
 
 _EMPTY_PROGRESS = {"epoch": 0, "epochs": None, "step": 0, "steps": None, "fraction": 0.0,
                    "eta_seconds": None}
@@ -368,25 +370,28 @@ class JobStore:
         return (status is not None and json.loads(status) == JobStatus.RUNNING.value
                 and json.loads(current) == attempt)
 
-    def report_progress(self, job_id, attempt, progress, metrics=None):
-        """Record progress of a running attempt; returns False once the job is no longer
-        this attempt's to write (cancelled, or handed to another attempt)."""
+    def report_progress(self, job_id, attempt, progress, metrics=None, *, event=None):
+        """Record progress of a running attempt, and with `event` append a `progress`
+        event holding it (capped, as add_event's) in the same step; returns False once
+        the job is no longer this attempt's to write (cancelled, or handed on)."""
         fields = {"progress": progress}
         if metrics is not None:
             fields["metrics"] = metrics
-        return self._apply(job_id, [JobStatus.RUNNING], fields, attempt)[0]
+        return self._apply(job_id, [JobStatus.RUNNING], fields, attempt,
+                           event=None if event is None else ("progress", event),
+                           cap=None if event is None else STREAMED_EVENT_CAP)[0]
 
     def add_event(self, job_id, attempt, event_type, data, *, epoch=None, progress=None,
                   capped=False):
         """Append a runner's event: True when appended; False once the job is no longer
         this running attempt's, or (with `epoch`, an epoch_end) when that epoch was
         reported already: epoch_end is written once per epoch over all attempts. A
-        `capped` event is dropped past TEXT_EVENT_CAP of them. `progress` is written in
+        `capped` event is dropped past STREAMED_EVENT_CAP of them. `progress` is written in
         the same step."""
         applied = self._apply(job_id, [JobStatus.RUNNING],
                               {} if progress is None else {"progress": progress}, attempt,
                               event=(event_type, data), epoch=epoch,
-                              cap=TEXT_EVENT_CAP if capped else None)
+                              cap=STREAMED_EVENT_CAP if capped else None)
         return applied.written and applied.appended
 
     def succeed(self, job_id, attempt, result, metrics=None, *, model=None, **fields):

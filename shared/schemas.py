@@ -138,6 +138,9 @@ class Progress(BaseModel):
     steps: int | None
     fraction: float
     eta_seconds: float | None
+    targets_per_s: float | None = Field(None, description=(
+        "a training's speed: target characters (or word tokens) per second since its "
+        "attempt's first step, validation included; null until steps are timed"))
     # A generation job's own (its step counts tokens over every sample): set as it streams.
     samples: int | None = Field(None, description="a generation's samples in all")
     samples_done: int | None = Field(None, description="a generation's finished samples")
@@ -371,7 +374,11 @@ class Event(BaseModel):
     {sample, text, end}; `sample` counts over the job (temperature by temperature), one
     sample's deltas joined are its text in the result (prompt included), and its last has
     `end` true. A job handed to a new attempt (status queued with an attempt) samples
-    again from the start."""
+    again from the start. `progress`, a training's step as it runs, at most twice a
+    second: the job's `progress` as the same write recorded it (epoch, epochs, step,
+    steps, fraction, eta_seconds, targets_per_s) and `loss`, the running epoch's mean so
+    far. Text and progress events stop after 5,000 of them (the record goes on), so they
+    never push status events out of the stream."""
 
     model_config = OUT
 

@@ -83,8 +83,9 @@ class Settings:
     max_upload_bytes: int = number("TEXTGEN_MAX_UPLOAD_MB", 50, minimum=0.001, unit=MIB)
     # Training jobs estimated above this answer 422.
     max_train_memory_mb: float = number("TEXTGEN_MAX_TRAIN_MEMORY_MB", 8192, minimum=1)
-    # How often a running job's progress is written.
-    progress_interval_s: float = number("TEXTGEN_PROGRESS_INTERVAL_S", 2.0, minimum=0.05)
+    # How often a running job's progress is written: the pace of its `progress` events
+    # (worker/runs.py PROGRESS_EVENT_S), so the record and the stream move together.
+    progress_interval_s: float = number("TEXTGEN_PROGRESS_INTERVAL_S", 0.5, minimum=0.05)
     log_level: str = "INFO"
     api_tokens: tuple = ()  # ((owner, sha256 hex of the token), ...) from TEXTGEN_API_TOKENS
     # Runs of a job whose worker keeps dying, before it fails.

@@ -219,7 +219,7 @@ def test_events_record_every_status_change_and_page_with_a_cursor(services):
 def test_text_events_stop_at_their_cap_and_write_progress_with_them(services, monkeypatch):
     from shared import jobs
 
-    monkeypatch.setattr(jobs, "TEXT_EVENT_CAP", 2)
+    monkeypatch.setattr(jobs, "STREAMED_EVENT_CAP", 2)
     job = create(services, job_type=JobType.GENERATE, model_id="m")
     attempt = services.jobs.start(job["id"], "w1", LEASE_MS)
     sent = [services.jobs.add_event(job["id"], attempt, "text", {"n": n},
@@ -231,6 +231,28 @@ def test_text_events_stop_at_their_cap_and_write_progress_with_them(services, mo
     assert services.jobs.add_event(job["id"], attempt, "text", {"n": "end"})
     events, _ = services.jobs.events(job["id"])
     assert [e["data"].get("n") for e in events if e["type"] == "text"] == [0, 1, "end"]
+
+
+def test_progress_events_go_with_the_records_progress_under_the_same_cap(services,
+                                                                          monkeypatch):
+    from shared import jobs
+
+    monkeypatch.setattr(jobs, "STREAMED_EVENT_CAP", 2)
+    job = create(services)
+    attempt = services.jobs.start(job["id"], "w1", LEASE_MS)
+    for step in range(1, 4):
+        progress = {"epoch": 1, "step": step}
+        assert services.jobs.report_progress(job["id"], attempt, progress, {"loss": 2.0},
+                                             event={**progress, "loss": 2.0})
+    # Past the cap the record still moves on; the stream keeps its first two.
+    assert services.jobs.get(job["id"])["progress"] == {"epoch": 1, "step": 3}
+    events, _ = services.jobs.events(job["id"])
+    assert [e["data"] for e in events if e["type"] == "progress"] == [
+        {"epoch": 1, "step": 1, "loss": 2.0}, {"epoch": 1, "step": 2, "loss": 2.0}]
+    services.jobs.cancel(job["id"], "alice")
+    assert not services.jobs.report_progress(job["id"], attempt, {"epoch": 1, "step": 4},
+                                             event={"epoch": 1, "step": 4})
+    assert len(services.jobs.events(job["id"])[0]) == len(events) + 1  # the cancel's own
 
 
 def test_non_finite_numbers_are_stored_as_null(services):

@@ -19,7 +19,8 @@ from worker.training import TrainHooks, train
 # Repetitive, so two tiny epochs are enough to see the loss fall. 3,600 characters.
 TEXT = "the quick brown fox jumps over the lazy dog.\nhow vexingly quick daft zebras jump!\n" * 44
 
-PROGRESS_KEYS = {"epoch", "epochs", "step", "steps", "fraction", "eta_seconds"}
+PROGRESS_KEYS = {"epoch", "epochs", "step", "steps", "fraction", "eta_seconds",
+                 "targets_per_s"}
 METRIC_KEYS = {"loss", "val_loss", "bits_per_char"}
 
 
@@ -77,6 +78,8 @@ def test_embedding_lstm_trains_reports_checkpoints_and_saves(tmp_path):
         assert progress["epochs"] == 2 and 1 <= progress["epoch"] <= 2
         assert 1 <= progress["step"] <= progress["steps"] and 0 < progress["fraction"] <= 1
     assert recorder.progress[-1][0]["fraction"] == 1.0
+    # The speed, once steps after the first are timed (targets: the batch's tokens).
+    assert recorder.progress[-1][0]["targets_per_s"] > 0
     assert [e for e, _ in recorder.epoch_ends] == [1, 2]
     for _, entry in recorder.epoch_ends:
         assert_finite_metrics(entry)

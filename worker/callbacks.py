@@ -161,19 +161,23 @@ class Progress(keras.callbacks.Callback):
         return (self.epoch - 1) * self.steps + self.step
 
     def _progress(self, now):
-        """The ETA: none before timed steps; the rest of the epochs at the rate timed so
-        far, never past what is left of the time budget (training stops there)."""
+        """The speed and the ETA: none before timed steps; then the rate timed so far
+        (validation included), the ETA never past what is left of the time budget
+        (training stops there)."""
         total = self.epochs * self.steps
         done = self._done()
-        eta_s = None
+        eta_s = targets_per_s = None
         if self.timed_from is not None and done > self.timed_from[1]:
-            since, done_then = self.timed_from
-            eta_s = (now - since) * (total - done) / (done - done_then)
+            elapsed_s, timed = now - self.timed_from[0], done - self.timed_from[1]
+            eta_s = elapsed_s * (total - done) / timed
             left_s = self.seconds_left() if self.seconds_left else None
             if left_s is not None:
                 eta_s = min(eta_s, left_s)
+            if self.targets_per_step and elapsed_s > 0:
+                targets_per_s = timed * self.targets_per_step / elapsed_s
         return {"epoch": self.epoch, "epochs": self.epochs, "step": self.step,
-                "steps": self.steps, "fraction": done / total, "eta_seconds": eta_s}
+                "steps": self.steps, "fraction": done / total, "eta_seconds": eta_s,
+                "targets_per_s": targets_per_s}
 
 
 class LearningRateDecay(keras.callbacks.Callback):

@@ -35,6 +35,10 @@ from worker.vocab import CHAR
 log = logging.getLogger(__name__)
 
 EPOCH_SAMPLE_LENGTH = 200  # tokens of text in each epoch_end event: enough to read
+# Between two `progress` events: twice a second at most, whatever TEXTGEN_PROGRESS_INTERVAL_S
+# (the record's own pace), so a bar following the stream moves smoothly and a long run
+# takes ~40 minutes to reach the job's cap of streamed events (shared/jobs.py).
+PROGRESS_EVENT_S = 0.5
 
 
 class GenerationTimeLimitError(JobFailedError):
@@ -51,9 +55,11 @@ class _NoLongerOurs(Exception):
 class ProgressReporter:
     """Writes a running job's progress and events under its attempt's fence.
 
-    Redis may be away for a while (a restart): training goes on. Progress is dropped (the
-    next report replaces it); an epoch's event is kept and sent with the next one, so the
-    stream still has every epoch once.
+    A report that comes PROGRESS_EVENT_S or more after the last `progress` event sends one
+    with it, in the same step: the record's progress and the running loss. Redis may be
+    away for a while (a restart): training goes on. Progress is dropped (the next report
+    replaces it); an epoch's event is kept and sent with the next one, so the stream still
+    has every epoch once.
     """
 
     def __init__(self, svc, job, attempt):
@@ -66,12 +72,20 @@ class ProgressReporter:
         self.attempt = attempt
         self.unsent = []  # (event type, data, epoch) that Redis did not take yet
         self.last_epoch_end = time.monotonic()
+        self.next_progress_event = 0.0  # monotonic time; the first report sends one
 
     def on_progress(self, progress, metrics):
+        now = time.monotonic()
+        event = ({**progress, "loss": metrics.get("loss")}
+                 if now >= self.next_progress_event else None)
         try:
-            self.jobs.report_progress(self.job_id, self.attempt, progress, metrics)
+            self.jobs.report_progress(self.job_id, self.attempt, progress, metrics,
+                                      event=event)
         except redis.RedisError as e:
             log.warning("job %s: progress not recorded (%s)", self.job_id, type(e).__name__)
+            return
+        if event is not None:
+            self.next_progress_event = now + PROGRESS_EVENT_S
 
     def on_epoch_end(self, epoch, metrics, sample):
         log.info("job %s: epoch %d loss=%s val_loss=%s", self.job_id, epoch,

@@ -55,7 +55,7 @@ class TrainHooks:
     should_stop: Callable[[], bool] = lambda: False  # checked after every batch
     # (complete epochs in the checkpoint found, their history entries)
     on_resume: Callable[[int, list], None] = _ignore
-    progress_interval_s: float = 2.0  # least time between two mid-epoch reports
+    progress_interval_s: float = 0.5  # least time between two mid-epoch reports
     sample_length: int = 0  # tokens sampled at each epoch end so a user sees it learn
     # More Keras callbacks, called after train()'s own: the stall watchdog's StepPulse.
     callbacks: list = field(default_factory=list)
