@@ -107,3 +107,22 @@ def test_a_job_the_broker_did_not_take_is_accepted_once_and_sent_later(settings,
     time.sleep(0.02)
     assert reaper.reap_once() == [job_id]
     assert job_id in messages_in_flight(services.redis, settings.redis_prefix)
+
+
+def test_progress_reports_send_a_progress_event_twice_a_second_at_most(services):
+    from worker.runs import PROGRESS_EVENT_S, ProgressReporter
+
+    job = services.jobs.create("train", {}, "alice", max_queued=100, corpus_id="cor_x")
+    reporter = ProgressReporter(services, job, services.jobs.start(job["id"], "w", 30_000))
+
+    def report(step):
+        reporter.on_progress({"epoch": 1, "epochs": 1, "step": step, "steps": 100},
+                             {"loss": 3.0})
+
+    for step in range(1, 11):  # ten reports at once: the record takes each, the stream one
+        report(step)
+    assert services.jobs.get(job["id"])["progress"]["step"] == 10
+    time.sleep(PROGRESS_EVENT_S)
+    report(11)
+    sent = [e["data"] for e in services.jobs.events(job["id"])[0] if e["type"] == "progress"]
+    assert [(data["step"], data["loss"]) for data in sent] == [(1, 3.0), (11, 3.0)]
