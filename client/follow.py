@@ -2,14 +2,17 @@
 live bar for the running epoch.
 
 The lines come from the job's live event stream (status changes, resumes, and at each
-epoch's end its losses and a sample). Step-by-step progress and a worker that falls silent
-are no events, so a thread polls the job for the bar and the worker's heartbeat. Off a
-terminal there are no bars and no colour: one line per event, each printed once.
+epoch's end its losses and a sample), and so does the bar: a training's `progress` events
+(twice a second at most). A worker that falls silent is no event, so a thread polls the
+job for the worker's heartbeat, and for the bar while no progress event comes (a job past
+its cap of streamed events, or a worker sending none). Off a terminal there are no bars
+and no colour: one line per event, each printed once.
 """
 
 import json
 import sys
 import threading
+import time
 
 from client.errors import ClientError
 from client.evaluation_text import evaluation_table
@@ -30,7 +33,6 @@ def duration(seconds):
 def epoch_line(data, epochs, level="char"):
     """One epoch's figures: losses in nats per token, bits per token (and per character,
     for word models), throughput, time."""
-    unit = "char" if level == "char" else "token"
     parts = [f"epoch {data['epoch']}/{epochs}", f"loss {_num(data.get('loss'))}"]
     if data.get("val_loss") is not None:
         parts.append(f"val {_num(data['val_loss'])}")
@@ -38,10 +40,15 @@ def epoch_line(data, epochs, level="char"):
         if data.get(key) is not None:
             parts.append(f"{data[key]:.3f} bits/{shown}")
     if data.get("targets_per_s"):
-        parts.append(f"{data['targets_per_s']:,.0f} {unit}s/s")
+        parts.append(speed(data["targets_per_s"], level))
     if data.get("train_seconds") is not None:
         parts.append(f"{data['train_seconds']:.1f} s")
     return "  ".join(parts)
+
+
+def speed(targets_per_s, level="char"):
+    """Training speed: characters (or word tokens) per second."""
+    return f"{targets_per_s:,.0f} {'char' if level == 'char' else 'token'}s/s"
 
 
 def sample_text(sample, prompt):
@@ -202,15 +209,19 @@ class JsonView(PlainView):
 
 
 class LiveView(PlainView):
-    """On a terminal: the lines above the live bar of the running epoch (rich)."""
+    """On a terminal: the lines above the live bar of the running epoch (rich), the bar
+    moved by progress events, or by the polled job while they are silent."""
 
-    poll_s = 0.5  # the bar's refresh (the worker writes progress every 2 s)
+    # No progress event for this long (four the worker would have sent): the bar follows
+    # the polled job instead, until events come again.
+    events_silent_s = 2.0
 
     def __init__(self, client, job, out):
         super().__init__(client, job, out)
         from client.live_bar import EpochBars  # rich: loaded only on a terminal
 
-        self.bars = EpochBars(out)
+        self.bars = EpochBars(out, self.level)
+        self.last_progress = time.monotonic()  # of the last progress event, or the start
 
     def __enter__(self):
         self.bars.start()
@@ -231,9 +242,17 @@ class LiveView(PlainView):
             self.bars.print_sample(data["sample"])
         return None
 
+    def event(self, event):
+        if event["type"] == "progress":
+            self.last_progress = time.monotonic()
+            self.bars.show(event["data"], {"loss": event["data"].get("loss")})
+        else:
+            super().event(event)
+
     def polled(self, job):
         super().polled(job)
-        if job["status"] == JobStatus.RUNNING:
+        if (job["status"] == JobStatus.RUNNING
+                and time.monotonic() - self.last_progress > self.events_silent_s):
             self.bars.show(job["progress"], job.get("metrics") or {})
 
 

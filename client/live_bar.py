@@ -19,13 +19,20 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from client.follow import duration
+from client.follow import duration, speed
 
 
-class _StepRate(ProgressColumn):
-    """Training steps per second, as rich measures them from the updates."""
+class _Speed(ProgressColumn):
+    """Characters (or tokens) per second as the worker timed them; else training steps per
+    second, as rich measures them from the updates."""
+
+    def __init__(self, level):
+        super().__init__()
+        self.level = level
 
     def render(self, task):
+        if task.fields.get("targets_per_s"):
+            return Text(speed(task.fields["targets_per_s"], self.level), style="cyan")
         return Text(f"{task.speed:.1f} steps/s" if task.speed else "", style="cyan")
 
 
@@ -41,11 +48,11 @@ class _EpochTimeLeft(ProgressColumn):
 
 
 class EpochBars:
-    def __init__(self, out):
+    def __init__(self, out, level="char"):
         self.console = Console(file=out)
         self.progress = Progress(
             TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"), _StepRate(), _EpochTimeLeft(),
+            TextColumn("loss {task.fields[loss]}"), _Speed(level), _EpochTimeLeft(),
             TextColumn("[dim]{task.fields[job_eta]}"),
             console=self.console, transient=True)
         self.tasks = {}  # epoch -> rich task id
@@ -74,6 +81,7 @@ class EpochBars:
         fields = {"epoch": f"{epoch}/{progress.get('epochs') or '?'}",
                   "loss": "-" if metrics.get("loss") is None else f"{metrics['loss']:.3f}",
                   "eta_s": progress.get("eta_seconds"),
+                  "targets_per_s": progress.get("targets_per_s"),
                   # None until the worker has timed some steps: nothing, not a guess
                   "job_eta": ("" if progress.get("eta_seconds") is None
                               else f"job eta {duration(progress['eta_seconds'])}")}
