@@ -255,6 +255,31 @@ def test_a_job_that_ran_twice_shows_each_attempt_and_what_its_numbers_mean(stack
     assert outcomes == ["lost", "failed"]
 
 
+def test_a_training_jobs_bar_follows_its_progress_events_and_the_record_when_they_stop(
+        stack, browser):
+    """The job store's own steps play the worker, writing a progress event unlike the
+    record it goes with: the bar that shows the event's is fed by the stream."""
+    jobs = stack_jobs(stack, TEST_REDIS_URL)
+    job_id = unsent_training_job(jobs)
+    jobs.start(job_id, "worker-a", lease_ms=600_000)
+    sign_in(browser, stack.url, TOKENS["alice"])
+    wait_for(browser, visible("table.jobs"), "the jobs list")
+    browser.get(f"{stack.url}/#/jobs/{job_id}")
+    wait_for(browser, visible("table.events tr[data-type=status]:nth-child(2)"), "running")
+    wait_for(browser, visible(".card .progress[title='0 %']"), "the page, as the record is")
+
+    progress = {"epoch": 1, "epochs": 5, "step": 3, "steps": 10, "eta_seconds": 95.0}
+    jobs.report_progress(job_id, 1, {**progress, "fraction": 0.1}, {"loss": 2.0},
+                         event={**progress, "fraction": 0.7, "loss": 1.5})
+    wait_for(browser, visible(".card .progress[title='70 %']"), "the event's progress")
+    head = browser.find_element(By.CSS_SELECTOR, "#view > .page > .card")
+    assert "Loss\n1.500" in head.text
+    assert not browser.find_elements(By.CSS_SELECTOR, "table.events tr[data-type=progress]")
+    # No progress event for 2 s: the page reads the record again.
+    wait_for(browser, visible(".card .progress[title='10 %']"), "the record's progress")
+    jobs.cancel(job_id)
+
+
 def test_the_model_page_shows_its_evaluations(stack, browser, tmp_path):
     from tests.test_end_to_end import TINY_DEFAULT
 

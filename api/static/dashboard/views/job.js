@@ -1,9 +1,10 @@
 // One job: what it is doing, its loss per epoch, each epoch's sample, its events, cancel.
 //
 // The event stream brings every event from the first (so a finished job shows its whole
-// history the same way) and live ones while the job runs (a generation's text as it is
-// sampled); the job record is polled
-// meanwhile for the progress bar, which moves within an epoch, where no event is sent.
+// history the same way) and live ones while the job runs: a generation's text as it is
+// sampled, a training's progress twice a second (the bar) and its epochs' losses. The
+// job record is read again at each status change, and polled only while no progress
+// event comes (a generation, a worker gone silent, a training past its cap of events).
 
 import { get, post } from "../api.js";
 import { lossChart } from "../chart.js";
@@ -15,7 +16,9 @@ import { busy, facts, idLink, idText, problemBox, progressBar, section, specTabl
 import { evaluationTable } from "./evaluations.js";
 import { liveSamples, samplesList, withoutOpeningBlankLines } from "./samples.js";
 
-const POLL_MS = 1500; // progress bar refresh while the job is active
+const POLL_MS = 1500; // the record's refresh while the job is active and sends no progress
+// No progress event for this long (four the worker would have sent): poll the record.
+const EVENTS_SILENT_MS = 2000;
 const TITLES = { train: "Training job ", generate: "Generation job ", evaluate: "Evaluation job " };
 
 export async function render(root, { params: [jobId], signal }) {
@@ -87,18 +90,36 @@ export async function render(root, { params: [jobId], signal }) {
       }
       return;
     }
+    if (event.type === "progress") { // a training's step: the bar, not a row each
+      if (!isActive(job)) return; // an old one, replayed with the history of an ended job
+      const { loss, ...progress } = event.data;
+      job = { ...job, progress, metrics: { ...job.metrics, loss } };
+      showJob();
+      poll(EVENTS_SILENT_MS); // the stream moves the bar: no poll while it does
+      return;
+    }
     log.append(eventRow(event));
     if (event.type === "epoch_end") {
       if (!epochs.length) samples.replaceChildren();
       epochs.push(event.data);
       chart.replaceChildren(lossChart(epochs));
       samples.prepend(epochSample(event.data)); // newest first: the one to read
+      if (isActive(job)) { // the epoch's losses, as the record now holds them
+        const { loss, val_loss, bits_per_char, bits_per_token } = event.data;
+        job = { ...job, metrics: { ...job.metrics, loss, val_loss, bits_per_char,
+          bits_per_token } };
+        showJob();
+      }
     } else if (event.type === "status") {
       refresh();
     }
   }
 
   let timer = null;
+  function poll(afterMs) {
+    clearTimeout(timer);
+    if (isActive(job) && !signal.aborted) timer = setTimeout(refresh, afterMs);
+  }
   async function refresh() {
     clearTimeout(timer);
     try {
@@ -108,10 +129,10 @@ export async function render(root, { params: [jobId], signal }) {
       if (signal.aborted) return;
       streamNote.replaceChildren(problemBox(error));
     }
-    if (isActive(job) && !signal.aborted) timer = setTimeout(refresh, POLL_MS);
+    poll(POLL_MS);
   }
   signal.addEventListener("abort", () => clearTimeout(timer));
-  if (isActive(job)) timer = setTimeout(refresh, POLL_MS);
+  poll(POLL_MS);
 
   followEvents(jobId, onEvent, { signal, onConnection: (connected) => {
     streamNote.replaceChildren(connected ? "" : h("p", { class: "muted small" },
