@@ -98,6 +98,9 @@ def event_line(event, epochs):
     elif event["type"] == "epoch_end":
         text = epoch_line(data, epochs) + (f"  sample {quoted(data['sample'])}"
                                            if data.get("sample") else "")
+    elif event["type"] == "progress":  # a training's step, twice a second at most
+        text = (f"epoch {data['epoch']}/{data['epochs']}  step {data['step']}/{data['steps']}"
+                f"  loss {num(data.get('loss')) or '-'}  eta {duration(data.get('eta_seconds'))}")
     elif event["type"] == "text":  # a generation's deltas, one sample's each
         text = "  ".join(f"sample {d['sample']}{' (end)' * d['end']} {quoted(d['text'])}"
                          for d in data["deltas"])

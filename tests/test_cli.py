@@ -120,6 +120,8 @@ def test_train_follow_then_generate_list_download_plot_delete(textgen, book, tmp
     events = [json.loads(line) for line in textgen("events", job_id, "--json").stdout
               .splitlines()]
     assert [e["type"] for e in events].count("epoch_end") == 2
+    assert re.search(r"Z  progress   epoch [12]/2  step \d+/\d+  loss \d\.\d{3}  eta ",
+                     textgen("events", job_id).stdout)
 
     textgen("download", model_id, "-o", tmp_path / "model")
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [
