@@ -32,7 +32,7 @@ def followed(api, stack, tmp_path_factory):
     """A training job followed in a terminal from its start: (the job as it ended, its
     events, what the terminal showed)."""
     path = tmp_path_factory.mktemp("progress") / "night.txt"
-    path.write_text(TEXT * 20)
+    path.write_text(TEXT * 12)
     job = api.train(api.upload_corpus(path)["id"], "default", **SPEC)
     # Wide, so that rich draws the bar's every column on one line.
     env = {**os.environ, "TEXTGEN_URL": stack.url, "TEXTGEN_TOKEN": TOKENS["alice"],
