@@ -71,6 +71,14 @@ def visible(selector):
     return find
 
 
+def card_text(browser):
+    """The job page's card: its text and its attempts' rows, read in one go (wait_for
+    reads again when a redraw replaced them meanwhile)."""
+    head = browser.find_element(By.CSS_SELECTOR, "#view > .page > .card")
+    return head.text, [row.text for row in head.find_elements(
+        By.CSS_SELECTOR, "table.attempts tbody tr")]
+
+
 def sign_in(browser, url, token):
     browser.get(url + "/#/signin")
     browser.execute_script("sessionStorage.clear()")
@@ -237,21 +245,23 @@ def test_a_job_that_ran_twice_shows_each_attempt_and_what_its_numbers_mean(stack
     wait_for(browser, visible("table.jobs"), "the jobs list")
     browser.get(f"{stack.url}/#/jobs/{job_id}")
     wait_for(browser, visible("table.attempts"), "the attempts")
-    head = browser.find_element(By.CSS_SELECTOR, "#view > .page > .card")
-    assert "Bits per character (from training loss)\n2.885" in head.text
-    assert "Time left (estimate)\n1 min 35 s" in head.text
-    assert "over 2 attempts" in head.text
-    rows = [row.text for row in head.find_elements(By.CSS_SELECTOR, "table.attempts tbody tr")]
+    text, rows = wait_for(browser, card_text, "the job's card")
+    assert "Bits per character (from training loss)\n2.885" in text
+    assert "Time left (estimate)\n1 min 35 s" in text
+    assert "over 2 attempts" in text
     assert len(rows) == 2 and rows[0].startswith("1 ") and "worker-a" in rows[0]
     assert rows[0].endswith("lost: the worker of attempt 1 stopped answering")
     assert "worker-b" in rows[1] and rows[1].endswith("running")
 
     jobs.fail(job_id, 2, "boom", "it broke")
     wait_for(browser, visible(".card .page-head .status[data-status=failed]"), "the failure")
-    head = browser.find_element(By.CSS_SELECTOR, "#view > .page > .card")
-    assert "Time left" not in head.text and not head.find_elements(By.CSS_SELECTOR, ".bar")
-    outcomes = [row.get_attribute("data-outcome") for row in head.find_elements(
-        By.CSS_SELECTOR, "table.attempts tbody tr")]
+    text, _ = wait_for(browser, card_text, "the job's card")
+    assert "Time left" not in text and not browser.find_elements(
+        By.CSS_SELECTOR, "#view > .page > .card .bar")
+    outcomes = wait_for(browser, lambda b: [row.get_attribute("data-outcome") for row in
+                                            b.find_elements(By.CSS_SELECTOR,
+                                                            "table.attempts tbody tr")],
+                        "the attempts' outcomes")
     assert outcomes == ["lost", "failed"]
 
 
