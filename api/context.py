@@ -8,7 +8,7 @@ def services():
 
 
 def event_hub():
-    """This process's reader of job events (api/event_hub.py)."""
+    """This process's reader of event streams (api/event_hub.py)."""
     return current_app.extensions["textgen.event_hub"]
 
 

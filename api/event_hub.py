@@ -1,18 +1,19 @@
-"""One reader per API process for the events of every job that a request waits on.
+"""One reader per API process for every event stream (a job's, a sweep's) that a request
+waits on.
 
-Event streams and `Prefer: wait` requests wait for a job's next event. Each blocking in an
+Event streams and `Prefer: wait` requests wait for a stream's next event. Each blocking in an
 XREAD of its own would hold a Redis connection while it waits: redis-py's pool has 100 a
 process, so about 200 open streams left none for short requests, which then failed with
 503 (bench/README.md), and thousands would need thousands of connections. Instead one
-thread blocks in one XREAD over the streams of every followed job and wakes the requests
-whose job had news; each then reads its events itself with a short XRANGE. The XREAD also
-names a wake stream of this process: a request that follows a job the reader is not reading
-yet adds an entry there, so the reader starts again at once with that job included.
+thread blocks in one XREAD over every followed stream and wakes the requests whose
+stream had news; each then reads its events itself with a short XRANGE. The XREAD also
+names a wake stream of this process: a request that follows a stream the reader is not
+reading yet adds an entry there, so the reader starts again at once with it included.
 
 A follower arms before it reads and waits after, so an event that lands in between still
 wakes it:
 
-    with hub.follow(job_id) as follower:
+    with hub.follow(keys.events(job_id)) as follower:
         follower.arm()
         events = ...read after cursor...
         if not events:
@@ -39,35 +40,35 @@ _WAKE_MAXLEN = 10  # the wake stream's entries are signals: a few are enough
 class EventHub:
     def __init__(self, redis_client, keys):
         self.redis = redis_client
-        self.keys = keys
         self._wake_key = keys.event_hub_wake(uuid.uuid4().hex)
         self._lock = threading.Lock()
-        self._followers = {}  # job id -> set of threading.Event, one per waiting request
-        self._cursors = {}  # job id -> the stream id the reader reads after
+        self._followers = {}  # stream key -> set of threading.Event, one per waiting request
+        self._cursors = {}  # stream key -> the stream id the reader reads after
         self._wake_sent = False  # a wake entry went out since the reader's last XREAD
         self._reader = None
 
     @contextlib.contextmanager
-    def follow(self, job_id):
-        follower = Follower(self, job_id)
+    def follow(self, key):
+        """Wait on the Redis stream `key`'s events (a job's: keys.events(job_id))."""
+        follower = Follower(self, key)
         try:
             yield follower
         finally:
             with self._lock:
-                waiting = self._followers.get(job_id, set())
+                waiting = self._followers.get(key, set())
                 waiting.discard(follower.event)
                 if not waiting:
-                    self._followers.pop(job_id, None)
-                    self._cursors.pop(job_id, None)
+                    self._followers.pop(key, None)
+                    self._cursors.pop(key, None)
 
-    def _watch(self, job_id, event, cursor):
-        """Wake `event` on the job's next event after `cursor`."""
+    def _watch(self, key, event, cursor):
+        """Wake `event` on the stream's next event after `cursor`."""
         with self._lock:
-            self._followers.setdefault(job_id, set()).add(event)
-            known = self._cursors.get(job_id)
+            self._followers.setdefault(key, set()).add(event)
+            known = self._cursors.get(key)
             lowered = known is None or _stream_id(cursor) < _stream_id(known)
             if lowered:
-                self._cursors[job_id] = cursor
+                self._cursors[key] = cursor
             wake = lowered and not self._wake_sent
             self._wake_sent = self._wake_sent or wake
             if self._reader is None or not self._reader.is_alive():
@@ -84,8 +85,7 @@ class EventHub:
         wake_cursor = "0"
         while True:
             with self._lock:
-                jobs = {self.keys.events(job_id): job_id for job_id in self._cursors}
-                streams = {key: self._cursors[job_id] for key, job_id in jobs.items()}
+                streams = dict(self._cursors)
                 self._wake_sent = False
             streams[self._wake_key] = wake_cursor
             try:
@@ -103,20 +103,20 @@ class EventHub:
                 for key, entries in reply or ():
                     if key == self._wake_key:
                         wake_cursor = entries[-1][0]
-                    elif jobs.get(key) in self._cursors:
+                    elif key in self._cursors:
                         # Every follower waiting now hears of it, also one that lowered
                         # the cursor during the read: none can miss what is skipped here.
-                        self._cursors[jobs[key]] = entries[-1][0]
-                        for event in self._followers[jobs[key]]:
+                        self._cursors[key] = entries[-1][0]
+                        for event in self._followers[key]:
                             event.set()
 
 
 class Follower:
-    """One request's wait on one job's events."""
+    """One request's wait on one stream's events."""
 
-    def __init__(self, hub, job_id):
+    def __init__(self, hub, key):
         self.hub = hub
-        self.job_id = job_id
+        self.key = key
         self.event = threading.Event()
 
     def arm(self):
@@ -124,8 +124,8 @@ class Follower:
         self.event.clear()
 
     def wait(self, cursor, timeout_s):
-        """Until the job has an event after `cursor`, or `timeout_s`; True when it has."""
-        self.hub._watch(self.job_id, self.event, cursor)
+        """Until the stream has an event after `cursor`, or `timeout_s`; True when it has."""
+        self.hub._watch(self.key, self.event, cursor)
         return self.event.wait(timeout_s)
 
 

@@ -1,4 +1,6 @@
-"""A job's events as server-sent events (text/event-stream), live until the job ends.
+"""An event stream's answer (a job's, a sweep's): a JSON page of its events, or with
+Accept: text/event-stream the events as server-sent events, live until the job or sweep
+ends.
 
 Each event goes out with its stream id as `id:`, so a client that reconnects with
 Last-Event-ID gets what it missed and nothing twice. A stream holds one of the API's many
@@ -10,51 +12,90 @@ it ends after TEXTGEN_SSE_MAX_S, when the client reconnects.
 """
 
 import json
+import re
 import time
 
 import redis
 from flask import Response, request, stream_with_context
 
+from api.bodies import query
 from api.context import event_hub, services
 from api.held import take_slot
-from shared.jobs import JobStatus
-from shared.schemas import Event
+from api.responses import respond
+from shared.errors import ValidationError
+from shared.jobs import read_events
+from shared.schemas import EVENT_ID_PATTERN, Event, EventsQuery, Page
 from shared.stream_slots import RENEW_S
 
 HEARTBEAT_S = RENEW_S  # under the usual 30-60 s idle timeouts of proxies
 RETRY_MS = 2000  # what the browser waits before reconnecting
 _PAGE = 100  # events read at once
 
+# What an events operation says in the OpenAPI document: @operation(..., **EVENTS_ANSWER).
+EVENTS_ANSWER = {
+    "query": EventsQuery,
+    "headers": {"Last-Event-ID": ("stream: resume after this event",
+                                  {"type": "string", "pattern": EVENT_ID_PATTERN})},
+}
+EVENTS_CONTENT = ({"application/json": {"schema": {"$model": (Page[Event], "serialization")}},
+                   "text/event-stream": {"schema": {"type": "string"}}},
+                  "a page of events, or the live stream")
 
-def wants_event_stream():
+
+def events_answer(key, status_type, read_status):
+    """The events of the Redis stream `key`: a page, or the live stream.
+
+    `read_status()` is the job's or sweep's status now (NotFoundError when it is not the
+    caller's: read before any event is); `status_type` its enum, whose `is_terminal` ends
+    the stream.
+    """
+    args = query(EventsQuery)
+    last_event_id = request.headers.get("Last-Event-ID")
+    if last_event_id is not None and not re.fullmatch(EVENT_ID_PATTERN, last_event_id):
+        raise ValidationError("Last-Event-ID must be the id of an event of this stream",
+                              field="Last-Event-ID")
+    read_status()
+    if _wants_event_stream():
+        return _event_stream(key, last_event_id or args.after,
+                             lambda: status_type(read_status()).is_terminal,
+                             lambda event: event["type"] == "status" and status_type(
+                                 event["data"]["status"]).is_terminal)
+    events, cursor = read_events(services().redis, key, after=args.after, limit=args.limit)
+    # Unlike other listings, events grow while the job or sweep runs: `next` is always the
+    # cursor to ask with later, and `has_more` says whether more are there now.
+    return respond(Page[Event](data=[Event.model_validate(e) for e in events],
+                               has_more=len(events) == args.limit, next=cursor,
+                               limit=args.limit))
+
+
+def _wants_event_stream():
     return request.accept_mimetypes.best_match(
         ["application/json", "text/event-stream"]) == "text/event-stream"
 
 
-def event_stream(job, after):
-    jobs = services().jobs
+def _event_stream(key, after, has_ended, is_final):
+    redis_client = services().redis
     max_s = services().settings.sse_max_s
     hub = event_hub()
-    job_id = job["id"]
     slot = take_slot()
 
     def generate():
         cursor = after  # an event id, validated by the view
         yield f"retry: {RETRY_MS}\n\n"
         started = last_sent = time.monotonic()
-        with hub.follow(job_id) as follower:
+        with hub.follow(key) as follower:
             while (left_s := max_s - (time.monotonic() - started)) > 0:
                 follower.arm()
                 try:
                     slot.renew_if_due()
-                    events, cursor_after = jobs.events(job_id, after=cursor, limit=_PAGE)
-                    ended = not events and JobStatus(jobs.get(job_id)["status"]).is_terminal
+                    events, cursor_after = read_events(redis_client, key, cursor, _PAGE)
+                    ended = not events and has_ended()
                 except redis.ConnectionError:
                     return  # Redis went away: end the stream; the client reconnects
                 for event in events:
                     yield (f"id: {event['id']}\nevent: {event['type']}\n"
                            f"data: {Event.model_validate(event).model_dump_json()}\n\n")
-                    ended = ended or _is_final(event)
+                    ended = ended or is_final(event)
                 if ended:
                     return
                 cursor = cursor_after
@@ -74,7 +115,3 @@ def event_stream(job, after):
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
     return response
-
-
-def _is_final(event):
-    return event["type"] == "status" and JobStatus(event["data"]["status"]).is_terminal

@@ -11,7 +11,7 @@ from api.bodies import json_body, query
 from api.context import event_hub, services
 from api.errors import validation_error
 from api.held import take_slot
-from api.event_stream import event_stream, wants_event_stream
+from api.event_stream import EVENTS_ANSWER, EVENTS_CONTENT, events_answer
 from api.idempotency import IDEMPOTENCY, idempotent, stored_answer
 from api.openapi import operation
 from api.responses import created, page_response, respond
@@ -28,9 +28,6 @@ from shared.model_storage import reserve_training_storage
 from shared.queue import queue_of, send_released
 from shared.results import check_result_size
 from shared.schemas import (
-    EVENT_ID_PATTERN,
-    Event,
-    EventsQuery,
     GenerateRequest,
     Job,
     JobsQuery,
@@ -208,7 +205,8 @@ def _prefer_wait_s():
 def _wait_until_done(job_id, wait_s):
     """The job once it ended, or as it is after `wait_s` seconds. The wait holds one of the
     owner's stream slots; with none free it is not held (the preference is ignored)."""
-    jobs = services().jobs
+    svc = services()
+    jobs = svc.jobs
     slot = take_slot(refuse=False)
     if slot is None:
         return jobs.get(job_id)
@@ -217,7 +215,7 @@ def _wait_until_done(job_id, wait_s):
     try:
         # Wakes on the job's next event (its status changes are events), through this
         # process's event hub: no thread and no Redis connection held while it waits.
-        with event_hub().follow(job_id) as follower:
+        with event_hub().follow(svc.keys.events(job_id)) as follower:
             while True:
                 follower.arm()
                 slot.renew_if_due()
@@ -270,28 +268,11 @@ def list_jobs():
 
 @bp.get("/jobs/<job_id>/events")
 @operation("The job's events, oldest first; with Accept: text/event-stream, a live stream",
-           {200: ({"application/json": {"schema": {"$model": (Page[Event], "serialization")}},
-                   "text/event-stream": {"schema": {"type": "string"}}},
-                  "a page of events, or the live stream"), 404: None},
-           query=EventsQuery,
-           headers={"Last-Event-ID": ("stream: resume after this event",
-                                      {"type": "string", "pattern": EVENT_ID_PATTERN})})
+           {200: EVENTS_CONTENT, 404: None}, **EVENTS_ANSWER)
 def list_events(job_id):
-    args = query(EventsQuery)
-    last_event_id = request.headers.get("Last-Event-ID")
-    if last_event_id is not None and not re.fullmatch(EVENT_ID_PATTERN, last_event_id):
-        raise ValidationError("Last-Event-ID must be the id of an event of this stream",
-                              field="Last-Event-ID")
-    svc = services()
-    job = svc.jobs.get(job_id, current_owner())
-    if wants_event_stream():
-        return event_stream(job, last_event_id or args.after)
-    events, cursor = svc.jobs.events(job_id, after=args.after, limit=args.limit)
-    # Unlike other listings, a job's events grow while it runs: `next` is always the
-    # cursor to ask with later, and `has_more` says whether more are there now.
-    body = Page[Event](data=[Event.model_validate(e) for e in events],
-                       has_more=len(events) == args.limit, next=cursor, limit=args.limit)
-    return respond(body)
+    svc, owner = services(), current_owner()
+    return events_answer(svc.keys.events(job_id), JobStatus,
+                         lambda: svc.jobs.get(job_id, owner)["status"])
 
 
 @bp.post("/jobs/<job_id>/cancel")

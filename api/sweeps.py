@@ -8,11 +8,12 @@ from api.auth import current_owner
 from api.bodies import json_body, query
 from api.context import services
 from api.errors import validation_error
+from api.event_stream import EVENTS_ANSWER, EVENTS_CONTENT, events_answer
 from api.openapi import operation
 from api.responses import created, page_response, respond
 from shared import sweep_runner
 from shared.errors import ConflictError
-from shared.schemas import Event, EventsQuery, ListQuery, Page
+from shared.schemas import ListQuery, Page
 from shared.specs import resolve_train_spec
 from shared.sweep_schemas import Sweep, SweepSummary
 from shared.sweep_space import SweepRequest
@@ -56,18 +57,14 @@ def get_sweep(sweep_id):
 
 
 @bp.get("/<sweep_id>/events")
-@operation("The sweep's events, oldest first: trial_started, trial_pruned (at its rung), "
-           "trial_ended (complete, pruned or failed, with its validation loss), status",
-           {200: Page[Event], 404: None}, query=EventsQuery)
+@operation("The sweep's events, oldest first: trial_started, trial_reported (each epoch's "
+           "validation loss), trial_pruned (at its rung), trial_ended (complete, pruned or "
+           "failed), status; with Accept: text/event-stream, a live stream",
+           {200: EVENTS_CONTENT, 404: None}, **EVENTS_ANSWER)
 def list_sweep_events(sweep_id):
-    args = query(EventsQuery)
-    svc = services()
-    svc.sweeps.get(sweep_id, current_owner())
-    events, cursor = svc.sweeps.events(sweep_id, after=args.after, limit=args.limit)
-    # As a job's: `next` is always the cursor to ask with later (the sweep goes on).
-    return respond(Page[Event](data=[Event.model_validate(e) for e in events],
-                               has_more=len(events) == args.limit, next=cursor,
-                               limit=args.limit))
+    svc, owner = services(), current_owner()
+    return events_answer(svc.keys.sweep_events(sweep_id), SweepStatus,
+                         lambda: svc.sweeps.get(sweep_id, owner)["status"])
 
 
 @bp.post("/<sweep_id>/cancel")

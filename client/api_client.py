@@ -26,7 +26,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util import Retry
 
 from client.errors import ApiError, ConnectionFailedError, WaitTimeoutError
-from client.records import JobStatus, Page, is_final
+from client.records import JobStatus, Page, SweepStatus, is_final, is_sweep_final
 from client.sse import parse
 
 _CHUNK_BYTES = 1 << 20  # read at a time when hashing a file or saving a download
@@ -198,7 +198,8 @@ class Client:
         return self._call("GET", f"/v1/sweeps/{sweep_id}")
 
     def sweep_events(self, sweep_id, after="0", limit=None):
-        """(events, cursor): the sweep's events after `after`, oldest first."""
+        """(events, cursor): the sweep's events after `after`, oldest first (live:
+        stream_sweep_events)."""
         page = self._call("GET", f"/v1/sweeps/{sweep_id}/events",
                           params=_given(after=after, limit=limit))
         return page["data"], page["next"]
@@ -283,13 +284,30 @@ class Client:
         server ends at its time limit, is opened again with Last-Event-ID: no event is lost
         or seen twice. Raises ConnectionFailedError after several failed reconnections.
         """
+        return self._stream(
+            f"/v1/jobs/{job_id}", f"job {job_id}", after, is_final,
+            lambda last_id: (JobStatus(self.job(job_id)["status"]).is_terminal and not
+                             self.events(job_id, after=last_id or "0", limit=1)[0]))
+
+    def stream_sweep_events(self, sweep_id, *, after=None):
+        """The sweep's events live, oldest first, until its status event (as
+        stream_events does a job's)."""
+        return self._stream(
+            f"/v1/sweeps/{sweep_id}", f"sweep {sweep_id}", after, is_sweep_final,
+            lambda last_id: (self.sweep_status(sweep_id)["status"] != SweepStatus.RUNNING
+                             and not self.sweep_events(sweep_id, after=last_id or "0",
+                                                       limit=1)[0]))
+
+    def _stream(self, path, what, after, is_last, has_ended):
+        """`path`/events live; `is_last(event)` ends it, and so does `has_ended(last_id)`
+        (nothing left after that id) when a stream closes without its last event."""
         last_id, failures = after, 0
         while True:
             headers = {"Accept": "text/event-stream"}
             if last_id:
                 headers["Last-Event-ID"] = last_id
             try:
-                with self._send("GET", f"/v1/jobs/{job_id}/events", headers=headers,
+                with self._send("GET", f"{path}/events", headers=headers,
                                 stream=True, timeout=(self.timeout_s,
                                                       _STREAM_READ_TIMEOUT_S)) as response:
                     for message in parse(response.iter_content(chunk_size=None)):
@@ -298,18 +316,17 @@ class Client:
                         event = json.loads(message.data)
                         last_id, failures = message.id or event["id"], 0
                         yield event
-                        if is_final(event):
+                        if is_last(event):
                             return
-                # Ended without the job's end: the server's time limit, or the job had
-                # ended before we asked from past its end.
-                if (JobStatus(self.job(job_id)["status"]).is_terminal
-                        and not self.events(job_id, after=last_id or "0", limit=1)[0]):
+                # Ended without the last event: the server's time limit, or the job or
+                # sweep had ended before we asked from past its end.
+                if has_ended(last_id):
                     return
             except (ConnectionFailedError, requests.RequestException) as e:
                 failures += 1
                 if failures > _STREAM_RETRIES:
                     raise ConnectionFailedError(
-                        f"lost the event stream of job {job_id} and could not reconnect "
+                        f"lost the event stream of {what} and could not reconnect "
                         f"({type(e).__name__})") from e
             except ApiError as e:
                 if e.status != 503 or failures >= _STREAM_RETRIES:

@@ -236,6 +236,11 @@ class SweepStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+def is_sweep_final(event):
+    """True for the status event that ends a sweep (it has no other)."""
+    return event["type"] == "status" and event["data"]["status"] != SweepStatus.RUNNING
+
+
 class SweepTrial(TypedDict):
     number: int
     params: dict[str, Any]  # dotted spec field -> its value in this trial

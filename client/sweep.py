@@ -4,7 +4,6 @@
     textgen sweep status SWEEP | textgen sweep cancel SWEEP
 """
 
-import time
 from pathlib import Path
 
 from client.cli_io import client, emit, note, num, table
@@ -12,7 +11,6 @@ from client.commands import EXIT_FAILED, EXIT_OK, _corpus_of, _spec_value, spec_
 from client.errors import ClientError
 from client.records import SweepStatus
 
-FOLLOW_POLL_S = 1.0  # a trial's status changes every few seconds at most
 RANGE_KINDS = {"log": True, "range": False}  # --set FIELD=log:LOW:HIGH, FIELD=range:LOW:HIGH
 
 
@@ -65,17 +63,24 @@ def _space_entry(item):
 
 
 def follow_sweep(api, record, args):
-    """Print the table each time a trial moves, until the sweep ends."""
+    """Print the table each time a trial moves (an event of the sweep's stream: a trial
+    started, reported an epoch, was pruned or ended), until the sweep ends."""
     shown = None
-    while True:
-        record = api.sweep_status(record["id"])
+
+    def show(record):
+        nonlocal shown
         lines = sweep_lines(record)
         if lines != shown and not args.json:
             print("\n".join(lines) + "\n", flush=True)
             shown = lines
-        if record["status"] != SweepStatus.RUNNING:
-            break
-        time.sleep(FOLLOW_POLL_S)
+
+    show(record)
+    for _event in api.stream_sweep_events(record["id"]):
+        record = api.sweep_status(record["id"])
+        show(record)
+    if record["status"] == SweepStatus.RUNNING:  # it ended before the stream was opened
+        record = api.sweep_status(record["id"])
+        show(record)
     if args.json:
         emit(args, record, "")
     return EXIT_OK if record["status"] == SweepStatus.SUCCEEDED and record["best"] \

@@ -11,7 +11,7 @@ import enum
 import json
 
 from shared.clock import new_id, utc_now_iso
-from shared.jobs import MAX_EVENTS, read_events
+from shared.jobs import MAX_EVENTS
 from shared.json_values import finite
 from shared.records import RecordStore
 from shared.redis_db import encode_fields
@@ -67,9 +67,16 @@ class SweepStore:
         self.redis.hset(self.keys.sweep(sweep_id), mapping=encode_fields(
             {f"{TRIAL_FIELD}{trial['number']}": trial}))
 
-    def write_rung(self, sweep_id, number, rung, best_val_loss):
-        self.redis.hset(self.keys.sweep(sweep_id), mapping=encode_fields(
+    def write_rung(self, sweep_id, trial, rung, val_loss, best_val_loss):
+        """Trial `trial` ({number, job_id}) reported epoch `rung`: its best so far on the
+        record, and a trial_reported event, which draws its loss curve live."""
+        number = trial["number"]
+        pipe = self.redis.pipeline()
+        pipe.hset(self.keys.sweep(sweep_id), mapping=encode_fields(
             {f"{RUNG_FIELD}{number}": {"rung": rung, "best_val_loss": best_val_loss}}))
+        self.add_event(sweep_id, "trial_reported", {**trial, "rung": rung,
+                                                    "val_loss": val_loss}, pipe)
+        pipe.execute()
 
     def end(self, sweep_id, status, **fields):
         """The sweep is over: its status, and out of the running set."""
@@ -82,16 +89,13 @@ class SweepStore:
         pipe.execute()
 
     def add_event(self, sweep_id, event_type, data, pipe=None):
-        """Append to the sweep's events: `status`, and trial_started, trial_pruned,
-        trial_ended with the trial's number (the shape of a job's events)."""
+        """Append to the sweep's events: `status`, and trial_started, trial_reported,
+        trial_pruned, trial_ended with the trial's number (the shape of a job's events)."""
         (pipe or self.redis).xadd(
             self.keys.sweep_events(sweep_id),
             {"type": event_type, "time": utc_now_iso(),
              "data": json.dumps(finite(data), allow_nan=False)},
             maxlen=MAX_EVENTS, approximate=True)
-
-    def events(self, sweep_id, after="0", limit=100):
-        return read_events(self.redis, self.keys.sweep_events(sweep_id), after, limit)
 
     def delete(self, record):
         pipe = self.redis.pipeline()

@@ -368,6 +368,9 @@ def test_another_owners_ids_are_not_found_anywhere(client, other_client, service
     for method, path, body in requests:
         theirs = getattr(other_client, method)(path, json=body)
         assert_problem(theirs, 404, "not_found")
+        if path.endswith("/events"):  # the live form too
+            assert_problem(other_client.get(path, headers={"Accept": "text/event-stream"}),
+                           404, "not_found")
         never = path.replace(corpus["id"], "cor_nope").replace(job["id"], "job_nope") \
             .replace(model["id"], "mdl_nope").replace(sweep["id"], "swp_nope")
         if never != path:

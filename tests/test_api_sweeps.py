@@ -69,6 +69,21 @@ def test_a_trial_that_ends_is_told_and_the_next_is_made(client, services):
         ("trial_started", 0), ("trial_ended", 0), ("trial_started", 1), ("status", None)]
     assert events[1]["data"]["state"] == "failed"  # a cancelled trial told Optuna so
     assert events[-1]["data"]["status"] == "cancelled"
+    # The same as a live stream: every event with its id, ended by the sweep's status;
+    # Last-Event-ID resumes after the event it names.
+    path = f"/v1/sweeps/{sweep['id']}/events"
+    streamed = client.get(path, headers={"Accept": "text/event-stream"})
+    assert streamed.mimetype == "text/event-stream"
+    frames = [f for f in streamed.get_data(as_text=True).split("\n\n") if f.startswith("id:")]
+    assert [f.split("\n")[0].removeprefix("id: ") for f in frames] == [e["id"] for e in events]
+    assert [f.split("\n")[1].removeprefix("event: ") for f in frames] == [
+        e["type"] for e in events]
+    resumed = client.get(path, headers={"Accept": "text/event-stream",
+                                        "Last-Event-ID": events[1]["id"]})
+    assert resumed.get_data(as_text=True).count("id: ") == 2
+    assert_problem(client.get(path, headers={"Accept": "text/event-stream",
+                                             "Last-Event-ID": "x"}),
+                   422, "validation_failed", field="Last-Event-ID")
     assert client.delete(f"/v1/sweeps/{sweep['id']}").status_code == 204
     assert_problem(client.get(f"/v1/sweeps/{sweep['id']}"), 404, "not_found")
     assert not list(services.redis.scan_iter(match=services.keys.sweep_study(sweep["id"]) + "*"))

@@ -41,12 +41,13 @@ class PruneTrial(keras.callbacks.Callback):
                 self.study = sweep_study.open_study(
                     self.svc.settings.redis_url, self.svc.keys.sweep_study(self.sweep["id"]),
                     self.sweep)
-            self.svc.sweeps.write_rung(self.sweep["id"], self.number, epoch + 1, self.best)
+            trial = {"number": self.number, "job_id": self.job_id}
+            self.svc.sweeps.write_rung(self.sweep["id"], trial, epoch + 1, float(value),
+                                       self.best)
             prune = self.study.report(self.trial_id, epoch + 1, float(value))
             if prune:
                 self.svc.sweeps.add_event(self.sweep["id"], "trial_pruned", {
-                    "number": self.number, "job_id": self.job_id, "rung": epoch + 1,
-                    "val_loss": float(value)})
+                    **trial, "rung": epoch + 1, "val_loss": float(value)})
         except redis.RedisError as e:
             log.warning("job %s: epoch %d not reported to its sweep (%s)", self.job_id,
                         epoch + 1, type(e).__name__)
