@@ -138,6 +138,17 @@ def test_a_bad_base_spec_or_budget_is_refused(client, fields, field):
 
 
 
+def test_the_step_that_tells_a_grids_last_trial_ends_the_sweep(client, services):
+    corpus = upload(client, TEXT)
+    sweep = client.post("/v1/sweeps", json=sweep_body(
+        corpus["id"], space={"model.units": [8, 16]}, parallel=2)).get_json()
+    for trial in sweep["trials"]:
+        services.jobs.cancel(trial["job_id"])
+    sweep_runner.advance(services, sweep["id"])  # Optuna's grid once raised here
+    ended = client.get(f"/v1/sweeps/{sweep['id']}").get_json()
+    assert ended["status"] == "succeeded" and ended["best"] is None
+
+
 def test_a_step_lost_when_a_trial_ended_is_taken_by_the_next_reaper_pass(client, services):
     from worker.reaper import Reaper
 
