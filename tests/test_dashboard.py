@@ -318,3 +318,75 @@ def test_the_model_page_shows_its_evaluations(stack, browser, tmp_path):
     cell = wait_for(browser, visible(".result table.evaluation .bits"), "the job's table")
     assert cell.text == f"{row['bits_per_char']:.4f}"
     assert "Evaluation job" in browser.find_element(By.TAG_NAME, "h1").text
+
+
+def trial_rows(browser):
+    """(status, text) of each row of the trials table, read at once: the page redraws it."""
+    return browser.execute_script(
+        "return [...document.querySelectorAll('table.trials tbody tr[data-trial]')]"
+        ".map((row) => [row.dataset.status, row.innerText])")
+
+
+def test_a_sweeps_page_shows_its_trials_and_their_curves_live_and_cancels(stack, browser,
+                                                                            tmp_path):
+    from tests.test_end_to_end import TINY_DEFAULT
+
+    alice = Client(stack.url, token=TOKENS["alice"])
+    path = tmp_path / "night.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    corpus = alice.upload_corpus(path)
+    # A long job holds the one training worker meanwhile: the sweeps' trials wait, so one
+    # is cancelled before any runs and the other's page opens before it starts.
+    blocker = alice.train(corpus["id"], "default", **{
+        **TINY_DEFAULT, "training": {**TINY_DEFAULT["training"], "epochs": 1000}})
+    # Two tiny trials each, run one after the other on the one training worker.
+    watched, cancelled = (alice.sweep(corpus["id"], {"training.learning_rate": [0.03, 0.00001]},
+                                      trial_seconds=20, trials=2, **TINY_DEFAULT)
+                          for _ in range(2))
+    sign_in(browser, stack.url, TOKENS["alice"])
+    wait_for(browser, visible("table.jobs"), "the jobs list")
+
+    # Cancel from the page: the sweep and its trials.
+    browser.find_element(By.LINK_TEXT, "Sweeps").click()
+    wait_for(browser, visible(f"tr[data-sweep-id='{cancelled['id']}'] a"),
+             "the sweeps list").click()
+    wait_for(browser, visible("#cancel"), "the cancel button").click()
+    wait_for(browser, visible(".card .page-head .status[data-status=cancelled]"),
+             "the cancelled sweep")
+    assert [status for status, _ in trial_rows(browser)] == ["cancelled", "cancelled"]
+
+    # Opened while its trials wait, the page follows the sweep's events to its end.
+    browser.get(f"{stack.url}/#/sweeps/{watched['id']}")
+    wait_for(browser, visible("#cancel"), "the running sweep's cancel button")
+    assert browser.find_element(By.CSS_SELECTOR, ".chart-empty")
+    assert [status for status, _ in trial_rows(browser)] == ["queued", "queued"]
+    alice.cancel(blocker["id"])
+    wait_for(browser, visible(".card .page-head .status[data-status=succeeded]"),
+             "the sweep to end", timeout_s=TRAIN_TIMEOUT_S)
+    ended = alice.sweep_status(watched["id"])
+    rows = trial_rows(browser)
+    assert [status for status, _ in rows] == [trial["status"] for trial in ended["trials"]]
+    for trial, (_, text) in zip(ended["trials"], rows):
+        assert trial["job_id"] in text and f"{trial['best_val_loss']:.4f}" in text
+        assert browser.find_element(By.CSS_SELECTOR, f"a[href='#/jobs/{trial['job_id']}']")
+        # Its curve: a point per epoch it reported (its rung).
+        line = wait_for(browser, visible(
+            f"svg.loss-chart .series.trial[data-trial='{trial['number']}'] path"),
+            f"trial {trial['number']}'s curve")
+        assert line.get_attribute("d").count("L") == trial["rung"] - 1
+    best = str(ended["best"]["number"])
+    assert browser.find_element(By.CSS_SELECTOR, "table.trials tr.best").get_attribute(
+        "data-trial") == best
+    assert browser.find_element(By.CSS_SELECTOR, "svg.loss-chart g.series.best").get_attribute(
+        "data-trial") == best
+    assert not browser.find_elements(By.ID, "cancel")
+    save_screenshot(browser, tmp_path / "sweep.png")
+
+    # Bob gets the API's 404 for Alice's sweep, and sees none of hers listed.
+    sign_in(browser, stack.url, TOKENS["bob"])
+    wait_for(browser, visible("table.jobs"), "bob's jobs list")
+    browser.get(f"{stack.url}/#/sweeps/{watched['id']}")
+    wait_for(browser, visible(".problem[data-status='404']"), "the 404 problem")
+    browser.get(f"{stack.url}/#/sweeps")
+    wait_for(browser, visible("table.sweeps tbody tr"), "bob's sweeps list")
+    assert watched["id"] not in browser.page_source

@@ -11,6 +11,8 @@ import * as jobs from "./views/jobs.js";
 import * as model from "./views/model.js";
 import * as models from "./views/models.js";
 import * as signin from "./views/signin.js";
+import * as sweep from "./views/sweep.js";
+import * as sweeps from "./views/sweeps.js";
 import * as train from "./views/train.js";
 
 const SIGN_IN = "#/signin";
@@ -19,6 +21,8 @@ const ROUTES = [
   [/^#\/jobs\/([\w-]+)$/, job, "jobs"],
   [/^#\/models$/, models, "models"],
   [/^#\/models\/([\w-]+)$/, model, "models"],
+  [/^#\/sweeps$/, sweeps, "sweeps"],
+  [/^#\/sweeps\/([\w-]+)$/, sweep, "sweeps"],
   [/^#\/train$/, train, "train"],
   [/^#\/signin$/, signin, null],
 ];

@@ -1,9 +1,11 @@
-// Loss and validation loss per epoch, as an SVG line chart drawn here.
+// Losses per epoch as SVG line charts drawn here: a job's loss and validation loss, and a
+// sweep's validation loss of every trial.
 //
-// Why by hand and not a library (uPlot, Chart.js): a run has two series of at most a few
-// hundred epochs, which ~100 lines of SVG draw crisply at any size, with no vendored file,
-// licence or build step to keep, and with elements the browser test can check. A library
-// earns its place with long, zoomable time series, which we do not have.
+// Why by hand and not a library (uPlot, Chart.js): a run has two series (a sweep a few
+// dozen) of at most a few hundred epochs, which ~150 lines of SVG draw crisply at any
+// size, with no vendored file, licence or build step to keep, and with elements the
+// browser test can check. A library earns its place with long, zoomable time series,
+// which we do not have.
 
 import { h, svg } from "./dom.js";
 
@@ -17,6 +19,9 @@ const SERIES = [
   { key: "loss", label: "loss", className: "loss" },
   { key: "val_loss", label: "validation loss", className: "val-loss" },
 ];
+const LEGEND_ENTRY_W = 125; // viewBox units per legend entry: "validation loss" fits
+const LEGEND_ROW_H = 18; // a legend of many series wraps into rows above the plot
+const PALETTE_SIZE = 10; // a sweep's trials cycle through classes c0..c9 (dashboard.css)
 
 /** A step of 1, 2, 2.5 or 5 times a power of ten, giving about `count` intervals. */
 function niceStep(span, count) {
@@ -42,8 +47,26 @@ function ticks(low, high, count) {
 
 /** points: [{epoch, loss, val_loss}] in epoch order. */
 export function lossChart(points) {
-  const values = points.flatMap((p) => SERIES.map((s) => p[s.key]))
-    .filter((v) => typeof v === "number" && Number.isFinite(v));
+  const series = SERIES.map(({ key, label, className }) => ({ label, className,
+    points: points.map((p) => ({ epoch: p.epoch, value: p[key] })) }));
+  return lineChart(series, `loss and validation loss over ${points.length} epochs`);
+}
+
+/** trials: [{number, best, points: [{epoch, value}]}], each trial's validation loss; the
+ * best trial's line is drawn bold. */
+export function trialsChart(trials) {
+  const series = trials.map((trial) => ({
+    label: `trial ${trial.number}${trial.best ? " (best)" : ""}`,
+    className: `trial c${trial.number % PALETTE_SIZE}${trial.best ? " best" : ""}`,
+    dataset: { trial: trial.number },
+    points: trial.points,
+  }));
+  return lineChart(series, `validation loss of ${trials.length} trials by epoch`);
+}
+
+/** series: [{label, className, dataset, points: [{epoch, value}]}], points in epoch order. */
+function lineChart(series, description) {
+  const values = series.flatMap((s) => s.points.map((p) => p.value)).filter(isNumber);
   if (!values.length) {
     return h("p", { class: "muted chart-empty" }, "The chart appears after the first epoch.");
   }
@@ -52,13 +75,17 @@ export function lossChart(points) {
   const pad = (high - low) * 0.08 || 0.5;
   low = Math.max(0, low - pad); // a loss is never negative
   high += pad;
-  const first = points[0].epoch;
-  const last = Math.max(points[points.length - 1].epoch, first + 1);
+  const epochs = series.flatMap((s) => s.points.map((p) => p.epoch));
+  const first = Math.min(...epochs);
+  const last = Math.max(...epochs, first + 1);
+  const perRow = Math.floor((WIDTH - MARGIN.left - MARGIN.right) / LEGEND_ENTRY_W);
+  const rows = Math.ceil(series.length / perRow);
+  const top = MARGIN.top + (rows - 1) * LEGEND_ROW_H;
 
   const plotW = WIDTH - MARGIN.left - MARGIN.right;
-  const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
+  const plotH = HEIGHT - top - MARGIN.bottom;
   const x = (epoch) => MARGIN.left + ((epoch - first) / (last - first)) * plotW;
-  const y = (v) => MARGIN.top + (1 - (v - low) / (high - low)) * plotH;
+  const y = (v) => top + (1 - (v - low) / (high - low)) * plotH;
 
   const yTicks = ticks(low, high, 4);
   const digits = decimals(yTicks.step);
@@ -75,27 +102,32 @@ export function lossChart(points) {
   const xLabels = xTicks.map((e) => svg("text", {
     class: "tick", x: x(e), y: HEIGHT - MARGIN.bottom + 18, "text-anchor": "middle" }, e));
 
-  const lines = SERIES.map((series) => {
-    const own = points.filter((p) => Number.isFinite(p[series.key]));
+  const lines = series.map((one) => {
+    const own = one.points.filter((p) => isNumber(p.value));
     if (!own.length) return null;
     const d = own.map((p, i) =>
-      `${i ? "L" : "M"}${x(p.epoch).toFixed(1)},${y(p[series.key]).toFixed(1)}`);
+      `${i ? "L" : "M"}${x(p.epoch).toFixed(1)},${y(p.value).toFixed(1)}`);
     const dots = own.length <= MAX_DOTS ? own.map((p) => svg("circle", {
-      cx: x(p.epoch), cy: y(p[series.key]), r: 3.5 },
-      svg("title", {}, `epoch ${p.epoch}: ${series.label} ${p[series.key].toFixed(3)}`))) : [];
-    return svg("g", { class: `series ${series.className}` },
+      cx: x(p.epoch), cy: y(p.value), r: 3.5 },
+      svg("title", {}, `epoch ${p.epoch}: ${one.label} ${p.value.toFixed(3)}`))) : [];
+    return svg("g", { class: `series ${one.className}`, dataset: one.dataset },
       svg("path", { d: d.join(" "), fill: "none" }), dots);
   });
 
-  const legend = svg("g", { class: "legend" }, SERIES.map((series, i) => svg("g", {
-    class: `series ${series.className}`,
-    transform: `translate(${WIDTH - MARGIN.right - 250 + i * 120}, ${MARGIN.top - 4})` },
-  svg("path", { d: "M0,0 L22,0", fill: "none" }),
-  svg("text", { x: 28, y: 4 }, series.label))));
+  // Right-aligned rows of entries, the first row on the plot's top line as before.
+  const legend = svg("g", { class: "legend" }, series.map((one, i) => {
+    const row = Math.floor(i / perRow);
+    const inRow = Math.min(perRow, series.length - row * perRow);
+    const left = WIDTH - MARGIN.right - inRow * LEGEND_ENTRY_W + (i % perRow) * LEGEND_ENTRY_W;
+    return svg("g", { class: `series ${one.className}`,
+      transform: `translate(${left}, ${MARGIN.top - 4 + row * LEGEND_ROW_H})` },
+    svg("path", { d: "M0,0 L22,0", fill: "none" }),
+    svg("text", { x: 28, y: 4 }, one.label));
+  }));
 
   return svg("svg", {
     class: "loss-chart", viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: "img",
-    "aria-label": `loss and validation loss over ${points.length} epochs` },
+    "aria-label": description },
   svg("g", { class: "grid" }, grid),
   svg("line", { class: "axis", x1: MARGIN.left, x2: WIDTH - MARGIN.right,
     y1: HEIGHT - MARGIN.bottom, y2: HEIGHT - MARGIN.bottom }),
@@ -103,6 +135,10 @@ export function lossChart(points) {
   svg("text", { class: "axis-title", x: MARGIN.left + plotW / 2, y: HEIGHT - 6,
     "text-anchor": "middle" }, "epoch"),
   svg("text", { class: "axis-title", "text-anchor": "middle",
-    transform: `translate(14, ${MARGIN.top + plotH / 2}) rotate(-90)` }, "nats per token"),
+    transform: `translate(14, ${top + plotH / 2}) rotate(-90)` }, "nats per token"),
   lines, legend);
+}
+
+function isNumber(value) {
+  return typeof value === "number" && Number.isFinite(value);
 }

@@ -1,4 +1,4 @@
-// Following a job's event stream (text/event-stream) with fetch().
+// Following a job's or a sweep's event stream (text/event-stream) with fetch().
 //
 // EventSource cannot send an Authorization header, and the token must never go in a URL,
 // so the stream is read from fetch()'s body. Like EventSource, it reconnects after the
@@ -7,12 +7,21 @@
 
 import { ApiError, authHeaders, get, problemOf } from "./api.js";
 
-const TERMINAL = ["succeeded", "failed", "cancelled"];
+const TERMINAL = ["succeeded", "failed", "cancelled"]; // a job's; a sweep's are among them
 
 /** Calls onEvent({id, type, time, data}) for each event, oldest first, until the job ends
  * or `signal` aborts. Rejects with ApiError on a 4xx (no such job, token refused). */
-export async function followEvents(jobId, onEvent, { signal, onConnection = () => {} } = {}) {
-  const path = `/v1/jobs/${encodeURIComponent(jobId)}/events`;
+export function followEvents(jobId, onEvent, options) {
+  return follow(`/v1/jobs/${encodeURIComponent(jobId)}`, onEvent, options);
+}
+
+/** As followEvents, a sweep's events (trial_started, trial_reported ...) until it ends. */
+export function followSweepEvents(sweepId, onEvent, options) {
+  return follow(`/v1/sweeps/${encodeURIComponent(sweepId)}`, onEvent, options);
+}
+
+async function follow(resource, onEvent, { signal, onConnection = () => {} } = {}) {
+  const path = `${resource}/events`;
   let lastId = null;
   let retryMs = 2000;
   while (!signal?.aborted) {
@@ -33,10 +42,10 @@ export async function followEvents(jobId, onEvent, { signal, onConnection = () =
         if (event.type === "status" && TERMINAL.includes(event.data.status)) return;
       }
       if (timedOut) continue; // the server's time limit: reconnect at once
-      // The stream ended without the job's last event: the server went away, or the job
-      // ended long ago (its early events trimmed). Ask before reconnecting.
-      const job = await get(`/v1/jobs/${encodeURIComponent(jobId)}`, { signal });
-      if (TERMINAL.includes(job.status)) return;
+      // The stream ended without the last event: the server went away, or the job or
+      // sweep ended long ago (its early events trimmed). Ask before reconnecting.
+      const record = await get(resource, { signal });
+      if (TERMINAL.includes(record.status)) return;
     } catch (error) {
       if (signal?.aborted || error.name === "AbortError") return;
       // A 4xx will answer the same again; a 5xx or a dropped connection may not.

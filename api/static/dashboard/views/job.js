@@ -176,6 +176,7 @@ function header(job, cancel) {
       ["Stopped because", job.stopped_reason ? job.stopped_reason.replace("_", " ") : null],
       ["Corpus", job.corpus_id ? idText(job.corpus_id) : null],
       ["Continues model", job.init_from_model ? idLink("models", job.init_from_model) : null],
+      ["Sweep", job.sweep_id ? idLink("sweeps", job.sweep_id) : null],
       ["Model", modelId ? idLink("models", modelId) : null],
       ["Best epoch", job.result?.best_epoch ?? null],
     ]),

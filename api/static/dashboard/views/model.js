@@ -35,6 +35,7 @@ export async function render(root, { params: [modelId], signal }) {
         ["Trained by", idLink("jobs", model.job_id)],
         ["Corpus", idText(model.corpus_id)],
         ["Continues model", model.init_from_model ? idLink("models", model.init_from_model) : null],
+        ["Sweep", model.sweep_id ? idLink("sweeps", model.sweep_id) : null],
         ["Best epoch", model.best_epoch ?? null],
         ["Stopped because", model.stopped_reason ? model.stopped_reason.replace("_", " ") : null],
         ["Training time", model.train_seconds ? duration(model.train_seconds) : null],
