@@ -72,6 +72,14 @@ def test_a_tiny_sweep_runs_its_trials_prunes_a_poor_one_and_names_the_best(stack
     assert [(p["number"], p["rung"]) for p in pruned] == [
         (t["number"], 1) for t in sweep["trials"] if t["status"] == "pruned"]
     assert [e["type"] for e in events].count("trial_ended") == 3
+    for trial in sweep["trials"]:  # each epoch it reported: a point of its loss curve
+        reported = [e["data"] for e in events if e["type"] == "trial_reported"
+                    and e["data"]["number"] == trial["number"]]
+        assert [r["rung"] for r in reported] == list(range(1, trial["rung"] + 1))
+        assert min(r["val_loss"] for r in reported) == trial["best_val_loss"]
+    # --follow redrew the table as the events came: trials queued, running, reporting.
+    tables = done.stdout.strip().split("\n\n")
+    assert len(tables) >= 4 and "running" in done.stdout
     assert events[-1]["type"] == "status" and events[-1]["data"]["status"] == "succeeded"
 
     shown = textgen(stack, "sweep", "status", sweep_id)
