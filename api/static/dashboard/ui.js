@@ -1,5 +1,6 @@
 // Small pieces every view uses: status pills, progress bars, facts, errors.
 
+import { post } from "./api.js";
 import { h } from "./dom.js";
 import { isActive, progressLabel } from "./format.js";
 
@@ -68,6 +69,18 @@ export async function busy(button, label, work) {
     button.disabled = false;
     button.textContent = before;
   }
+}
+
+/** What a Cancel button (a job's, a sweep's) runs with itself: POST `${path}/cancel` with
+ * the button busy, the answer to `done`, a refusal shown in `where`. */
+export function canceller(path, { signal, done, where }) {
+  return async (button) => {
+    try {
+      done(await busy(button, "Cancelling…", () => post(`${path}/cancel`, undefined, { signal })));
+    } catch (error) {
+      where.append(problemBox(error));
+    }
+  };
 }
 
 export function section(title, ...children) {

@@ -6,12 +6,12 @@
 // job record is read again at each status change, and polled only while no progress
 // event comes (a generation, a worker gone silent, a training past its cap of events).
 
-import { get, post } from "../api.js";
+import { get } from "../api.js";
 import { lossChart } from "../chart.js";
 import { h } from "../dom.js";
 import { duration, isActive, jobDuration, num, secondsBetween, when } from "../format.js";
 import { followEvents } from "../sse.js";
-import { busy, facts, idLink, idText, problemBox, progressBar, section, specTable,
+import { canceller, facts, idLink, idText, problemBox, progressBar, section, specTable,
   statusPill } from "../ui.js";
 import { evaluationTable } from "./evaluations.js";
 import { liveSamples, samplesList, withoutOpeningBlankLines } from "./samples.js";
@@ -35,6 +35,10 @@ export async function render(root, { params: [jobId], signal }) {
   let shown = null; // the job as last drawn: a poll that changed nothing redraws nothing
   let samplesAsked = false; // a generation job's samples: fetched once it has them
   const live = liveSamples(); // its text as it is sampled, until then
+  const cancel = canceller(path, { signal, where: head, done: (answer) => {
+    job = answer;
+    showJob();
+  } });
 
   root.append(head);
   if (training) {
@@ -70,15 +74,6 @@ export async function render(root, { params: [jobId], signal }) {
       get(job.result.url, { signal })
         .then(({ samples }) => result.replaceChildren(samplesList(samples, job.spec.prompt)))
         .catch((error) => { if (!signal.aborted) result.replaceChildren(problemBox(error)); });
-    }
-  }
-
-  async function cancel(button) {
-    try {
-      job = await busy(button, "Cancelling…", () => post(`${path}/cancel`, undefined, { signal }));
-      showJob();
-    } catch (error) {
-      head.append(problemBox(error));
     }
   }
 

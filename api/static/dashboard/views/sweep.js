@@ -5,12 +5,12 @@
 // finished sweep draws the same way): each trial_reported event is a point of its
 // trial's curve, and any event rereads the sweep for the table.
 
-import { get, post } from "../api.js";
+import { get } from "../api.js";
 import { trialsChart } from "../chart.js";
 import { h } from "../dom.js";
 import { duration, num, secondsBetween, when } from "../format.js";
 import { followSweepEvents } from "../sse.js";
-import { busy, facts, idLink, idText, problemBox, section, specTable, statusPill } from "../ui.js";
+import { canceller, facts, idLink, idText, problemBox, section, specTable, statusPill } from "../ui.js";
 
 const DRAW_MS = 100; // events replayed at once (a finished sweep's) draw the chart once
 
@@ -23,6 +23,10 @@ export async function render(root, { params: [sweepId], signal }) {
   const streamNote = h("div", {});
   const curves = new Map(); // trial number -> Map(epoch -> validation loss)
   let shown = null; // the sweep as last drawn: a read that changed nothing redraws nothing
+  const cancel = canceller(path, { signal, where: head, done: (answer) => {
+    sweep = answer;
+    show();
+  } });
   root.append(head,
     section("Trials", streamNote, h("div", { class: "table-scroll" }, h("table", { class: "trials" },
       h("thead", {}, h("tr", {}, ["Trial", "Settings", "Status", "Rung", "Best val loss", "Job"]
@@ -48,15 +52,6 @@ export async function render(root, { params: [sweepId], signal }) {
       ([number, points]) => ({ number, best: sweep.best?.number === number,
         points: [...points].sort(([a], [b]) => a - b).map(([epoch, value]) => ({ epoch, value })),
       }))));
-  }
-
-  async function cancel(button) {
-    try {
-      sweep = await busy(button, "Cancelling…", () => post(`${path}/cancel`, undefined, { signal }));
-      show();
-    } catch (error) {
-      head.append(problemBox(error));
-    }
   }
 
   // One read of the sweep in flight at most, and one more after it if events came meanwhile.
