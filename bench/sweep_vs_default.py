@@ -140,6 +140,9 @@ def main():
     parser.add_argument("--workers", type=int, default=2, help="training workers (and the "
                         "sweep's parallel trials)")
     args = parser.parse_args()
+    if not CORPUS.exists():  # as bench.common.corpus says it, without importing TensorFlow
+        raise SystemExit(f"{CORPUS} not found: the benchmarks need ../shared beside the "
+                         "checkout")
     loads = [os.getloadavg()[0]]
     # Evaluating 2 models on the 110k-character tail may be estimated over the default
     # 300 s ceiling of a generation-queue job.

@@ -107,7 +107,6 @@ class Reaper:
         svc.metrics.reaped("resent")
         return True
 
-
     def reap_running(self, job, given_up=None):
         """Hand on the running `job` if its lease expired, or (`given_up`, see
         JobStore.reap) because its attempt gives itself up; a requeued job keeps its slot
