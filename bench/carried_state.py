@@ -76,7 +76,7 @@ def train_carried(spec, ids, vocab_size, budget_s):
 def zero_state_loss(spec, weights, ids, vocab_size):
     """The product's validation loss: windows of the held-out tenth, each from zero."""
     training = spec["training"]
-    model = build_model(spec["model"], vocab_size, training["seq_length"])
+    model = build_model(spec, vocab_size)
     model.set_weights(weights)
     model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     _, validation = make_datasets(ids, "embedding_lstm", seq_length=training["seq_length"],

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from shared.specs import resolve_train_spec
 from worker.evaluation import MIN_STREAM_TOKENS, score_text
 from worker.model_files import LoadedModel
 from worker.models import build_model
@@ -14,8 +15,8 @@ from worker.sampling import StatefulStepper, start_token_id
 from worker.vocab import Vocab
 
 TEXT = "the quick brown fox jumps over the lazy dog.\nhow vexingly quick daft zebras jump!\n"
-MODEL = {"architecture": "embedding_lstm", "units": 16, "layers": 2, "dropout": 0.0,
-         "embedding_dim": 8}
+SPEC = resolve_train_spec("default", {"model": {"units": 16, "layers": 2, "dropout": 0.0,
+                                                "embedding_dim": 8}})
 
 
 def loaded_model(vocab, seed=5):
@@ -23,7 +24,7 @@ def loaded_model(vocab, seed=5):
     import keras
 
     keras.utils.set_random_seed(seed)
-    return LoadedModel(build_model(MODEL, vocab.size, 12), vocab,
+    return LoadedModel(build_model(SPEC, vocab.size), vocab,
                        {"architecture": "embedding_lstm"})
 
 

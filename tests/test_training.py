@@ -318,10 +318,10 @@ def test_the_default_model_can_use_the_fused_cudnn_kernel_on_a_gpu():
     from shared.specs import resolve_train_spec
     from worker.models import build_model
 
-    spec = resolve_train_spec("default", {}).model_dump()
-    model = build_model(spec["model"], vocab_size=65, seq_length=spec["training"]["seq_length"])
+    spec = resolve_train_spec("default", {})
+    model = build_model(spec, vocab_size=65)
     lstms = [layer for layer in model.layers if layer.name.startswith("lstm_")]
-    assert len(lstms) == spec["model"]["layers"]
+    assert len(lstms) == spec.model.layers
     for layer in lstms:
         config = layer.get_config()
         assert (config["activation"], config["recurrent_activation"]) == ("tanh", "sigmoid")

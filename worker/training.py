@@ -229,7 +229,7 @@ def _compiled(spec, vocab):
     """
     training = spec["training"]
     keras.utils.set_random_seed(training["seed"])
-    model = build_model(spec["model"], vocab.size, training["seq_length"])
+    model = build_model(spec, vocab.size)
     if spec["model"]["architecture"] == TUTORIAL:
         loss = keras.losses.CategoricalCrossentropy()  # softmax output, one-hot targets
     else:
