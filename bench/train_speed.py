@@ -6,7 +6,7 @@ figure is the median over rounds of the 5th-percentile step time (the step least
 other work). Also prints the dense-matmul peak of this machine, and GFLOP/s counted as
 3 x the forward pass's matrix products (backward costs two products per forward one;
 elementwise gate maths, the embedding lookup and the optimizer are not counted):
-per target character, 2 * 4u * (input + u) per LSTM layer plus 2 * u * vocab for the head.
+per target character, the forward FLOPs shared/architecture.py counts.
 
 With `--torch-python` (an interpreter that has torch==2.13.0, bench/README.md), a row for
 the same shape in PyTorch (bench/torch_lstm.py) runs interleaved with ours.
@@ -47,15 +47,6 @@ VARIANTS = {
 STEPS = 60  # timed steps per run, after 3 untimed ones (tracing)
 
 
-def flops_per_char(units, layers, embedding_dim, vocab=VOCAB):
-    forward = 2 * units * vocab
-    inputs = embedding_dim
-    for _ in range(layers):
-        forward += 2 * 4 * units * (inputs + units)
-        inputs = units
-    return 3 * forward
-
-
 def measure(name):
     """In this process: the 5th-percentile step time of variant `name`, in seconds."""
     batch, window, unroll, intra, inter = VARIANTS[name]
@@ -71,7 +62,7 @@ def measure(name):
     tf.config.threading.set_inter_op_parallelism_threads(inter)
     spec = spec_from("default")
     seq_length = window or spec["training"]["seq_length"]
-    model = build_model(spec["model"], VOCAB, seq_length)
+    model = build_model(spec, VOCAB)
     if unroll == "hoisted":
         hoist_input_projections(model)
     elif unroll:  # the same layers on a fixed window, unrolled
@@ -133,10 +124,11 @@ def main():
     if args.variant:
         return measure(args.variant)
     from bench.common import spec_from
+    from shared.architecture import describe
 
-    model = spec_from("default")["model"]
-    per_char = flops_per_char(model["units"], model["layers"], model["embedding_dim"])
-    seq_length = spec_from("default")["training"]["seq_length"]
+    spec = spec_from("default")
+    per_char = 3 * describe(spec, VOCAB).token_flops  # forward and backward
+    seq_length = spec["training"]["seq_length"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     variants = {name: VARIANTS[name] for name in (args.only or VARIANTS)}
     if args.torch_python:

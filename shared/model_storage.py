@@ -7,8 +7,9 @@ models (2026-12-01, Keras 3.15). A job keeps its last and best checkpoints, a th
 a new epoch's file is stored before the oldest is pruned; then its model.
 """
 
+from shared.architecture import describe
 from shared.errors import ModelTooLargeError
-from shared.train_memory import FLOAT_BYTES, parameter_count, vocab_size_of
+from shared.train_memory import FLOAT_BYTES, vocab_size_of
 
 MB = 1024 * 1024
 OPTIMIZER_FACTOR = 3  # weights, and Adam's first and second moments, in every saved file
@@ -20,7 +21,7 @@ JSON_BYTES = 64 * 1024  # vocab.json, config.json, metrics.json and state.json t
 def check_model_size(spec, corpus, limit_mb):
     """ModelTooLargeError (422) when the model's weights (parameters x 4 bytes) would be
     over `limit_mb`; returns the parameter count."""
-    parameters = parameter_count(spec["model"], vocab_size_of(spec, corpus))
+    parameters = describe(spec, vocab_size_of(spec, corpus)).parameters
     weights_mb = parameters * FLOAT_BYTES / MB
     if weights_mb > limit_mb:
         raise ModelTooLargeError(

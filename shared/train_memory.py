@@ -6,7 +6,9 @@ its copied windows; we need a few dozen). The constants come from bench/memory_s
 this code; the estimate errs high.
 """
 
+from shared.architecture import describe
 from shared.errors import TrainingTooLargeError
+from shared.specs import TrainSpec
 
 RUNTIME_MB = 800  # a worker with TensorFlow and Keras loaded and a model built (685 measured)
 # Per corpus character, at the peak: the text, its int32 ids and the chunk being encoded
@@ -21,41 +23,23 @@ BYTES_PER_PARAMETER = 4 * FLOAT_BYTES
 FLOATS_PER_UNIT_STEP = 12
 
 
-def lstm_layer_sizes(model):
-    """Units of each LSTM layer: the tutorial's last layer has half."""
-    sizes = [model["units"]] * model["layers"]
-    if model["architecture"] == "tutorial":
-        sizes[-1] = max(1, model["units"] // 2)
-    return sizes
-
-
-def parameter_count(model, vocab_size):
-    sizes = lstm_layer_sizes(model)
-    embedded = model["architecture"] == "embedding_lstm"
-    width = model["embedding_dim"] if embedded else 1
-    count = vocab_size * model["embedding_dim"] if embedded else 0
-    for units in sizes:
-        count += 4 * units * (width + units + 1)
-        width = units
-    return count + (width + 1) * vocab_size
-
-
 def vocab_size_of(spec, corpus):
     """The vocabulary a job will have: the corpus record counts characters; a word-level
-    vocabulary is capped by max_vocab."""
-    preprocessing = spec["preprocessing"]
-    return (preprocessing["max_vocab"] if preprocessing.get("level") == "word"
-            else corpus["vocab_size"])
+    vocabulary is capped by max_vocab. `spec`: a TrainSpec or its model_dump()."""
+    preprocessing = TrainSpec.model_validate(spec).preprocessing
+    return preprocessing.max_vocab if preprocessing.level == "word" else corpus["vocab_size"]
 
 
 def estimate_train_memory_mb(spec, corpus_chars, vocab_size):
-    """Peak resident memory, in MB, of training `spec` on a corpus of `corpus_chars`."""
-    model, training = spec["model"], spec["training"]
-    steps_held = training["batch_size"] * training["seq_length"]
-    activations = steps_held * sum(lstm_layer_sizes(model)) * FLOATS_PER_UNIT_STEP
+    """Peak resident memory, in MB, of training `spec` (a TrainSpec or its model_dump())
+    on a corpus of `corpus_chars`."""
+    spec = TrainSpec.model_validate(spec)
+    architecture = describe(spec, vocab_size)
+    steps_held = spec.training.batch_size * spec.training.seq_length
+    activations = steps_held * sum(architecture.lstm_units) * FLOATS_PER_UNIT_STEP
     logits = steps_held * vocab_size * 3  # logits, softmax and their gradient
-    total = (corpus_chars * BYTES_PER_CHAR[spec["preprocessing"]["mode"]]
-             + parameter_count(model, vocab_size) * BYTES_PER_PARAMETER
+    total = (corpus_chars * BYTES_PER_CHAR[spec.preprocessing.mode]
+             + architecture.parameters * BYTES_PER_PARAMETER
              + (activations + logits) * FLOAT_BYTES)
     return RUNTIME_MB + total / 2**20
 

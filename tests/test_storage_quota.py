@@ -56,9 +56,9 @@ def test_uploads_at_once_cannot_all_slip_under_the_quota(settings):
 
 
 def test_a_training_job_reserves_its_room_until_it_ends(settings):
+    from shared.architecture import describe
     from shared.model_storage import job_storage_bytes
     from shared.services import Services
-    from shared.train_memory import parameter_count
 
     svc = Services.from_settings(settings)
     spec = {"model": {"units": 64, "layers": 1}}
@@ -66,8 +66,8 @@ def test_a_training_job_reserves_its_room_until_it_ends(settings):
     corpus = upload(client, "to be or not to be\n" * 50)
     first = client.post("/v1/train", json={"corpus_id": corpus["id"], **spec}).get_json()
     used, reserved = svc.storage.usage("alice")
-    model = first["spec"]["model"]
-    assert reserved == job_storage_bytes(parameter_count(model, corpus["vocab_size"]))
+    parameters = describe(first["spec"], corpus["vocab_size"]).parameters
+    assert reserved == job_storage_bytes(parameters)
 
     # Room for the corpus and one such job, not two.
     tight = client_of(app_with(settings, max_storage_mb=(used + reserved * 1.5) / MB))
@@ -111,12 +111,12 @@ def test_a_training_job_counts_its_checkpoints_and_model_as_it_stores_them(stack
     """On real workers: the quota's items match the bytes in the store; the job keeps its
     last and best checkpoints only; deleting the job and the model frees what they held."""
     from client.api_client import Client
+    from shared.architecture import describe
     from shared.artifacts import open_artifact_store
     from shared.model_storage import job_storage_bytes
     from shared.redis_db import model_id_of
     from shared.services import Services
     from shared.settings import Settings
-    from shared.train_memory import parameter_count
 
     svc = Services.from_settings(Settings(
         redis_url=TEST_REDIS_URL, data_dir=stack.data_dir,
@@ -143,7 +143,7 @@ def test_a_training_job_counts_its_checkpoints_and_model_as_it_stores_them(stack
     used, reserved = svc.storage.usage("bob")
     assert reserved == 0 and used == sum(int(v) for v in items.values())
     # The estimate the job reserved at submission covers what it stored.
-    parameters = parameter_count(job["spec"]["model"], corpus["vocab_size"])
+    parameters = describe(job["spec"], corpus["vocab_size"]).parameters
     assert job_storage_bytes(parameters) >= sum(checkpoints.values()) + model_bytes
 
     api.delete_job(job["id"])
