@@ -1,5 +1,8 @@
 """The HTTP API: a Flask app factory and one blueprint per resource.
 
+A module that holds a blueprint's views is named `<resource>_routes.py`, so that no name
+here is also a module of worker/ or shared/ (api/model_routes.py beside worker/models.py).
+
 Never imports TensorFlow or worker code: it validates, stores, enqueues by task name and
 answers at once.
 """
@@ -19,8 +22,8 @@ def create_app(settings=None, celery=None):
     """The app; `celery` replaces the Celery app built from settings (the broker it
     publishes to), which tests use to make that broker unreachable."""
     settings = settings or Settings.from_env()
-    # No /static route: the dashboard (api/dashboard.py) and /docs (api/openapi.py) serve
-    # their files under their own paths and headers, and nothing else is static.
+    # No /static route: the dashboard (api/dashboard_routes.py) and /docs (api/openapi.py)
+    # serve their files under their own paths and headers, and nothing else is static.
     app = Flask(__name__, static_folder=None)
     # Werkzeug refuses larger bodies with 413 before we read them.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
@@ -33,26 +36,26 @@ def create_app(settings=None, celery=None):
 
     from api import (
         auth,
-        corpora,
+        corpus_routes,
         errors,
-        evaluations,
-        jobs,
-        metrics,
-        models,
+        evaluation_routes,
+        job_routes,
+        metrics_routes,
+        model_routes,
         openapi,
-        results,
+        result_routes,
         security_headers,
-        sweeps,
-        system,
+        sweep_routes,
+        system_routes,
     )
 
     errors.register(app)
     security_headers.register(app)
     app.before_request(auth.require_token)
-    for module in (corpora, jobs, evaluations, results, models, sweeps, system, openapi,
-                   metrics):
+    for module in (corpus_routes, job_routes, evaluation_routes, result_routes, model_routes,
+                   sweep_routes, system_routes, openapi, metrics_routes):
         app.register_blueprint(module.bp)
-    from api.dashboard import bp as dashboard_bp  # the web page at /, beside the API
+    from api.dashboard_routes import bp as dashboard_bp  # the web page at /, beside the API
     app.register_blueprint(dashboard_bp)
     logging.getLogger(__name__).debug("textgen API created for %s",
                                       redacted(settings.redis_url))

@@ -10,7 +10,7 @@ from api.auth import current_owner
 from api.bodies import json_body
 from api.context import services
 from api.idempotency import IDEMPOTENCY, idempotent
-from api.jobs import _submit  # one way to store and enqueue a job, shared with jobs.py
+from api.job_routes import _submit  # one way to store and enqueue a job
 from api.openapi import operation
 from shared.evaluations import resolved_spec
 from shared.jobs import JobType
