@@ -1,7 +1,7 @@
 """Reading a request: its JSON body and its query string, each through a model.
 
 A body that is not JSON at all is a 400; JSON that breaks the model is a 422 listing every
-field at fault (api/errors.py), raised before anything is stored or enqueued.
+field at fault (ValidationError.from_pydantic), raised before anything is stored or enqueued.
 """
 
 import json
@@ -10,7 +10,6 @@ import pydantic
 from flask import current_app, request
 from flask.json.provider import DefaultJSONProvider
 
-from api.errors import validation_error
 from shared.errors import MalformedRequestError, ValidationError
 
 
@@ -72,7 +71,7 @@ def json_body(model):
     try:
         return model.model_validate(body)
     except pydantic.ValidationError as e:
-        raise validation_error(e) from None
+        raise ValidationError.from_pydantic(e) from None
 
 
 def query(model):
@@ -83,4 +82,4 @@ def query(model):
     try:
         return model.model_validate(request.args.to_dict())
     except pydantic.ValidationError as e:
-        raise validation_error(e) from None
+        raise ValidationError.from_pydantic(e) from None

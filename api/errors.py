@@ -19,7 +19,6 @@ from shared.errors import (
     PayloadTooLargeError,
     ServiceUnavailableError,
     TextgenError,
-    ValidationError,
 )
 
 log = logging.getLogger(__name__)
@@ -39,22 +38,6 @@ def problem_response(error):
                         mimetype=PROBLEM_MIMETYPE)
     response.headers.update(error.headers)
     return response
-
-
-def validation_error(e, prefix=()):
-    """Our ValidationError listing every field a pydantic ValidationError names."""
-    errors = []
-    for item in e.errors(include_url=False):
-        path = [*prefix, *(str(part) for part in item["loc"])]
-        pointer = "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in path)
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unknown field"
-        errors.append({"pointer": pointer, "field": ".".join(path) or None,
-                       "message": message})
-    detail = "; ".join(f"{err['field'] or 'body'}: {err['message']}" for err in errors)
-    return ValidationError(detail, field=errors[0]["field"] if errors else None,
-                           errors=errors)
 
 
 def register(app):

@@ -1,10 +1,14 @@
-"""Answers built from response models: JSON in the model's field order; and the one
-refusal the delete views share."""
+"""Answers built from response models: JSON in the model's field order; the 202 of a
+submitted job; and the one refusal the delete views share."""
 
 from flask import Response
 
+from api.auth import current_owner
+from api.context import services
+from api.idempotency import stored_answer
 from shared.errors import InUseError
-from shared.schemas import Page
+from shared.schemas import Job, Page
+from shared.submissions import submit
 
 
 def respond(model, status=200, headers=None):
@@ -15,6 +19,19 @@ def respond(model, status=200, headers=None):
 
 def created(model, location, status=201):
     return respond(model, status, {"Location": location})
+
+
+def accepted(submission):
+    """Submit a planned job (shared/submissions.py): (its record, the 202 answer with where
+    to poll it). A retry with the same Idempotency-Key gets that answer, which is stored
+    with the job."""
+    record = submit(services(), current_owner(), submission,
+                    answer=lambda record: stored_answer(_accepted_answer(record)))
+    return record, _accepted_answer(record)
+
+
+def _accepted_answer(record):
+    return created(Job.of(record), f"/v1/jobs/{record['id']}", status=202)
 
 
 def page_response(page, item_model, limit):

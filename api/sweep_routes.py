@@ -1,20 +1,17 @@
 """Sweeps: search a training spec's fields for the lowest validation loss, each trial a
 training job of yours (shared/sweep_runner.py does the work; docs/sweeps.md says how)."""
 
-import pydantic
 from flask import Blueprint
 
 from api.auth import current_owner
 from api.bodies import json_body, query
 from api.context import services
-from api.errors import validation_error
 from api.event_stream import EVENTS_ANSWER, EVENTS_CONTENT, events_answer
 from api.openapi import operation
 from api.responses import created, page_response, respond
 from shared import sweep_runner
 from shared.errors import ConflictError
 from shared.schemas import ListQuery, Page
-from shared.specs import resolve_train_spec
 from shared.sweep_schemas import Sweep, SweepSummary
 from shared.sweep_space import SweepRequest
 from shared.sweeps import SweepStatus, trials_of
@@ -29,13 +26,7 @@ bp = Blueprint("sweeps", __name__, url_prefix="/v1/sweeps")
 def start_sweep():
     body = json_body(SweepRequest)
     svc = services()
-    owner = current_owner()
-    corpus = svc.corpora.get(body.corpus_id, owner, field="corpus_id")
-    try:
-        base = resolve_train_spec(body.preset, body.overrides())
-    except pydantic.ValidationError as e:
-        raise validation_error(e) from None
-    record = sweep_runner.start(svc, owner, corpus, body, base)
+    record = sweep_runner.start(svc, current_owner(), body)
     return created(_shaped(svc, record), f"/v1/sweeps/{record['id']}")
 
 

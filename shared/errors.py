@@ -52,6 +52,22 @@ class ValidationError(TextgenError):
                               "message": message}] if field else [])
         super().__init__(message, field=field, extra={"errors": errors, **(extra or {})})
 
+    @classmethod
+    def from_pydantic(cls, e):
+        """The ValidationError listing every field a pydantic ValidationError `e` names: a
+        request body, query or the spec built from them that breaks its model."""
+        errors = []
+        for item in e.errors(include_url=False):
+            path = [str(part) for part in item["loc"]]
+            pointer = "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in path)
+            message = item["msg"].removeprefix("Value error, ")
+            if item["type"] == "extra_forbidden":
+                message = "unknown field"
+            errors.append({"pointer": pointer, "field": ".".join(path) or None,
+                           "message": message})
+        detail = "; ".join(f"{err['field'] or 'body'}: {err['message']}" for err in errors)
+        return cls(detail, field=errors[0]["field"] if errors else None, errors=errors)
+
 
 class UnknownCharactersError(ValidationError):
     """Raised when a prompt or a corpus holds characters the model never saw."""

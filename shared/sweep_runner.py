@@ -16,12 +16,11 @@ import redis
 
 from shared.errors import ConflictError, NotFoundError, TextgenError, ValidationError
 from shared.jobs import JobStatus, JobType, StoppedReason
-from shared.model_storage import reserve_training_storage
-from shared.queue import QUEUES, queue_of, send_released
+from shared.queue import QUEUES
 from shared.specs import resolve_train_spec
+from shared.submissions import Submission, submit, validated
 from shared.sweep_space import checked_space, grid_size, with_params
 from shared.sweeps import SweepStatus, TrialState, best_of, trials_of
-from shared.train_memory import check_train_memory
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +28,11 @@ LOCK_S = 60  # an advance takes milliseconds; a holder that died frees the lock 
 MIN_TRIAL_S = 1.0  # a trial gets at least this much of the budget (training.max_seconds' floor)
 
 
-def start(svc, owner, corpus, body, base):
-    """Store the sweep of request `body` (its base spec `base`, validated), create its
+def start(svc, owner, body):
+    """Store the sweep of request `body` (a SweepRequest on `owner`'s corpus), create its
     study and submit its first trials; the new record."""
+    corpus = svc.corpora.get(body.corpus_id, owner, field="corpus_id")
+    base = validated(resolve_train_spec, body.preset, body.overrides())
     if base.training.validation_fraction == 0:
         raise ValidationError("a sweep minimizes the validation loss: give "
                               "training.validation_fraction above 0",
@@ -189,16 +190,10 @@ def submit_trial(svc, sweep, trial, max_seconds):
     spec = spec.model_copy(update={"training": spec.training.model_copy(
         update={"max_seconds": max_seconds})}).model_dump()
     corpus = svc.corpora.get(sweep["corpus_id"])
-    check_train_memory(spec, corpus, svc.settings.max_train_memory_mb)
-    with reserve_training_storage(svc, sweep["owner"], spec, corpus) as attach:
-        record = svc.jobs.new_record(JobType.TRAIN, spec, sweep["owner"],
-                                     corpus_id=corpus["id"], resources={"accelerator": "cpu"},
-                                     sweep_id=sweep["id"], sweep_trial=trial["number"],
-                                     sweep_trial_id=trial["trial_id"])
-        released = svc.jobs.admit(record, max_queued=svc.settings.max_queued_jobs)
-        attach(record["id"])
-    send_released(svc.celery, queue_of(record), released)
-    return record
+    return submit(svc, sweep["owner"], Submission(JobType.TRAIN, spec, {
+        "corpus_id": corpus["id"], "resources": {"accelerator": "cpu"},
+        "sweep_id": sweep["id"], "sweep_trial": trial["number"],
+        "sweep_trial_id": trial["trial_id"]}, corpus))
 
 
 def _has_room(svc, owner):
