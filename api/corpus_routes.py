@@ -1,8 +1,6 @@
 """Corpora: upload a text (multipart `file`, a raw text/plain body, or a Gutenberg book by
 number), read one, list them, delete one."""
 
-import hashlib
-
 from flask import Blueprint, request
 
 from api.auth import current_owner
@@ -11,9 +9,7 @@ from api.context import services
 from api.idempotency import IDEMPOTENCY, idempotent
 from api.openapi import operation
 from api.responses import created, page_response, refuse_if_in_use, respond
-from shared.clock import new_id, utc_now_iso
-from shared.corpus_store import remove_corpus, store_corpus
-from shared.corpus_text import TEXT_PATTERN, decode_corpus, text_sha256
+from shared.corpus_text import TEXT_PATTERN, decode_corpus
 from shared.errors import MalformedRequestError, ValidationError
 from shared.gutenberg import fetch_book, strip_gutenberg
 from shared.schemas import CorporaQuery, Corpus, GutenbergRequest, Page
@@ -71,36 +67,12 @@ def upload_corpus():
     if len(name) > _MAX_NAME_CHARS:
         raise ValidationError(f"'name' must be at most {_MAX_NAME_CHARS} characters",
                               field="name")
-    upload_sha256 = hashlib.sha256(data).hexdigest()
     text, encoding = decode_corpus(data)
     if source["source"] == "gutenberg":
         text = strip_gutenberg(text)
-    sha256 = text_sha256(text)
-    svc = services()
-    owner = current_owner()
-    corpus_id = new_id("cor")
-    item = f"corpus:{corpus_id}"
-    stored_bytes = len(text.encode("utf-8"))  # as put_corpus stores it
-    svc.storage.charge(owner, item, stored_bytes, what="this corpus")  # 507 over the quota
-    record = {
-        "id": corpus_id,
-        "owner": owner,
-        "name": name,
-        "bytes": len(data),
-        "chars": len(text),
-        "encoding": encoding,
-        "vocab_size": len(set(text)),
-        "alphabet": "".join(sorted(set(text))),
-        "sha256": sha256,
-        "upload_sha256": upload_sha256,
-        "created_at": utc_now_iso(),
-        **source,
-    }
-    try:
-        store_corpus(svc, record, text)  # 507 when the store is full
-    except Exception:
-        svc.storage.release(owner, item)
-        raise
+    corpora = services().corpora
+    record = corpora.new_record(current_owner(), name, data, text, encoding, **source)
+    corpora.add(record, text)  # 507 past the quota or with the store full
     return created(Corpus.model_validate(record), f"/v1/corpora/{record['id']}")
 
 
@@ -131,6 +103,5 @@ def delete_corpus(corpus_id):
     svc = services()
     record = svc.corpora.get(corpus_id, current_owner())
     refuse_if_in_use(svc, record, "corpus")
-    remove_corpus(svc, record)
-    svc.storage.release(record["owner"], f"corpus:{corpus_id}")
+    svc.corpora.remove(record)
     return "", 204

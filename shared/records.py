@@ -68,9 +68,5 @@ class RecordStore:
             step.execute()
 
 
-def corpus_records(redis_client, keys):
-    return RecordStore(redis_client, keys, keys.corpus, "corpus", "cor", "corpora")
-
-
 def model_records(redis_client, keys):
     return RecordStore(redis_client, keys, keys.model, "model", "mdl", "models")

@@ -4,10 +4,11 @@ from dataclasses import dataclass
 
 from shared.artifacts import ArtifactStore, open_artifact_store
 from shared.auth import TokenStore
+from shared.corpus_store import CorpusStore
 from shared.jobs import JobStore
 from shared.metrics import Metrics
 from shared.queue import make_celery
-from shared.records import RecordStore, corpus_records, model_records
+from shared.records import RecordStore, model_records
 from shared.redis_db import Keys, connect
 from shared.scheduler import Scheduler
 from shared.settings import Settings
@@ -23,7 +24,7 @@ class Services:
     redis: object  # redis.Redis
     keys: Keys
     jobs: JobStore
-    corpora: RecordStore
+    corpora: CorpusStore
     models: RecordStore
     artifacts: ArtifactStore
     tokens: TokenStore
@@ -40,19 +41,21 @@ class Services:
         keys = Keys(settings.redis_prefix)
         scheduler = Scheduler(client, keys, settings.max_running_per_owner)
         jobs = JobStore(client, keys, scheduler)
+        artifacts = open_artifact_store(settings)
+        storage = StorageQuota(client, keys, jobs, int(settings.max_storage_mb * 1024 * 1024))
         return cls(
             settings=settings,
             redis=client,
             keys=keys,
             jobs=jobs,
-            corpora=corpus_records(client, keys),
+            corpora=CorpusStore(client, keys, artifacts, storage),
             models=model_records(client, keys),
-            artifacts=open_artifact_store(settings),
+            artifacts=artifacts,
             tokens=TokenStore(client, keys, settings.api_tokens),
             metrics=Metrics(client, keys, scheduler),
             webhooks=Webhooks(client, keys, settings.webhook_retry_s),
             throughput=Throughput(client, keys),
             celery=celery or make_celery(settings),
-            storage=StorageQuota(client, keys, jobs, int(settings.max_storage_mb * 1024 * 1024)),
+            storage=storage,
             sweeps=SweepStore(client, keys),
         )
