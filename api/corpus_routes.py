@@ -8,7 +8,8 @@ from api.bodies import json_body, query
 from api.context import services
 from api.idempotency import IDEMPOTENCY, idempotent
 from api.openapi import operation
-from api.responses import created, page_response, refuse_if_in_use, respond
+from api.responses import created, page_response, respond
+from shared import deletions
 from shared.corpus_text import TEXT_PATTERN, decode_corpus
 from shared.errors import MalformedRequestError, ValidationError
 from shared.gutenberg import fetch_book, strip_gutenberg
@@ -100,8 +101,5 @@ def get_corpus(corpus_id):
            "leave your storage quota)",
            {204: None, 404: None, 409: None})
 def delete_corpus(corpus_id):
-    svc = services()
-    record = svc.corpora.get(corpus_id, current_owner())
-    refuse_if_in_use(svc, record, "corpus")
-    svc.corpora.remove(record)
+    deletions.delete_corpus(services(), current_owner(), corpus_id)
     return "", 204

@@ -8,12 +8,12 @@ from flask import Blueprint, request
 from api.auth import current_owner
 from api.bodies import json_body, query
 from api.context import event_hub, services
-from api.held import take_slot
 from api.event_stream import EVENTS_ANSWER, EVENTS_CONTENT, events_answer
+from api.held import take_slot
 from api.idempotency import IDEMPOTENCY, idempotent
 from api.openapi import operation
 from api.responses import accepted, created, page_response, respond
-from shared.errors import ConflictError
+from shared import deletions, submissions, training_plans
 from shared.jobs import JobStatus
 from shared.schemas import (
     GenerateRequest,
@@ -24,8 +24,6 @@ from shared.schemas import (
     TrainRequest,
 )
 from shared.stream_slots import RENEW_S
-from shared.submissions import plan_generation
-from shared.training_plans import plan_training
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1")
 
@@ -40,7 +38,8 @@ _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait=(\d{1,4})(?:$|[,;\s])")
 @idempotent
 def submit_training():
     body = json_body(TrainRequest)
-    return accepted(plan_training(services(), current_owner(), body))[1]  # the 202
+    plan = training_plans.plan_training(services(), current_owner(), body)
+    return accepted(plan)[1]  # the 202
 
 
 @bp.post("/generate")
@@ -53,7 +52,7 @@ def submit_training():
 @idempotent
 def submit_generation():
     body = json_body(GenerateRequest)
-    record, answer = accepted(plan_generation(services(), current_owner(), body))
+    record, answer = accepted(submissions.plan_generation(services(), current_owner(), body))
     wait_s = _prefer_wait_s()
     if wait_s:
         record = _wait_until_done(record["id"], wait_s)
@@ -146,22 +145,12 @@ def list_events(job_id):
 @operation("Cancel a queued or running job (a running one stops within a training step)",
            {200: Job, 404: None, 409: None})
 def cancel_job(job_id):
-    svc = services()
-    job = svc.jobs.cancel(job_id, current_owner())
-    svc.metrics.job_ended(job["type"], JobStatus.CANCELLED.value)
-    svc.webhooks.notify(job, "completed")
-    return respond(Job.of(job))
+    return respond(Job.of(submissions.cancel_job(services(), job_id, current_owner())))
 
 
 @bp.delete("/jobs/<job_id>")
 @operation("Delete a finished job, its events and its checkpoints (its model stays)",
            {204: None, 404: None, 409: None})
 def delete_job(job_id):
-    svc = services()
-    job = svc.jobs.get(job_id, current_owner())
-    if not JobStatus(job["status"]).is_terminal:
-        raise ConflictError(f"job {job_id} is {job['status']}; cancel it first")
-    svc.jobs.delete(job)
-    svc.artifacts.delete_job_files(job_id)
-    svc.storage.release(job["owner"], f"checkpoints:{job_id}")
+    deletions.delete_job(services(), current_owner(), job_id)
     return "", 204

@@ -7,7 +7,8 @@ from api.bodies import query
 from api.context import services
 from api.downloads import PRESIGNED_URL_S, send_stored, send_zip
 from api.openapi import operation
-from api.responses import page_response, refuse_if_in_use, respond
+from api.responses import page_response, respond
+from shared import deletions
 from shared.errors import ArtifactMissingError, NotFoundError
 from shared.schemas import ListQuery, Model, Page
 
@@ -84,10 +85,5 @@ def _stored(svc, record, name):
 @bp.delete("/<model_id>")
 @operation("Delete a model and its files", {204: None, 404: None, 409: None})
 def delete_model(model_id):
-    svc = services()
-    record = svc.models.get(model_id, current_owner())
-    refuse_if_in_use(svc, record, "model")
-    svc.models.delete(record)
-    svc.artifacts.delete_model(model_id)
-    svc.storage.release(record["owner"], f"model:{model_id}")
+    deletions.delete_model(services(), current_owner(), model_id)
     return "", 204

@@ -1,12 +1,11 @@
-"""Answers built from response models: JSON in the model's field order; the 202 of a
-submitted job; and the one refusal the delete views share."""
+"""Answers built from response models: JSON in the model's field order, and the 202 of a
+submitted job."""
 
 from flask import Response
 
 from api.auth import current_owner
 from api.context import services
 from api.idempotency import stored_answer
-from shared.errors import InUseError
 from shared.schemas import Job, Page
 from shared.submissions import submit
 
@@ -40,11 +39,3 @@ def page_response(page, item_model, limit):
                             has_more=page.has_more, next=page.next, limit=limit)
     return respond(body)
 
-
-def refuse_if_in_use(svc, record, kind):
-    """InUseError (409) while a queued or running job uses the corpus or model `record`."""
-    users = svc.jobs.active_using(record["owner"], record["id"])
-    if users:
-        raise InUseError(f"{kind} {record['id']} is used by queued or running job "
-                         f"{', '.join(users)}; cancel it or wait until it ends",
-                         extra={"jobs": users})

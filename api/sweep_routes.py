@@ -9,8 +9,7 @@ from api.context import services
 from api.event_stream import EVENTS_ANSWER, EVENTS_CONTENT, events_answer
 from api.openapi import operation
 from api.responses import created, page_response, respond
-from shared import sweep_runner
-from shared.errors import ConflictError
+from shared import deletions, sweep_runner
 from shared.schemas import ListQuery, Page
 from shared.sweep_schemas import Sweep, SweepSummary
 from shared.sweep_space import SweepRequest
@@ -70,11 +69,7 @@ def cancel_sweep(sweep_id):
 @operation("Delete a finished sweep and its study (its trials' jobs and models stay)",
            {204: None, 404: None, 409: None})
 def delete_sweep(sweep_id):
-    svc = services()
-    sweep = svc.sweeps.get(sweep_id, current_owner())
-    if not SweepStatus(sweep["status"]).is_terminal:
-        raise ConflictError(f"sweep {sweep_id} is running; cancel it first")
-    svc.sweeps.delete(sweep)
+    deletions.delete_sweep(services(), current_owner(), sweep_id)
     return "", 204
 
 

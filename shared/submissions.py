@@ -1,6 +1,6 @@
 """Submitting a job: what it must pass before it is stored, then storing it in its owner's
-turn. The views parse a request and call these; every refusal is one of shared/errors.py's
-(422 with the field at fault, 404, 507), which api/errors.py answers.
+turn; and cancelling one. The views parse a request and call these; every refusal is one of
+shared/errors.py's (422 with the field at fault, 404, 507), which api/errors.py answers.
 
 A `plan_*` function checks a request against the stores, the workers and the service's
 limits and returns the Submission; `submit` stores it. Training's plan: shared/training_plans.py.
@@ -14,7 +14,7 @@ import pydantic
 from shared.errors import GenerationTooLargeError, UnknownCharactersError, ValidationError
 from shared.evaluations import resolved_spec
 from shared.generation_cost import estimate_generation_s
-from shared.jobs import JobType
+from shared.jobs import JobStatus, JobType
 from shared.model_storage import reserve_training_storage
 from shared.queue import queue_of, send_released
 from shared.results import check_result_size
@@ -55,6 +55,15 @@ def submit(svc, owner, submission, answer=None):
         send_released(svc.celery, queue_of(record), released)
         attach(record["id"])
     return record
+
+
+def cancel_job(svc, job_id, owner=None):
+    """queued | running -> cancelled (ConflictError once it ended), counted and sent to
+    its webhook as any job that ended; the job."""
+    job = svc.jobs.cancel(job_id, owner)
+    svc.metrics.job_ended(job["type"], JobStatus.CANCELLED.value)
+    svc.webhooks.notify(job, "completed")
+    return job
 
 
 def webhook_fields(svc, body):

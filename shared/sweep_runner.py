@@ -18,7 +18,7 @@ from shared.errors import ConflictError, NotFoundError, TextgenError, Validation
 from shared.jobs import JobStatus, JobType, StoppedReason
 from shared.queue import QUEUES
 from shared.specs import resolve_train_spec
-from shared.submissions import Submission, submit, validated
+from shared.submissions import Submission, cancel_job, submit, validated
 from shared.sweep_space import checked_space, grid_size, with_params
 from shared.sweeps import SweepStatus, TrialState, best_of, trials_of
 
@@ -226,9 +226,7 @@ def cancel(svc, sweep_id, owner):
     for trial in trials:
         if trial["job_id"] and trial["state"] is None:
             try:
-                job = svc.jobs.cancel(trial["job_id"])
+                cancel_job(svc, trial["job_id"])
             except (ConflictError, NotFoundError):
                 continue  # it ended meanwhile, or was deleted
-            svc.metrics.job_ended(job["type"], JobStatus.CANCELLED.value)
-            svc.webhooks.notify(job, "completed")
     return svc.sweeps.get(sweep_id)
