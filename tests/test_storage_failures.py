@@ -84,6 +84,7 @@ def test_an_upload_to_a_full_disk_answers_507_and_stores_nothing(settings, tiny_
     assert files_under(tiny_disk) == ["filler"]  # no corpus, no temporary
     svc = Services.from_settings(settings)
     assert list(svc.redis.scan_iter(match=svc.keys.corpus("*"))) == []
+    assert svc.storage.usage("alice") == (0, 0)  # the charge given back
 
     (tiny_disk / "filler").unlink()  # with room, the same upload is stored
     assert upload(client, "x" * 60_000).status_code == 201
