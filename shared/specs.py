@@ -80,6 +80,19 @@ class PreprocessingSpec(BaseModel):
     max_vocab: Annotated[int, _field(2, 200_000, "word level: vocabulary size, <unk> "
                                      "included (the max_vocab - 1 most frequent tokens)")]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _stored_before_word_level(cls, data):
+        """A model saved before word level existed has neither `level` nor `max_vocab`: it
+        is a character model."""
+        if isinstance(data, dict) and "level" not in data:
+            data = {**BEFORE_WORD_LEVEL, **data}
+        return data
+
+
+# max_vocab is unused at character level: the presets' value.
+BEFORE_WORD_LEVEL = {"level": "char", "max_vocab": 10000}
+
 
 class ModelSpec(BaseModel):
     model_config = STRICT
@@ -155,6 +168,11 @@ class TrainSpec(BaseModel):
     preprocessing: PreprocessingSpec
     model: ModelSpec
     training: TrainingSpec
+
+    def with_training(self, **fields) -> "TrainSpec":
+        """This spec with these training fields replaced (values already checked: a
+        budget capped by the service, a resumed run's longer schedule)."""
+        return self.model_copy(update={"training": self.training.model_copy(update=fields)})
 
 
 def overrides_of(section):

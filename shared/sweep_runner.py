@@ -187,8 +187,7 @@ def submit_trial(svc, sweep, trial, max_seconds):
     except pydantic.ValidationError as e:  # values checked one by one; together, refused
         raise ConflictError(f"these settings make no valid spec: {e.errors()[0]['msg']}") \
             from None
-    spec = spec.model_copy(update={"training": spec.training.model_copy(
-        update={"max_seconds": max_seconds})}).model_dump()
+    spec = spec.with_training(max_seconds=max_seconds).model_dump()
     corpus = svc.corpora.get(sweep["corpus_id"])
     return submit(svc, sweep["owner"], Submission(JobType.TRAIN, spec, {
         "corpus_id": corpus["id"], "resources": {"accelerator": "cpu"},

@@ -3,7 +3,8 @@
 import pydantic
 import pytest
 
-from shared.specs import PRESETS, GenerateSpec, TrainingOverrides, resolve_train_spec
+from shared.specs import (PRESETS, GenerateSpec, TrainingOverrides, TrainSpec,
+                          resolve_train_spec)
 
 
 def test_preset_plus_overrides():
@@ -22,6 +23,23 @@ def test_presets_are_valid_char_level_specs():
     spec = resolve_train_spec("default", {"preprocessing": {"level": "word", "max_vocab": 500}})
     assert spec.preprocessing.model_dump() == {"mode": "raw", "level": "word",
                                                "max_vocab": 500}
+
+
+def test_a_spec_stored_before_word_level_reads_as_a_character_spec():
+    stored = resolve_train_spec("seed", {}).model_dump()
+    stored["preprocessing"] = {"mode": "tutorial"}  # a model's config before word level
+    spec = TrainSpec.model_validate(stored)
+    assert spec.preprocessing.level == "char"
+    assert spec == resolve_train_spec("seed", {})
+
+
+def test_with_training_replaces_those_fields_only():
+    spec = resolve_train_spec("default", {})
+    longer = spec.with_training(epochs=40, max_seconds=60.0)
+    assert (longer.training.epochs, longer.training.max_seconds) == (40, 60.0)
+    assert longer.with_training(epochs=spec.training.epochs,
+                                max_seconds=spec.training.max_seconds) == spec
+    assert spec.training.epochs != 40  # the original is untouched
 
 
 def test_seed_preset_is_the_tutorial():
