@@ -117,16 +117,16 @@ def tail_start(length, fraction):
     return length - int(length * fraction)
 
 
-def overlaps_training(model, corpus, spec):
-    """Whether the text scored holds text `model` trained on: its own corpus, wholly or
-    past its validation split. None for an inline text (it cannot be known)."""
+def overlaps_training(model, corpus, spec: EvaluateSpec):
+    """Whether the text scored holds text `model` (a record) trained on: its own corpus,
+    wholly or past its validation split. None for an inline text (it cannot be known)."""
     if corpus is None:
         return None
     if model.get("corpus_sha256") != corpus["sha256"]:
         return False
-    if spec["part"] == "all":
+    if spec.part == "all":
         return True
-    return spec["holdout_fraction"] > model["config"]["training"]["validation_fraction"]
+    return spec.holdout_fraction > model["config"]["training"]["validation_fraction"]
 
 
 def estimate_evaluation_s(model, chars):

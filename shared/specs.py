@@ -3,8 +3,10 @@
 A training spec is a preset plus overrides: the request's sections are partial (any field of
 a section may be left out), the preset fills in the rest, and the merged spec is validated
 once more as a whole. The API stores `TrainSpec.model_dump()` on the job; the worker
-validates it again on arrival and saves it with the model. The OpenAPI document is
-generated from these same models (api/openapi.py), so the ranges below are the API's.
+validates it again on arrival, keeps the TrainSpec down to the last callback, and dumps it
+only where it is stored (the model record's `config`, the model's config.json). The
+OpenAPI document is generated from these same models (api/openapi.py), so the ranges below
+are the API's.
 """
 
 import secrets

@@ -35,9 +35,8 @@ _FIX = (
 )
 
 
-def prepare_text(text, preprocessing):
-    """Return `text` prepared as `preprocessing["mode"]` says."""
-    mode = preprocessing["mode"]
+def prepare_text(text, mode):
+    """Return `text` prepared in `mode` (a spec's `preprocessing.mode`)."""
     if mode == "raw":
         return text
     if mode == "tutorial":

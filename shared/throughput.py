@@ -13,6 +13,7 @@ to; with fewer than MIN_FIGURES it keeps the rule's constant. Plain Redis, no Te
 import statistics
 
 from shared.model_sizing import WIDE_COST, WIDE_UNITS
+from shared.specs import TrainSpec
 
 RECENT = 20  # figures kept per queue: the epochs of the last few jobs
 MIN_FIGURES = 3  # below this, one slow first epoch (tracing) would decide
@@ -26,16 +27,16 @@ _REFERENCE_TRAINING = {"batch_size": 64, "seq_length": 64}
 _UNITS_COST = {128: 1.0, WIDE_UNITS: WIDE_COST}  # time per character against 2x128
 
 
-def reference_chars_per_s(spec, targets_per_s):
+def reference_chars_per_s(spec: TrainSpec, targets_per_s):
     """The default 2x128 model's budgeted characters per second that an epoch of `spec`
     at `targets_per_s` stands for, or None when `spec` is not a shape the rule sizes."""
-    model, training = spec["model"], spec["training"]
-    if (spec["preprocessing"]["level"] != "char" or not targets_per_s
-            or model["units"] not in _UNITS_COST
-            or any(model[k] != v for k, v in _REFERENCE.items())
-            or any(training[k] != v for k, v in _REFERENCE_TRAINING.items())):
+    model, training = spec.model, spec.training
+    if (spec.preprocessing.level != "char" or not targets_per_s
+            or model.units not in _UNITS_COST
+            or any(getattr(model, k) != v for k, v in _REFERENCE.items())
+            or any(getattr(training, k) != v for k, v in _REFERENCE_TRAINING.items())):
         return None
-    return targets_per_s * _UNITS_COST[model["units"]] * TRAIN_SHARE
+    return targets_per_s * _UNITS_COST[model.units] * TRAIN_SHARE
 
 
 class Throughput:

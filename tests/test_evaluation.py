@@ -24,8 +24,7 @@ def loaded_model(vocab, seed=5):
     import keras
 
     keras.utils.set_random_seed(seed)
-    return LoadedModel(build_model(SPEC, vocab.size), vocab,
-                       {"architecture": "embedding_lstm"})
+    return LoadedModel(build_model(SPEC, vocab.size), vocab, SPEC)
 
 
 def keras_nats(loaded, text):

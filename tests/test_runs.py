@@ -23,7 +23,8 @@ from worker.training import TrainHooks, train
 
 def register(services, trained, spec, owner="alice"):
     """A model of `trained` registered as a training job does, under a job of its own."""
-    job = services.jobs.create("train", spec, owner, max_queued=100, corpus_id="cor_x")
+    job = services.jobs.create("train", spec.model_dump(), owner, max_queued=100,
+                               corpus_id="cor_x")
     attempt = services.jobs.start(job["id"], "w", 30_000)
     model_id = model_id_of(job["id"])
     with services.artifacts.scratch_dir() as directory:
@@ -31,7 +32,7 @@ def register(services, trained, spec, owner="alice"):
         services.artifacts.publish_model(model_id, attempt, directory)
     record = {"id": model_id, "owner": owner, "attempt": attempt, "job_id": job["id"],
               "corpus_id": "cor_x", "created_at": "2026-11-28T00:00:00.000Z",
-              "preset": "default", "config": spec, "vocab_size": trained.vocab.size,
+              "preset": "default", "config": spec.model_dump(), "vocab_size": trained.vocab.size,
               "alphabet": "".join(trained.vocab.tokens), "metrics": {}}
     assert services.jobs.succeed(job["id"], attempt, {"model_id": model_id}, model=record)
     return model_id
@@ -39,7 +40,7 @@ def register(services, trained, spec, owner="alice"):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    spec = resolve_train_spec("default", TINY_DEFAULT).model_dump()
+    spec = resolve_train_spec("default", TINY_DEFAULT)
     return spec, train(spec, TEXT, tmp_path_factory.mktemp("ckpt"), TrainHooks())
 
 
@@ -112,8 +113,11 @@ def test_a_job_the_broker_did_not_take_is_accepted_once_and_sent_later(settings,
 def test_progress_reports_send_a_progress_event_twice_a_second_at_most(services):
     from worker.runs import PROGRESS_EVENT_S, ProgressReporter
 
-    job = services.jobs.create("train", {}, "alice", max_queued=100, corpus_id="cor_x")
-    reporter = ProgressReporter(services, job, services.jobs.start(job["id"], "w", 30_000))
+    spec = resolve_train_spec("default", {})
+    job = services.jobs.create("train", spec.model_dump(), "alice", max_queued=100,
+                               corpus_id="cor_x")
+    reporter = ProgressReporter(services, job, services.jobs.start(job["id"], "w", 30_000),
+                                spec)
 
     def report(step):
         reporter.on_progress({"epoch": 1, "epochs": 1, "step": step, "steps": 100},

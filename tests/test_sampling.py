@@ -1,7 +1,6 @@
 """worker.sampling on tiny trained models: batching, determinism, stop strings, the
 stateful NumPy stepper matching a full forward pass, and word-level models."""
 
-import copy
 import json
 import math
 
@@ -9,7 +8,7 @@ import numpy as np
 import pytest
 
 from shared.errors import UnknownCharactersError
-from shared.specs import PRESETS
+from shared.specs import resolve_train_spec
 from worker.model_files import load_model, save_model
 from worker.sampling import StatefulStepper, TutorialWeights, generate, next_token_ids
 from worker.training import TrainHooks, train
@@ -20,12 +19,11 @@ TEXT = "the quick brown fox jumps over the lazy dog.\nhow vexingly quick daft ze
 
 def trained_and_saved(tmp_path_factory, architecture, preprocessing=None, epochs=1, **model):
     """The model directory of a tiny model trained on TEXT."""
-    spec = copy.deepcopy(PRESETS["default"])
-    spec["preset"] = "default"
-    spec["preprocessing"].update(preprocessing or {})
-    spec["model"].update(architecture=architecture, units=16, layers=2, embedding_dim=8,
-                         **model)
-    spec["training"].update(seq_length=12, batch_size=32, epochs=epochs)
+    spec = resolve_train_spec("default", {
+        "preprocessing": preprocessing or {},
+        "model": {"architecture": architecture, "units": 16, "layers": 2, "embedding_dim": 8,
+                  **model},
+        "training": {"seq_length": 12, "batch_size": 32, "epochs": epochs}})
     root = tmp_path_factory.mktemp(architecture)
     trained = train(spec, TEXT, root / "ckpt", TrainHooks())
     save_model(root / "model", trained, spec, {"job_id": "test"})
@@ -138,7 +136,7 @@ def test_stateful_stepper_matches_full_forward_pass(embedding_model):
 
 def test_tutorial_numpy_forward_matches_the_model(tutorial_model):
     model, vocab = tutorial_model.model, tutorial_model.vocab
-    seq_length = tutorial_model.config["seq_length"]
+    seq_length = tutorial_model.spec.training.seq_length
     windows = np.stack([vocab.encode(TEXT[i:i + seq_length]) for i in (0, 7, 30)])
     expected = np.log(np.asarray(model(windows, training=False)))  # (3, vocab)
     np.testing.assert_allclose(TutorialWeights(model).log_probs(windows), expected, atol=1e-4)

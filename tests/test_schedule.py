@@ -60,8 +60,8 @@ def test_the_time_budget_is_the_jobs_total_across_a_resume(tmp_path):
     state["seconds_spent"] = 28.0
     (tmp_path / "state.json").write_text(json.dumps(state))
 
-    spec["training"]["epochs"] = 10_000  # resumed for longer: only the budget stops it
-    resumed = train(spec, TEXT, tmp_path, TrainHooks(), resume=True)
+    longer = spec.with_training(epochs=10_000)  # resumed for longer: only the budget stops it
+    resumed = train(longer, TEXT, tmp_path, TrainHooks(), resume=True)
     assert resumed.stop_reason is StoppedReason.TIME_LIMIT
     # The attempt trains for what is left of the job's budget, not all of it again...
     train_s = sum(h["train_seconds"] for h in resumed.history[2:])
@@ -78,7 +78,7 @@ def test_averaged_weights_are_what_is_validated_and_saved(tmp_path):
     plain = train(spec, TEXT, tmp_path / "plain", TrainHooks())
     # An average that barely moves from the first step's weights: the model validated
     # and saved is then close to untrained, far worse than the weights as trained.
-    spec["training"]["ema_decay"] = 0.99999
+    spec = spec.with_training(ema_decay=0.99999)
     averaged = train(spec, TEXT, tmp_path / "averaged", TrainHooks())
     assert averaged.metrics["val_loss"] > plain.metrics["val_loss"] + 0.5
     assert averaged.metrics["val_loss"] == pytest.approx(math.log(averaged.vocab.size),
@@ -86,11 +86,11 @@ def test_averaged_weights_are_what_is_validated_and_saved(tmp_path):
     # The saved file holds those weights: its loss on the validation windows is the metric.
     save_model(tmp_path / "model", averaged, spec, {})
     loaded = load_model(tmp_path / "model")
-    training = spec["training"]
+    training = spec.training
     _, validation = make_datasets(
-        averaged.vocab.encode(TEXT), "embedding_lstm", seq_length=training["seq_length"],
-        batch_size=training["batch_size"], vocab_size=averaged.vocab.size,
-        validation_fraction=training["validation_fraction"], seed=training["seed"])
+        averaged.vocab.encode(TEXT), "embedding_lstm", seq_length=training.seq_length,
+        batch_size=training.batch_size, vocab_size=averaged.vocab.size,
+        validation_fraction=training.validation_fraction, seed=training.seed)
     losses = [keras.losses.sparse_categorical_crossentropy(y, loaded.model(x), from_logits=True)
               for x, y in (validation[i] for i in range(validation.num_batches))]
     loss = float(np.mean(np.concatenate([np.ravel(batch) for batch in losses])))

@@ -35,18 +35,18 @@ def stopwords_installed(monkeypatch):
 
 def test_raw_mode_returns_text_unchanged():
     text = "Hello,\r\n  World!\tÇa va?\n"
-    assert prepare_text(text, {"mode": "raw"}) == text
+    assert prepare_text(text, "raw") == text
 
 
 def test_tutorial_mode_lowercases_tokenizes_and_drops_stopwords(stopwords_installed):
     text = "The Monster, who was THERE... spoke: it's 1818!\nAnd so_on"
     # "the", "who", "was", "there", "it", "s", "and" are stopwords; \w+ keeps "so_on".
-    assert prepare_text(text, {"mode": "tutorial"}) == "monster spoke 1818 so_on"
+    assert prepare_text(text, "tutorial") == "monster spoke 1818 so_on"
 
 
 def test_tutorial_mode_at_word_level_is_the_tutorial_words(stopwords_installed):
     prepared = prepare_text("The Monster, who was THERE... spoke: it's 1818!\nAnd so_on",
-                            {"mode": "tutorial"})
+                            "tutorial")
     assert tokenize(prepared) == prepared.split(" ") == ["monster", "spoke", "1818", "so_on"]
     vocab = Vocab.from_text(prepared, "word", max_vocab=10)
     assert vocab.decode(vocab.encode(prepared)) == prepared
@@ -56,7 +56,7 @@ def test_tutorial_mode_on_frankenstein_matches_the_tutorial(stopwords_installed)
     if not FRANKENSTEIN.is_file():
         pytest.skip(f"{FRANKENSTEIN} is absent")
     text = FRANKENSTEIN.read_bytes().decode("cp1252").replace("\r\n", "\n")
-    prepared = prepare_text(text, {"mode": "tutorial"})
+    prepared = prepare_text(text, "tutorial")
     assert len(prepared) == 80_617
     assert len(set(prepared)) == 40
 
@@ -66,6 +66,6 @@ def test_missing_stopwords_raise_with_the_fix_named(monkeypatch, tmp_path):
     # The download server is outside the machine: fake it as unreachable, as it is here.
     monkeypatch.setattr(nltk, "download", lambda *args, **kwargs: False)
     with pytest.raises(NltkDataMissingError) as excinfo:
-        prepare_text("Some text", {"mode": "tutorial"})
+        prepare_text("Some text", "tutorial")
     assert "nltk.downloader stopwords" in excinfo.value.message
     assert "NLTK_DATA" in excinfo.value.message

@@ -1,6 +1,5 @@
 """worker.datasets, worker.training and worker.model_files on tiny models and texts."""
 
-import copy
 import json
 import math
 import time
@@ -9,7 +8,7 @@ import numpy as np
 import pytest
 
 from shared.errors import ArtifactMissingError, CorpusTooSmallError
-from shared.specs import PRESETS
+from shared.specs import TrainSpec, resolve_train_spec
 from worker.checkpoints import fingerprint
 from worker.datasets import make_datasets
 from worker.model_files import load_model, save_model
@@ -24,18 +23,18 @@ PROGRESS_KEYS = {"epoch", "epochs", "step", "steps", "fraction", "eta_seconds",
 METRIC_KEYS = {"loss", "val_loss", "bits_per_char"}
 
 
-def tiny_spec(architecture, **training):
-    """The default preset shrunk to a model that trains in a second or two."""
-    spec = copy.deepcopy(PRESETS["default"])
-    spec["preset"] = "default"
+def tiny_spec(architecture, *, model=None, preprocessing=None, **training):
+    """The default preset shrunk to a model that trains in a second or two, as a TrainSpec;
+    `model` and `preprocessing` change fields of those sections, the keywords training's."""
     if architecture == "embedding_lstm":
-        spec["model"].update(units=16, layers=1, embedding_dim=8)
-        spec["training"].update(seq_length=16, batch_size=8, epochs=2)
+        tiny = {"model": {"units": 16, "layers": 1, "embedding_dim": 8},
+                "training": {"seq_length": 16, "batch_size": 8, "epochs": 2}}
     else:
-        spec["model"].update(architecture="tutorial", units=8, layers=2, dropout=0.2)
-        spec["training"].update(seq_length=10, batch_size=64, epochs=2)
-    spec["training"].update(training)
-    return spec
+        tiny = {"model": {"architecture": "tutorial", "units": 8, "layers": 2, "dropout": 0.2},
+                "training": {"seq_length": 10, "batch_size": 64, "epochs": 2}}
+    return resolve_train_spec("default", {"preprocessing": preprocessing or {},
+                                          "model": {**tiny["model"], **(model or {})},
+                                          "training": {**tiny["training"], **training}})
 
 
 class Recorder:
@@ -101,10 +100,12 @@ def test_embedding_lstm_trains_reports_checkpoints_and_saves(tmp_path):
     save_model(tmp_path / "models" / "m1", trained, spec, {"job_id": "j1"})
     loaded = load_model(tmp_path / "models" / "m1")
     assert loaded.vocab.tokens == trained.vocab.tokens
-    assert loaded.config["architecture"] == "embedding_lstm"
-    assert loaded.config["vocab_size"] == trained.vocab.size
-    assert loaded.config["lineage"] == {"job_id": "j1"}
-    assert loaded.config["training"] == spec["training"]
+    assert isinstance(loaded.spec, TrainSpec) and loaded.spec == spec
+    config = json.loads((tmp_path / "models" / "m1" / "config.json").read_text())
+    assert config["architecture"] == "embedding_lstm"
+    assert config["vocab_size"] == trained.vocab.size
+    assert config["lineage"] == {"job_id": "j1"}
+    assert config["training"] == spec.training.model_dump()
     ids = trained.vocab.encode(TEXT[:40])[None, :]
     np.testing.assert_allclose(loaded.model(ids, training=False),
                                trained.model(ids, training=False), atol=1e-6)
@@ -129,7 +130,18 @@ def test_tutorial_trains_without_validation(tmp_path):
     assert float(np.sum(probs)) == pytest.approx(1.0, abs=1e-5)
 
     save_model(tmp_path / "m", trained, spec, {})
-    assert load_model(tmp_path / "m").config["output"].startswith("softmax")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["output"].startswith("softmax")
+    # A model saved before word level existed: no level, no max_vocab; a character model.
+    del config["preprocessing"]["level"], config["preprocessing"]["max_vocab"]
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    assert load_model(tmp_path / "m").spec == spec
+
+
+def test_train_takes_the_validated_spec_not_a_dict(tmp_path):
+    # A stored spec is validated once, where it is read: train() never sees the dict.
+    with pytest.raises(TypeError, match="TrainSpec"):
+        train(tiny_spec("embedding_lstm").model_dump(), TEXT, tmp_path, TrainHooks())
 
 
 def test_should_stop_ends_training_within_the_first_epoch(tmp_path):
@@ -158,15 +170,12 @@ def test_resumed_run_matches_the_uninterrupted_one(tmp_path):
     # state must resume too; dropout on, so must the dropout masks. (Without dropout it
     # passes as well, but adds 15 s and covers nothing this run does not: weights, Adam's
     # state and data order are checked here too.)
-    spec = tiny_spec("embedding_lstm", epochs=4, lr_decay=0.7, patience=3,
-                     lr_schedule="epoch_decay")
-    spec["model"]["dropout"] = 0.3
+    spec = tiny_spec("embedding_lstm", model={"dropout": 0.3}, epochs=4, lr_decay=0.7,
+                     patience=3, lr_schedule="epoch_decay")
     whole = train(spec, TEXT, tmp_path / "a", TrainHooks())
 
     # Two epochs, then the same checkpoint resumed to four (epochs may change on resume).
-    half = copy.deepcopy(spec)
-    half["training"]["epochs"] = 2
-    train(half, TEXT, tmp_path / "b", TrainHooks())
+    train(spec.with_training(epochs=2), TEXT, tmp_path / "b", TrainHooks())
     recorder = Recorder()
     resumed = train(spec, TEXT, tmp_path / "b", recorder.hooks(), resume=True)
 
@@ -306,8 +315,7 @@ def test_the_eta_is_blank_until_timed_and_never_past_the_time_budget(tmp_path):
 
 
 def test_an_all_stopword_text_is_too_small_not_an_internal_error(tmp_path):
-    spec = tiny_spec("tutorial")
-    spec["preprocessing"]["mode"] = "tutorial"
+    spec = tiny_spec("tutorial", preprocessing={"mode": "tutorial"})
     with pytest.raises(CorpusTooSmallError, match="empty once prepared"):
         train(spec, "The and of a to in is it. " * 50, tmp_path, TrainHooks())
 
@@ -315,7 +323,6 @@ def test_an_all_stopword_text_is_too_small_not_an_internal_error(tmp_path):
 def test_the_default_model_can_use_the_fused_cudnn_kernel_on_a_gpu():
     """Keras runs an LSTM layer with cuDNN only with these settings (keras.layers.LSTM's
     documentation); a GPU worker trains the saved model's own layers."""
-    from shared.specs import resolve_train_spec
     from worker.models import build_model
 
     spec = resolve_train_spec("default", {})

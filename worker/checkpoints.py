@@ -32,13 +32,14 @@ import keras
 
 from shared.checkpoint_store import CheckpointStore
 from shared.errors import ArtifactMissingError
+from shared.specs import TrainSpec
 
 log = logging.getLogger(__name__)
 
 STATE_FORMAT = 2  # bump when state.json's keys or meaning change (2: epoch files)
 # Training fields a resumed run may change: they decide when to stop, not what each epoch
 # does (train to 4 epochs, then resume the same checkpoint to 10).
-RESUMABLE_CHANGES = ("epochs", "max_seconds", "patience")
+RESUMABLE_CHANGES = {"epochs", "max_seconds", "patience"}
 
 _EPOCH_FILE = re.compile(r"^epoch-(\d{4,})-a(\d+)\.keras$")
 
@@ -55,12 +56,12 @@ def as_checkpoint_store(target):
     return CheckpointStore.in_directory(Path(target))
 
 
-def fingerprint(spec, text):
+def fingerprint(spec: TrainSpec, text):
     """What must not change between a checkpoint and the run that resumes it."""
-    training = {k: v for k, v in spec["training"].items() if k not in RESUMABLE_CHANGES}
     digest = hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
-    identity = {"preprocessing": spec["preprocessing"], "model": spec["model"],
-                "training": training, "text_sha256": digest}
+    identity = {**spec.model_dump(include={"preprocessing", "model"}),
+                "training": spec.training.model_dump(exclude=RESUMABLE_CHANGES),
+                "text_sha256": digest}
     return json.loads(json.dumps(identity))  # as it reads back from state.json
 
 

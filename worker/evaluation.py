@@ -42,7 +42,7 @@ def score_text(loaded, text, check=None):
     """The evaluation row of `loaded` (a LoadedModel) on `text`, prepared as its corpus
     was: bits per char and per token, what was scored, what was out of the vocabulary.
     `check()` runs between chunks and may raise to stop (a cancelled job, a time limit)."""
-    if loaded.config["architecture"] != EMBEDDING_LSTM:
+    if loaded.spec.model.architecture != EMBEDDING_LSTM:
         raise ValueError("only embedding_lstm models are scored (see the module docstring)")
     vocab = loaded.vocab
     if vocab.level == CHAR:

@@ -2,14 +2,15 @@
 
     model.keras    the Keras model (architecture + weights); input token ids (batch, time)
     vocab.json     the tokens in id order (worker.vocab.Vocab.to_json): characters or words,
-                   as config.json's preprocessing.level says (absent: characters)
-    config.json    the spec it was trained with, what its input and output mean, lineage
+                   as config.json's preprocessing.level says
+    config.json    the spec it was trained with (TrainSpec.model_dump()), what its input
+                   and output mean, lineage
     metrics.json   final metrics and the per-epoch history
 
 save_model writes them into a private scratch directory, which the artifact store then
 publishes (shared/artifacts.py: publish_model, and local_model_dir for the way back); the
 store, not this module, makes sure no reader sees a model half written. Loading uses Keras
-safe mode: no pickled code.
+safe mode: no pickled code, and reads the spec back as a TrainSpec.
 """
 
 import json
@@ -21,8 +22,9 @@ import keras
 from shared.artifacts import MODEL_FILES
 from shared.errors import ArtifactMissingError
 from shared.json_values import finite
+from shared.specs import TrainSpec
 from worker.models import INPUT_DESCRIPTION, OUTPUT_DESCRIPTION
-from worker.vocab import CHAR, Vocab
+from worker.vocab import Vocab
 
 FORMAT = 1  # bump when the layout or the meaning of config.json changes
 FILES = MODEL_FILES  # model.keras, vocab.json, config.json, metrics.json
@@ -32,20 +34,21 @@ FILES = MODEL_FILES  # model.keras, vocab.json, config.json, metrics.json
 class LoadedModel:
     model: keras.Model
     vocab: Vocab
-    config: dict  # config.json as written by save_model
+    spec: TrainSpec  # the spec it was trained with
 
 
-def save_model(model_dir, trained, spec, lineage):
+def save_model(model_dir, trained, spec: TrainSpec, lineage):
     """Write `trained` (a worker.training.TrainedModel) into the local directory `model_dir`."""
-    architecture = spec["model"]["architecture"]
+    architecture = spec.model.architecture
     config = {
-        **spec,
+        **spec.model_dump(),
         "format": FORMAT,
+        # The rest is for a reader of the file; load_model reads back only the spec.
         "architecture": architecture,
         "input": INPUT_DESCRIPTION,
         "output": OUTPUT_DESCRIPTION[architecture],
         "vocab_size": trained.vocab.size,
-        "seq_length": spec["training"]["seq_length"],
+        "seq_length": spec.training.seq_length,
         "lineage": lineage,
     }
     metrics = {**trained.metrics, "stop_reason": trained.stop_reason.value,
@@ -66,11 +69,12 @@ def load_model(model_dir):
         raise ArtifactMissingError(
             f"model directory {model_dir.name} lacks {', '.join(missing)}")
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    level = config.get("preprocessing", {}).get("level", CHAR)  # older models: char only
+    spec = TrainSpec.model_validate({name: value for name, value in config.items()
+                                     if name in TrainSpec.model_fields})
     tokens = json.loads((model_dir / "vocab.json").read_text(encoding="utf-8"))
-    vocab = Vocab.from_json(tokens, level)
+    vocab = Vocab.from_json(tokens, spec.preprocessing.level)
     model = keras.saving.load_model(model_dir / "model.keras", safe_mode=True, compile=False)
-    return LoadedModel(model=model, vocab=vocab, config=config)
+    return LoadedModel(model=model, vocab=vocab, spec=spec)
 
 
 def _dumps(obj):

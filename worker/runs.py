@@ -62,7 +62,7 @@ class ProgressReporter:
     has every epoch once.
     """
 
-    def __init__(self, svc, job, attempt):
+    def __init__(self, svc, job, attempt, spec: TrainSpec):
         self.jobs = svc.jobs
         self.metrics = svc.metrics
         self.webhooks = svc.webhooks
@@ -70,6 +70,7 @@ class ProgressReporter:
         self.job = job
         self.job_id = job["id"]
         self.attempt = attempt
+        self.spec = spec
         self.unsent = []  # (event type, data, epoch) that Redis did not take yet
         self.last_epoch_end = time.monotonic()
         self.next_progress_event = 0.0  # monotonic time; the first report sends one
@@ -105,7 +106,7 @@ class ProgressReporter:
 
     def _record_throughput(self, metrics):
         """This host's speed, for the sizing rule of later jobs on this queue."""
-        figure = reference_chars_per_s(self.job["spec"], metrics.get("targets_per_s"))
+        figure = reference_chars_per_s(self.spec, metrics.get("targets_per_s"))
         if figure is None:
             return
         try:
@@ -168,13 +169,13 @@ def _fmt(value):
 
 def run_training(svc, job, lease):
     job_id = job["id"]
-    spec = TrainSpec.model_validate(job["spec"]).model_dump()
+    spec = TrainSpec.model_validate(job["spec"])  # typed from here to the last callback
     corpus = svc.corpora.get(job["corpus_id"])
     text = svc.artifacts.read_corpus(corpus["sha256"])
     init = None
     if job.get("init_from_model"):
         init = model_loader(svc)(job["init_from_model"])
-    reporter = ProgressReporter(svc, job, lease.attempt)
+    reporter = ProgressReporter(svc, job, lease.attempt, spec)
     pruning = PruneTrial(svc, job) if job.get("sweep_id") else None
     hooks = TrainHooks(on_progress=reporter.on_progress, on_epoch_end=reporter.on_epoch_end,
                        on_resume=reporter.on_resume, should_stop=_stop_if_lost(lease),
@@ -224,8 +225,8 @@ def run_training(svc, job, lease):
         "owner": job["owner"],
         **lineage,
         "created_at": utc_now_iso(),
-        "preset": spec["preset"],
-        "config": spec,
+        "preset": spec.preset,
+        "config": spec.model_dump(),
         "vocab_size": trained.vocab.size,
         "alphabet": "".join(trained.vocab.tokens) if trained.vocab.level == CHAR else None,
         "metrics": trained.metrics,
@@ -251,7 +252,7 @@ def run_generation(svc, job, lease, cache):
     loaded = cache.get(spec.model_id)
     # The prompt is prepared as the model's corpus was (lowercased, stopwords removed for
     # tutorial preprocessing); every sample begins with it.
-    prompt = prepare_text(spec.prompt, loaded.config["preprocessing"]) if spec.prompt else ""
+    prompt = prepare_text(spec.prompt, loaded.spec.preprocessing.mode) if spec.prompt else ""
     check = _within_limits(svc, lease, "generation", "ask for fewer tokens or samples")
     stream = TextStream(loaded.vocab, prompt, spec.stop,
                         spec.num_samples * len(spec.temperatures), spec.length,
@@ -303,20 +304,20 @@ def _within_limits(svc, lease, what, advice):
 def run_evaluation(svc, job, lease, cache):
     """Score each model of the spec on its text (worker/evaluation.py): the result is the
     table, small enough for the record."""
-    spec = EvaluateSpec.model_validate(job["spec"]).model_dump()
+    spec = EvaluateSpec.model_validate(job["spec"])
     corpus = None
-    text = spec["text"]
-    if spec["corpus_id"] is not None:
-        corpus = svc.corpora.get(spec["corpus_id"])
+    text = spec.text
+    if spec.corpus_id is not None:
+        corpus = svc.corpora.get(spec.corpus_id)
         text = svc.artifacts.read_corpus(corpus["sha256"])
-        if spec["part"] == "held_out":
-            text = text[tail_start(len(text), spec["holdout_fraction"]):]
+        if spec.part == "held_out":
+            text = text[tail_start(len(text), spec.holdout_fraction):]
     check = _within_limits(svc, lease, "evaluation", "evaluate fewer models or a shorter text")
     rows = []
     try:
-        for model_id in spec["model_ids"]:
+        for model_id in spec.model_ids:
             loaded = cache.get(model_id)
-            row = score_text(loaded, prepare_text(text, loaded.config["preprocessing"]), check)
+            row = score_text(loaded, prepare_text(text, loaded.spec.preprocessing.mode), check)
             rows.append({"model_id": model_id, **row, "overlaps_training": overlaps_training(
                 svc.models.get(model_id), corpus, spec)})
     except _NoLongerOurs:

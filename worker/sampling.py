@@ -57,13 +57,13 @@ def generate(loaded, *, prompt="", length=200, temperature=1.0, top_k=0, top_p=1
     vocab = loaded.vocab
     rng = np.random.default_rng(seed)
     prompt_ids = vocab.encode(prompt)
-    if loaded.config["architecture"] == EMBEDDING_LSTM:
+    if loaded.spec.model.architecture == EMBEDDING_LSTM:
         stepper = StatefulStepper(loaded.model, num_samples)
         if len(prompt_ids) == 0:
             prompt_ids = np.array([start_token_id(vocab)], dtype=np.int32)
         scores = stepper.feed(np.tile(prompt_ids, (num_samples, 1)))
     else:
-        stepper = WindowStepper(loaded.model, loaded.config["seq_length"], num_samples,
+        stepper = WindowStepper(loaded.model, loaded.spec.training.seq_length, num_samples,
                                 pad_id=_first_known(vocab, (PAD_TOKEN,)))
         scores = stepper.start(prompt_ids)
 

@@ -23,6 +23,7 @@ import keras
 
 from shared.errors import CorpusTooSmallError
 from shared.jobs import StoppedReason
+from shared.specs import TrainingSpec, TrainSpec
 from shared.textprep import prepare_text
 from worker.callbacks import (EarlyStop, EpochSeeds, LearningRateDecay, Progress, Stop,
                               epoch_metrics, patience_spent, perplexity)
@@ -70,7 +71,8 @@ class TrainedModel:
     stop_reason: StoppedReason = StoppedReason.EPOCHS_DONE
 
 
-def train(spec, text, checkpoint_dir, hooks, *, resume=False, init=None):
+def train(spec: TrainSpec, text, checkpoint_dir, hooks: TrainHooks, *, resume=False,
+          init: LoadedModel | None = None):
     """Train the model `spec` describes on `text`; checkpoints go to `checkpoint_dir`, a
     shared.checkpoint_store.CheckpointStore or a local directory.
 
@@ -81,24 +83,24 @@ def train(spec, text, checkpoint_dir, hooks, *, resume=False, init=None):
     val_loss, or loss without validation). Raises NltkDataMissingError, CorpusTooSmallError
     or UnknownCharactersError (text outside `init`'s vocabulary) before training starts.
     """
-    training = spec["training"]
-    preprocessing = spec["preprocessing"]
-    architecture = spec["model"]["architecture"]
-    seq_length = training["seq_length"]
-    level = preprocessing.get("level", CHAR)  # specs from before word level have none
+    if not isinstance(spec, TrainSpec):  # a stored dict is validated once, by the caller
+        raise TypeError(f"train() takes a TrainSpec, not a {type(spec).__name__}")
+    training = spec.training
+    architecture = spec.model.architecture
+    level = spec.preprocessing.level
 
     checkpoints = as_checkpoint_store(checkpoint_dir)
     identity = fingerprint(spec, text)
-    text = prepare_text(text, preprocessing)
+    text = prepare_text(text, spec.preprocessing.mode)
     if not text:
         raise CorpusTooSmallError("the text is empty once prepared (tutorial preprocessing "
                                   "removes stopwords and punctuation: nothing was left)")
     vocab = init.vocab if init is not None else Vocab.from_text(
-        text, level, preprocessing.get("max_vocab"))
+        text, level, spec.preprocessing.max_vocab)
     ids = vocab.encode(text)
     unit = "characters" if level == CHAR else "tokens"
     tokens_per_char = None if level == CHAR else _tokens_per_char(
-        text, len(ids), training["validation_fraction"])
+        text, len(ids), training.validation_fraction)
 
     configure_tensorflow()
     resumed = None
@@ -106,9 +108,9 @@ def train(spec, text, checkpoint_dir, hooks, *, resume=False, init=None):
         resumed = load_checkpoint(checkpoints, identity, lambda: _compiled(spec, vocab))
     initial_epoch = 0 if resumed is None else resumed.epoch
     train_data, val_data = make_datasets(
-        ids, architecture, seq_length=seq_length, batch_size=training["batch_size"],
-        vocab_size=vocab.size, validation_fraction=training["validation_fraction"],
-        seed=training["seed"], first_epoch=initial_epoch, unit=unit)
+        ids, architecture, seq_length=training.seq_length, batch_size=training.batch_size,
+        vocab_size=vocab.size, validation_fraction=training.validation_fraction,
+        seed=training.seed, first_epoch=initial_epoch, unit=unit)
     model = _compiled(spec, vocab) if resumed is None else resumed.model
     if resumed is None and init is not None:
         model.set_weights(init.model.get_weights())
@@ -119,9 +121,9 @@ def train(spec, text, checkpoint_dir, hooks, *, resume=False, init=None):
         hooks.on_resume(resumed.epoch, resumed.history)
 
     monitor = "val_loss" if val_data is not None else "loss"
-    budget = Budget(training["max_seconds"], 0.0 if resumed is None else resumed.seconds_spent)
+    budget = Budget(training.max_seconds, 0.0 if resumed is None else resumed.seconds_spent)
     stop = Stop(hooks.should_stop, budget)
-    progress = Progress(hooks, training["epochs"], steps, level,
+    progress = Progress(hooks, training.epochs, steps, level,
                         history=[] if resumed is None else resumed.history,
                         sample=_epoch_sampler(spec, vocab, hooks.sample_length),
                         targets_per_step=targets_per_step(spec),
@@ -130,24 +132,24 @@ def train(spec, text, checkpoint_dir, hooks, *, resume=False, init=None):
                             progress.history, resumed, fence=hooks.should_stop,
                             seconds_spent=budget.spent)
     callbacks = [stop, *_schedule(training, budget, steps, initial_epoch), progress,
-                 checkpoint, EpochSeeds(training["seed"])]
-    if training["ema_decay"] is not None:
+                 checkpoint, EpochSeeds(training.seed)]
+    if training.ema_decay is not None:
         # Before Progress and Checkpoint: they sample and keep the averaged weights.
         callbacks.insert(1, AveragedWeights(swapped=resumed is not None))
     early = None
-    if training["patience"] is not None:
-        early = EarlyStop(checkpoint, training["patience"])
+    if training.patience is not None:
+        early = EarlyStop(checkpoint, training.patience)
         callbacks.append(early)
     callbacks += hooks.callbacks
 
     # A resumed run may have nothing left to do: all epochs run, patience or time spent.
-    stopped_early = patience_spent(initial_epoch, checkpoint.best_epoch, training["patience"])
+    stopped_early = patience_spent(initial_epoch, checkpoint.best_epoch, training.patience)
     if budget.spent_out():
         stop.reason = StoppedReason.TIME_LIMIT
-    elif initial_epoch < training["epochs"] and not stopped_early:
+    elif initial_epoch < training.epochs and not stopped_early:
         # The training data is an endless stream of epochs (see worker.datasets), so Keras
         # is told where an epoch ends and must not reorder its batches.
-        model.fit(train_data, validation_data=val_data, epochs=training["epochs"],
+        model.fit(train_data, validation_data=val_data, epochs=training.epochs,
                   initial_epoch=initial_epoch, steps_per_epoch=steps, shuffle=False,
                   callbacks=callbacks, verbose=0)
 
@@ -183,63 +185,60 @@ def _tokens_per_char(text, n_tokens, validation_fraction):
     return split / max(split_char, 1), validation
 
 
-def targets_per_step(spec):
+def targets_per_step(spec: TrainSpec):
     """Tokens the loss is computed on per batch: one per window for the tutorial's model,
     one per position for ours."""
-    batch, seq_length = spec["training"]["batch_size"], spec["training"]["seq_length"]
-    return batch if spec["model"]["architecture"] == TUTORIAL else batch * seq_length
+    batch, seq_length = spec.training.batch_size, spec.training.seq_length
+    return batch if spec.model.architecture == TUTORIAL else batch * seq_length
 
 
 # Epoch-end samples show how the model learns: warm enough to vary, cool enough to read.
 _EPOCH_SAMPLE_TEMPERATURE = 0.8
 
 
-def _epoch_sampler(spec, vocab, length):
+def _epoch_sampler(spec: TrainSpec, vocab, length):
     """model -> a short sample of its text now, or None when `length` is 0."""
     if not length:
         return None
-    config = {"architecture": spec["model"]["architecture"],
-              "seq_length": spec["training"]["seq_length"]}
 
     def sample(model):
-        [text] = sample_now(LoadedModel(model, vocab, config), length=length,
-                            temperature=_EPOCH_SAMPLE_TEMPERATURE,
-                            seed=spec["training"]["seed"])
+        [text] = sample_now(LoadedModel(model, vocab, spec), length=length,
+                            temperature=_EPOCH_SAMPLE_TEMPERATURE, seed=spec.training.seed)
         return text
     return sample
 
 
-def _schedule(training, budget, steps, initial_epoch):
+def _schedule(training: TrainingSpec, budget, steps, initial_epoch):
     """The learning-rate callback the spec's `lr_schedule` names, or none (a constant)."""
-    if training["lr_schedule"] == "budget":
-        return [BudgetSchedule(training["learning_rate"], budget,
-                               total_steps=training["epochs"] * steps,
+    if training.lr_schedule == "budget":
+        return [BudgetSchedule(training.learning_rate, budget,
+                               total_steps=training.epochs * steps,
                                first_step=initial_epoch * steps,
-                               warmup_steps=training["warmup_steps"],
-                               cooldown_fraction=training["cooldown_fraction"])]
-    if training["lr_decay"] != 1.0:
-        return [LearningRateDecay(training["learning_rate"], training["lr_decay"])]
+                               warmup_steps=training.warmup_steps,
+                               cooldown_fraction=training.cooldown_fraction)]
+    if training.lr_decay != 1.0:
+        return [LearningRateDecay(training.learning_rate, training.lr_decay)]
     return []
 
 
-def _compiled(spec, vocab):
+def _compiled(spec: TrainSpec, vocab):
     """The model `spec` describes, freshly initialized from the spec's seed and compiled.
 
     A resumed run builds the same and loads the checkpoint into it, so both compile here.
     """
-    training = spec["training"]
-    keras.utils.set_random_seed(training["seed"])
+    training = spec.training
+    keras.utils.set_random_seed(training.seed)
     model = build_model(spec, vocab.size)
-    if spec["model"]["architecture"] == TUTORIAL:
+    if spec.model.architecture == TUTORIAL:
         loss = keras.losses.CategoricalCrossentropy()  # softmax output, one-hot targets
     else:
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=training["learning_rate"],
-                                        clipnorm=training["clip_norm"],
-                                        use_ema=training["ema_decay"] is not None,
+        optimizer=keras.optimizers.Adam(learning_rate=training.learning_rate,
+                                        clipnorm=training.clip_norm,
+                                        use_ema=training.ema_decay is not None,
                                         # unused without use_ema
-                                        ema_momentum=training["ema_decay"] or 0.0),
+                                        ema_momentum=training.ema_decay or 0.0),
         loss=loss,
     )
     return model
