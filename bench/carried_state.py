@@ -30,9 +30,9 @@ from worker.vocab import Vocab
 def stateful_copy(model_spec, vocab_size, batch):
     """The preset's layers with a fixed batch and `stateful=True` (state kept across calls)."""
     ids = keras.Input(batch_shape=(batch, None), dtype="int32")
-    x = keras.layers.Embedding(vocab_size, model_spec["embedding_dim"], name="embedding")(ids)
-    for i in range(1, model_spec["layers"] + 1):
-        x = keras.layers.LSTM(model_spec["units"], return_sequences=True, stateful=True,
+    x = keras.layers.Embedding(vocab_size, model_spec.embedding_dim, name="embedding")(ids)
+    for i in range(1, model_spec.layers + 1):
+        x = keras.layers.LSTM(model_spec.units, return_sequences=True, stateful=True,
                               name=f"lstm_{i}")(x)
     return keras.Model(ids, keras.layers.Dense(vocab_size, name="head")(x))
 
@@ -45,19 +45,19 @@ def reset(model):
 
 def train_carried(spec, ids, vocab_size, budget_s):
     """Train with the state carried; returns (the trained weights, steps)."""
-    training = spec["training"]
-    batch, window = training["batch_size"], training["seq_length"]
-    keras.utils.set_random_seed(training["seed"])
-    model = stateful_copy(spec["model"], vocab_size, batch)
-    model.compile(optimizer=keras.optimizers.Adam(training["learning_rate"],
-                                                  clipnorm=training["clip_norm"]),
+    training = spec.training
+    batch, window = training.batch_size, training.seq_length
+    keras.utils.set_random_seed(training.seed)
+    model = stateful_copy(spec.model, vocab_size, batch)
+    model.compile(optimizer=keras.optimizers.Adam(training.learning_rate,
+                                                  clipnorm=training.clip_norm),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     stream = len(ids) // batch
     streams = ids[:stream * batch].reshape(batch, stream)
-    rng = np.random.default_rng(training["seed"])
-    schedule = BudgetSchedule(training["learning_rate"], None, total_steps=10**9,
-                              first_step=0, warmup_steps=training["warmup_steps"],
-                              cooldown_fraction=training["cooldown_fraction"])
+    rng = np.random.default_rng(training.seed)
+    schedule = BudgetSchedule(training.learning_rate, None, total_steps=10**9,
+                              first_step=0, warmup_steps=training.warmup_steps,
+                              cooldown_fraction=training.cooldown_fraction)
     started, step = time.monotonic(), 0
     while time.monotonic() - started < budget_s:
         reset(model)
@@ -75,20 +75,20 @@ def train_carried(spec, ids, vocab_size, budget_s):
 
 def zero_state_loss(spec, weights, ids, vocab_size):
     """The product's validation loss: windows of the held-out tenth, each from zero."""
-    training = spec["training"]
+    training = spec.training
     model = build_model(spec, vocab_size)
     model.set_weights(weights)
     model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    _, validation = make_datasets(ids, "embedding_lstm", seq_length=training["seq_length"],
-                                  batch_size=training["batch_size"], vocab_size=vocab_size,
-                                  validation_fraction=training["validation_fraction"],
-                                  seed=training["seed"])
+    _, validation = make_datasets(ids, "embedding_lstm", seq_length=training.seq_length,
+                                  batch_size=training.batch_size, vocab_size=vocab_size,
+                                  validation_fraction=training.validation_fraction,
+                                  seed=training.seed)
     return model.evaluate(validation, verbose=0)
 
 
 def carried_loss(spec, weights, val_ids, vocab_size, chunk=256):
     """Mean loss over the held-out text read once, start to end, the state carried."""
-    model = stateful_copy(spec["model"], vocab_size, batch=1)
+    model = stateful_copy(spec.model, vocab_size, batch=1)
     model.set_weights(weights)
     total, count = 0.0, 0
     for start in range(0, len(val_ids) - 1, chunk):
@@ -108,7 +108,7 @@ def main():
     spec = spec_from("default")
     vocab = Vocab.from_text(text)
     ids = vocab.encode(text)
-    n_val = int(len(ids) * spec["training"]["validation_fraction"])
+    n_val = int(len(ids) * spec.training.validation_fraction)
     train_ids, val_ids = ids[:len(ids) - n_val], ids[len(ids) - n_val:]
     print(f"{'recipe':<16} {'budget s':>8} {'steps':>6} {'zero-state val':>15} "
           f"{'carried val':>12}")

@@ -5,7 +5,6 @@ Benchmarks print figures; they are not tests. Run them on a quiet machine, one a
 `.venv/bin/python -m bench.quality_per_minute`.
 """
 
-import copy
 import os
 import resource
 import tempfile
@@ -21,7 +20,7 @@ if "NLTK_DATA" not in os.environ and (HANDOUTS / "nltk_data").is_dir():
     os.environ["NLTK_DATA"] = str(HANDOUTS / "nltk_data")
 
 from shared.corpus_text import decode_corpus  # noqa: E402
-from shared.specs import PRESETS  # noqa: E402
+from shared.specs import resolve_train_spec  # noqa: E402
 from worker.training import TrainHooks, targets_per_step, train  # noqa: E402
 
 
@@ -34,12 +33,8 @@ def corpus(name):
 
 
 def spec_from(preset, **sections):
-    """A full spec: `preset` with each section's dict of overrides applied."""
-    spec = copy.deepcopy(PRESETS[preset])
-    spec["preset"] = preset
-    for section, overrides in sections.items():
-        spec[section].update(overrides)
-    return spec
+    """A TrainSpec: `preset` with each section's dict of overrides applied."""
+    return resolve_train_spec(preset, sections)
 
 
 @dataclass

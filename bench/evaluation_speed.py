@@ -23,15 +23,14 @@ def main():
     text = corpus("frankenstein-2.txt")
     spec = spec_from("default", training={"max_seconds": TRAIN_S})
     run = timed_train(spec, text)
-    loaded = LoadedModel(run.trained.model, run.trained.vocab,
-                         {"architecture": "embedding_lstm", **spec})
+    loaded = LoadedModel(run.trained.model, run.trained.vocab, spec)
     times = []
     for _ in range(ROUNDS):
         started = time.monotonic()
         row = score_text(loaded, text)
         times.append(time.monotonic() - started)
     wall_s = statistics.median(times)
-    fraction = spec["training"]["validation_fraction"]
+    fraction = spec.training.validation_fraction
     tail = score_text(loaded, text[tail_start(len(text), fraction):])
     print(f"whole book: {len(text):,} chars ({row['chars_scored']:,} scored, "
           f"{row['oov_count']} out of vocabulary) in {wall_s:.2f} s "

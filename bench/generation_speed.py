@@ -62,18 +62,17 @@ def report(name, loaded, prompt, takes_last_position, chars_per_stream):
 def main():
     print(f"median of {ROUNDS} runs per figure")
     shakespeare = corpus("tinyshakespeare.txt")
-    run = timed_train(spec_from("default", training={"max_seconds": 15}), shakespeare)
-    config = {"architecture": "embedding_lstm", "seq_length": 64}
+    spec = spec_from("default", training={"max_seconds": 15})
+    run = timed_train(spec, shakespeare)
     report("default preset (embedding LSTM 2x128)",
-           LoadedModel(run.trained.model, run.trained.vocab, config), shakespeare[:300], True,
+           LoadedModel(run.trained.model, run.trained.vocab, spec), shakespeare[:300], True,
            {1: 3000, 8: 1000, 32: 500, 64: 300})
 
     frankenstein = corpus("frankenstein-2.txt")
-    run = timed_train(spec_from("seed", training={"max_seconds": 15, "epochs": 1}),
-                      frankenstein)
-    config = {"architecture": "tutorial", "seq_length": TUTORIAL_WINDOW}
+    spec = spec_from("seed", training={"max_seconds": 15, "epochs": 1})
+    run = timed_train(spec, frankenstein)
     report("seed preset (tutorial LSTM 256-256-128)",
-           LoadedModel(run.trained.model, run.trained.vocab, config),
+           LoadedModel(run.trained.model, run.trained.vocab, spec),
            "it was on a dreary night of november that i beheld the accomplishment of my "
            "toils with an anxiety that almost amounted to agony", False,
            {1: 60, 8: 20, 32: 8, 64: 5})

@@ -44,9 +44,9 @@ def run_side(side, steps):
     text = corpus("frankenstein-2.txt")
     if side == "plain":
         from bench import plain_tutorial
-        from worker.textprep import prepare_text
+        from shared.textprep import prepare_text
 
-        ends = plain_tutorial.step_end_times(prepare_text(text, {"mode": "tutorial"}), steps)
+        ends = plain_tutorial.step_end_times(prepare_text(text, "tutorial"), steps)
     else:
         ends = seed_step_end_times(text, steps)
     print(json.dumps(ends))

@@ -67,11 +67,11 @@ def main():
         text = text_of(size_name, args.text_file)
         _, fixed = run(text, budget, sized=False)
         spec, sized = run(text, budget, sized=True, wide=args.wide)
-        model = spec["model"]
+        model = spec.model
         print(f"{size_name:>6} {budget:>8.0f} {fixed.val_loss:>10.3f} {sized.val_loss:>10.3f} "
               f"{fixed.target_chars / 1e6:>9.1f}M {sized.target_chars / 1e6:>9.1f}M  "
-              f"{model['layers']}x{model['units']} dropout {model['dropout']} "
-              f"lr {spec['training']['learning_rate']:g}", flush=True)
+              f"{model.layers}x{model.units} dropout {model.dropout} "
+              f"lr {spec.training.learning_rate:g}", flush=True)
 
 
 if __name__ == "__main__":

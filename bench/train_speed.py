@@ -61,15 +61,15 @@ def measure(name):
     tf.config.threading.set_intra_op_parallelism_threads(intra)
     tf.config.threading.set_inter_op_parallelism_threads(inter)
     spec = spec_from("default")
-    seq_length = window or spec["training"]["seq_length"]
-    model = build_model(spec, VOCAB)
+    seq_length = window or spec.training.seq_length
+    model = build_model(spec, VOCAB)  # the default preset's time axis takes any length
     if unroll == "hoisted":
         hoist_input_projections(model)
     elif unroll:  # the same layers on a fixed window, unrolled
         ids = keras.Input(shape=(seq_length,), dtype="int32")
         x = model.get_layer("embedding")(ids)
-        for _ in range(spec["model"]["layers"]):
-            x = keras.layers.LSTM(spec["model"]["units"], return_sequences=True,
+        for _ in range(spec.model.layers):
+            x = keras.layers.LSTM(spec.model.units, return_sequences=True,
                                   unroll=True)(x)
         model = keras.Model(ids, model.get_layer("head")(x))
     model.compile(optimizer=keras.optimizers.Adam(1e-2, clipnorm=1.0),
@@ -128,7 +128,7 @@ def main():
 
     spec = spec_from("default")
     per_char = 3 * describe(spec, VOCAB).token_flops  # forward and backward
-    seq_length = spec["training"]["seq_length"]
+    seq_length = spec.training.seq_length
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     variants = {name: VARIANTS[name] for name in (args.only or VARIANTS)}
     if args.torch_python:
