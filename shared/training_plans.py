@@ -48,8 +48,7 @@ def _within_time_ceiling(spec, body, ceiling_s):
                               extra={"limit_s": ceiling_s})
     if spec.training.max_seconds is not None and spec.training.max_seconds <= ceiling_s:
         return spec
-    return spec.model_copy(update={"training": spec.training.model_copy(
-        update={"max_seconds": ceiling_s})})
+    return spec.with_training(max_seconds=ceiling_s)
 
 
 def _continued_spec(body, source, corpus):
