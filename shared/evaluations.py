@@ -71,10 +71,11 @@ class EvaluateSpec(BaseModel):
         return text
 
 
-def resolved_spec(spec, models, corpus, limit_s):
-    """The spec to store for `spec` (a request's fields) on the owner's `models` and
+def resolved_spec(fields, models, corpus, limit_s):
+    """The spec to store for `fields` (a request's, validated) on the owner's `models` and
     `corpus` (None for an inline text): the tail chosen. ValidationError for a model it
     cannot score, EvaluationTooLargeError when it would not end within `limit_s`."""
+    spec = EvaluateSpec.model_validate(fields)
     for model in models:
         if model["config"]["model"]["architecture"] != SCORED:
             raise ValidationError(
@@ -82,15 +83,15 @@ def resolved_spec(spec, models, corpus, limit_s):
                 "which predicts each character from a fresh window: scoring a text would "
                 "cost a window per character; only embedding_lstm models are evaluated",
                 field="model_ids")
-    chars = len(spec["text"] or "")
+    chars = len(spec.text or "")
     if corpus is not None:
         chars = corpus["chars"]
-        if spec["part"] == "held_out":
-            spec = {**spec, "holdout_fraction": spec["holdout_fraction"]
-                    or holdout_fraction(models, corpus)}
-            chars = int(chars * spec["holdout_fraction"])  # the tail, as tail_start cuts it
+        if spec.part == "held_out":
+            spec = spec.model_copy(update={"holdout_fraction": spec.holdout_fraction
+                                           or holdout_fraction(models, corpus)})
+            chars = int(chars * spec.holdout_fraction)  # the tail, as tail_start cuts it
         else:
-            spec = {**spec, "holdout_fraction": None}
+            spec = spec.model_copy(update={"holdout_fraction": None})
     estimate_s = sum(estimate_evaluation_s(model, chars) for model in models)
     if estimate_s > limit_s:
         raise EvaluationTooLargeError(
@@ -98,7 +99,7 @@ def resolved_spec(spec, models, corpus, limit_s):
             f"{estimate_s:,.0f} s, over the limit of {limit_s:,.0f} s "
             "(TEXTGEN_GENERATION_MAX_S); evaluate fewer models or a shorter text",
             field="model_ids", extra={"estimate_s": round(estimate_s, 1), "limit_s": limit_s})
-    return EvaluateSpec.model_validate(spec).model_dump()
+    return spec.model_dump()
 
 
 def holdout_fraction(models, corpus):
