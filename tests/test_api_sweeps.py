@@ -2,10 +2,15 @@
 is stored, how the study hands out trials, what is refused and with which code, and that
 another owner sees none of it. The sweep run by workers: tests/test_sweeps_e2e.py."""
 
+import dataclasses
+
 import pytest
+import redis
 
 from shared import sweep_runner
 from tests.api_helpers import assert_problem, upload
+from tests.conftest import client_of
+from tests.faults import RedisProcess
 
 TEXT = "to be or not to be, that is the question\n" * 20
 
@@ -159,3 +164,73 @@ def test_a_step_lost_when_a_trial_ended_is_taken_by_the_next_reaper_pass(client,
     Reaper(services).run_once()
     trials = client.get(f"/v1/sweeps/{sweep['id']}").get_json()["trials"]
     assert [t["status"] for t in trials] == ["cancelled", "queued"]
+
+
+def test_the_same_idempotency_key_and_body_start_one_sweep(client, services):
+    corpus = upload(client, TEXT)
+    headers = {"Idempotency-Key": "sweep-1"}
+    first = client.post("/v1/sweeps", json=sweep_body(corpus["id"], parallel=2),
+                        headers=headers)
+    again = client.post("/v1/sweeps", json=sweep_body(corpus["id"], parallel=2),
+                        headers=headers)
+    assert first.status_code == again.status_code == 201, again.get_json()
+    assert again.get_json() == first.get_json()  # the first answer, with its first trials
+    assert again.headers["Location"] == first.headers["Location"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert [s["id"] for s in services.sweeps.page("alice").data] == [first.get_json()["id"]]
+    assert len(services.jobs.page("alice").data) == 2  # its two first trials, once
+    assert_problem(client.post("/v1/sweeps", json=sweep_body(corpus["id"], parallel=1),
+                               headers=headers), 409, "idempotency_key_reused",
+                   field="Idempotency-Key")
+
+
+def test_a_sweep_is_stored_with_its_answer_over_its_own_pending_marker_only(services):
+    key = services.keys.idempotency("alice", "k")
+    answer = {"key": key, "pending": "mine", "value": "the answer", "ttl_s": 60}
+    services.redis.set(key, "mine")
+    mine = services.sweeps.new_record("alice", trials=1)
+    services.sweeps.put(mine, answer=answer)
+    assert services.redis.get(key) == "the answer"
+    assert services.sweeps.get(mine["id"])["owner"] == "alice"
+    # A request whose marker expired: the key is another request's now, and stays so.
+    services.redis.set(key, "theirs")
+    late = services.sweeps.new_record("alice", trials=1)
+    services.sweeps.put(late, answer=answer)
+    assert services.redis.get(key) == "theirs"
+    assert services.sweeps.count("alice") == services.sweeps.running_count("alice") == 2
+
+
+def test_a_request_that_fails_after_its_sweep_was_stored_is_answered_with_it_on_retry(
+        tmp_path, settings):
+    """Here its first trial's job record is refused by an ACL, after the sweep and its
+    answer were written: the request fails (500), and its retry gets the sweep as stored,
+    never a second one. A request killed at that point leaves the same state."""
+    from api import create_app
+
+    server = RedisProcess(tmp_path / "redis").start()
+    try:
+        settings = dataclasses.replace(settings, redis_url=server.url)
+        full = create_app(settings)
+        corpus = upload(client_of(full), TEXT)
+        prefix = settings.redis_prefix
+        # Everything may be read; written: owners' keys, sweeps' keys, not job records.
+        redis.Redis.from_url(server.url).execute_command(
+            "ACL", "SETUSER", "submitter", "on", ">submitter-password", "+@all", "%R~*",
+            f"~{prefix}owner*", f"~{prefix}{{swp_*", f"~{prefix}sweeps-running")
+        limited = client_of(create_app(dataclasses.replace(
+            settings, redis_url=f"redis://submitter:submitter-password@127.0.0.1:"
+                                f"{server.port}/0")))
+        request = {"json": sweep_body(corpus["id"], parallel=1),
+                   "headers": {"Idempotency-Key": "sweep-1"}}
+        assert_problem(limited.post("/v1/sweeps", **request), 500, "internal_error")
+
+        retry = client_of(full).post("/v1/sweeps", **request)
+        assert retry.status_code == 201, retry.get_json()
+        assert retry.headers["Idempotent-Replayed"] == "true"
+        sweep = retry.get_json()
+        assert sweep["status"] == "running" and sweep["trials"] == []  # as it was stored
+        services = full.extensions["textgen"]
+        assert [s["id"] for s in services.sweeps.page("alice").data] == [sweep["id"]]
+        assert services.jobs.page("alice").data == []
+    finally:
+        server.stop()
