@@ -24,7 +24,8 @@ def whoami(args):
     rows = [(name, _number(limit), _in_use(name, usage))
             for name, limit in me["quotas"].items()]
     emit(args, me, [f"owner: {me['owner']}", *table(("QUOTA", "LIMIT", "IN USE"), rows),
-                    f"models: {usage['models']}, corpora: {usage['corpora']}"])
+                    f"models: {usage['models']}, corpora: {usage['corpora']}, "
+                    f"sweeps: {usage['sweeps']} ({usage['sweeps_running']} running)"])
     return EXIT_OK
 
 

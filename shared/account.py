@@ -40,6 +40,8 @@ class Usage(BaseModel):
     streams_open: int = Field(description="event streams and Prefer: wait requests open now")
     models: int
     corpora: int
+    sweeps: int
+    sweeps_running: int = Field(description="sweeps still making or running trials")
 
 
 class Whoami(BaseModel):
@@ -54,5 +56,7 @@ def whoami(svc, stream_slots, owner):
     stored, reserved = svc.storage.usage(owner)
     usage = Usage(jobs_queued=queued, jobs_running=running, storage_bytes=stored,
                   storage_reserved_bytes=reserved, streams_open=stream_slots.held(owner),
-                  models=svc.models.count(owner), corpora=svc.corpora.count(owner))
+                  models=svc.models.count(owner), corpora=svc.corpora.count(owner),
+                  sweeps=svc.sweeps.count(owner),
+                  sweeps_running=svc.sweeps.running_count(owner))
     return Whoami(owner=owner, quotas=Quotas.model_validate(svc.settings), usage=usage)

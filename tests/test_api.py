@@ -385,9 +385,11 @@ def test_another_owners_ids_are_not_found_anywhere(client, other_client, service
     mine, his = (c.get("/v1/whoami").get_json() for c in (client, other_client))
     assert (mine["owner"], his["owner"]) == ("alice", "bob")
     assert his["usage"] == {**his["usage"], "jobs_queued": 0, "jobs_running": 0,
-                            "storage_reserved_bytes": 0, "models": 0, "corpora": 1}
+                            "storage_reserved_bytes": 0, "models": 0, "corpora": 1,
+                            "sweeps": 0, "sweeps_running": 0}
     # Her training job and her sweep's one trial.
     assert mine["usage"]["jobs_queued"] == 2 and mine["usage"]["models"] == 1
+    assert (mine["usage"]["sweeps"], mine["usage"]["sweeps_running"]) == (1, 1)
     assert mine["usage"]["storage_reserved_bytes"] > 0  # Alice's training job's
     # Alice's things are all still there.
     assert client.get(f"/v1/jobs/{job['id']}").get_json()["status"] == "queued"

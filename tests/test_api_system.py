@@ -45,7 +45,7 @@ def test_whoami_shows_the_quotas_and_what_the_owner_uses_of_each(settings, servi
     assert me["quotas"]["max_train_seconds"] == settings.max_train_seconds
     assert me["usage"] == {"jobs_queued": 0, "jobs_running": 0, "storage_bytes": 0,
                            "storage_reserved_bytes": 0, "streams_open": 0, "models": 0,
-                           "corpora": 0}
+                           "corpora": 0, "sweeps": 0, "sweeps_running": 0}
 
     corpus = upload(client, "to be or not to be\n" * 1000)
     # One worker slot: the first job is released to it, the second waits for its turn.
@@ -67,3 +67,14 @@ def test_whoami_shows_the_quotas_and_what_the_owner_uses_of_each(settings, servi
 
     app.extensions["textgen.stream_slots"].release("alice", slot)
     assert client.get("/v1/whoami").get_json()["usage"]["streams_open"] == 0
+
+    # Two sweeps, one cancelled: both are hers, one still runs; Bob's is not counted.
+    sweep = {"corpus_id": corpus["id"], "trial_seconds": 5, "space": {"model.units": [8]}}
+    ended = client.post("/v1/sweeps", json=sweep).get_json()
+    assert client.post(f"/v1/sweeps/{ended['id']}/cancel").status_code == 200
+    assert client.post("/v1/sweeps", json=sweep).status_code == 201
+    bob = client_of(app, "bob")
+    assert bob.post("/v1/sweeps", json={**sweep, "corpus_id": upload(bob)["id"]}) \
+        .status_code == 201
+    usage = client.get("/v1/whoami").get_json()["usage"]
+    assert (usage["sweeps"], usage["sweeps_running"]) == (2, 1)

@@ -232,7 +232,9 @@ def test_presets_and_whoami_print_tables_and_the_apis_json(textgen):
     assert rows["max_storage_mb"][:2] == [f"{me['quotas']['max_storage_mb']:,g}",
                                           f"{me['usage']['storage_bytes'] / 2**20:,.1f}"]
     assert rows["max_model_mb"][1] == "-"  # a limit of one job: nothing in use
-    assert lines[-1] == f"models: {me['usage']['models']}, corpora: {me['usage']['corpora']}"
+    usage = me["usage"]
+    assert lines[-1] == (f"models: {usage['models']}, corpora: {usage['corpora']}, "
+                         f"sweeps: {usage['sweeps']} ({usage['sweeps_running']} running)")
 
 
 def test_unauthorized_says_where_the_token_was_looked_for(stack, tmp_path):
