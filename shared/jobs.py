@@ -13,15 +13,14 @@ same atomic step: a late, duplicate or superseded runner can never write anythin
 
 A running job holds a lease (`lease_expires_ms`, Redis server time, so hosts' clocks do not
 matter) that its worker renews; `reap()` hands a job whose lease expired to the next
-attempt, or fails it once TEXTGEN_MAX_ATTEMPTS are spent.
+attempt, or fails it once TEXTGEN_MAX_ATTEMPTS are spent. A released job that no worker
+started long after its message was sent had that message lost: `claim_resend()` says so
+from the record alone, the broker's own bookkeeping unread.
 """
 
 import enum
 import json
-import time
 from typing import NamedTuple
-
-import redis
 
 from shared.admission import Admission
 from shared.clock import is_id, new_id, utc_now_iso
@@ -181,6 +180,26 @@ if attempt >= max_attempts then return 'exhausted' end
 return 'requeued'
 """
 
+# KEYS[1]: a released job's hash. ARGV: lost_after_ms, max_wait_ms. Its message is presumed
+# lost while the job is still queued (no worker started it) lost_after_ms after it was
+# sent; each message sent again then waits as long as the job has waited since its
+# release (the waits double), max_wait_ms at most. `enqueued_ms` is when it was released
+# (shared/scheduler.py) or queued for its next attempt (above): a `resent_ms` older than
+# that is an earlier release's. Redis' clock for both. Returns 1 when the caller is to
+# send it again (noted in resent_ms), else 0.
+_RESEND_LUA = """
+local raw = redis.call('HGET', KEYS[1], 'status')
+if not raw or cjson.decode(raw) ~= 'queued' then return 0 end
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local released = tonumber(redis.call('HGET', KEYS[1], 'enqueued_ms') or '0')
+local last = math.max(released, tonumber(redis.call('HGET', KEYS[1], 'resent_ms') or '0'))
+local wait = math.max(tonumber(ARGV[1]), math.min(last - released, tonumber(ARGV[2])))
+if now_ms - last < wait then return 0 end
+redis.call('HSET', KEYS[1], 'resent_ms', tostring(now_ms))
+return 1
+"""
+
 # Events kept per job; a few per epoch, so this is thousands of epochs. Approximate (~)
 # trimming lets Redis cut whole stream nodes, which is cheap.
 MAX_EVENTS = 10_000
@@ -202,6 +221,7 @@ class JobStore:
         self.scheduler = scheduler  # shared/scheduler.py: when a queued job may start
         self._transition = redis_client.register_script(_TRANSITION_LUA)
         self._reap = redis_client.register_script(_REAP_LUA)
+        self._resend = redis_client.register_script(_RESEND_LUA)
         self._admission = Admission(redis_client, keys, scheduler, QUEUES)
 
     # --- creating and reading ---------------------------------------------------------
@@ -443,29 +463,11 @@ class JobStore:
             self.forget_active(job_id)
         return outcome
 
-    def mark_enqueued(self, job_id, older_than_ms=None):
-        """Note that a message for the queued job was sent now. With `older_than_ms`, only
-        if the last one is older than that (so two reapers do not both resend); returns
-        whether it was noted."""
-        key = self.keys.job(job_id)
-        now_ms = int(time.time() * 1000)
-        if older_than_ms is None:
-            self.redis.hset(key, "enqueued_ms", now_ms)
-            return True
-        with self.redis.pipeline() as pipe:
-            # WATCH/MULTI: the check and the write are one step against other reapers.
-            try:
-                pipe.watch(key)
-                status, enqueued = pipe.hmget(key, ["status", "enqueued_ms"])
-                if (status is None or json.loads(status) != JobStatus.QUEUED.value
-                        or now_ms - int(enqueued or 0) < older_than_ms):
-                    return False
-                pipe.multi()
-                pipe.hset(key, "enqueued_ms", now_ms)
-                pipe.execute()
-                return True
-            except redis.WatchError:
-                return False
+    def claim_resend(self, job_id, lost_after_ms, max_wait_ms):
+        """True when the released job's message is presumed lost (_RESEND_LUA) and this
+        caller is to send it again: two reapers at once never both are."""
+        return bool(self._resend(keys=[self.keys.job(job_id)],
+                                 args=[int(lost_after_ms), int(max_wait_ms)]))
 
 
 def _status_event(status, **details):

@@ -6,7 +6,6 @@ the broker: the spec, corpus and model stay in Redis and the artifact store.
 """
 
 import logging
-import re
 
 from celery import Celery
 
@@ -41,9 +40,9 @@ def make_celery(settings):
         task_ignore_result=True,
         task_routes={TASK_TRAIN: {"queue": QUEUE_TRAIN},
                      TASK_GENERATE: {"queue": QUEUE_GENERATE}},
-        # Acknowledged after the task returns, so a message is in the broker (queued or
-        # unacked) for as long as its job may need it; the reaper reads both to find a
-        # queued job whose message was lost (messages_in_flight).
+        # Acknowledged after the task returns, so that with a prefetch of 1 a process holds
+        # no second message while it runs a job. One whose worker dies stays unacked until
+        # the visibility timeout; the job's lease hands the job on long before.
         task_acks_late=True,
         worker_prefetch_multiplier=1,  # never hold a second training job behind a long one
         broker_transport_options={
@@ -95,28 +94,10 @@ def enqueue(celery, job):
 def send_released(celery, queue, job_ids):
     """Send the jobs the scheduler released to `queue` (shared/scheduler.py). One the
     broker does not take stays released without a message, and a reaper sends it again
-    after TEXTGEN_LOST_MESSAGE_S (worker/reaper.py)."""
+    once no worker started it for TEXTGEN_LOST_MESSAGE_S (worker/reaper.py)."""
     for job_id in job_ids:
         try:
             send(celery, job_id, queue)
         except Exception as e:  # noqa: BLE001 - kombu raises many kinds; all mean "not sent"
             log.warning("job %s: released, but the broker did not take it (%s); a reaper "
                         "sends it again", job_id, type(e).__name__)
-
-
-_JOB_ID = re.compile(r"job_[0-9a-f]{24}")
-
-
-def messages_in_flight(redis_client, prefix):
-    """Ids of the jobs that have a message in the broker: waiting on a queue, or delivered
-    to a worker and not yet acknowledged.
-
-    Reads kombu's Redis layout (a list per queue, the `unacked` hash of delivered
-    messages), the one place that knows it; a job id is 24 hex digits, so finding it in a
-    message's text cannot match another job.
-    """
-    texts = []
-    for queue in QUEUES:
-        texts.extend(redis_client.lrange(prefix + queue, 0, -1))
-    texts.extend(redis_client.hvals(prefix + "unacked"))
-    return {match for text in texts for match in _JOB_ID.findall(text)}

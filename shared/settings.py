@@ -96,8 +96,9 @@ class Settings:
     lease_s: float = number("TEXTGEN_LEASE_S", 30.0, minimum=1.0)
     # How often each worker looks for expired leases.
     reap_interval_s: float = number("TEXTGEN_REAP_INTERVAL_S", 5.0, minimum=0.1)
-    # A queued job with no message in the broker for this long is sent again (its enqueue
-    # failed, or a Redis error lost the message).
+    # A released job that no worker started this long after its message was sent is sent
+    # again (the send failed, a Redis error lost it, its worker died before starting it);
+    # later re-sends wait longer (worker/reaper.py).
     lost_message_s: float = number("TEXTGEN_LOST_MESSAGE_S", 60.0, minimum=1.0)
     # A generation job's hard time limit.
     generation_max_s: float = number("TEXTGEN_GENERATION_MAX_S", 300.0, minimum=1.0)

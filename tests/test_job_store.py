@@ -265,11 +265,41 @@ def test_non_finite_numbers_are_stored_as_null(services):
     assert services.jobs.events(job["id"])[0][-1]["data"] == {"perplexity": None}
 
 
-def test_a_queued_job_is_marked_for_resending_once(services):
+def test_a_job_no_worker_started_is_sent_again_at_doubling_waits(services):
     services.jobs.scheduler.worker_seen("w@host", ["train"], 1)
     job = create(services)
     assert services.jobs.scheduler.dispatch("train") == [job["id"]]  # released: sent now
-    assert not services.jobs.mark_enqueued(job["id"], older_than_ms=60_000)  # just sent
-    time.sleep(0.02)
-    assert services.jobs.mark_enqueued(job["id"], older_than_ms=10)
-    assert not services.jobs.mark_enqueued(job["id"], older_than_ms=10)  # another reaper
+
+    def sent(released_s_ago, resent_s_ago=None):
+        """As if released, and last sent again, that long ago by Redis' clock."""
+        seconds, micros = services.redis.time()
+        now_ms = seconds * 1000 + micros // 1000
+        services.redis.hset(services.keys.job(job["id"]), mapping={
+            "enqueued_ms": now_ms - released_s_ago * 1000,
+            "resent_ms": 0 if resent_s_ago is None else now_ms - resent_s_ago * 1000})
+
+    def due():  # lost after a minute; an hour between messages at most
+        return services.jobs.claim_resend(job["id"], 60_000, 3_600_000)
+
+    assert not due()  # just sent
+    sent(61)
+    assert due()
+    assert not due()  # another reaper: sent again just now
+    sent(200, resent_s_ago=90)  # 110 s after its release: the next waits 110 s
+    assert not due()
+    sent(200, resent_s_ago=111)
+    assert due()
+    sent(36_000, resent_s_ago=3599)  # after 10 hours: an hour at most
+    assert not due()
+    sent(36_000, resent_s_ago=3601)
+    assert due()
+    services.jobs.start(job["id"], "w", LEASE_MS)
+    sent(36_000, resent_s_ago=36_000)
+    assert not due()  # a worker started it: its message was not lost
+
+
+def test_a_second_delivery_of_a_running_job_does_not_start_it(services):
+    job = create(services)
+    assert services.jobs.start(job["id"], "w1", LEASE_MS) == 1
+    assert services.jobs.start(job["id"], "w2", LEASE_MS) is None
+    assert services.jobs.get(job["id"])["worker"] == "w1"

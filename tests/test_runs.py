@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from shared.queue import make_celery, messages_in_flight
+from shared.queue import enqueue, make_celery
 from shared.redis_db import model_id_of
 from shared.specs import resolve_train_spec
 from tests.api_helpers import upload
@@ -107,7 +107,33 @@ def test_a_job_the_broker_did_not_take_is_accepted_once_and_sent_later(settings,
         settings, lost_message_s=0.01)))
     time.sleep(0.02)
     assert reaper.reap_once() == [job_id]
-    assert job_id in messages_in_flight(services.redis, settings.redis_prefix)
+    assert services.jobs.get(job_id)["resent_ms"] > 0
+    assert services.redis.llen(settings.redis_prefix + "train") == 1  # on the broker now
+
+
+def test_a_job_sent_again_runs_once_whichever_message_comes_first(settings, services):
+    """A released job that no worker started is sent again, though its first message may
+    only have waited: a worker takes both, and the second finds the job started."""
+    services.jobs.scheduler.worker_seen("w@host", ["generate"], 1)
+    job = services.jobs.create("generate", {}, "alice", max_queued=100, model_id="m")
+    assert services.jobs.scheduler.dispatch("generate") == [job["id"]]
+    enqueue(services.celery, job)
+    reaper = Reaper(dataclasses.replace(services, settings=dataclasses.replace(
+        settings, lost_message_s=0.01)))
+    time.sleep(0.02)
+    assert reaper.reap_once() == [job["id"]]
+    runs = []
+
+    def body(svc, job, lease):
+        runs.append(lease.attempt)
+        return {"result": {"samples": []}}
+
+    for _ in range(2):  # each message delivered
+        run_job(services, job["id"], body, "test-worker")
+    assert runs == [1]
+    assert services.jobs.get(job["id"])["status"] == "succeeded"
+    assert reaper.reap_once() == []  # ended: it frees its slot, and nothing is sent
+    assert services.jobs.scheduler.released("generate") == {}
 
 
 def test_progress_reports_send_a_progress_event_twice_a_second_at_most(services):

@@ -10,8 +10,10 @@ timeout, days):
   keeping the slot, and a message sent; or the job fails with `attempts_exhausted` after
   max_attempts (a stuck step's attempt gives its job up the same way at once,
   worker/stall.py);
-- a released job with no message in the broker (the send after releasing it failed, or a
-  Redis error lost it): a message is sent again.
+- a released job that no worker started TEXTGEN_LOST_MESSAGE_S after its message was sent
+  (the send failed, a Redis error lost it, or the worker that took it died before
+  starting it): a message is sent again. The job store's records say so
+  (JobStore.claim_resend); the broker's are not read.
 
 A job that ended but still holds a slot (its process died between the two steps) frees
 it. Then the free slots go to waiting jobs, fairly: the safety net behind the releases
@@ -27,12 +29,24 @@ import logging
 import redis
 
 from shared.jobs import JobStatus
-from shared.queue import QUEUES, enqueue, messages_in_flight, send_released
+from shared.queue import QUEUES, enqueue, send_released
 from shared.retention import SWEEP_INTERVAL_S, sweep_finished_jobs
 from shared.sweep_runner import advance_running
 from worker.periodic import Periodic
 
 log = logging.getLogger(__name__)
+
+
+# The longest wait between two messages of a released job that no worker has started:
+# the waits double from TEXTGEN_LOST_MESSAGE_S up to this (JobStore.claim_resend). A
+# message that is not lost can still wait in the broker, when the scheduler counted a
+# slot no worker can give it yet: a worker reading two queues counts its slots on each
+# (docs/capacity.md), a dead worker's count until its heartbeat is 60 s old, a restarted
+# one imports TensorFlow first. The extra messages are harmless, since the job store's
+# start step takes only a queued job (each is one refused call), and few: about 11
+# behind a 6-hour training job at the default 60 s. An hour bounds how late a message
+# truly lost after such a wait is sent again.
+RESEND_MAX_WAIT_S = 3600
 
 
 class Reaper:
@@ -77,7 +91,6 @@ class Reaper:
     def reap_once(self):
         """One pass over the jobs holding slots, then releases; returns the ids sent again."""
         self.report()
-        self._in_flight = None  # read from the broker once a pass, when first needed
         sent = []
         for queue in QUEUES:
             released = self.svc.jobs.scheduler.released(queue)
@@ -96,13 +109,10 @@ class Reaper:
             return False
         if job["status"] == JobStatus.RUNNING:
             return self.reap_running(job) == "requeued"
-        if not svc.jobs.mark_enqueued(job_id, older_than_ms=int(settings.lost_message_s * 1000)):
+        if not svc.jobs.claim_resend(job_id, settings.lost_message_s * 1000,
+                                     RESEND_MAX_WAIT_S * 1000):
             return False
-        if self._in_flight is None:
-            self._in_flight = messages_in_flight(svc.redis, settings.redis_prefix)
-        if job_id in self._in_flight:
-            return False
-        log.warning("job %s: released with no message in the broker; sending it again", job_id)
+        log.warning("job %s: released, and no worker started it; sending it again", job_id)
         enqueue(svc.celery, job)
         svc.metrics.reaped("resent")
         return True
