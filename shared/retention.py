@@ -1,8 +1,8 @@
 """Retention: finished jobs older than TEXTGEN_RETENTION_DAYS go, with their event streams
 and checkpoints. Models stay until deleted; idempotency keys expire by themselves (24 h).
 
-Run by the reapers (worker/reaper.py) about once an hour; a Redis lock lets one worker
-do it per interval.
+Every worker asks each CHECK_S whether a sweep is due (its own thread, started with the
+worker: worker/tasks.py); a Redis lock lets one worker a SWEEP_INTERVAL_S do it.
 """
 
 import logging
@@ -13,7 +13,15 @@ from shared.jobs import JobStatus
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL_S = 3600  # how often a sweep runs, fleet-wide
+CHECK_S = 60.0  # how often each worker asks: a sweep runs within a minute of being due
 _BATCH = 500  # job ids read from an owner's index at a time
+
+
+def sweep_when_due(svc, worker):
+    """Sweep, unless a worker did in the last SWEEP_INTERVAL_S; the count, or None."""
+    if svc.redis.set(svc.keys.sweep_lock(), worker, nx=True, ex=SWEEP_INTERVAL_S):
+        return sweep_finished_jobs(svc)
+    return None
 
 
 def sweep_finished_jobs(svc, now=None):

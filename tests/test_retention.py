@@ -4,7 +4,7 @@ checkpoints; active jobs, recent ones and models stay."""
 from datetime import datetime, timedelta, UTC
 
 from shared.jobs import JobType
-from shared.retention import sweep_finished_jobs
+from shared.retention import SWEEP_INTERVAL_S, sweep_finished_jobs, sweep_when_due
 from tests.api_helpers import registered_model
 
 
@@ -29,3 +29,9 @@ def test_old_finished_jobs_are_swept_with_their_events_and_checkpoints(services)
     assert services.jobs.events(finished)[0] == []
     assert services.artifacts.checkpoints(finished, 1).read_state() is None
     assert services.models.get(model["id"])  # a model lives until it is deleted
+
+
+def test_one_worker_an_interval_sweeps(services):
+    assert sweep_when_due(services, "w1") == 0  # swept: nothing was old enough
+    assert sweep_when_due(services, "w2") is None  # another worker, within the interval
+    assert 0 < services.redis.ttl(services.keys.sweep_lock()) <= SWEEP_INTERVAL_S

@@ -1,6 +1,6 @@
 """A daemon thread that does one thing every few seconds in a worker (the reaper, the
-webhook sender), and outlives any one failed pass: a Redis outage is logged and waited
-out, anything else logged with its traceback."""
+retention sweep, the webhook sender), and outlives any one failed pass: a Redis outage is
+logged and waited out, anything else logged with its traceback."""
 
 import logging
 import threading

@@ -30,7 +30,6 @@ import redis
 
 from shared.jobs import JobStatus
 from shared.queue import QUEUES, enqueue, send_released
-from shared.retention import SWEEP_INTERVAL_S, sweep_finished_jobs
 from shared.sweep_runner import advance_running
 from worker.periodic import Periodic
 
@@ -77,10 +76,6 @@ class Reaper:
 
     def run_once(self):
         self.reap_once()
-        # One worker a SWEEP_INTERVAL_S sweeps old finished jobs (shared/retention).
-        if self.svc.redis.set(self.svc.keys.sweep_lock(), self.worker or "worker", nx=True,
-                              ex=SWEEP_INTERVAL_S):
-            sweep_finished_jobs(self.svc)
         advance_running(self.svc)  # a sweep whose step was lost takes it now
 
     def report(self):

@@ -16,9 +16,11 @@ from shared.errors import InternalError, NotFoundError, TextgenError
 from shared.jobs import JobStatus, JobType
 from shared.logs import job_context
 from shared.queue import QUEUES, TASK_GENERATE, TASK_TRAIN, queue_of
+from shared.retention import CHECK_S, sweep_when_due
 from shared.sweep_runner import advance as advance_sweep
 from worker.lease import Lease
 from worker.model_cache import ModelCache
+from worker.periodic import Periodic
 from worker.reaper import Reaper, release_waiting
 from worker.runs import model_loader, run_evaluation, run_generation, run_training
 from worker.stall import StallWatchdog, give_up_and_exit
@@ -62,6 +64,8 @@ def register_tasks(celery, svc):
         me["reaper"] = Reaper(svc, me["name"], me["queues"], node=sender.hostname,
                               concurrency=concurrency)
         me["reaper"].start()  # its slots count at once too (shared/scheduler.py)
+        Periodic("retention", CHECK_S, functools.partial(sweep_when_due, svc, me["name"])
+                 ).start()
         WebhookSender(svc.webhooks, svc.settings.webhook_allow_hosts).start()
 
     @signals.worker_shutdown.connect(weak=False)
