@@ -136,6 +136,23 @@ def test_a_job_sent_again_runs_once_whichever_message_comes_first(settings, serv
     assert services.jobs.scheduler.released("generate") == {}
 
 
+def test_an_unexpected_error_fails_the_job_with_a_stable_code_and_frees_its_slot(services,
+                                                                                caplog):
+    services.jobs.scheduler.worker_seen("w@host", ["generate"], 1)
+    job = services.jobs.create("generate", {}, "alice", max_queued=100, model_id="m")
+    assert services.jobs.scheduler.dispatch("generate") == [job["id"]]
+
+    def body(svc, job, lease):
+        raise OSError("cannot read /srv/secret/model.keras")
+
+    run_job(services, job["id"], body, "test-worker")
+    failed = services.jobs.get(job["id"])
+    assert failed["status"] == "failed" and failed["error"]["code"] == "internal_error"
+    assert "/srv" not in failed["error"]["message"]
+    assert "/srv/secret" in caplog.text and "Traceback" in caplog.text  # the log has it
+    assert services.jobs.scheduler.released("generate") == {}
+
+
 def test_progress_reports_send_a_progress_event_twice_a_second_at_most(services):
     from worker.runs import PROGRESS_EVENT_S, ProgressReporter
 

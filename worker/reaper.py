@@ -16,8 +16,9 @@ timeout, days):
   (JobStore.claim_resend); the broker's are not read.
 
 A job that ended but still holds a slot (its process died between the two steps) frees
-it. Then the free slots go to waiting jobs, fairly: the safety net behind the releases
-made when a job is submitted and when one ends.
+it. Then the free slots go to waiting jobs, fairly, and each running sweep takes its
+step: the safety net behind the releases made when a job is submitted and when one ends,
+and the step a sweep takes when its trial ends (worker/next_turn.py).
 
 Every worker runs one; they may race, which is harmless: the job store's reap step and
 the scheduler's release are atomic, and a second message for a job only finds it already
@@ -29,8 +30,9 @@ import logging
 import redis
 
 from shared.jobs import JobStatus
-from shared.queue import QUEUES, enqueue, send_released
+from shared.queue import QUEUES, enqueue
 from shared.sweep_runner import advance_running
+from worker.next_turn import release_waiting
 from worker.periodic import Periodic
 
 log = logging.getLogger(__name__)
@@ -130,9 +132,3 @@ class Reaper:
         if outcome:
             svc.metrics.reaped(outcome)
         return outcome
-
-
-def release_waiting(svc, queues):
-    """Give the free slots of `queues` to waiting jobs, fairly, and send them."""
-    for queue in queues:
-        send_released(svc.celery, queue, svc.jobs.scheduler.dispatch(queue))

@@ -11,6 +11,7 @@ stuck in native code cannot be stopped from Python, and its supervisor (`make up
 systemd, Kubernetes, Celery's prefork pool) starts a fresh process.
 """
 
+import functools
 import logging
 import os
 import time
@@ -18,6 +19,7 @@ import time
 import keras
 
 from shared.jobs import STALLED
+from worker.reaper import Reaper
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,13 @@ class StepPulse(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.watchdog.stop()
+
+
+def watchdog_for(svc, job, attempt):
+    """The run's watchdog, for its lease to ask (worker/lease.py): TEXTGEN_STALL_S, and a
+    stall gives the job up and exits the process."""
+    return StallWatchdog(svc.settings.stall_s, on_stall=functools.partial(
+        give_up_and_exit, Reaper(svc), job, attempt))
 
 
 def give_up_and_exit(reaper, job, attempt, stalled_s, limit_s):

@@ -1,7 +1,24 @@
-"""The Celery tasks: take the job, hold its lease while it runs, record the outcome.
+"""The Celery tasks, and the pieces a worker runs them in.
 
-Kept thin on purpose: the work is in worker/runs.py, the lease in worker/lease.py. This is
-the one place that catches broadly, so that no job is ever left running after an error.
+A task takes its job (start) and runs the work (worker/runs.py) inside a few small
+pieces, listed in run_job outermost first:
+
+    job_context      every log line names the job, owner and attempt (shared/logs.py)
+    NextTurn         then: the freed slot to the next waiting job, the sweep's next step
+                     (worker/next_turn.py)
+    OutcomeRecorder  the end written once (success, failure, internal error), then metrics
+                     and the webhook; the worker boundary that catches broadly
+                     (worker/outcome.py)
+    Lease            renewed by a heartbeat while the work runs, which first asks the run's
+                     StallWatchdog whether a step ended lately (worker/lease.py, stall.py)
+
+Dramatiq's middleware is the model: optional behaviour in small classes beside the task,
+not threaded through the work. Its hooks (before and after processing a message) are
+context managers here, with no registry to dispatch them: each piece's before and after
+sit in one class, the work's exception passes through them innermost first, and one
+`with` statement is the list. The worker's periodic pieces (the reaper, the retention
+sweep, the webhook sender), each a thread of its own, start when the worker is ready
+(start_periodic).
 """
 
 import functools
@@ -9,28 +26,24 @@ import logging
 import os
 import time
 
-import redis
 from celery import signals
 
-from shared.errors import InternalError, NotFoundError, TextgenError
-from shared.jobs import JobStatus, JobType
+from shared.errors import NotFoundError
+from shared.jobs import JobType
 from shared.logs import job_context
-from shared.queue import QUEUES, TASK_GENERATE, TASK_TRAIN, queue_of
+from shared.queue import QUEUES, TASK_GENERATE, TASK_TRAIN
 from shared.retention import CHECK_S, sweep_when_due
-from shared.sweep_runner import advance as advance_sweep
 from worker.lease import Lease
 from worker.model_cache import ModelCache
+from worker.next_turn import NextTurn, release_now
+from worker.outcome import OutcomeRecorder
 from worker.periodic import Periodic
-from worker.reaper import Reaper, release_waiting
+from worker.reaper import Reaper
 from worker.runs import model_loader, run_evaluation, run_generation, run_training
-from worker.stall import StallWatchdog, give_up_and_exit
+from worker.stall import watchdog_for
 from worker.webhook_sender import WebhookSender
 
 log = logging.getLogger(__name__)
-
-UNEXPECTED_MESSAGE = ("the worker hit an unexpected error; its details are in the worker's "
-                      "log (job {job_id}, attempt {attempt}). Retrying may help; if it "
-                      "happens again, tell the operator")
 
 
 def register_tasks(celery, svc):
@@ -52,7 +65,7 @@ def register_tasks(celery, svc):
     me = {}  # this worker's name, queues and reaper, once it is ready
 
     @signals.worker_ready.connect(weak=False)
-    def start_reaper(sender, **kwargs):
+    def start_periodic(sender, **kwargs):
         # sender: the worker's consumer; it knows the node name, the queues it reads and
         # (its controller) how many tasks it runs at once.
         me.update(name=f"{sender.hostname}/{os.getpid()}",
@@ -63,9 +76,10 @@ def register_tasks(celery, svc):
         concurrency = getattr(sender.controller, "concurrency", None) or 1
         me["reaper"] = Reaper(svc, me["name"], me["queues"], node=sender.hostname,
                               concurrency=concurrency)
+        # The worker's periodic pieces, each a thread of its own (worker/periodic.py):
         me["reaper"].start()  # its slots count at once too (shared/scheduler.py)
-        Periodic("retention", CHECK_S, functools.partial(sweep_when_due, svc, me["name"])
-                 ).start()
+        Periodic("retention", CHECK_S,  # finished jobs past TEXTGEN_RETENTION_DAYS
+                 functools.partial(sweep_when_due, svc, me["name"])).start()
         WebhookSender(svc.webhooks, svc.settings.webhook_allow_hosts).start()
 
     @signals.worker_shutdown.connect(weak=False)
@@ -84,99 +98,32 @@ def worker_name(task):
 
 
 def run_job(svc, job_id, body, worker):
-    """Move the job to running, call `body(svc, job, lease)` while the lease is held,
-    record its outcome. `body` returns a dict of job fields to write on success, or None
-    when the job stopped being this attempt's."""
+    """Run `body(svc, job, lease)` as the job's attempt, if the job is queued. `body`
+    returns the job fields to write on success, or None when the job stopped being this
+    attempt's."""
     asked = time.monotonic()  # the lease lasts lease_s from here at least
+    attempt = start(svc, job_id, worker)
+    if attempt is None:
+        return
+    job = svc.jobs.get(job_id)
+    with (job_context(job_id, job["owner"], attempt),
+          NextTurn(svc, job),
+          OutcomeRecorder(svc, job, attempt) as outcome,
+          Lease(svc.jobs, job_id, attempt, svc.settings.lease_s, granted_at=asked,
+                watchdog=watchdog_for(svc, job, attempt)) as lease):
+        log.info("job %s: started (attempt %d) on %s", job_id, attempt, worker)
+        outcome.fields = body(svc, job, lease)
+
+
+def start(svc, job_id, worker):
+    """queued -> running on `worker`: the attempt to run, or None (the message dropped)."""
     try:
         attempt = svc.jobs.start(job_id, worker, int(svc.settings.lease_s * 1000))
     except NotFoundError:
         log.warning("job %s: no such record; message dropped", job_id)
-        return
+        return None
     if attempt is None:
         log.info("job %s: not queued (cancelled, or another delivery runs it); skipped",
                  job_id)
-        _next_turn(svc, QUEUES)  # a job cancelled after its release freed its slot
-        return
-    job = svc.jobs.get(job_id)
-    try:
-        with job_context(job_id, job["owner"], attempt):
-            _run_attempt(svc, job, attempt, body, worker, asked)
-    finally:
-        _next_turn(svc, [queue_of(job)])
-        if job.get("sweep_id"):
-            _next_trial(svc, job["sweep_id"])
-
-
-def _next_turn(svc, queues):
-    """This worker's slot is free: the next turn now, not at the next reaper pass."""
-    try:
-        release_waiting(svc, queues)
-    except redis.RedisError as e:
-        log.warning("releasing the next job failed (%s); a reaper does it", type(e).__name__)
-
-
-def _next_trial(svc, sweep_id):
-    """A trial ended (or its attempt did): the sweep's next trial now, not at the next
-    reaper pass."""
-    try:
-        advance_sweep(svc, sweep_id)
-    except redis.RedisError as e:
-        log.warning("advancing sweep %s failed (%s); a reaper does it", sweep_id,
-                    type(e).__name__)
-
-
-def _run_attempt(svc, job, attempt, body, worker, leased_at):
-    job_id = job["id"]
-    log.info("job %s: started (attempt %d) on %s", job_id, attempt, worker)
-    started = time.monotonic()
-    ended = None  # the status this attempt wrote, if it ended the job
-    # Pinged by the training loop's steps (worker/stall.py); a stuck one ends the process.
-    watchdog = StallWatchdog(svc.settings.stall_s, on_stall=functools.partial(
-        give_up_and_exit, Reaper(svc), job, attempt))
-    with Lease(svc.jobs, job_id, attempt, svc.settings.lease_s, watchdog=watchdog,
-               granted_at=leased_at) as lease:
-        try:
-            outcome = body(svc, job, lease)
-        except TextgenError as e:
-            log.warning("job %s: failed: %s: %s", job_id, e.code, e.message)
-            if svc.jobs.fail(job_id, attempt, e.code, e.message):
-                ended = JobStatus.FAILED
-        except Exception:  # the worker boundary: record it, never leave the job running
-            log.error("job %s: failed unexpectedly", job_id, exc_info=True)
-            # The user sees a stable code and this message; the exception's own text may
-            # hold paths, hosts or secrets, so it stays in the worker's log with its trace.
-            if svc.jobs.fail(job_id, attempt, InternalError.code, UNEXPECTED_MESSAGE.format(
-                    job_id=job_id, attempt=attempt)):
-                ended = JobStatus.FAILED
-        else:
-            # Success and the model's registration are one fenced step: a job cancelled
-            # or handed on meanwhile registers nothing.
-            if outcome is not None and svc.jobs.succeed(job_id, attempt, **outcome):
-                log.info("job %s: succeeded", job_id)
-                ended = JobStatus.SUCCEEDED
-            elif outcome is not None:
-                log.info("job %s: ended meanwhile (cancelled?); its result is dropped", job_id)
-                if outcome.get("model"):
-                    svc.artifacts.discard_model_attempt(outcome["model"]["id"], attempt)
-                    svc.storage.release(job["owner"], f"model:{outcome['model']['id']}")
-                elif job["type"] == JobType.GENERATE:
-                    svc.artifacts.discard_result(job_id, attempt)
-    if ended is not None:
-        svc.metrics.job_ended(job["type"], ended.value, time.monotonic() - started)
-        svc.webhooks.notify(svc.jobs.get(job_id), "completed")
-    elif _deleted(svc, job_id):
-        # Deleted while this attempt ran: the API removed the job's files, and files this
-        # attempt wrote after that (a commit under way when the job was deleted) go too.
-        log.info("job %s: deleted while attempt %d ran; removing what it wrote", job_id,
-                 attempt)
-        svc.artifacts.delete_job_files(job_id)
-        svc.storage.release(job["owner"], f"checkpoints:{job_id}")  # what it counted
-
-
-def _deleted(svc, job_id):
-    try:
-        svc.jobs.get(job_id)
-    except NotFoundError:
-        return True
-    return False
+        release_now(svc, QUEUES)  # a job cancelled after its release freed its slot
+    return attempt
