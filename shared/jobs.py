@@ -14,8 +14,8 @@ same atomic step: a late, duplicate or superseded runner can never write anythin
 A running job holds a lease (`lease_expires_ms`, Redis server time, so hosts' clocks do not
 matter) that its worker renews; `reap()` hands a job whose lease expired to the next
 attempt, or fails it once TEXTGEN_MAX_ATTEMPTS are spent. A released job that no worker
-started long after its message was sent had that message lost: `claim_resend()` says so
-from the record alone, the broker's own bookkeeping unread.
+started long after its message was sent is presumed to have lost it: `claim_resend()`
+tells from the record alone, without reading the broker.
 """
 
 import enum
