@@ -1,7 +1,8 @@
 # textgen: `make demo` runs the whole loop, `make test` runs the suite, `make up` the stack.
 # Each creates the virtual environment first (once, and again when requirements.txt or
 # pyproject.toml changes), with the `textgen` command in .venv/bin; `make test` adds
-# requirements-test.txt (pytest, moto), which the runtime never needs.
+# requirements-test.txt (pytest, moto), which the runtime never needs. `make test-fast`
+# runs the tests that start no process and train no model.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -9,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint up clean-venv
+.PHONY: demo test test-fast lint up clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +40,11 @@ $(TEST_STAMP): $(STAMP) requirements-test.txt
 
 test: $(TEST_STAMP)
 	$(PY) -m pytest
+
+# The tests that start no process and train no model: each marker pytest.ini declares is left
+# out (tests/markers.py marks by fixture and fails a test that starts an unmarked process).
+test-fast: $(TEST_STAMP)
+	$(PY) -m pytest -m "not slow and not stack and not browser and not netns and not subprocess and not keras"
 
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .

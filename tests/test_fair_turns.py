@@ -9,6 +9,8 @@ from shared.stack.runner import LocalStack, free_port
 from tests.conftest import TEST_REDIS_URL, TOKENS, delete_prefix
 from tests.faults import wait_for
 
+pytestmark = pytest.mark.stack  # a stack of its own, or the session's
+
 TEXT = ("It was on a dreary night of November that I beheld the accomplishment of my toils.\n"
         "With an anxiety that almost amounted to agony, I collected the instruments of life.\n"
         ) * 30

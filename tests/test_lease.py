@@ -3,6 +3,8 @@
 import dataclasses
 import time
 
+import pytest
+
 from shared.stack.runner import free_port
 from shared.jobs import JobType
 from shared.queue import QUEUES
@@ -79,6 +81,7 @@ def test_a_lease_that_cannot_be_renewed_for_lease_s_is_presumed_lost(settings):
         assert not lease.still_ours()
 
 
+@pytest.mark.subprocess  # a redis-server of its own
 def test_a_reaper_pass_reads_the_jobs_holding_slots_not_the_backlog(settings, tmp_path):
     from tests.faults import RedisProcess
 

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import redis
 import requests
 
@@ -43,6 +44,7 @@ def alive(pid):
     return state != "Z"
 
 
+@pytest.mark.stack  # textgen up
 def test_up_serves_then_stops_everything_on_sigterm(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}  # embedded Redis
@@ -81,6 +83,7 @@ def test_up_serves_then_stops_everything_on_sigterm(tmp_path):
             up.wait()
 
 
+@pytest.mark.stack  # textgen up
 def test_up_on_a_taken_port_says_so_and_starts_nothing(tmp_path):
     """Not a stack that answers with another server's API (gunicorn retries the bind)."""
     with socket.socket() as taken:
@@ -97,6 +100,7 @@ def test_up_on_a_taken_port_says_so_and_starts_nothing(tmp_path):
     assert not (tmp_path / "redis").exists()
 
 
+@pytest.mark.subprocess  # textgen token create
 def test_token_create_prints_a_token_the_api_accepts(settings, app):
     env = {**os.environ, "REDIS_URL": settings.redis_url,
            "TEXTGEN_REDIS_PREFIX": settings.redis_prefix,
@@ -122,6 +126,7 @@ def test_token_create_prints_a_token_the_api_accepts(settings, app):
     assert list(stored.values()) == ["carol"] and token not in str(stored)
 
 
+@pytest.mark.stack  # textgen up
 def test_ctrl_c_of_up_says_so_at_once_and_stops_within_10_s_while_a_job_trains(tmp_path):
     """`make up` in a terminal; `textgen token create bob` finds its Redis by itself."""
     port = free_port()

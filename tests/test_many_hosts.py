@@ -25,6 +25,8 @@ from tests.conftest import S3_BUCKET, TEST_REDIS_URL, TOKENS, client_of, delete_
 from tests.faults import FAST_LEASES, SLOW_EPOCHS, epochs_reported
 from tests.test_end_to_end import TEXT, TINY_DEFAULT
 
+pytestmark = pytest.mark.stack  # workers as on two hosts
+
 QUEUES = ("train", "train", "generate", "generate")
 _READY_TIMEOUT_S = 240.0  # four workers importing TensorFlow at once on 2 cores
 _JOB_TIMEOUT_S = 180.0

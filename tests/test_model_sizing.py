@@ -48,6 +48,7 @@ def test_nonpositive_inputs_are_refused(corpus_chars, max_seconds):
         sized_default(corpus_chars, max_seconds)
 
 
+@pytest.mark.subprocess  # a fresh interpreter
 def test_imports_no_tensorflow():
     code = ("import sys, shared.model_sizing; "
             "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)")

@@ -149,6 +149,8 @@ def worker_of(svc, job_id):
     return svc.jobs.get(job_id)["worker"].split("@")[0]
 
 
+@pytest.mark.netns
+@pytest.mark.stack
 @pytest.mark.slow
 def test_a_cut_off_worker_s_job_resumes_on_the_other_and_the_cut_off_one_writes_nothing(
         cluster):

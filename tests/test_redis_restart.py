@@ -24,6 +24,8 @@ from tests.faults import (
     wait_for,
 )
 
+pytestmark = pytest.mark.stack  # a stack on a redis-server of its own
+
 
 @pytest.fixture
 def redis_server(tmp_path):

@@ -20,6 +20,8 @@ from worker.runs import run_generation, run_training
 from worker.tasks import run_job
 from worker.training import TrainHooks, train
 
+pytestmark = pytest.mark.keras  # trains or samples Keras models in this process
+
 
 def register(services, trained, spec, owner="alice"):
     """A model of `trained` registered as a training job does, under a job of its own."""

@@ -14,6 +14,8 @@ from worker.sampling import StatefulStepper, TutorialWeights, generate, next_tok
 from worker.training import TrainHooks, train
 from worker.vocab import UNKNOWN, tokenize
 
+pytestmark = pytest.mark.keras  # trains or samples Keras models in this process
+
 TEXT = "the quick brown fox jumps over the lazy dog.\nhow vexingly quick daft zebras jump!\n" * 44
 
 

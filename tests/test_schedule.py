@@ -15,6 +15,8 @@ from worker.model_files import load_model, save_model
 from shared.jobs import StoppedReason
 from worker.training import TrainHooks, train
 
+pytestmark = pytest.mark.keras  # trains or samples Keras models in this process
+
 RATE = 1e-2  # the default preset's, which tiny_spec keeps
 # tiny_spec's corpus: 3,240 training characters in windows of 16 = 202, batches of 8.
 STEPS = 26

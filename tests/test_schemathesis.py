@@ -28,6 +28,8 @@ from shared.stack.runner import api_command, free_port
 from tests.api_helpers import registered_model
 from tests.conftest import TOKENS
 
+pytestmark = pytest.mark.stack  # the API under gunicorn, and st
+
 REPO = Path(__file__).resolve().parents[1]
 # Per operation and phase: ~1,200 cases, ~15 s on 2 cores. A longer hunt, by hand:
 # TEXTGEN_SCHEMATHESIS_EXAMPLES=500 TEXTGEN_SCHEMATHESIS_SEED=7 pytest tests/test_schemathesis.py

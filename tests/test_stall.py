@@ -146,6 +146,7 @@ def stuck_stack(tmp_path):
         delete_prefix(TEST_REDIS_URL, prefix)
 
 
+@pytest.mark.stack  # stuck_stack
 @pytest.mark.slow
 def test_a_stuck_step_is_given_up_resumed_elsewhere_and_then_fails_as_stalled(stuck_stack):
     """Each attempt hangs in epoch 2: the first is given up after TEXTGEN_STALL_S and its

@@ -20,6 +20,8 @@ from tests.test_end_to_end import TEXT, TINY_DEFAULT
 from worker.runs import run_training
 from worker.tasks import run_job
 
+pytestmark = pytest.mark.subprocess  # mount(8)
+
 
 def mount(*argv):
     if os.geteuid() != 0 or shutil.which("mount") is None:
@@ -122,6 +124,7 @@ def assert_failed_without_a_model(svc, job_id):
     return job
 
 
+@pytest.mark.keras  # trains, until the disk is full
 @pytest.mark.parametrize("full", ["store", "scratch"])
 def test_a_training_job_on_a_full_disk_fails_with_storage_failed(settings, tmp_path,
                                                                  tiny_disk, full):
@@ -142,6 +145,7 @@ def test_a_training_job_on_a_full_disk_fails_with_storage_failed(settings, tmp_p
     assert [f for f in files_under(store) if not f.startswith("corpora/")] in ([], ["filler"])
 
 
+@pytest.mark.keras  # trains a model it then cannot publish
 def test_a_model_that_cannot_be_published_is_not_registered(settings, make_read_only):
     make_read_only(settings.data_dir / "models")
     job_id = submit_training(settings)

@@ -17,6 +17,8 @@ from tests.conftest import TOKENS
 from tests.webhook_receiver import Receiver, queue_delivery
 from worker.webhook_sender import WebhookSender
 
+pytestmark = pytest.mark.subprocess  # the textgen command
+
 
 @pytest.fixture
 def textgen(settings):

@@ -15,6 +15,8 @@ from worker.model_files import load_model, save_model
 from shared.jobs import StoppedReason
 from worker.training import TrainHooks, train
 
+pytestmark = pytest.mark.keras  # trains or samples Keras models in this process
+
 # Repetitive, so two tiny epochs are enough to see the loss fall. 3,600 characters.
 TEXT = "the quick brown fox jumps over the lazy dog.\nhow vexingly quick daft zebras jump!\n" * 44
 

@@ -180,6 +180,7 @@ def test_a_send_reads_at_most_64_KiB_and_ends_at_its_deadline(hostile):
     assert time.monotonic() - started < 2
 
 
+@pytest.mark.subprocess  # openssl makes its certificate
 def test_a_send_checks_the_certificate_of_the_name(tmp_path):
     """https to a pinned address still names the host in TLS (SNI) and checks its
     certificate: a self-signed one is refused."""
