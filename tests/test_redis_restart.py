@@ -58,7 +58,10 @@ def test_records_and_jobs_survive_a_redis_restart(redis_server, tmp_path):
             assert response.headers["Content-Type"] == "application/problem+json"
             assert response.json()["code"] == "service_unavailable"
             assert took_s < 3, f"{method} {path} took {took_s:.1f} s to answer 503"
-        time.sleep(2)  # the running job trains on meanwhile; its heartbeats fail
+        # The running job trains on meanwhile; its heartbeats (every 0.5 s) fail.
+        log = stack.log_dir / "worker-train.log"
+        wait_for(lambda: f"job {running['id']}: heartbeat failed" in log.read_text(), 10,
+                 "a heartbeat to fail")
         redis_server.start()
 
         assert wait_for(lambda: _answers(stack.url), 20, "the API to answer again")

@@ -16,16 +16,20 @@ def queue_delivery(webhooks, owner, url, n):
 
 
 class Receiver:
-    def __init__(self, statuses=(), delay_s=0.0):
+    def __init__(self, statuses=(), held=False):
         self.deliveries = []  # (headers, body as JSON, the status answered)
         self.statuses = list(statuses)  # answered in turn before 200s
-        self.delay_s = delay_s
+        # Held: a delivery is answered only after release(), a receiver as slow as the test
+        # needs it to be, without a fixed delay.
+        self._answer = threading.Event()
+        if not held:
+            self._answer.set()
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                time.sleep(receiver.delay_s)
+                receiver._answer.wait()
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 receiver.deliveries.append((dict(self.headers), body, status))
                 self.send_response(status)
@@ -42,7 +46,11 @@ class Receiver:
         return [(headers, json.loads(body)) for headers, body, status in self.deliveries
                 if 200 <= status < 300]
 
+    def release(self):
+        self._answer.set()
+
     def close(self):
+        self.release()  # no request left waiting
         self.server.shutdown()
 
 
