@@ -1,8 +1,8 @@
 # textgen: `make demo` runs the whole loop, `make test` runs the suite, `make up` the stack.
-# Each creates the virtual environment first (once, and again when requirements.txt or
-# pyproject.toml changes), with the `textgen` command in .venv/bin; `make test` adds
-# requirements-test.txt (pytest, moto), which the runtime never needs. `make test-fast`
-# runs the tests that start no process and train no model.
+# Each creates the virtual environment first (once, and again when requirements.txt, the
+# requirements-api.txt it includes, or pyproject.toml changes), with the `textgen` command in
+# .venv/bin; `make test` adds requirements-test.txt (pytest, moto), which the runtime never
+# needs. `make test-fast` runs the tests that start no process and train no model.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -12,7 +12,7 @@ TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: demo test test-fast lint up clean-venv
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-api.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
