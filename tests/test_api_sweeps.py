@@ -200,6 +200,7 @@ def test_a_sweep_is_stored_with_its_answer_over_its_own_pending_marker_only(serv
     assert services.sweeps.count("alice") == services.sweeps.running_count("alice") == 2
 
 
+@pytest.mark.subprocess  # a redis-server of its own
 def test_a_request_that_fails_after_its_sweep_was_stored_is_answered_with_it_on_retry(
         tmp_path, settings):
     """Here its first trial's job record is refused by an ACL, after the sweep and its
