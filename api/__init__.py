@@ -13,9 +13,9 @@ from flask import Flask
 
 from api.bodies import BodyJSON
 from api.event_hub import EventHub
-from shared.services import Services
-from shared.settings import Settings, redacted
-from shared.stream_slots import StreamSlots
+from shared.runtime.services import Services
+from shared.runtime.settings import Settings, redacted
+from shared.stores.stream_slots import StreamSlots
 
 
 def create_app(settings=None, celery=None):

@@ -1,13 +1,13 @@
 """Who is calling: every /v1 request but the public ones carries `Authorization: Bearer`.
 
 The owner found here is the only one whose records a request can read or change; the
-stores answer another owner's ids as not found (shared/records.py, shared/jobs.py).
+stores answer another owner's ids as not found (shared/stores/records.py, shared/stores/jobs.py).
 """
 
 from flask import g, request
 
 from api.context import services
-from shared.errors import UnauthorizedError
+from shared.contracts.errors import UnauthorizedError
 
 PUBLIC = {"/v1/health", "/v1/openapi.json"}
 

@@ -10,7 +10,7 @@ import pydantic
 from flask import current_app, request
 from flask.json.provider import DefaultJSONProvider
 
-from shared.errors import MalformedRequestError, ValidationError
+from shared.contracts.errors import MalformedRequestError, ValidationError
 
 
 def _number(text):

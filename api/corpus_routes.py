@@ -9,17 +9,17 @@ from api.context import services
 from api.idempotency import IDEMPOTENCY, idempotent
 from api.openapi import operation
 from api.responses import created, page_response, respond
-from shared import deletions
-from shared.corpus_text import TEXT_PATTERN, decode_corpus
-from shared.errors import MalformedRequestError, ValidationError
-from shared.gutenberg import fetch_book, strip_gutenberg
-from shared.schemas import CorporaQuery, Corpus, GutenbergRequest, Page
+from shared.service import deletions
+from shared.text.corpus_text import TEXT_PATTERN, decode_corpus
+from shared.contracts.errors import MalformedRequestError, ValidationError
+from shared.text.gutenberg import fetch_book, strip_gutenberg
+from shared.contracts.schemas import CorporaQuery, Corpus, GutenbergRequest, Page
 
 bp = Blueprint("corpora", __name__, url_prefix="/v1/corpora")
 
 _MAX_NAME_CHARS = 200
 
-# What a corpus may be, as shared/corpus_text.py decides it: text with at least one
+# What a corpus may be, as shared/text/corpus_text.py decides it: text with at least one
 # character that is not white space, and no NUL.
 CORPUS_TEXT = {"type": "string", "contentMediaType": "text/plain", "pattern": TEXT_PATTERN,
                "description": "the text: UTF-8 (a file part may also be UTF-16 with a BOM, "

@@ -3,7 +3,7 @@
 Our own errors carry their code, status, field and headers; a request body that fails its
 model is a 422 listing every field at fault; Werkzeug's HTTP errors (404 for an unknown
 path, 405 with its Allow header, 413 from the upload limit) get the same shape; Redis out
-of reach is a 503 (the client timeouts in shared/redis_db.py bound how long that takes);
+of reach is a 503 (the client timeouts in shared/runtime/redis_db.py bound how long that takes);
 anything else is logged with its traceback and answered with a 500 that reveals nothing.
 """
 
@@ -14,7 +14,7 @@ from flask import Response
 from kombu.exceptions import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from shared.errors import (
+from shared.contracts.errors import (
     InternalError,
     PayloadTooLargeError,
     ServiceUnavailableError,
@@ -29,7 +29,7 @@ PROBLEM_MIMETYPE = "application/problem+json"
 
 def problem_response(error):
     """The problem+json answer for a TextgenError."""
-    from shared.schemas import Problem
+    from shared.contracts.schemas import Problem
 
     body = Problem(type=PROBLEM_TYPE_BASE + error.code, title=error.title,
                    status=error.status, detail=error.message, code=error.code,

@@ -1,7 +1,7 @@
 """Evaluations: score your models side by side on one text, as a job on the generate queue.
 
 The job answers through /v1/jobs/<id> like any other (type `evaluate`); its result is the
-table, one row per model (shared/schemas.py EvaluationRow).
+table, one row per model (shared/contracts/schemas.py EvaluationRow).
 """
 
 from flask import Blueprint
@@ -12,8 +12,8 @@ from api.context import services
 from api.idempotency import IDEMPOTENCY, idempotent
 from api.openapi import operation
 from api.responses import accepted
-from shared.schemas import EvaluateRequest, Job
-from shared.submissions import plan_evaluation
+from shared.contracts.schemas import EvaluateRequest, Job
+from shared.service.submissions import plan_evaluation
 
 bp = Blueprint("evaluations", __name__, url_prefix="/v1")
 

@@ -22,10 +22,10 @@ from api.bodies import query
 from api.context import event_hub, services
 from api.held import take_slot
 from api.responses import respond
-from shared.errors import ValidationError
-from shared.jobs import read_events
-from shared.schemas import EVENT_ID_PATTERN, Event, EventsQuery, Page
-from shared.stream_slots import RENEW_S
+from shared.contracts.errors import ValidationError
+from shared.stores.jobs import read_events
+from shared.contracts.schemas import EVENT_ID_PATTERN, Event, EventsQuery, Page
+from shared.stores.stream_slots import RENEW_S
 
 HEARTBEAT_S = RENEW_S  # under the usual 30-60 s idle timeouts of proxies
 RETRY_MS = 2000  # what the browser waits before reconnecting

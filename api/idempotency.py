@@ -7,10 +7,10 @@ same key with another body is a 409. A request that fails releases the key, so a
 after a 4xx or a 503 runs again. Keys are per owner.
 
 A view that stores something passes `stored_answer(response)` to the step that stores it
-(shared/admission.py for a job, shared/sweeps.py for a sweep), which writes the answer in
-that same step: once the job or sweep exists, a retry is answered with it, whatever fails
-after. The pending marker of a request that died before that step (its process killed)
-expires after PENDING_TTL_S.
+(shared/stores/admission.py for a job, shared/sweeps/store.py for a sweep), which
+writes the answer in that same step: once the job or sweep exists, a retry is answered
+with it, whatever fails after. The pending marker of a request that died before that
+step (its process killed) expires after PENDING_TTL_S.
 """
 
 import functools
@@ -24,7 +24,7 @@ from flask import Response, g, request
 
 from api.auth import current_owner
 from api.context import services
-from shared.errors import ConflictError, IdempotencyKeyReusedError, ValidationError
+from shared.contracts.errors import ConflictError, IdempotencyKeyReusedError, ValidationError
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from api.held import take_slot
 from api.idempotency import IDEMPOTENCY, idempotent
 from api.openapi import operation
 from api.responses import accepted, created, page_response, respond
-from shared import deletions, submissions, training_plans
-from shared.jobs import JobStatus
-from shared.schemas import (
+from shared.service import deletions, submissions, training_plans
+from shared.stores.jobs import JobStatus
+from shared.contracts.schemas import (
     GenerateRequest,
     Job,
     JobsQuery,
@@ -23,7 +23,7 @@ from shared.schemas import (
     Page,
     TrainRequest,
 )
-from shared.stream_slots import RENEW_S
+from shared.stores.stream_slots import RENEW_S
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1")
 

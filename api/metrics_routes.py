@@ -1,7 +1,7 @@
 """GET /metrics: Prometheus' text format, for operators, behind its own bearer token.
 
 Answered only with `Authorization: Bearer <TEXTGEN_METRICS_TOKEN>`; without that setting
-the path does not exist (404). The figures come from Redis (shared/metrics.py), so they
+the path does not exist (404). The figures come from Redis (shared/runtime/metrics.py), so they
 count every worker on every host, whichever API process Prometheus reaches.
 """
 
@@ -13,13 +13,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from werkzeug.exceptions import NotFound
 
 from api.context import services
-from shared.errors import UnauthorizedError
+from shared.contracts.errors import UnauthorizedError
 
 bp = Blueprint("metrics", __name__)
 
 
 class _RedisCollector:
-    """A prometheus_client collector over shared.metrics.Metrics."""
+    """A prometheus_client collector over shared.runtime.metrics.Metrics."""
 
     def __init__(self, metrics):
         self.metrics = metrics

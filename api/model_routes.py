@@ -8,9 +8,9 @@ from api.context import services
 from api.downloads import PRESIGNED_URL_S, send_stored, send_zip
 from api.openapi import operation
 from api.responses import page_response, respond
-from shared import deletions
-from shared.errors import ArtifactMissingError, NotFoundError
-from shared.schemas import ListQuery, Model, Page
+from shared.service import deletions
+from shared.contracts.errors import ArtifactMissingError, NotFoundError
+from shared.contracts.schemas import ListQuery, Model, Page
 
 bp = Blueprint("models", __name__, url_prefix="/v1/models")
 

@@ -14,9 +14,9 @@ from pathlib import Path
 from flask import Blueprint, current_app, send_from_directory
 from pydantic.json_schema import models_json_schema
 
-from shared.clock import id_pattern
-from shared.schemas import Corpus, Job, Model, Problem
-from shared.sweep_schemas import Sweep, SweepSummary
+from shared.runtime.clock import id_pattern
+from shared.contracts.schemas import Corpus, Job, Model, Problem
+from shared.sweeps.schemas import Sweep, SweepSummary
 
 bp = Blueprint("openapi", __name__)
 
@@ -38,7 +38,7 @@ STATUS_TEXT = {400: "the body is not a JSON object", 404: "no such id (or not yo
 
 
 # Our ids by the name a path or a body gives them: only `<prefix>_<24 hex>` is an id
-# (shared/clock.py); the stores find nothing under any other spelling.
+# (shared/runtime/clock.py); the stores find nothing under any other spelling.
 ID_PREFIXES = {"corpus_id": "cor", "job_id": "job", "model_id": "mdl", "sweep_id": "swp"}
 # Response models whose `id` goes back into requests under that name: OpenAPI links chain
 # an operation that hands out ids (a create, a list) to each one that takes them, so a

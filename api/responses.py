@@ -6,8 +6,8 @@ from flask import Response
 from api.auth import current_owner
 from api.context import services
 from api.idempotency import stored_answer
-from shared.schemas import Job, Page
-from shared.submissions import submit
+from shared.contracts.schemas import Job, Page
+from shared.service.submissions import submit
 
 
 def respond(model, status=200, headers=None):
@@ -21,7 +21,7 @@ def created(model, location, status=201):
 
 
 def accepted(submission):
-    """Submit a planned job (shared/submissions.py): (its record, the 202 answer with where
+    """Submit a planned job (shared/service/submissions.py): (its record, the 202 answer with where
     to poll it). A retry with the same Idempotency-Key gets that answer, which is stored
     with the job."""
     record = submit(services(), current_owner(), submission,
@@ -34,7 +34,7 @@ def _accepted_answer(record):
 
 
 def page_response(page, item_model, limit):
-    """A shared.pages.Page of records as the list envelope {data, has_more, next, limit}."""
+    """A shared.stores.pages.Page of records as the list envelope {data, has_more, next, limit}."""
     body = Page[item_model](data=[item_model.model_validate(r) for r in page.data],
                             has_more=page.has_more, next=page.next, limit=limit)
     return respond(body)

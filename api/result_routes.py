@@ -7,9 +7,9 @@ from api.context import services
 from api.downloads import send_inline
 from api.openapi import operation
 from api.responses import respond
-from shared.errors import ArtifactMissingError, ConflictError, NotFoundError
-from shared.jobs import JobStatus, JobType
-from shared.schemas import Samples
+from shared.contracts.errors import ArtifactMissingError, ConflictError, NotFoundError
+from shared.stores.jobs import JobStatus, JobType
+from shared.contracts.schemas import Samples
 
 bp = Blueprint("results", __name__, url_prefix="/v1/jobs")
 

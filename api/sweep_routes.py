@@ -1,5 +1,5 @@
 """Sweeps: search a training spec's fields for the lowest validation loss, each trial a
-training job of yours (shared/sweep_runner.py does the work; docs/sweeps.md says how)."""
+training job of yours (shared/sweeps/runner.py does the work; docs/sweeps.md says how)."""
 
 from flask import Blueprint
 
@@ -10,11 +10,12 @@ from api.event_stream import EVENTS_ANSWER, EVENTS_CONTENT, events_answer
 from api.idempotency import IDEMPOTENCY, idempotent, stored_answer
 from api.openapi import operation
 from api.responses import created, page_response, respond
-from shared import deletions, sweep_runner
-from shared.schemas import ListQuery, Page
-from shared.sweep_schemas import Sweep, SweepSummary
-from shared.sweep_space import SweepRequest
-from shared.sweeps import SweepStatus, trials_of
+from shared.service import deletions
+from shared.sweeps import runner as sweep_runner
+from shared.contracts.schemas import ListQuery, Page
+from shared.sweeps.schemas import Sweep, SweepSummary
+from shared.sweeps.space import SweepRequest
+from shared.sweeps.store import SweepStatus, trials_of
 
 bp = Blueprint("sweeps", __name__, url_prefix="/v1/sweeps")
 

@@ -1,9 +1,9 @@
 """System: the health endpoint (Redis reachable, workers alive on each queue), the presets
 offered, and who is calling with what they may use.
 
-Health answers from the heartbeats workers already write to Redis (shared/metrics.py), in one
-read: no broadcast to the workers and no wait for their replies, which took a second per
-call and grew with every worker.
+Health answers from the heartbeats workers already write to Redis
+(shared/runtime/metrics.py), in one read: no broadcast to the workers and no wait for
+their replies, which took a second per call and grew with every worker.
 """
 
 import logging
@@ -15,10 +15,10 @@ from api.auth import current_owner
 from api.context import services, stream_slots
 from api.openapi import operation
 from api.responses import respond
-from shared.account import Whoami, whoami
-from shared.queue import QUEUE_GENERATE, QUEUE_TRAIN
-from shared.schemas import Health, Preset, Presets, WorkerHeartbeat
-from shared.specs import PRESET_DESCRIPTIONS, resolve_train_spec
+from shared.service.account import Whoami, whoami
+from shared.runtime.queue import QUEUE_GENERATE, QUEUE_TRAIN
+from shared.contracts.schemas import Health, Preset, Presets, WorkerHeartbeat
+from shared.contracts.specs import PRESET_DESCRIPTIONS, resolve_train_spec
 
 log = logging.getLogger(__name__)
 

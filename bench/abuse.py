@@ -128,8 +128,8 @@ def between(earlier, later):
 def prepare(stack, tokens, scratch):
     """Corpora and tiny models for both owners, and flood's 500 MB model (a trained tiny
     one whose model.keras is then made a sparse 500 MB file: no disk, reads as zeros)."""
-    from shared.artifacts import open_artifact_store  # imported only here: server code
-    from shared.settings import Settings
+    from shared.stores.artifacts import open_artifact_store  # imported only here: server code
+    from shared.runtime.settings import Settings
 
     corpus_path = Path(scratch) / "corpus.txt"
     corpus_path.write_text(TEXT)

@@ -19,8 +19,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info line
 if "NLTK_DATA" not in os.environ and (HANDOUTS / "nltk_data").is_dir():
     os.environ["NLTK_DATA"] = str(HANDOUTS / "nltk_data")
 
-from shared.corpus_text import decode_corpus  # noqa: E402
-from shared.specs import resolve_train_spec  # noqa: E402
+from shared.text.corpus_text import decode_corpus  # noqa: E402
+from shared.contracts.specs import resolve_train_spec  # noqa: E402
 from worker.training import TrainHooks, targets_per_step, train  # noqa: E402
 
 

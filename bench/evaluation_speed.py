@@ -11,7 +11,7 @@ import statistics
 import time
 
 from bench.common import corpus, spec_from, timed_train
-from shared.evaluations import tail_start
+from shared.contracts.evaluations import tail_start
 from worker.evaluation import score_text
 from worker.model_files import LoadedModel
 

@@ -54,7 +54,7 @@ def point(recipe, budget, overrides):
                 "max_seconds": budget, "epochs": 1000, "patience": None}
     run = timed_train(spec_from("default", **{**overrides, "training": training}),
                       corpus("tinyshakespeare.txt"))
-    # The wall rate against the epochs' own (steps only): what shared/throughput.py's
+    # The wall rate against the epochs' own (steps only): what shared/sizing/throughput.py's
     # TRAIN_SHARE stands for.
     epoch_rates = [h["targets_per_s"] for h in run.trained.history if h["targets_per_s"]]
     return {"wall_s": run.wall_s, "steps": run.steps, "chars_per_s": run.chars_per_s,

@@ -44,7 +44,7 @@ def run_side(side, steps):
     text = corpus("frankenstein-2.txt")
     if side == "plain":
         from bench import plain_tutorial
-        from shared.textprep import prepare_text
+        from shared.text.textprep import prepare_text
 
         ends = plain_tutorial.step_end_times(prepare_text(text, "tutorial"), steps)
     else:

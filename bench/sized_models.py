@@ -1,4 +1,4 @@
-"""Goal 4: the `default` preset as is against the model shared.model_sizing picks for it.
+"""Goal 4: the `default` preset as is against the model shared.sizing.model_sizing picks for it.
 
 Corpora: the first 100 KB and 1 MB of tinyshakespeare.txt, and for 10 MB the first 10 MB
 of `--text-file` (a real corpus; bench/README.md, goal 4, says how to make one from a
@@ -18,8 +18,8 @@ import argparse
 from pathlib import Path
 
 from bench.common import corpus, spec_from, timed_train
-from shared.corpus_text import decode_corpus
-from shared.model_sizing import WIDE, sized_default
+from shared.text.corpus_text import decode_corpus
+from shared.sizing.model_sizing import WIDE, sized_default
 
 SIZES = {"100KB": 100_000, "1MB": 1_000_000, "10MB": 10_000_000}
 

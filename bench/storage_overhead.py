@@ -25,9 +25,9 @@ import time
 from pathlib import Path
 
 from bench.common import corpus, spec_from
-from shared.artifacts import open_artifact_store
-from shared.checkpoint_store import CheckpointStore
-from shared.settings import Settings
+from shared.stores.artifacts import open_artifact_store
+from shared.stores.checkpoint_store import CheckpointStore
+from shared.runtime.settings import Settings
 from worker.model_files import load_model, save_model
 from worker.sampling import generate
 from worker.training import TrainHooks, train

@@ -8,7 +8,7 @@ other on the same stack and cores:
 1. a sweep (POST /v1/sweeps) over units, layers, learning rate (a log range) and window,
    `--trials` trials of `--trial-seconds`, `--workers` at once, budget `--total-seconds`;
 2. the `default` preset with `training.max_seconds` = `--total-seconds`, as a user would
-   submit it (the service sizes its model to the corpus and budget: shared/model_sizing.py).
+   submit it (the service sizes its model to the corpus and budget: shared/sizing/model_sizing.py).
 
 Both run with epochs uncapped, so the time budget is what ends them (or early stopping,
 the preset's patience). Both best models are then scored by one POST /v1/evaluations on

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 # The default preset: vocab of tinyshakespeare, embedding 64, LSTM 2x128, batch 64 x 64,
-# Adam at 1e-2, clipping at norm 1 (shared/specs.py; bench.train_speed's constants).
+# Adam at 1e-2, clipping at norm 1 (shared/contracts/specs.py; bench.train_speed's constants).
 VOCAB, EMBEDDING, UNITS, LAYERS, BATCH, WINDOW = 65, 64, 128, 2, 64, 64
 WARMUP_STEPS, STEPS = 3, 60
 

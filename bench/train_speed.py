@@ -6,7 +6,7 @@ figure is the median over rounds of the 5th-percentile step time (the step least
 other work). Also prints the dense-matmul peak of this machine, and GFLOP/s counted as
 3 x the forward pass's matrix products (backward costs two products per forward one;
 elementwise gate maths, the embedding lookup and the optimizer are not counted):
-per target character, the forward FLOPs shared/architecture.py counts.
+per target character, the forward FLOPs shared/sizing/architecture.py counts.
 
 With `--torch-python` (an interpreter that has torch==2.13.0, bench/README.md), a row for
 the same shape in PyTorch (bench/torch_lstm.py) runs interleaved with ours.
@@ -124,7 +124,7 @@ def main():
     if args.variant:
         return measure(args.variant)
     from bench.common import spec_from
-    from shared.architecture import describe
+    from shared.sizing.architecture import describe
 
     spec = spec_from("default")
     per_char = 3 * describe(spec, VOCAB).token_flops  # forward and backward

@@ -122,7 +122,7 @@ def model_note(job, sections, corpus_chars):
         why = "as you asked"
     elif (spec["preset"] == "default" and "max_seconds" in sections.get("training", {})
           and spec["preprocessing"].get("level", "char") == "char"):
-        # shared/model_sizing.py's rule; naming any model field turns it off.
+        # shared/sizing/model_sizing.py's rule; naming any model field turns it off.
         why = (f"sized by the server for a {training['max_seconds']:g} s budget on "
                f"{corpus_chars():,} characters; --units or --layers choose it yourself")
     else:

@@ -3,8 +3,8 @@
 import io
 import json
 
-from shared.redis_db import model_id_of
-from shared.specs import resolve_train_spec
+from shared.runtime.redis_db import model_id_of
+from shared.contracts.specs import resolve_train_spec
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
 

@@ -5,7 +5,7 @@ moto's server on loopback, tests/s3_server.py).
 
 Redis: TEXTGEN_TEST_REDIS_URL, else database 15 of the local server. Every key a test
 writes carries a fresh prefix and is deleted afterwards, Celery's queues included
-(shared/queue.py prefixes them too), so runs never see each other's data.
+(shared/runtime/queue.py prefixes them too), so runs never see each other's data.
 """
 
 import dataclasses
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from shared.auth import token_digest
-from shared.settings import Settings
+from shared.stores.auth import token_digest
+from shared.runtime.settings import Settings
 # Hooks: markers for what a test starts, and the guard that fails an unmarked one.
 from tests.markers import (  # noqa: F401 (pytest finds hooks by name in a conftest)
     pytest_collection_modifyitems,
@@ -69,7 +69,7 @@ def settings(tmp_path):
 
 @pytest.fixture
 def services(settings):
-    from shared.services import Services
+    from shared.runtime.services import Services
 
     return Services.from_settings(settings)
 
@@ -166,6 +166,6 @@ def store_settings(settings, backend, request, tmp_path):
 
 @pytest.fixture
 def store(store_settings):
-    from shared.artifacts import open_artifact_store
+    from shared.stores.artifacts import open_artifact_store
 
     return open_artifact_store(store_settings)

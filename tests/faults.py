@@ -113,8 +113,8 @@ def all_events(client, job_id):
 
 def stack_jobs(stack, redis_url):
     """The job store of a running LocalStack (its Redis at `redis_url`, its key prefix)."""
-    from shared.services import Services
-    from shared.settings import Settings
+    from shared.runtime.services import Services
+    from shared.runtime.settings import Settings
 
     return Services.from_settings(Settings(
         redis_url=redis_url, data_dir=stack.data_dir,
@@ -124,9 +124,9 @@ def stack_jobs(stack, redis_url):
 def unsent_training_job(jobs, owner="alice"):
     """The id of a queued training job of the default preset that no worker is sent: it
     waits on the train-gpu queue, which no worker of the test stacks reads, so the
-    scheduler never releases it (shared/scheduler.py)."""
-    from shared.jobs import JobType
-    from shared.specs import resolve_train_spec
+    scheduler never releases it (shared/stores/scheduler.py)."""
+    from shared.stores.jobs import JobType
+    from shared.contracts.specs import resolve_train_spec
 
     spec = resolve_train_spec("default", {}).model_dump()
     return jobs.create(JobType.TRAIN, spec, owner, max_queued=8, corpus_id="cor_x",

@@ -1,4 +1,4 @@
-"""Submitting is one atomic step (shared/admission.py), on real Redis servers: a request
+"""Submitting is one atomic step (shared/stores/admission.py), on real Redis servers: a request
 that fails after its job was stored is replayed, never run twice; a pending
 Idempotency-Key outlives a dead request by about a minute; the owner's quota never
 holds a job whose record was not written."""
@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from api.idempotency import PENDING_TTL_S
-from shared.jobs import JobType
-from shared.services import Services
+from shared.stores.jobs import JobType
+from shared.runtime.services import Services
 from tests.api_helpers import registered_model
 from tests.conftest import client_of
 from tests.faults import RedisProcess, wait_for

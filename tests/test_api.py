@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.errors import ArtifactMissingError
-from shared.specs import PRESETS
+from shared.contracts.errors import ArtifactMissingError
+from shared.contracts.specs import PRESETS
 from tests.api_helpers import assert_problem, registered_model, upload
 from tests.conftest import client_of
 from tests.faults import reap_when_expired, unsent_training_job

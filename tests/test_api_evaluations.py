@@ -8,7 +8,7 @@ import json
 import pytest
 
 from api import create_app
-from shared.redis_db import encode_fields
+from shared.runtime.redis_db import encode_fields
 from tests.api_helpers import assert_problem, registered_model, upload
 from tests.conftest import client_of
 

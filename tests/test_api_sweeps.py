@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import redis
 
-from shared import sweep_runner
+from shared.sweeps import runner as sweep_runner
 from tests.api_helpers import assert_problem, upload
 from tests.conftest import client_of
 from tests.faults import RedisProcess

@@ -4,8 +4,8 @@ import dataclasses
 import time
 from typing import get_args
 
-from shared.specs import PRESETS, PresetName
-from shared.stream_slots import StreamSlots
+from shared.contracts.specs import PRESETS, PresetName
+from shared.stores.stream_slots import StreamSlots
 from tests.api_helpers import assert_problem, registered_model, upload
 from tests.conftest import client_of
 

@@ -1,13 +1,13 @@
-"""shared.architecture: the one description of each model family agrees with the Keras model
+"""shared.sizing.architecture: the one description of each model family agrees with the Keras model
 built from it, layer by layer, and is what the size, memory and time estimators count."""
 
 import pytest
 
-from shared.architecture import LSTM, describe
-from shared.generation_cost import STEP_OVERHEAD_S, estimate_generation_s
-from shared.model_storage import check_model_size
-from shared.specs import resolve_train_spec
-from shared.train_memory import vocab_size_of
+from shared.sizing.architecture import LSTM, describe
+from shared.sizing.generation_cost import STEP_OVERHEAD_S, estimate_generation_s
+from shared.sizing.model_storage import check_model_size
+from shared.contracts.specs import resolve_train_spec
+from shared.sizing.train_memory import vocab_size_of
 from worker.models import build_model
 
 # (preset, level, model fields, vocabulary): both families, char and word level, 1-3

@@ -8,9 +8,9 @@ import zipfile
 import pytest
 import requests
 
-from shared.artifacts import MODEL_FILES, open_artifact_store
-from shared.errors import ArtifactMissingError, StorageError, StorageFullError
-from shared.object_store import storage_error
+from shared.stores.artifacts import MODEL_FILES, open_artifact_store
+from shared.contracts.errors import ArtifactMissingError, StorageError, StorageFullError
+from shared.stores.object_store import storage_error
 
 
 def stored_keys(store):
@@ -138,8 +138,8 @@ def test_an_s3_server_out_of_room_is_storage_full():
 def test_the_api_serves_model_files_of_the_attempt_the_record_names(store_settings, backend,
                                                                    tmp_path):
     from api import create_app
-    from shared.clock import new_id
-    from shared.services import Services
+    from shared.runtime.clock import new_id
+    from shared.runtime.services import Services
     from tests.conftest import client_of
 
     svc = Services.from_settings(store_settings)

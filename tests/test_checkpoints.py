@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from shared.artifacts import open_artifact_store
+from shared.stores.artifacts import open_artifact_store
 from tests.test_training import TEXT, Recorder, tiny_spec
 from worker.training import TrainHooks, train
 

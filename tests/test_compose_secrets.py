@@ -17,10 +17,10 @@ import yaml
 from kombu.exceptions import OperationalError
 
 from shared.stack.runner import REPO, free_port
-from shared.errors import ConfigError
-from shared.queue import make_celery
-from shared.redis_db import connect
-from shared.settings import Settings
+from shared.contracts.errors import ConfigError
+from shared.runtime.queue import make_celery
+from shared.runtime.redis_db import connect
+from shared.runtime.settings import Settings
 
 pytestmark = pytest.mark.subprocess  # redis-server, openssl
 

@@ -17,10 +17,10 @@ import pytest
 import requests
 
 from api import create_app
-from shared.auth import TokenStore
-from shared.services import Services
-from shared.settings import Settings
-from shared.stream_slots import StreamSlots
+from shared.stores.auth import TokenStore
+from shared.runtime.services import Services
+from shared.runtime.settings import Settings
+from shared.stores.stream_slots import StreamSlots
 from tests.api_helpers import assert_problem, registered_model
 from tests.conftest import TOKENS, bearer, client_of
 from tests.faults import wait_for
@@ -178,7 +178,7 @@ def test_submissions_and_health_answer_while_500_streams_and_100_waits_are_held(
             assert time.monotonic() - began < 2
         assert len(held.unanswered(waits)) == WAITS  # every wait still held
         # One reader per API process, not a Redis connection per waiting request.
-        # Per process: its pool's cap (32, shared/redis_db.py), Celery's producers and the
+        # Per process: its pool's cap (32, shared/runtime/redis_db.py), Celery's producers and the
         # one event reader; 77 to 104 for both in bench/connections.py's runs.
         connections = tcp_connections_to(api_worker_pids(stack), port_of(stack.redis_url))
         assert connections < 150, f"the API holds {connections} Redis connections"

@@ -3,8 +3,8 @@ import re
 
 import pytest
 
-from shared.corpus_text import TEXT_PATTERN, decode_corpus, text_sha256
-from shared.errors import CorpusRejectedError
+from shared.text.corpus_text import TEXT_PATTERN, decode_corpus, text_sha256
+from shared.contracts.errors import CorpusRejectedError
 from tests.conftest import handout
 
 TEXT = "Café — “quoted”\nsecond line\n"

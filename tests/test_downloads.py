@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from client.api_client import Client
-from shared.artifacts import MODEL_FILES
+from shared.stores.artifacts import MODEL_FILES
 from tests.api_helpers import registered_model
 from tests.conftest import TEST_REDIS_URL, TOKENS, bearer
 
@@ -90,7 +90,7 @@ def api_server(store_settings, tmp_path):
 @pytest.fixture
 def services(store_settings):
     """The stores on `backend`, as the API server sees them."""
-    from shared.services import Services
+    from shared.runtime.services import Services
 
     return Services.from_settings(store_settings)
 

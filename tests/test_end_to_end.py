@@ -245,9 +245,9 @@ def test_gpu_jobs_go_only_to_a_worker_started_with_gpu(api, corpus, stack, tmp_p
 def test_webhooks_tell_a_receiver_of_each_epoch_and_the_end(api, corpus, stack):
     import time
 
-    from shared.services import Services
-    from shared.settings import Settings
-    from shared.webhooks import signature
+    from shared.runtime.services import Services
+    from shared.runtime.settings import Settings
+    from shared.webhooks.outbox import signature
     from tests.conftest import TEST_REDIS_URL
     from tests.webhook_receiver import Receiver
 
@@ -310,8 +310,8 @@ def test_a_word_level_job_reports_bits_per_character_and_per_token(api, corpus):
 
 
 def test_workers_measure_their_speed_for_the_sizing_rule(api, corpus, stack):
-    from shared.services import Services
-    from shared.settings import Settings
+    from shared.runtime.services import Services
+    from shared.runtime.settings import Settings
     from tests.conftest import TEST_REDIS_URL
 
     svc = Services.from_settings(Settings(

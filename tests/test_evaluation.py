@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from shared.specs import resolve_train_spec
+from shared.contracts.specs import resolve_train_spec
 from worker.evaluation import MIN_STREAM_TOKENS, score_text
 from worker.model_files import LoadedModel
 from worker.models import build_model

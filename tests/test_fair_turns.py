@@ -1,6 +1,6 @@
 """Fair turns on real processes: a backlog of one owner never delays another's job, and no
 owner runs more than TEXTGEN_MAX_RUNNING_PER_OWNER jobs of a queue at once, however many
-workers are free (shared/scheduler.py, docs/capacity.md)."""
+workers are free (shared/stores/scheduler.py, docs/capacity.md)."""
 
 import pytest
 

@@ -19,10 +19,10 @@ import pytest
 
 from client.api_client import Client
 from shared.stack.runner import LocalStack
-from shared.queue import enqueue
-from shared.services import Services
-from shared.settings import Settings
-from shared.specs import resolve_train_spec
+from shared.runtime.queue import enqueue
+from shared.runtime.services import Services
+from shared.runtime.settings import Settings
+from shared.contracts.specs import resolve_train_spec
 from tests.api_helpers import registered_model
 from tests.conftest import TOKENS
 from tests.faults import (

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from shared.gutenberg import strip_gutenberg
+from shared.text.gutenberg import strip_gutenberg
 from tests.api_helpers import assert_problem
 from tests.conftest import client_of
 from tests.fake_gutenberg import BOOK
@@ -46,7 +46,7 @@ def test_a_book_over_the_upload_limit_is_refused(client, services):
 
 
 def test_a_slow_mirror_is_cut_off(client, monkeypatch):
-    monkeypatch.setattr("shared.gutenberg.FETCH_TIMEOUT_S", 1.0)
+    monkeypatch.setattr("shared.text.gutenberg.FETCH_TIMEOUT_S", 1.0)
     started = time.monotonic()
     assert_problem(client.post("/v1/corpora", json={"gutenberg_id": 3}), 503,
                    "service_unavailable")

@@ -4,7 +4,7 @@ workers and no wait for their replies. (Real workers' heartbeats: test_end_to_en
 import json
 import time
 
-from shared.metrics import WORKER_SEEN_S
+from shared.runtime.metrics import WORKER_SEEN_S
 from tests.conftest import client_of
 
 

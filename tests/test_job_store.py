@@ -1,12 +1,12 @@
-"""shared.jobs on real Redis: fenced transitions, owners and quotas, leases and reaping."""
+"""shared.stores.jobs on real Redis: fenced transitions, owners and quotas, leases and reaping."""
 
 import time
 
 import pytest
 
-from shared.errors import ConflictError, NotFoundError, TooManyQueuedJobsError
-from shared.jobs import JobStatus, JobType
-from shared.redis_db import model_id_of
+from shared.contracts.errors import ConflictError, NotFoundError, TooManyQueuedJobsError
+from shared.stores.jobs import JobStatus, JobType
+from shared.runtime.redis_db import model_id_of
 
 SPEC = {"preset": "default"}
 LEASE_MS = 30_000
@@ -217,7 +217,7 @@ def test_events_record_every_status_change_and_page_with_a_cursor(services):
 
 
 def test_text_events_stop_at_their_cap_and_write_progress_with_them(services, monkeypatch):
-    from shared import jobs
+    from shared.stores import jobs
 
     monkeypatch.setattr(jobs, "STREAMED_EVENT_CAP", 2)
     job = create(services, job_type=JobType.GENERATE, model_id="m")
@@ -235,7 +235,7 @@ def test_text_events_stop_at_their_cap_and_write_progress_with_them(services, mo
 
 def test_progress_events_go_with_the_records_progress_under_the_same_cap(services,
                                                                           monkeypatch):
-    from shared import jobs
+    from shared.stores import jobs
 
     monkeypatch.setattr(jobs, "STREAMED_EVENT_CAP", 2)
     job = create(services)

@@ -6,9 +6,9 @@ import time
 import pytest
 
 from shared.stack.runner import free_port
-from shared.jobs import JobType
-from shared.queue import QUEUES
-from shared.services import Services
+from shared.stores.jobs import JobType
+from shared.runtime.queue import QUEUES
+from shared.runtime.services import Services
 from worker.lease import Lease
 from worker.reaper import Reaper
 

@@ -111,7 +111,7 @@ def test_token_create_prints_a_token_the_api_accepts(settings, app):
     token = made.stdout.strip()
     assert token.startswith("tg_") and "shown once" in made.stderr
     # And the owner's webhook signing secret, on a line of its own that says what it is.
-    from shared.services import Services
+    from shared.runtime.services import Services
 
     secret = Services.from_settings(settings).webhooks.secret("carol")
     [line] = [line for line in made.stderr.splitlines() if secret in line]
@@ -119,7 +119,7 @@ def test_token_create_prints_a_token_the_api_accepts(settings, app):
     client = app.test_client()
     assert client.get("/v1/jobs", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     # Only its digest is stored.
-    from shared.redis_db import Keys
+    from shared.runtime.redis_db import Keys
 
     stored = redis.Redis.from_url(settings.redis_url, decode_responses=True).hgetall(
         Keys(settings.redis_prefix).tokens())

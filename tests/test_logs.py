@@ -1,10 +1,10 @@
-"""shared.logs: JSON lines that name the job, owner and attempt of the work they log."""
+"""shared.runtime.logs: JSON lines that name the job, owner and attempt of the work they log."""
 
 import json
 import logging
 import threading
 
-from shared.logs import JsonFormatter, job_context
+from shared.runtime.logs import JsonFormatter, job_context
 
 
 def test_a_json_line_carries_the_job_it_was_logged_for():

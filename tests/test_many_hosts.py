@@ -16,11 +16,11 @@ import time
 import pytest
 
 from shared.stack.runner import worker_command
-from shared.artifacts import MODEL_FILES
-from shared.auth import token_digest
-from shared.jobs import JobStatus
-from shared.services import Services
-from shared.settings import Settings
+from shared.stores.artifacts import MODEL_FILES
+from shared.stores.auth import token_digest
+from shared.stores.jobs import JobStatus
+from shared.runtime.services import Services
+from shared.runtime.settings import Settings
 from tests.conftest import S3_BUCKET, TEST_REDIS_URL, TOKENS, client_of, delete_prefix
 from tests.faults import FAST_LEASES, SLOW_EPOCHS, epochs_reported
 from tests.test_end_to_end import TEXT, TINY_DEFAULT

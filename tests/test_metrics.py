@@ -48,7 +48,7 @@ def test_metrics_need_the_metrics_token(metrics_settings):
 
 def test_metrics_count_jobs_queues_durations_workers_and_reaping(metrics_settings):
     from api import create_app
-    from shared.services import Services
+    from shared.runtime.services import Services
 
     app = create_app(metrics_settings)
     svc = Services.from_settings(metrics_settings)

@@ -1,12 +1,12 @@
-"""shared.model_sizing: the default preset sized to corpus and budget, without TensorFlow."""
+"""shared.sizing.model_sizing: the default preset sized to corpus and budget, without TensorFlow."""
 
 import subprocess
 import sys
 
 import pytest
 
-from shared.model_sizing import sized_default, with_sized_model
-from shared.specs import PRESETS, resolve_train_spec
+from shared.sizing.model_sizing import sized_default, with_sized_model
+from shared.contracts.specs import PRESETS, resolve_train_spec
 
 MB = 1_000_000
 
@@ -50,7 +50,7 @@ def test_nonpositive_inputs_are_refused(corpus_chars, max_seconds):
 
 @pytest.mark.subprocess  # a fresh interpreter
 def test_imports_no_tensorflow():
-    code = ("import sys, shared.model_sizing; "
+    code = ("import sys, shared.sizing.model_sizing; "
             "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 

@@ -23,8 +23,8 @@ import pytest
 
 from client.api_client import Client
 from shared.stack.runner import REPO, api_command, worker_command
-from shared.services import Services
-from shared.settings import Settings
+from shared.runtime.services import Services
+from shared.runtime.settings import Settings
 from tests.conftest import TOKENS
 from tests.faults import (
     FAST_LEASES,

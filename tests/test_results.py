@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from shared.results import encode_samples, result_summary
-from shared.specs import GenerateSpec
+from shared.stores.results import encode_samples, result_summary
+from shared.contracts.specs import GenerateSpec
 from tests.api_helpers import assert_problem, registered_model
 from tests.conftest import client_of
 
@@ -17,7 +17,7 @@ LIST_LIMIT_BYTES = 1 * MB  # a page of 200 jobs stays under this
 
 @pytest.fixture
 def svc(store_settings):
-    from shared.services import Services
+    from shared.runtime.services import Services
 
     return Services.from_settings(store_settings)
 
@@ -113,7 +113,7 @@ def test_a_generation_whose_samples_cannot_fit_is_refused_at_submission(app, svc
 
 
 def test_samples_over_the_cap_fail_the_job_with_a_clear_error():
-    from shared.results import ResultTooLargeError
+    from shared.stores.results import ResultTooLargeError
 
     with pytest.raises(ResultTooLargeError, match="TEXTGEN_MAX_RESULT_MB"):
         encode_samples([{"text": "x" * 2_000, "temperature": 1.0}], 1_000)

@@ -8,9 +8,9 @@ import time
 import numpy as np
 import pytest
 
-from shared.queue import enqueue, make_celery
-from shared.redis_db import model_id_of
-from shared.specs import resolve_train_spec
+from shared.runtime.queue import enqueue, make_celery
+from shared.runtime.redis_db import model_id_of
+from shared.contracts.specs import resolve_train_spec
 from tests.api_helpers import upload
 from tests.conftest import client_of
 from tests.test_end_to_end import TEXT, TINY_DEFAULT

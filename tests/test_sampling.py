@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from shared.errors import UnknownCharactersError
-from shared.specs import resolve_train_spec
+from shared.contracts.errors import UnknownCharactersError
+from shared.contracts.specs import resolve_train_spec
 from worker.model_files import load_model, save_model
 from worker.sampling import StatefulStepper, TutorialWeights, generate, next_token_ids
 from worker.training import TrainHooks, train

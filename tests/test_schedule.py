@@ -12,7 +12,7 @@ import pytest
 from tests.test_training import TEXT, Recorder, tiny_spec
 from worker.datasets import make_datasets
 from worker.model_files import load_model, save_model
-from shared.jobs import StoppedReason
+from shared.stores.jobs import StoppedReason
 from worker.training import TrainHooks, train
 
 pytestmark = pytest.mark.keras  # trains or samples Keras models in this process

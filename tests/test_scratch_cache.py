@@ -4,7 +4,7 @@ import os
 import shutil
 import time
 
-from shared.scratch_cache import ScratchCache
+from shared.stores.scratch_cache import ScratchCache
 
 
 class Fetches:

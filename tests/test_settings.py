@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.errors import ConfigError
-from shared.settings import Settings, numeric_settings
+from shared.contracts.errors import ConfigError
+from shared.runtime.settings import Settings, numeric_settings
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -58,7 +58,7 @@ def test_bad_artifact_store_settings_are_listed_together(url):
     ("redis://redis.example:6379/0", "redis://redis.example:6379/0"),
 ])
 def test_a_password_is_never_shown(url, shown):
-    from shared.settings import redacted
+    from shared.runtime.settings import redacted
 
     assert redacted(url) == shown
 

@@ -1,9 +1,9 @@
-"""shared.specs: presets as data, partial sections merged onto them, strict validation."""
+"""shared.contracts.specs: presets as data, partial sections merged onto them, strict validation."""
 
 import pydantic
 import pytest
 
-from shared.specs import (PRESETS, GenerateSpec, TrainingOverrides, TrainSpec,
+from shared.contracts.specs import (PRESETS, GenerateSpec, TrainingOverrides, TrainSpec,
                           resolve_train_spec)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from client.api_client import Client
 from shared.stack.runner import LocalStack, free_port
-from shared.jobs import STALLED, JobType
+from shared.stores.jobs import STALLED, JobType
 from tests.conftest import TEST_REDIS_URL, TOKENS, delete_prefix
 from tests.faults import FAST_LEASES, SLOW_EPOCHS, TEXT, all_events, statuses, wait_for
 from worker.lease import Lease

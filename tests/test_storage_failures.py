@@ -12,8 +12,8 @@ import subprocess
 
 import pytest
 
-from shared.jobs import JobStatus
-from shared.services import Services
+from shared.stores.jobs import JobStatus
+from shared.runtime.services import Services
 from tests.api_helpers import assert_problem
 from tests.conftest import client_of
 from tests.test_end_to_end import TEXT, TINY_DEFAULT

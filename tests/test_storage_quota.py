@@ -56,9 +56,9 @@ def test_uploads_at_once_cannot_all_slip_under_the_quota(settings):
 
 
 def test_a_training_job_reserves_its_room_until_it_ends(settings):
-    from shared.architecture import describe
-    from shared.model_storage import job_storage_bytes
-    from shared.services import Services
+    from shared.sizing.architecture import describe
+    from shared.sizing.model_storage import job_storage_bytes
+    from shared.runtime.services import Services
 
     svc = Services.from_settings(settings)
     spec = {"model": {"units": 64, "layers": 1}}
@@ -93,7 +93,7 @@ def test_a_model_over_the_ceiling_is_422(settings):
 
 
 def test_deleting_a_model_frees_its_bytes(settings):
-    from shared.services import Services
+    from shared.runtime.services import Services
 
     svc = Services.from_settings(settings)
     model = registered_model(svc)
@@ -111,12 +111,12 @@ def test_a_training_job_counts_its_checkpoints_and_model_as_it_stores_them(stack
     """On real workers: the quota's items match the bytes in the store; the job keeps its
     last and best checkpoints only; deleting the job and the model frees what they held."""
     from client.api_client import Client
-    from shared.architecture import describe
-    from shared.artifacts import open_artifact_store
-    from shared.model_storage import job_storage_bytes
-    from shared.redis_db import model_id_of
-    from shared.services import Services
-    from shared.settings import Settings
+    from shared.sizing.architecture import describe
+    from shared.stores.artifacts import open_artifact_store
+    from shared.sizing.model_storage import job_storage_bytes
+    from shared.runtime.redis_db import model_id_of
+    from shared.runtime.services import Services
+    from shared.runtime.settings import Settings
 
     svc = Services.from_settings(Settings(
         redis_url=TEST_REDIS_URL, data_dir=stack.data_dir,
@@ -157,7 +157,7 @@ def test_a_training_job_counts_its_checkpoints_and_model_as_it_stores_them(stack
 
 @pytest.mark.parametrize("size", [0, 5])
 def test_recording_a_size_is_idempotent(settings, size):
-    from shared.services import Services
+    from shared.runtime.services import Services
 
     svc = Services.from_settings(settings)
     for _ in range(3):

@@ -1,12 +1,12 @@
-"""shared.textprep: the raw and tutorial preprocessing modes."""
+"""shared.text.textprep: the raw and tutorial preprocessing modes."""
 
 import nltk
 import pytest
 from nltk.corpus.reader import StopwordsCorpusReader
 from nltk.corpus.util import LazyCorpusLoader
 
-from shared.errors import NltkDataMissingError
-from shared.textprep import prepare_text
+from shared.contracts.errors import NltkDataMissingError
+from shared.text.textprep import prepare_text
 from tests.conftest import HANDOUTS
 from worker.vocab import Vocab, tokenize
 

@@ -11,8 +11,8 @@ import time
 import pytest
 
 from shared.stack.runner import REPO
-from shared.auth import fingerprint
-from shared.webhooks import signature
+from shared.stores.auth import fingerprint
+from shared.webhooks.outbox import signature
 from tests.conftest import TOKENS
 from tests.webhook_receiver import Receiver, queue_delivery
 from worker.webhook_sender import WebhookSender

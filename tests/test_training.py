@@ -7,12 +7,12 @@ import time
 import numpy as np
 import pytest
 
-from shared.errors import ArtifactMissingError, CorpusTooSmallError
-from shared.specs import TrainSpec, resolve_train_spec
+from shared.contracts.errors import ArtifactMissingError, CorpusTooSmallError
+from shared.contracts.specs import TrainSpec, resolve_train_spec
 from worker.checkpoints import fingerprint
 from worker.datasets import make_datasets
 from worker.model_files import load_model, save_model
-from shared.jobs import StoppedReason
+from shared.stores.jobs import StoppedReason
 from worker.training import TrainHooks, train
 
 pytestmark = pytest.mark.keras  # trains or samples Keras models in this process

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from shared.errors import UnknownCharactersError
+from shared.contracts.errors import UnknownCharactersError
 from worker.vocab import UNKNOWN, Vocab, detokenize, tokenize
 
 

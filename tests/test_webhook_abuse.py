@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 from client.api_client import Client
-from shared.services import Services
-from shared.settings import Settings
+from shared.runtime.services import Services
+from shared.runtime.settings import Settings
 from tests.conftest import TEST_REDIS_URL, TOKENS
 from tests.test_end_to_end import TEXT, TINY_DEFAULT
 from tests.webhook_receiver import HostileReceiver, Receiver, queue_delivery

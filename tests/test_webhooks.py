@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from shared.errors import ValidationError
-from shared.webhook_targets import RefusedDestinationError, Target, check_webhook_url, resolve
-from shared.webhooks import signature
+from shared.contracts.errors import ValidationError
+from shared.webhooks.targets import RefusedDestinationError, Target, check_webhook_url, resolve
+from shared.webhooks.outbox import signature
 from tests.api_helpers import assert_problem, registered_model, upload
 from tests.conftest import client_of
 from tests.webhook_receiver import HostileReceiver, Receiver, queue_delivery

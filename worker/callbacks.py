@@ -17,7 +17,7 @@ import time
 import keras
 import numpy as np
 
-from shared.jobs import StoppedReason
+from shared.stores.jobs import StoppedReason
 from worker.vocab import CHAR
 
 LN2 = math.log(2)

@@ -1,5 +1,5 @@
 """Training checkpoints: what a run commits after each complete epoch, and how a resumed run
-picks it up, through the job's checkpoint store (shared/checkpoint_store.py).
+picks it up, through the job's checkpoint store (shared/stores/checkpoint_store.py).
 
     epoch-0003-a2.keras  the model after epoch 3, optimizer state included (model.save
                          stores a compiled model's optimizer variables), written by
@@ -30,9 +30,9 @@ from pathlib import Path
 
 import keras
 
-from shared.checkpoint_store import CheckpointStore
-from shared.errors import ArtifactMissingError
-from shared.specs import TrainSpec
+from shared.stores.checkpoint_store import CheckpointStore
+from shared.contracts.errors import ArtifactMissingError
+from shared.contracts.specs import TrainSpec
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class Checkpoint(keras.callbacks.Callback):
     def __init__(self, store, monitor, steps, identity, history, resumed=None, fence=None,
                  seconds_spent=None):
         super().__init__()
-        self.store = store  # shared.checkpoint_store.CheckpointStore
+        self.store = store  # shared.stores.checkpoint_store.CheckpointStore
         # Asked right before each commit: true (or raising) when this run may no longer
         # write (its job was cancelled or handed to another attempt).
         self.fence = fence

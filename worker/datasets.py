@@ -27,7 +27,7 @@ import math
 import keras
 import numpy as np
 
-from shared.errors import CorpusTooSmallError
+from shared.contracts.errors import CorpusTooSmallError
 from worker.models import TUTORIAL
 
 

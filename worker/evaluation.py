@@ -26,7 +26,7 @@ import math
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from shared.evaluations import MAX_OOV_SHOWN, OOV_WORD_CHARS, STREAMS, WARMUP_TOKENS
+from shared.contracts.evaluations import MAX_OOV_SHOWN, OOV_WORD_CHARS, STREAMS, WARMUP_TOKENS
 from worker.models import EMBEDDING_LSTM
 from worker.sampling import lstm_update, lstm_weights, start_token_id
 from worker.vocab import CHAR, UNKNOWN_ID, tokenize

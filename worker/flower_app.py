@@ -3,9 +3,9 @@ tasks: Flower follows the workers through the broker and needs none of their cod
 starts in a second and never loads TensorFlow. Like worker/main.py, it reads the
 environment at import, as Celery's command line needs a module-level app."""
 
-from shared.logs import configure_logging
-from shared.queue import make_celery
-from shared.settings import Settings
+from shared.runtime.logs import configure_logging
+from shared.runtime.queue import make_celery
+from shared.runtime.settings import Settings
 
 settings = Settings.from_env()
 configure_logging(settings)

@@ -10,7 +10,7 @@ Keras needs for its fused cuDNN kernel (tests/test_training.py checks them).
 import click
 from celery import bootsteps
 
-from shared.queue import QUEUE_TRAIN_GPU
+from shared.runtime.queue import QUEUE_TRAIN_GPU
 
 
 def add_gpu_option(celery, svc):

@@ -42,7 +42,7 @@ class Lease:
         self.valid_until = (time.monotonic() if granted_at is None else granted_at) + lease_s
         self.lost = threading.Event()
         self._stop = threading.Event()
-        # In a copy of the caller's context: its log lines name the job (shared/logs.py).
+        # In a copy of the caller's context: its log lines name the job (shared/runtime/logs.py).
         self._thread = threading.Thread(target=contextvars.copy_context().run,
                                         args=(self._beat,), name=f"lease-{job_id}",
                                         daemon=True)

@@ -5,9 +5,9 @@ Celery's command line needs a module-level app, so this module is the one place 
 worker side that reads the environment at import.
 """
 
-from shared.logs import configure_logging
-from shared.services import Services
-from shared.settings import Settings
+from shared.runtime.logs import configure_logging
+from shared.runtime.services import Services
+from shared.runtime.settings import Settings
 from worker.gpu import add_gpu_option
 from worker.tasks import register_tasks
 

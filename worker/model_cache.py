@@ -1,6 +1,6 @@
 """A small LRU of loaded models, so generation jobs on a model load it once.
 
-Fair turns (shared/scheduler.py) alternate between owners, so consecutive generation jobs
+Fair turns (shared/stores/scheduler.py) alternate between owners, so consecutive generation jobs
 often use different models: the cache must hold every model of a busy period, not just a
 burst's. It is bounded by count and by weight bytes; the last model loaded always stays.
 """

@@ -8,7 +8,7 @@
     metrics.json   final metrics and the per-epoch history
 
 save_model writes them into a private scratch directory, which the artifact store then
-publishes (shared/artifacts.py: publish_model, and local_model_dir for the way back); the
+publishes (shared/stores/artifacts.py: publish_model, and local_model_dir for the way back); the
 store, not this module, makes sure no reader sees a model half written. Loading uses Keras
 safe mode: no pickled code, and reads the spec back as a TrainSpec.
 """
@@ -19,10 +19,10 @@ from pathlib import Path
 
 import keras
 
-from shared.artifacts import MODEL_FILES
-from shared.errors import ArtifactMissingError
-from shared.json_values import finite
-from shared.specs import TrainSpec
+from shared.stores.artifacts import MODEL_FILES
+from shared.contracts.errors import ArtifactMissingError
+from shared.runtime.json_values import finite
+from shared.contracts.specs import TrainSpec
 from worker.models import INPUT_DESCRIPTION, OUTPUT_DESCRIPTION
 from worker.vocab import Vocab
 

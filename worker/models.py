@@ -1,4 +1,4 @@
-"""The Keras model of a spec, built by walking its description (shared/architecture.py).
+"""The Keras model of a spec, built by walking its description (shared/sizing/architecture.py).
 
 Every model takes token ids (batch, time) as input, so a saved model.keras is used with the
 ids of its vocab.json and nothing else, and loads under Keras safe mode without custom
@@ -8,7 +8,7 @@ objects: Keras built-in layers only, named as the description names them.
 import keras
 from keras import layers
 
-from shared.architecture import (
+from shared.sizing.architecture import (
     EMBEDDING_LSTM,
     INPUT_DESCRIPTION,
     OUTPUT_DESCRIPTION,
@@ -28,7 +28,8 @@ __all__ = ["EMBEDDING_LSTM", "INPUT_DESCRIPTION", "OUTPUT_DESCRIPTION", "TUTORIA
 
 
 def build_model(spec, vocab_size):
-    """The uncompiled model of `spec` (a shared.specs.TrainSpec) over `vocab_size` tokens."""
+    """The uncompiled model of `spec` (a shared.contracts.specs.TrainSpec) over `vocab_size`
+    tokens."""
     architecture = describe(spec, vocab_size)
     ids = keras.Input(shape=(architecture.window,), dtype="int32", name="ids")
     x = ids

@@ -7,8 +7,8 @@ import logging
 
 import redis
 
-from shared.queue import queue_of, send_released
-from shared.sweep_runner import advance as advance_sweep
+from shared.runtime.queue import queue_of, send_released
+from shared.sweeps.runner import advance as advance_sweep
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ so that no job is ever left running after an error. Then the duration metric and
 import logging
 import time
 
-from shared.errors import InternalError, NotFoundError, TextgenError
-from shared.jobs import JobStatus, JobType
+from shared.contracts.errors import InternalError, NotFoundError, TextgenError
+from shared.stores.jobs import JobStatus, JobType
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The reaper: in every worker, a thread that reports the worker's slots, hands lost jobs
 on and releases waiting jobs to free slots.
 
-It looks only at the jobs that hold a worker slot (shared/scheduler.py): a few per worker,
+It looks only at the jobs that hold a worker slot (shared/stores/scheduler.py): a few per worker,
 however many jobs wait for their turn. Two ways such a job gets lost, both invisible to
 Celery on Redis (a dead worker's message is only redelivered after the visibility
 timeout, days):
@@ -29,9 +29,9 @@ import logging
 
 import redis
 
-from shared.jobs import JobStatus
-from shared.queue import QUEUES, enqueue
-from shared.sweep_runner import advance_running
+from shared.stores.jobs import JobStatus
+from shared.runtime.queue import QUEUES, enqueue
+from shared.sweeps.runner import advance_running
 from worker.next_turn import release_waiting
 from worker.periodic import Periodic
 

@@ -13,16 +13,16 @@ import time
 
 import redis
 
-from shared.clock import utc_now_iso
-from shared.errors import JobFailedError, TrainingDivergedError
-from shared.evaluations import EvaluateSpec, overlaps_training, tail_start
-from shared.jobs import StoppedReason
-from shared.queue import queue_of
-from shared.redis_db import model_id_of
-from shared.results import encode_samples, result_summary
-from shared.specs import GenerateSpec, TrainSpec
-from shared.textprep import prepare_text
-from shared.throughput import reference_chars_per_s
+from shared.runtime.clock import utc_now_iso
+from shared.contracts.errors import JobFailedError, TrainingDivergedError
+from shared.contracts.evaluations import EvaluateSpec, overlaps_training, tail_start
+from shared.stores.jobs import StoppedReason
+from shared.runtime.queue import queue_of
+from shared.runtime.redis_db import model_id_of
+from shared.stores.results import encode_samples, result_summary
+from shared.contracts.specs import GenerateSpec, TrainSpec
+from shared.text.textprep import prepare_text
+from shared.sizing.throughput import reference_chars_per_s
 from worker.evaluation import score_text
 from worker.model_files import load_model, save_model
 from worker.sampling import generate
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 EPOCH_SAMPLE_LENGTH = 200  # tokens of text in each epoch_end event: enough to read
 # Between two `progress` events: twice a second at most, whatever TEXTGEN_PROGRESS_INTERVAL_S
 # (the record's own pace), so a bar following the stream moves smoothly and a long run
-# takes ~40 minutes to reach the job's cap of streamed events (shared/jobs.py).
+# takes ~40 minutes to reach the job's cap of streamed events (shared/stores/jobs.py).
 PROGRESS_EVENT_S = 0.5
 
 

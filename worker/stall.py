@@ -18,7 +18,7 @@ import time
 
 import keras
 
-from shared.jobs import STALLED
+from shared.stores.jobs import STALLED
 from worker.reaper import Reaper
 
 log = logging.getLogger(__name__)

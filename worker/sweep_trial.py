@@ -7,7 +7,7 @@ import math
 import keras
 import redis
 
-from shared import sweep_study
+from shared.sweeps import study as sweep_study
 
 log = logging.getLogger(__name__)
 

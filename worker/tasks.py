@@ -3,7 +3,7 @@
 A task takes its job (start) and runs the work (worker/runs.py) inside a few small
 pieces, listed in run_job outermost first:
 
-    job_context      every log line names the job, owner and attempt (shared/logs.py)
+    job_context      every log line names the job, owner and attempt (shared/runtime/logs.py)
     NextTurn         then: the freed slot to the next waiting job, the sweep's next step
                      (worker/next_turn.py)
     OutcomeRecorder  the end written once (success, failure, internal error), then metrics
@@ -28,11 +28,11 @@ import time
 
 from celery import signals
 
-from shared.errors import NotFoundError
-from shared.jobs import JobType
-from shared.logs import job_context
-from shared.queue import QUEUES, TASK_GENERATE, TASK_TRAIN
-from shared.retention import CHECK_S, sweep_when_due
+from shared.contracts.errors import NotFoundError
+from shared.stores.jobs import JobType
+from shared.runtime.logs import job_context
+from shared.runtime.queue import QUEUES, TASK_GENERATE, TASK_TRAIN
+from shared.stores.retention import CHECK_S, sweep_when_due
 from worker.lease import Lease
 from worker.model_cache import ModelCache
 from worker.next_turn import NextTurn, release_now
@@ -54,7 +54,7 @@ def register_tasks(celery, svc):
         run_job(svc, job_id, run_training, worker_name(task))
 
     def short_job(svc, job, lease):
-        # The generate queue's jobs: a sample, or an evaluation (shared/queue.py).
+        # The generate queue's jobs: a sample, or an evaluation (shared/runtime/queue.py).
         run = run_evaluation if job["type"] == JobType.EVALUATE else run_generation
         return run(svc, job, lease, cache)
 
@@ -77,7 +77,7 @@ def register_tasks(celery, svc):
         me["reaper"] = Reaper(svc, me["name"], me["queues"], node=sender.hostname,
                               concurrency=concurrency)
         # The worker's periodic pieces, each a thread of its own (worker/periodic.py):
-        me["reaper"].start()  # its slots count at once too (shared/scheduler.py)
+        me["reaper"].start()  # its slots count at once too (shared/stores/scheduler.py)
         Periodic("retention", CHECK_S,  # finished jobs past TEXTGEN_RETENTION_DAYS
                  functools.partial(sweep_when_due, svc, me["name"])).start()
         WebhookSender(svc.webhooks, svc.settings.webhook_allow_hosts).start()

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 
 import keras
 
-from shared.errors import CorpusTooSmallError
-from shared.jobs import StoppedReason
-from shared.specs import TrainingSpec, TrainSpec
-from shared.textprep import prepare_text
+from shared.contracts.errors import CorpusTooSmallError
+from shared.stores.jobs import StoppedReason
+from shared.contracts.specs import TrainingSpec, TrainSpec
+from shared.text.textprep import prepare_text
 from worker.callbacks import (EarlyStop, EpochSeeds, LearningRateDecay, Progress, Stop,
                               epoch_metrics, patience_spent, perplexity)
 from worker.checkpoints import Checkpoint, as_checkpoint_store, fingerprint, load_checkpoint
@@ -74,7 +74,7 @@ class TrainedModel:
 def train(spec: TrainSpec, text, checkpoint_dir, hooks: TrainHooks, *, resume=False,
           init: LoadedModel | None = None):
     """Train the model `spec` describes on `text`; checkpoints go to `checkpoint_dir`, a
-    shared.checkpoint_store.CheckpointStore or a local directory.
+    shared.stores.checkpoint_store.CheckpointStore or a local directory.
 
     With `resume`, continue from the checkpoint in `checkpoint_dir` if there is one of this
     spec and text (its `epochs`, `max_seconds` and `patience` may differ), else start

@@ -20,7 +20,7 @@ import numpy as np
 from nltk.tokenize import RegexpTokenizer
 from nltk.tokenize.treebank import TreebankWordDetokenizer
 
-from shared.errors import UnknownCharactersError
+from shared.contracts.errors import UnknownCharactersError
 
 CHAR = "char"
 WORD = "word"

@@ -1,5 +1,5 @@
 """One webhook POST that no receiver can stretch: one total deadline, a byte cap on the
-reply, and a connection to the address that was checked (shared/webhook_targets.py).
+reply, and a connection to the address that was checked (shared/webhooks/targets.py).
 
 Hand-written around the standard library's http.client, for want of a library that does
 all three: requests' timeout is per socket operation (a receiver that trickles a byte at

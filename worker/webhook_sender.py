@@ -1,5 +1,5 @@
 """The webhook sender: in every worker, a small pool of threads that sends the queued
-deliveries (shared/webhooks.py), apart from the job's own thread, so a receiver never
+deliveries (shared/webhooks/outbox.py), apart from the job's own thread, so a receiver never
 delays a job.
 
 A slow or hostile receiver holds one slot for at most one deadline (worker/webhook_post.py),
@@ -13,7 +13,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
-from shared.webhook_targets import RefusedDestinationError, resolve
+from shared.webhooks.targets import RefusedDestinationError, resolve
 from worker.periodic import Periodic
 from worker.webhook_post import PostError, post
 

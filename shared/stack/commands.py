@@ -14,10 +14,10 @@ import redis
 from client.cli_io import data_dir
 from client.commands import EXIT_INTERRUPTED, EXIT_OK
 from client.errors import ClientError
-from shared.auth import fingerprint
-from shared.errors import ConfigError, ValidationError
-from shared.services import Services
-from shared.settings import Settings, redacted
+from shared.stores.auth import fingerprint
+from shared.contracts.errors import ConfigError, ValidationError
+from shared.runtime.services import Services
+from shared.runtime.settings import Settings, redacted
 from shared.stack.demo import run_demo
 from shared.stack.runner import STOP_GRACE_S, LocalStack, StackError, running_stack
 

@@ -66,7 +66,7 @@ def run_demo():
         print(f"corpus {corpus['id']}: {corpus['chars']:,} characters, {corpus['encoding']}, "
               f"{corpus['vocab_size']} distinct", flush=True)
         job = client.train(corpus["id"], os.environ.get("PRESET", "default"), training=training)
-        shape = job["spec"]["model"]  # the budget may have sized it (shared/model_sizing.py)
+        shape = job["spec"]["model"]  # the budget may have sized it (shared/sizing/model_sizing.py)
         print(f"training job {job['id']} ({job['spec']['preset']} preset: {shape['layers']}x"
               f"{shape['units']} LSTM, dropout {shape['dropout']:g}; up to "
               f"{training['epochs']} epochs or {training['max_seconds']:.0f} s)", flush=True)

@@ -25,9 +25,9 @@ import redis
 import requests
 
 from client.cli_io import STACK_FILE
-from shared.auth import TokenStore, local_token
-from shared.local_files import write_text_atomic
-from shared.redis_db import Keys
+from shared.stores.auth import TokenStore, local_token
+from shared.runtime.local_files import write_text_atomic
+from shared.runtime.redis_db import Keys
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ const WIDTH = 900; // viewBox units; the SVG scales to its container
 const HEIGHT = 280;
 const MARGIN = { left: 56, right: 20, top: 18, bottom: 40 };
 const MAX_DOTS = 60; // past this many epochs the dots would merge into the line
-// Steps between epoch labels; a job has at most 10,000 epochs (shared/specs.py).
+// Steps between epoch labels; a job has at most 10,000 epochs (shared/contracts/specs.py).
 const EPOCH_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000];
 const SERIES = [
   { key: "loss", label: "loss", className: "loss" },

@@ -179,7 +179,7 @@ function header(job, cancel) {
   ];
 }
 
-/** The model a training job trains (a budget may have sized it: shared/model_sizing.py). */
+/** The model a training job trains (a budget may have sized it: shared/sizing/model_sizing.py). */
 function modelShape({ model, training }) {
   return `${model.layers} × ${model.units} LSTM, dropout ${model.dropout}, `
     + `learning rate ${training.learning_rate}`;

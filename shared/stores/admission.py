@@ -1,0 +1,86 @@
+"""Admitting a new job: the owner's quota, the record, its indexes, its first event, its
+place in its queue and the Idempotency-Key's answer, written in one atomic step.
+
+One step, so that the quota never counts a job whose record was never written, a request
+whose answer is lost after this step is replayed (never run again), and a submission
+costs one round trip to Redis. The same step releases jobs to the queue's free worker
+slots (shared/stores/scheduler.py), so an idle service starts a new job without waiting for a
+reaper pass.
+"""
+
+import json
+
+from shared.contracts.errors import TooManyQueuedJobsError
+from shared.stores.scheduler import LIBRARY, RELEASE_BUDGET
+
+# KEYS[1]: the job hash; [2] its event stream; [3] the owner's job index; [4] the owner's
+# active set; [5] the set of all owners; [6] the Idempotency-Key (or the job hash again).
+# ARGV[1]: JSON {job_id, owner, fields: {name: JSON text}, score (text), event: [type,
+# time, data], max_events, queued: [the owner's waiting sets, every queue], max_queued,
+# sched: the queue's cfg, budget, answer: {pending, value, ttl_s} or null}.
+# Returns {0} over the quota, else {1, ids released now...}.
+_ADMIT_LUA = LIBRARY + """
+local op = cjson.decode(ARGV[1])
+local queued = 0
+for _, key in ipairs(op.queued) do queued = queued + redis.call('ZCARD', key) end
+if queued >= op.max_queued then return {0} end
+-- The record is the first write: should it fail, nothing else was written (Redis does not
+-- roll a script back, it stops it).
+local fields = {}
+for name, value in pairs(op.fields) do
+  fields[#fields + 1] = name
+  fields[#fields + 1] = value
+end
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', op.max_events, '*', 'type', op.event[1],
+           'time', op.event[2], 'data', op.event[3])
+redis.call('ZADD', KEYS[3], op.score, op.job_id)
+redis.call('SADD', KEYS[4], op.job_id)
+redis.call('SADD', KEYS[5], op.owner)
+local cfg = op.sched
+local turn = redis.call('INCR', cfg.seq)
+redis.call('ZADD', cfg.waiting .. op.owner, turn, op.job_id)
+redis.call('ZADD', cfg.owners, 'NX', turn, op.owner)  -- an older waiting job stays the head
+-- Only over our own pending marker: another request may hold the key once it expired.
+if op.answer ~= cjson.null and redis.call('GET', KEYS[6]) == op.answer.pending then
+  redis.call('SET', KEYS[6], op.answer.value, 'EX', op.answer.ttl_s)
+end
+local result = {1}
+for _, job_id in ipairs(dispatch(cfg, op.budget)) do result[#result + 1] = job_id end
+return result
+"""
+
+# How long an owner over the quota is told to wait before trying again, in seconds: about
+# one short job's length; a client polls its jobs meanwhile.
+RETRY_AFTER_S = 30
+
+
+class Admission:
+    def __init__(self, redis_client, keys, scheduler, queues):
+        self.keys = keys
+        self.scheduler = scheduler
+        self.queues = queues
+        self._admit = redis_client.register_script(_ADMIT_LUA)
+
+    def admit(self, record, fields, event, queue, *, score, max_events, max_queued,
+              answer=None, release=True):
+        """Store `record` (its `fields` encoded) with its first `event` ((type, time,
+        data)) and queue it on `queue`; return the ids released to a worker now, for the
+        caller to send (none unless `release`). `answer`: {key, pending, value, ttl_s}."""
+        job_id, owner = record["id"], record["owner"]
+        op = {"job_id": job_id, "owner": owner, "fields": fields, "score": str(score),
+              "event": list(event), "max_events": max_events, "max_queued": max_queued,
+              "queued": [self.keys.waiting(q, owner) for q in self.queues],
+              "sched": self.scheduler.config(queue),
+              "budget": RELEASE_BUDGET if release else 0,
+              "answer": answer and {k: answer[k] for k in ("pending", "value", "ttl_s")}}
+        keys = [self.keys.job(job_id), self.keys.events(job_id),
+                self.keys.owner_index(owner, "jobs"), self.keys.owner_active(owner),
+                self.keys.owners(), answer["key"] if answer else self.keys.job(job_id)]
+        admitted, *released = self._admit(keys=keys, args=[json.dumps(op)])
+        if not admitted:
+            raise TooManyQueuedJobsError(
+                f"{owner} already has {max_queued} jobs waiting for a worker "
+                "(TEXTGEN_MAX_QUEUED_JOBS); wait for some to start or cancel some",
+                headers={"Retry-After": str(RETRY_AFTER_S)})
+        return released
