@@ -47,7 +47,7 @@ def post(target, url, body, headers, deadline_s=DEADLINE_S, max_reply_bytes=MAX_
     conn.response_class = _capped_response(max_reply_bytes)
     watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _cut, (sock,))
     watchdog.start()
-    status = None
+    status = response = None
     try:
         conn.request("POST", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
                      body=body, headers={"Host": parts.netloc, **headers})
@@ -67,6 +67,10 @@ def post(target, url, body, headers, deadline_s=DEADLINE_S, max_reply_bytes=MAX_
     finally:
         watchdog.cancel()
         conn.close()
+        # A reply cut short (the cap, the deadline) holds the socket's last reference:
+        # http.client closes it only at the body's end, so close it here, not at GC.
+        if response is not None:
+            response.close()
 
 
 def _connect(target, deadline):
