@@ -155,7 +155,8 @@ def test_sign_in_train_watch_and_generate(stack, browser, tmp_path):
     length.send_keys("40")
     browser.find_element(By.NAME, "seed").send_keys("7")
     browser.find_element(By.CSS_SELECTOR, "form.generate button[type=submit]").click()
-    sample = wait_for(browser, visible(".generated pre.sample"), "the generated text")
+    # The finished job's sample, not the live box its text events filled meanwhile.
+    sample = wait_for(browser, visible(".generated pre.sample:not(.live)"), "the generated text")
     assert sample.find_element(By.TAG_NAME, "mark").text == "It was"
     assert len(sample.get_attribute("textContent")) == len("It was") + 40
     assert set(sample.get_attribute("textContent")) <= set(TEXT)
