@@ -1,10 +1,10 @@
-"""shared.stores.retention: finished jobs past TEXTGEN_RETENTION_DAYS go, with their events and
+"""shared.service.retention: finished jobs past TEXTGEN_RETENTION_DAYS go, with their events and
 checkpoints; active jobs, recent ones and models stay."""
 
 from datetime import datetime, timedelta, UTC
 
 from shared.stores.jobs import JobType
-from shared.stores.retention import SWEEP_INTERVAL_S, sweep_finished_jobs, sweep_when_due
+from shared.service.retention import SWEEP_INTERVAL_S, sweep_finished_jobs, sweep_when_due
 from tests.api_helpers import registered_model
 
 

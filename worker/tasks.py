@@ -32,7 +32,7 @@ from shared.contracts.errors import NotFoundError
 from shared.stores.jobs import JobType
 from shared.runtime.logs import job_context
 from shared.runtime.queue import QUEUES, TASK_GENERATE, TASK_TRAIN
-from shared.stores.retention import CHECK_S, sweep_when_due
+from shared.service.retention import CHECK_S, sweep_when_due
 from worker.lease import Lease
 from worker.model_cache import ModelCache
 from worker.next_turn import NextTurn, release_now

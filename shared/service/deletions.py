@@ -29,9 +29,15 @@ def delete_job(svc, owner, job_id):
     job = svc.jobs.get(job_id, owner)
     if not JobStatus(job["status"]).is_terminal:
         raise ConflictError(f"job {job_id} is {job['status']}; cancel it first")
+    remove_finished_job(svc, job)
+
+
+def remove_finished_job(svc, job):
+    """A finished job's record, events and checkpoints, and their quota charge; here and
+    in the retention sweep (shared/service/retention.py)."""
     svc.jobs.delete(job)
-    svc.artifacts.delete_job_files(job_id)
-    svc.storage.release(job["owner"], f"checkpoints:{job_id}")
+    svc.artifacts.delete_job_files(job["id"])
+    svc.storage.release(job["owner"], f"checkpoints:{job['id']}")
 
 
 def delete_sweep(svc, owner, sweep_id):

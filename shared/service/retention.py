@@ -8,6 +8,7 @@ worker: worker/tasks.py); a Redis lock lets one worker a SWEEP_INTERVAL_S do it.
 import logging
 from datetime import datetime, UTC
 
+from shared.service.deletions import remove_finished_job
 from shared.stores.jobs import JobStatus
 
 log = logging.getLogger(__name__)
@@ -39,9 +40,7 @@ def sweep_finished_jobs(svc, now=None):
                 if job is None:
                     svc.redis.zrem(index, job_id)
                 elif _ended_before(job, cutoff):
-                    svc.jobs.delete(job)
-                    svc.artifacts.delete_job_files(job_id)
-                    svc.storage.release(owner, f"checkpoints:{job_id}")
+                    remove_finished_job(svc, job)
                     swept += 1
     if swept:
         log.info("retention: %d finished jobs older than %g days deleted", swept,
