@@ -24,13 +24,14 @@ def accepted(submission):
     """Submit a planned job (shared/service/submissions.py): (its record, the 202 answer with where
     to poll it). A retry with the same Idempotency-Key gets that answer, which is stored
     with the job."""
-    record = submit(services(), current_owner(), submission,
-                    answer=lambda record: stored_answer(_accepted_answer(record)))
-    return record, _accepted_answer(record)
+    answered = []  # the 202, built once: stored with the job, and returned
 
+    def answer(record):
+        answered.append(created(Job.of(record), f"/v1/jobs/{record['id']}", status=202))
+        return stored_answer(answered[0])
 
-def _accepted_answer(record):
-    return created(Job.of(record), f"/v1/jobs/{record['id']}", status=202)
+    record = submit(services(), current_owner(), submission, answer=answer)
+    return record, answered[0]
 
 
 def page_response(page, item_model, limit):
