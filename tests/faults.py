@@ -16,6 +16,10 @@ from shared.stack.runner import free_port
 # after 3 s, looked for every 0.5 s; a queued job without a message is sent again after 3 s.
 FAST_LEASES = {"TEXTGEN_LEASE_S": "3", "TEXTGEN_REAP_INTERVAL_S": "0.5",
                "TEXTGEN_LOST_MESSAGE_S": "3", "TEXTGEN_PROGRESS_INTERVAL_S": "0.2"}
+# The stack's restart back-off (first, longest) for a test that kills its worker again and
+# again: 0.5 s, then 1 s. The stack's own (1 s doubling to 30 s) had grown to 16 s by the
+# fifth kill of tests/test_faults.py, each second of it spent waiting.
+FAST_RESTARTS = (0.5, 1.0)
 
 TEXT = ("It was on a dreary night of November that I beheld the accomplishment of my toils.\n"
         "With an anxiety that almost amounted to agony, I collected the instruments of life.\n")

@@ -27,6 +27,7 @@ from tests.api_helpers import registered_model
 from tests.conftest import TOKENS
 from tests.faults import (
     FAST_LEASES,
+    FAST_RESTARTS,
     SLOW_EPOCHS,
     TEXT,
     RedisProcess,
@@ -53,7 +54,7 @@ def stack(redis_server, tmp_path_factory):
     env = {**FAST_LEASES, "TEXTGEN_REDIS_PREFIX": PREFIX,
            "TEXTGEN_API_TOKENS": f"alice:{TOKENS['alice']}"}
     with LocalStack(tmp_path_factory.mktemp("data"), port=_port(), redis_url=redis_server.url,
-                    env=env) as running:
+                    env=env, restart_backoff_s=FAST_RESTARTS) as running:
         yield running
 
 

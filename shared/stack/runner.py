@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 STOP_GRACE_S = 6.0
 _READY_TIMEOUT_S = 180.0  # workers import TensorFlow before they answer (~5-20 s)
 _SUPERVISE_EVERY_S = 0.5
-# Restart back-off: 1, 2, 4 ... 30 s; a child that ran this long since its last start is
-# healthy again and the next restart is quick.
+# Restart back-off (first, longest): 1, 2, 4 ... 30 s; a child that ran this long since its
+# last start is healthy again and the next restart is quick.
 _BACKOFF_S = (1.0, 30.0)
 _HEALTHY_AFTER_S = 60.0
 REPO = Path(__file__).resolve().parents[2]  # the checkout: children run from it
@@ -99,7 +99,7 @@ def worker_command(python, queue, name=None, gpu=False):
 
 class LocalStack:
     def __init__(self, data_dir, port=8000, redis_url=None, env=None, log_dir=None,
-                 workers=None):
+                 workers=None, restart_backoff_s=_BACKOFF_S):
         self.data_dir = Path(data_dir).resolve()
         self.port = port
         self.redis_url = redis_url
@@ -109,6 +109,8 @@ class LocalStack:
         self.processes = {}  # name -> Popen, in start order
         self.commands = {}  # name -> (argv, env): how to start it again
         self.restarts = {}  # name -> (restarts in a row, when it last started)
+        # Tests that kill workers on purpose, many times a minute, pass a short one.
+        self.restart_backoff_s = restart_backoff_s
         self.token = None  # the local token, when no TEXTGEN_API_TOKENS is configured
         self.token_created = False  # True when this start created it (print it once)
         self._stopping = threading.Event()
@@ -232,11 +234,12 @@ class LocalStack:
                     if name not in due:
                         count, started = self.restarts[name]
                         count = 0 if now - started > _HEALTHY_AFTER_S else count
-                        delay_s = min(_BACKOFF_S[0] * 2 ** count, _BACKOFF_S[1])
+                        first_s, longest_s = self.restart_backoff_s
+                        delay_s = min(first_s * 2 ** count, longest_s)
                         due[name] = now + delay_s
                         self.restarts[name] = (count + 1, started)
                         self._note(name, f"exited with code {process.returncode}; "
-                                         f"restarting in {delay_s:.0f} s")
+                                         f"restarting in {delay_s:g} s")
                     elif now >= due[name]:
                         del due[name]
                         self._spawn(name, *self.commands[name])
