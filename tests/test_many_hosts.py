@@ -69,8 +69,11 @@ class Hosts:
             process.wait()
 
 
-@pytest.fixture
-def cluster(s3_server, tmp_path):
+@pytest.fixture(scope="module")
+def cluster(s3_server, tmp_path_factory):
+    """The four workers, started once for the module (their start, four TensorFlow imports
+    at once, took as long as a test's own work). The test that kills a worker runs last."""
+    tmp_path = tmp_path_factory.mktemp("hosts")
     prefix = f"test-hosts-{secrets.token_hex(4)}:"
     settings = Settings(redis_url=TEST_REDIS_URL, data_dir=tmp_path / "api-host",
                         redis_prefix=prefix, artifacts_url=f"s3://{S3_BUCKET}/{prefix[:-1]}",
@@ -155,6 +158,7 @@ def test_a_model_trained_on_one_host_is_sampled_on_another(cluster):
         assert f"checkpoints/{job_id}/state.json" in keys
 
 
+# Last in the module: it leaves the cluster one training worker short.
 def test_a_killed_workers_job_is_resumed_by_the_other_from_s3(cluster):
     from api import create_app
 
