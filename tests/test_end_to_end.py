@@ -228,10 +228,12 @@ def test_gpu_jobs_go_only_to_a_worker_started_with_gpu(api, corpus, stack, tmp_p
                                           timeout=30)).status_code == 422:
             assert time.monotonic() < deadline, "the GPU worker never registered"
             time.sleep(0.5)
+        # A CPU job beside it, while both workers are free: each goes to its own.
+        cpu_id = api.train(corpus["id"], "default", **TINY_DEFAULT)["id"]
         job = api.wait(response.json()["id"], poll_s=0.2, timeout_s=180)
         assert job["status"] == "succeeded" and job["resources"] == {"accelerator": "gpu"}
-        cpu = api.wait(api.train(corpus["id"], "default", **TINY_DEFAULT)["id"], poll_s=0.2,
-                       timeout_s=180)
+        cpu = api.wait(cpu_id, poll_s=0.2, timeout_s=180)
+        assert cpu["status"] == "succeeded", cpu["error"]
         events = {j["id"]: [e["data"].get("worker") for e in api.events(j["id"])[0]
                             if e["data"].get("status") == "running"]
                   for j in (job, cpu)}
