@@ -140,7 +140,10 @@ def test_a_second_delivery_of_a_job_does_nothing(stack, api, corpus, svc):
     enqueue(svc.celery, svc.jobs.get(job["id"]))  # the same job, delivered twice
     done = api.wait(job["id"], poll_s=0.2, timeout_s=120)
     assert done["status"] == "succeeded"
-    time.sleep(1)  # the second message is taken right after the first ends
+    # The second message is taken right after the first ends, and skipped.
+    log = stack.log_dir / "worker-train.log"
+    wait_for(lambda: f"job {job['id']}: not queued" in log.read_text(), 30,
+             "the second delivery to be taken")
     assert [s for s, _ in statuses(all_events(api, job["id"]))] == [
         "queued", "running", "succeeded"]
     assert svc.redis.llen(PREFIX + "train") == 0
