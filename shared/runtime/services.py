@@ -42,7 +42,7 @@ class Services:
         scheduler = Scheduler(client, keys, settings.max_running_per_owner)
         jobs = JobStore(client, keys, scheduler)
         artifacts = open_artifact_store(settings)
-        storage = StorageQuota(client, keys, jobs, int(settings.max_storage_mb * 1024 * 1024))
+        storage = StorageQuota(client, keys, int(settings.max_storage_mb * 1024 * 1024))
         return cls(
             settings=settings,
             redis=client,

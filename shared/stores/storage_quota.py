@@ -1,7 +1,8 @@
 """The per-owner storage quota (TEXTGEN_MAX_STORAGE_MB): what each owner keeps in the
 artifact store, counted in Redis as things are stored and deleted.
 
-Per owner, three keys under the owner's hash tag, changed together by one script:
+Per owner, three keys under the owner's hash tag, changed together by one script (which
+also reads the owner's active jobs, under the same tag):
 
     storage-items     item -> bytes: "corpus:<id>", "model:<id>", "checkpoints:<job id>"
     storage-used      the sum of the items
@@ -11,7 +12,10 @@ Per owner, three keys under the owner's hash tag, changed together by one script
 An item is set to its size (not added to), so a recount after every checkpoint is exact
 however often it runs, and deleting sets it to nothing. A training job's reservation
 counts only what its checkpoints have not used yet, and goes once the job has ended (its
-model and checkpoints are then items of their own). A job's reservation is taken before
+model and checkpoints are then items of their own): the script drops the reservation of a
+job that left the owner's active set (shared/stores/scheduler.py), one set lookup inside
+Redis per reservation rather than a read of each reserving job's record on every
+submission. A job's reservation is taken before
 the job exists, under a pending token that expires, so two submissions at once cannot
 both slip under the quota; the token becomes the job's id once it is created.
 
@@ -23,17 +27,18 @@ import contextlib
 import secrets
 
 from shared.contracts.errors import StorageQuotaError, TextgenError
-from shared.stores.jobs import JobStatus
 
 MB = 1024 * 1024
 # A pending reservation outlives a submission that died between reserving and creating its
 # job by this long, in ms; a submission takes milliseconds.
 PENDING_MS = 60_000
 
-# KEYS: items, used, reserved. ARGV: item (or "" for none), its new size in bytes, the
-# limit in bytes (-1: record without checking), reservation field (or ""), its bytes,
-# Redis-side now is read here. Returns {1, used, reserved} when written, {0, used,
-# reserved} when the change would pass the limit (nothing written).
+# KEYS: items, used, reserved, the owner's active jobs. ARGV: item (or "" for none), its
+# new size in bytes, the limit in bytes (-1: record without checking), reservation field
+# (or ""), its bytes, how long a new pending reservation lives in ms; Redis-side now is
+# read here. Returns {1, used, reserved} when written, {0, used, reserved} when the change
+# would pass the limit (nothing written). A job's reservation whose job is no longer
+# active (it ended, or is gone) is dropped on the way.
 _CHANGE_LUA = """
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -50,7 +55,10 @@ for i = 1, #entries, 2 do
   local field, value = entries[i], entries[i + 1]
   local bytes, expires = string.match(value, '^(%d+):?(%d*)$')
   bytes = tonumber(bytes)
-  if expires ~= '' and tonumber(expires) < now_ms then
+  local gone
+  if expires ~= '' then gone = tonumber(expires) < now_ms
+  else gone = redis.call('SISMEMBER', KEYS[4], field) == 0 end
+  if gone then
     redis.call('HDEL', KEYS[3], field)
   else
     local stored = tonumber(redis.call('HGET', KEYS[1], 'checkpoints:' .. field) or '0')
@@ -85,21 +93,19 @@ return 1
 
 
 class StorageQuota:
-    def __init__(self, redis_client, keys, jobs, max_bytes):
+    def __init__(self, redis_client, keys, max_bytes):
         self.redis = redis_client
         self.keys = keys
-        self.jobs = jobs  # shared.stores.jobs.JobStore: which reserving jobs have ended
         self.max_bytes = max_bytes
         self._change = redis_client.register_script(_CHANGE_LUA)
         self._attach = redis_client.register_script(_ATTACH_LUA)
 
     def _keys(self, owner):
         return [self.keys.storage_items(owner), self.keys.storage_used(owner),
-                self.keys.storage_reserved(owner)]
+                self.keys.storage_reserved(owner), self.keys.owner_active(owner)]
 
     def usage(self, owner):
         """(bytes stored, bytes reserved by queued and running training jobs)."""
-        self._forget_ended_jobs(owner)
         _, used, reserved = self._change(keys=self._keys(owner),
                                          args=["", 0, -1, "", 0, 0])
         return used, reserved
@@ -107,7 +113,6 @@ class StorageQuota:
     def charge(self, owner, item, size, *, what):
         """Record that `owner` stores `item` of `size` bytes, or StorageQuotaError when it
         would take them past the quota; `what` names it in the message ("this corpus")."""
-        self._forget_ended_jobs(owner)
         ok, used, reserved = self._change(keys=self._keys(owner),
                                           args=[item, size, self.max_bytes, "", 0, 0])
         if not ok:
@@ -127,7 +132,6 @@ class StorageQuota:
         """Reserve `size` bytes for a training job about to be created, or raise
         StorageQuotaError. The block calls the yielded `attach(job_id)` once the job
         exists; a block that raises before that gives the room back."""
-        self._forget_ended_jobs(owner)
         pending = f"pending:{secrets.token_hex(8)}"
         ok, used, reserved = self._change(keys=self._keys(owner),
                                           args=["", 0, self.max_bytes, pending, size,
@@ -151,18 +155,6 @@ class StorageQuota:
         finally:
             if not attached:
                 self.redis.hdel(reserved_key, pending)
-
-    def _forget_ended_jobs(self, owner):
-        """Drop the reservations of jobs that ended (or were deleted): what they stored
-        is counted as items now."""
-        key = self.keys.storage_reserved(owner)
-        job_ids = [f for f in self.redis.hkeys(key) if not f.startswith("pending:")]
-        if not job_ids:
-            return
-        ended = [job_id for job_id, job in zip(job_ids, self.jobs.get_many(job_ids))
-                 if job is None or JobStatus(job["status"]).is_terminal]
-        if ended:
-            self.redis.hdel(key, *ended)
 
     def _refusal(self, owner, what, size, used, reserved):
         reserved_note = (f", {_shown(reserved)} of it held for queued or running training "
