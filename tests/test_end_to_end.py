@@ -4,6 +4,7 @@ Tiny models on a tiny corpus, so the loop takes seconds; real sizes live in benc
 """
 
 import json
+import os
 import re
 
 import pytest
@@ -39,6 +40,23 @@ def test_health_sees_both_workers(api):
     assert sorted(beat["name"].split("@")[0] for beat in health["heartbeats"]) == [
         "worker-generate", "worker-train"]
     assert all(beat["age_s"] < 30 for beat in health["heartbeats"])
+
+
+def test_workers_run_below_the_apis_cpu_priority(stack):
+    # TEXTGEN_WORKER_NICE (10): every thread of a worker, those TensorFlow and Celery
+    # started after the entry point too; the API's processes as started (as this one).
+    def nice_values(pid):
+        values = set()
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/stat") as stat:
+                values.add(int(stat.read().rsplit(")", 1)[1].split()[16]))  # field 19
+        return values
+
+    started_at = os.getpriority(os.PRIO_PROCESS, 0)
+    for name, process in stack.processes.items():
+        if name.startswith("worker-"):
+            assert nice_values(process.pid) == {max(started_at, 10)}, name
+    assert nice_values(stack.processes["api"].pid) == {started_at}
 
 
 def test_train_poll_generate(api, corpus, tmp_path):

@@ -77,13 +77,14 @@ def embedded_redis_command(port, data_dir):
 # serve short requests. docs/serving.md: why threads (gevent breaks the S3 store), and
 # what was measured.
 API_THREADS = 1000
+API_CONNECTIONS = 3000
 
 
 def api_command(python, port):
     # gthread, closing connections off its main loop (api/gunicorn_worker.py: why).
     return [python, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
             "--worker-class", "api.gunicorn_worker.LingerOffLoopWorker",
-            "--threads", str(API_THREADS),
+            "--threads", str(API_THREADS), "--worker-connections", str(API_CONNECTIONS),
             "--access-logfile", "-", "api.wsgi:app"]
 
 
