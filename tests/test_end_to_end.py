@@ -3,6 +3,7 @@
 Tiny models on a tiny corpus, so the loop takes seconds; real sizes live in bench/.
 """
 
+import http.client
 import json
 import os
 import re
@@ -40,6 +41,24 @@ def test_health_sees_both_workers(api):
     assert sorted(beat["name"].split("@")[0] for beat in health["heartbeats"]) == [
         "worker-generate", "worker-train"]
     assert all(beat["age_s"] < 30 for beat in health["heartbeats"])
+
+
+def test_the_api_keeps_a_clients_connection_alive_between_requests(stack):
+    # A new TCP connection and a lingering close per request cost the API more CPU than
+    # the request itself (api/gunicorn_conf.py).
+    connection = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=10)
+    try:
+        for _ in range(3):
+            connection.request("GET", "/v1/health")
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 200 and not response.will_close
+        first = connection.sock
+        connection.request("GET", "/v1/health")
+        connection.getresponse().read()
+        assert connection.sock is first  # the same socket: nothing reconnected
+    finally:
+        connection.close()
 
 
 def test_workers_run_below_the_apis_cpu_priority(stack):

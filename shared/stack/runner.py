@@ -72,20 +72,10 @@ def embedded_redis_command(port, data_dir):
             "--daemonize", "no", "--logfile", str(redis_dir / "redis.log")]
 
 
-# Threads of each API worker process (2 workers: 2,000): an open event stream or Prefer:
-# wait holds one while it waits, idle (no Redis connection: api/event_hub.py); the rest
-# serve short requests. docs/serving.md: why threads (gevent breaks the S3 store), and
-# what was measured.
-API_THREADS = 1000
-API_CONNECTIONS = 3000
-
-
 def api_command(python, port):
-    # gthread, closing connections off its main loop (api/gunicorn_worker.py: why).
-    return [python, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-            "--worker-class", "api.gunicorn_worker.LingerOffLoopWorker",
-            "--threads", str(API_THREADS), "--worker-connections", str(API_CONNECTIONS),
-            "--access-logfile", "-", "api.wsgi:app"]
+    # api/gunicorn_conf.py: processes, threads, worker class (Compose runs the same).
+    return [python, "-m", "gunicorn", "--config", "python:api.gunicorn_conf",
+            "--bind", f"127.0.0.1:{port}", "api.wsgi:app"]
 
 
 def worker_command(python, queue, name=None, gpu=False):

@@ -1,0 +1,18 @@
+"""How gunicorn serves the API, for `make up` (shared/stack/runner.py) and Compose alike:
+`gunicorn --config python:api.gunicorn_conf --bind HOST:PORT api.wsgi:app`.
+docs/serving.md: why threads (gevent breaks the S3 store), and what was measured.
+"""
+
+workers = 2
+# gthread, closing connections off its main loop (api/gunicorn_worker.py: why).
+worker_class = "api.gunicorn_worker.LingerOffLoopWorker"
+# Threads of each process (2,000 in all): an open event stream or Prefer: wait holds one
+# while it waits, idle (no Redis connection: api/event_hub.py); the rest serve short
+# requests.
+threads = 1000
+# Connections each process holds, busy or idle between requests. gthread keeps a
+# connection alive only while fewer than worker_connections - threads are idle: at its
+# default (1,000 beside 1,000 threads) none was, so every request opened and closed a TCP
+# connection, and its close lingered on a thread until the client hung up.
+worker_connections = 3000
+accesslog = "-"
