@@ -15,6 +15,7 @@ client/records.py; a problem answer raises ApiError with its `code`.
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -55,6 +56,14 @@ class Client:
         self.token = token
         self.timeout_s = timeout_s  # connect, and each read of an ordinary request
         self.http = requests.Session()
+        # The environment's proxy and CA bundle, read once: left to requests (trust_env),
+        # they are read again on every request, a walk of os.environ and a look for
+        # ~/.netrc that took a sixth of the client's CPU in bench/load.py, and a ~/.netrc
+        # entry for the server's host would replace the bearer token with its password.
+        self.http.proxies = requests.utils.get_environ_proxies(self.base_url)
+        self.http.verify = (os.environ.get("REQUESTS_CA_BUNDLE")
+                            or os.environ.get("CURL_CA_BUNDLE") or True)
+        self.http.trust_env = False
         for prefix in ("http://", "https://"):
             self.http.mount(prefix, HTTPAdapter(max_retries=_RETRY_READS))
         if token:

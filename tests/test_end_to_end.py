@@ -61,6 +61,15 @@ def test_the_api_keeps_a_clients_connection_alive_between_requests(stack):
         connection.close()
 
 
+def test_a_netrc_entry_for_the_host_does_not_replace_the_clients_token(stack, tmp_path,
+                                                                        monkeypatch):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password not-a-textgen-token\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    assert Client(stack.url, token=TOKENS["alice"]).whoami()["owner"] == "alice"
+
+
 def test_workers_run_below_the_apis_cpu_priority(stack):
     # TEXTGEN_WORKER_NICE (10): every thread of a worker, those TensorFlow and Celery
     # started after the entry point too; the API's processes as started (as this one).
