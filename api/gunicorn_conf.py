@@ -16,3 +16,6 @@ threads = 1000
 # connection, and its close lingered on a thread until the client hung up.
 worker_connections = 3000
 accesslog = "-"
+# gunicorn 27's control socket (gunicornc) is one path per user, $HOME/.gunicorn: every API
+# on a host (a test's stack beside `make up`) would share it. Nothing here uses it.
+control_socket_disable = True

@@ -251,12 +251,11 @@ class LocalStack:
                 _signal_group(process, signal.SIGTERM)
             deadline = time.monotonic() + STOP_GRACE_S
             for name, process in reversed(list(self.processes.items())):
-                try:
-                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
+                if not _exited_unreaped(process, max(0.1, deadline - time.monotonic())):
                     log.warning("%s did not stop within %.0f s; killing it", name,
                                 STOP_GRACE_S)
-                # Kill whatever is left in the group, even when its leader exited cleanly.
+                # Kill whatever is left in the group, even when its leader exited cleanly:
+                # the leader is not reaped yet, so the group's id is still its own.
                 _signal_group(process, signal.SIGKILL)
                 process.wait()
             self.processes.clear()
@@ -288,7 +287,29 @@ def running_stack(data_dir):
 
 
 def _signal_group(process, sig):
+    """Signal a child's process group, only while the child is not reaped. Once reaped its
+    id is free, and Linux hands ids out again within minutes here (32,768 of them, and
+    TensorFlow starts dozens of threads a worker): a stale id would signal the group of
+    whatever program got it, another stack's worker say."""
+    if process.returncode is not None:
+        return
     try:
         os.killpg(process.pid, sig)
     except ProcessLookupError:
         pass
+
+
+def _exited_unreaped(process, timeout_s):
+    """Wait up to `timeout_s` for `process` to exit, without reaping it (waitid's
+    WNOWAIT), so that its id still names its group; True once it exited."""
+    deadline = time.monotonic() + timeout_s
+    while process.returncode is None:
+        try:
+            if os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
+                return True
+        except ChildProcessError:  # reaped elsewhere (Popen.poll from another thread)
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
