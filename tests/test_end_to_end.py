@@ -80,11 +80,20 @@ def test_workers_run_below_the_apis_cpu_priority(stack):
                 values.add(int(stat.read().rsplit(")", 1)[1].split()[16]))  # field 19
         return values
 
+    def autogroup_nice(pid):  # None where the kernel does not group by session
+        path = f"/proc/{pid}/autogroup"
+        return int(open(path).read().split()[-1]) if os.path.exists(path) else None
+
     started_at = os.getpriority(os.PRIO_PROCESS, 0)
+    api = stack.processes["api"].pid
     for name, process in stack.processes.items():
         if name.startswith("worker-"):
             assert nice_values(process.pid) == {max(started_at, 10)}, name
-    assert nice_values(stack.processes["api"].pid) == {started_at}
+            # Each child leads a session of its own: its autogroup, where there are
+            # autogroups, is niced too, or nice would count only inside it.
+            if autogroup_nice(api) is not None:
+                assert autogroup_nice(process.pid) == max(autogroup_nice(api), 10), name
+    assert nice_values(api) == {started_at}
 
 
 def test_train_poll_generate(api, corpus, tmp_path):
