@@ -303,12 +303,9 @@ class Job(JobSummary):
     resources: Resources | None = None
     webhook: str | None = None
     webhook_events: list[str] | None = None
-    spec: TrainSpec | GenerateSpec
+    spec: TrainSpec | GenerateSpec | EvaluateSpec
     heartbeat: Heartbeat | None = Field(None, description=(
         "a running job's worker's last sign of life (GET /v1/jobs/<id> only)"))
-
-
-    spec: TrainSpec | GenerateSpec | EvaluateSpec
 
     @classmethod
     def of(cls, record, heartbeat=None):
