@@ -3,10 +3,17 @@
 docs/serving.md: why threads (gevent breaks the S3 store), and what was measured.
 """
 
-workers = 2
+import os
+
+# Processes. bench.load on 2 cores (2026-12-07, bench/README.md): 2 took about 450
+# submissions/s (p99 about 115 ms), 3 about 530/s (p99 about 100 ms), 4 about 420/s. A
+# request spends most of its time waiting on Redis and its client; a third process keeps
+# the cores busy meanwhile, a fourth adds only switching. WEB_CONCURRENCY, gunicorn's own
+# variable for it, sets another number (a host with more cores).
+workers = int(os.environ.get("WEB_CONCURRENCY", 3))
 # gthread, closing connections off its main loop (api/gunicorn_worker.py: why).
 worker_class = "api.gunicorn_worker.LingerOffLoopWorker"
-# Threads of each process (2,000 in all): an open event stream or Prefer: wait holds one
+# Threads of each process (3,000 in all): an open event stream or Prefer: wait holds one
 # while it waits, idle (no Redis connection: api/event_hub.py); the rest serve short
 # requests.
 threads = 1000

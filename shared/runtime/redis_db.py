@@ -55,7 +55,7 @@ def cert_reqs_name(query):
     return name
 
 
-# Connections one process opens at most. In the API (2 x 1,000 threads, docs/serving.md)
+# Connections one process opens at most. In the API (3 x 1,000 threads, docs/serving.md)
 # every request in a Redis round trip holds one, so a burst of a few hundred requests
 # would open as many, up to redis-py's own limit of 100, past which it fails (503s). With
 # a cap, a request that finds every connection busy waits for one, up to the command
