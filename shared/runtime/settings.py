@@ -96,7 +96,7 @@ class Settings:
     lease_s: float = number("TEXTGEN_LEASE_S", 30.0, minimum=1.0)
     # The nice value workers run at (0 to 19; 0: as started). Training and sampling are
     # batch work: on a host they share with the API and Redis, they take the CPU those
-    # leave idle, so submissions and reads answer first (worker/main.py).
+    # leave idle, so submissions and reads answer first (worker/cpu_priority.py).
     worker_nice: int = number("TEXTGEN_WORKER_NICE", 10, int, 0)
     # How often each worker looks for expired leases.
     reap_interval_s: float = number("TEXTGEN_REAP_INTERVAL_S", 5.0, minimum=0.1)
