@@ -15,7 +15,7 @@ from api.bodies import BodyJSON
 from api.event_hub import EventHub
 from shared.runtime.services import Services
 from shared.runtime.settings import Settings, redacted
-from shared.stores.stream_slots import StreamSlots
+from shared.stores.owner_slots import OwnerSlots
 
 
 def create_app(settings=None, celery=None):
@@ -32,7 +32,7 @@ def create_app(settings=None, celery=None):
     app.json = BodyJSON(app)
     svc = app.extensions["textgen"] = Services.from_settings(settings, celery=celery)
     app.extensions["textgen.event_hub"] = EventHub(svc.redis, svc.keys)
-    app.extensions["textgen.stream_slots"] = StreamSlots(svc.redis, svc.keys)
+    app.extensions["textgen.stream_slots"] = OwnerSlots(svc.redis, svc.keys.stream_slots)
 
     from api import (
         auth,

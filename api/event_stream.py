@@ -25,7 +25,7 @@ from api.responses import respond
 from shared.contracts.errors import ValidationError
 from shared.stores.jobs import read_events
 from shared.contracts.schemas import EVENT_ID_PATTERN, Event, EventsQuery, Page
-from shared.stores.stream_slots import RENEW_S
+from shared.stores.owner_slots import RENEW_S
 
 HEARTBEAT_S = RENEW_S  # under the usual 30-60 s idle timeouts of proxies
 RETRY_MS = 2000  # what the browser waits before reconnecting

@@ -1,12 +1,12 @@
 """A request that holds its connection open (an event stream, `Prefer: wait`) holds one of
-its owner's slots (shared/stores/stream_slots.py) until it ends, renewing it as it goes."""
+its owner's slots (shared/stores/owner_slots.py) until it ends, renewing it as it goes."""
 
 import time
 
 from api.auth import current_owner
 from api.context import services, stream_slots
 from shared.contracts.errors import TooManyStreamsError
-from shared.stores.stream_slots import RENEW_S
+from shared.stores.owner_slots import RENEW_S
 
 
 class HeldSlot:

@@ -23,7 +23,7 @@ from shared.contracts.schemas import (
     Page,
     TrainRequest,
 )
-from shared.stores.stream_slots import RENEW_S
+from shared.stores.owner_slots import RENEW_S
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1")
 

@@ -5,7 +5,7 @@ import time
 from typing import get_args
 
 from shared.contracts.specs import PRESETS, PresetName
-from shared.stores.stream_slots import StreamSlots
+from shared.stores.owner_slots import OwnerSlots
 from tests.api_helpers import assert_problem, registered_model, upload
 from tests.conftest import client_of
 
@@ -54,7 +54,7 @@ def test_whoami_shows_the_quotas_and_what_the_owner_uses_of_each(settings, servi
         assert client.post("/v1/train", json={"corpus_id": corpus["id"]}).status_code == 202
     registered_model(services)
     # A slot whose connection stopped renewing it (a vanished client's) is not counted.
-    StreamSlots(services.redis, services.keys, ttl_s=0.001).take("alice", 10)
+    OwnerSlots(services.redis, services.keys.stream_slots, ttl_s=0.001).take("alice", 10)
     slot = app.extensions["textgen.stream_slots"].take("alice", 10)
     time.sleep(0.01)
     usage = client.get("/v1/whoami").get_json()["usage"]

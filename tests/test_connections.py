@@ -20,7 +20,7 @@ from api import create_app
 from shared.stores.auth import TokenStore
 from shared.runtime.services import Services
 from shared.runtime.settings import Settings
-from shared.stores.stream_slots import StreamSlots
+from shared.stores.owner_slots import OwnerSlots
 from tests.api_helpers import assert_problem, registered_model
 from tests.conftest import TOKENS, bearer, client_of
 from tests.faults import wait_for
@@ -68,7 +68,7 @@ def test_streams_over_the_owners_cap_are_refused_until_one_closes(capped, servic
 
 def test_a_slot_nobody_renews_expires(services):
     # A killed API process or a vanished client never releases its slot: it expires.
-    slots = StreamSlots(services.redis, services.keys, ttl_s=0.3)
+    slots = OwnerSlots(services.redis, services.keys.stream_slots, ttl_s=0.3)
     held = slots.take("alice", 2)
     assert held and slots.take("alice", 2)
     assert slots.take("alice", 2) is None

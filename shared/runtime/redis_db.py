@@ -213,7 +213,7 @@ class Keys:
 
     def stream_slots(self, owner):
         """Sorted set of the owner's held connections (event streams, waits), scored by
-        when each expires unless renewed (shared/stores/stream_slots.py)."""
+        when each expires unless renewed (shared/stores/owner_slots.py)."""
         return f"{self.prefix}owner:{{{owner}}}:stream-slots"
 
     def event_hub_wake(self, process_id):

@@ -1,16 +1,17 @@
-"""Per-owner slots for held connections (event streams, `Prefer: wait`): a cap that a
-vanished client or a killed API process cannot leak.
+"""Per-owner slots for what holds a connection (event streams and `Prefer: wait`; large
+downloads): a cap that a vanished client or a killed API process cannot leak.
 
-A held connection takes a slot: a member of its owner's sorted set, scored by when it
-expires (Redis' clock, so every API host agrees). A live connection renews its slot as it
-sends heartbeats; one whose process died stops renewing, and its slot expires within
-SLOT_TTL_S, so no owner is ever locked out by connections that are gone. A counter that a
-crash never decrements would do just that.
+A held connection takes a slot: a member of its owner's sorted set (one set an owner per
+kind, Keys.stream_slots or Keys.download_slots), scored by when it expires (Redis' clock,
+so every API host agrees). A live connection's slot is renewed as it goes; one whose
+process died stops being renewed, and its slot expires within SLOT_TTL_S, so no owner is
+ever locked out by connections that are gone. A counter that a crash never decrements
+would do just that.
 """
 
 import secrets
 
-# Renewed every RENEW_S (the event stream's heartbeat period); three missed renewals and
+# Renewed every RENEW_S (an event stream's heartbeat period); three missed renewals and
 # the slot is free again.
 RENEW_S = 15.0
 SLOT_TTL_S = 3 * RENEW_S
@@ -33,28 +34,29 @@ return 1
 """
 
 
-class StreamSlots:
-    def __init__(self, redis_client, keys, ttl_s=SLOT_TTL_S):
+class OwnerSlots:
+    def __init__(self, redis_client, key_of, ttl_s=SLOT_TTL_S):
+        """Slots in the sorted set `key_of(owner)` (Keys.stream_slots, ...)."""
         self.redis = redis_client
-        self.keys = keys
+        self.key_of = key_of
         self.ttl_ms = int(ttl_s * 1000)
         self._take = redis_client.register_script(_TAKE_LUA)
 
     def take(self, owner, cap):
         """A new slot's id, or None when the owner holds `cap` live slots already."""
         slot = secrets.token_hex(8)
-        taken = self._take(keys=[self.keys.stream_slots(owner)], args=[slot, cap, self.ttl_ms])
+        taken = self._take(keys=[self.key_of(owner)], args=[slot, cap, self.ttl_ms])
         return slot if taken else None
 
     def renew(self, owner, slot):
         """Push the slot's expiry on; a slot that expired meanwhile is taken again."""
-        self._take(keys=[self.keys.stream_slots(owner)], args=[slot, -1, self.ttl_ms])
+        self._take(keys=[self.key_of(owner)], args=[slot, -1, self.ttl_ms])
 
     def held(self, owner):
         """How many live slots the owner holds (expired ones are not counted)."""
         seconds, micros = self.redis.time()  # Redis' clock, as the scores are
         now_ms = seconds * 1000 + micros // 1000
-        return self.redis.zcount(self.keys.stream_slots(owner), f"({now_ms}", "+inf")
+        return self.redis.zcount(self.key_of(owner), f"({now_ms}", "+inf")
 
     def release(self, owner, slot):
-        self.redis.zrem(self.keys.stream_slots(owner), slot)
+        self.redis.zrem(self.key_of(owner), slot)
