@@ -14,3 +14,8 @@ def event_hub():
 
 def stream_slots():
     return current_app.extensions["textgen.stream_slots"]
+
+
+def download_slots():
+    """This process's download slots (api/download_slots.py)."""
+    return current_app.extensions["textgen.download_slots"]

@@ -6,11 +6,15 @@ URL, so its bytes never reach the API at all (requests, curl -L and browsers fol
 and drop our bearer token on the way, since the host differs). A zip of several files is
 built while it is sent (zipstream-ng), each file read in bounded chunks: from disk, or by
 ranged GETs from S3. Memory per download stays a chunk or so whatever the model's size.
+Every download whose bytes pass through the API holds one of its owner's download slots
+(api/download_slots.py) until it ends.
 """
 
 from flask import Response, redirect, send_file
 from werkzeug.http import dump_options_header
 from zipstream import ZIP_STORED, ZipStream
+
+from api.download_slots import hold_download
 
 # How long a presigned URL may be used to start a download: a client follows the
 # redirect at once; S3 checks this only when the GET starts, not while it runs.
@@ -21,6 +25,7 @@ def send_stored(stored, mimetype, download_name):
     """The response serving the StoredFile `stored` as an attachment `download_name`."""
     path = stored.local_path()
     if path is not None:
+        hold_download()
         # conditional: Range requests resume a cut-off download; ETag and Last-Modified.
         return send_file(path, mimetype=mimetype, as_attachment=True,
                          download_name=download_name, conditional=True)
@@ -47,6 +52,7 @@ def send_zip(entries, download_name):
     Files are stored, not compressed (model.keras is a zip itself; the JSON files are
     small), so the zip's length is known up front and sent as Content-Length.
     """
+    hold_download()
     archive = ZipStream(compress_type=ZIP_STORED, sized=True)
     for name, stored in entries:
         path = stored.local_path()

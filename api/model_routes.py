@@ -53,7 +53,7 @@ def get_model(model_id):
 @operation("Download one file of a model",
            {200: ({"application/zip": BINARY, "application/json": {"schema": {}}},
                   "the file: model.keras is a zip archive, the others JSON"),
-            302: REDIRECT, 404: None},
+            302: REDIRECT, 404: None, 429: None},
            path={"name": {"type": "string", "enum": list(MODEL_FILES)}})
 def download_file(model_id, name):
     svc = services()
@@ -65,7 +65,8 @@ def download_file(model_id, name):
 
 @bp.get("/<model_id>/download")
 @operation("Download the model as one zip: model.keras, vocab.json, config.json, "
-           "metrics.json", {200: ({"application/zip": BINARY}, "the zip"), 404: None})
+           "metrics.json", {200: ({"application/zip": BINARY}, "the zip"), 404: None,
+                            429: None})
 def download_zip(model_id):
     svc = services()
     record = svc.models.get(model_id, current_owner())

@@ -12,7 +12,7 @@ import redis
 from flask import Blueprint
 
 from api.auth import current_owner
-from api.context import services, stream_slots
+from api.context import download_slots, services, stream_slots
 from api.openapi import operation
 from api.responses import respond
 from shared.service.account import Whoami, whoami
@@ -58,4 +58,5 @@ def presets():
 @operation("Who you are: the quotas that apply to you and what you use of them now",
            {200: Whoami})
 def get_whoami():
-    return respond(whoami(services(), stream_slots(), current_owner()))
+    return respond(whoami(services(), stream_slots(), download_slots().slots,
+                          current_owner()))

@@ -7,7 +7,8 @@ from client.commands import EXIT_OK
 # Each per-owner quota and the usage counted against it (GET /v1/whoami); the other
 # limits bind one job or one request, and have none.
 _USAGE_OF = {"max_queued_jobs": "jobs_queued", "max_running_per_owner": "jobs_running",
-             "max_streams_per_owner": "streams_open"}
+             "max_streams_per_owner": "streams_open",
+             "max_downloads_per_owner": "downloads_open"}
 _MB = 1024 * 1024  # max_storage_mb's unit; usage comes in bytes
 
 

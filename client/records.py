@@ -203,7 +203,7 @@ class Whoami(TypedDict):
     owner: str
     quotas: dict[str, float]  # setting name (max_queued_jobs, max_storage_mb...) -> limit
     # jobs_queued, jobs_running, storage_bytes, storage_reserved_bytes, streams_open,
-    # models, corpora, sweeps, sweeps_running
+    # downloads_open, models, corpora, sweeps, sweeps_running
     usage: dict[str, float]
 
 

@@ -44,8 +44,9 @@ def test_whoami_shows_the_quotas_and_what_the_owner_uses_of_each(settings, servi
     assert me["quotas"]["max_queued_jobs"] == 5 and me["quotas"]["max_storage_mb"] == 100
     assert me["quotas"]["max_train_seconds"] == settings.max_train_seconds
     assert me["usage"] == {"jobs_queued": 0, "jobs_running": 0, "storage_bytes": 0,
-                           "storage_reserved_bytes": 0, "streams_open": 0, "models": 0,
-                           "corpora": 0, "sweeps": 0, "sweeps_running": 0}
+                           "storage_reserved_bytes": 0, "streams_open": 0,
+                           "downloads_open": 0, "models": 0, "corpora": 0, "sweeps": 0,
+                           "sweeps_running": 0}
 
     corpus = upload(client, "to be or not to be\n" * 1000)
     # One worker slot: the first job is released to it, the second waits for its turn.
@@ -56,17 +57,21 @@ def test_whoami_shows_the_quotas_and_what_the_owner_uses_of_each(settings, servi
     # A slot whose connection stopped renewing it (a vanished client's) is not counted.
     OwnerSlots(services.redis, services.keys.stream_slots, ttl_s=0.001).take("alice", 10)
     slot = app.extensions["textgen.stream_slots"].take("alice", 10)
+    download = app.extensions["textgen.download_slots"].take("alice", 10)
     time.sleep(0.01)
     usage = client.get("/v1/whoami").get_json()["usage"]
     assert (usage["jobs_queued"], usage["jobs_running"]) == (1, 1)
     assert (usage["models"], usage["corpora"], usage["streams_open"]) == (1, 1, 1)
+    assert usage["downloads_open"] == 1
     # The corpus; what the two training jobs may store.
     assert usage["storage_bytes"] > 0 and usage["storage_reserved_bytes"] > 0
     assert (usage["storage_bytes"], usage["storage_reserved_bytes"]) == \
         services.storage.usage("alice")
 
     app.extensions["textgen.stream_slots"].release("alice", slot)
-    assert client.get("/v1/whoami").get_json()["usage"]["streams_open"] == 0
+    app.extensions["textgen.download_slots"].release("alice", download)
+    usage = client.get("/v1/whoami").get_json()["usage"]
+    assert usage["streams_open"] == usage["downloads_open"] == 0
 
     # Two sweeps, one cancelled: both are hers, one still runs; Bob's is not counted.
     sweep = {"corpus_id": corpus["id"], "trial_seconds": 5, "space": {"model.units": [8]}}

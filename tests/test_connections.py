@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from api import create_app
+from api.download_slots import DownloadSlots
 from shared.stores.auth import TokenStore
 from shared.runtime.services import Services
 from shared.runtime.settings import Settings
@@ -77,6 +78,20 @@ def test_a_slot_nobody_renews_expires(services):
     time.sleep(0.2)
     assert slots.take("alice", 2) is not None
     assert slots.take("alice", 2) is None
+
+
+def test_a_download_slot_is_renewed_while_held_and_expires_once_its_process_is_gone(
+        services):
+    slots = OwnerSlots(services.redis, services.keys.download_slots, ttl_s=0.3)
+    downloads = DownloadSlots(slots, renew_s=0.1)
+    held = downloads.take("alice", 2)
+    slots.take("alice", 2)  # another process's, which died: nobody renews it
+    time.sleep(1.0)
+    assert slots.held("alice") == 1  # this process renews its own
+    downloads.release("alice", held)
+    assert slots.held("alice") == 0
+    time.sleep(0.4)
+    assert slots.held("alice") == 0  # a renewal never takes a released slot again
 
 
 def test_a_wait_over_the_cap_is_not_held(capped, services):

@@ -24,8 +24,10 @@ import requests
 
 from client.api_client import Client
 from shared.stores.artifacts import MODEL_FILES
+from shared.stores.owner_slots import OwnerSlots
 from tests.api_helpers import registered_model
 from tests.conftest import TEST_REDIS_URL, TOKENS, bearer
+from tests.faults import wait_for
 
 MB = 1024 * 1024
 MAX_GROWTH_BYTES = 50 * MB  # the issue's bound on the API's RSS growth
@@ -61,7 +63,8 @@ def api_server(store_settings, tmp_path):
     env = {**os.environ, "REDIS_URL": TEST_REDIS_URL,
            "TEXTGEN_REDIS_PREFIX": store_settings.redis_prefix,
            "TEXTGEN_DATA_DIR": str(store_settings.data_dir),
-           "TEXTGEN_API_TOKENS": ",".join(f"{n}:{t}" for n, t in TOKENS.items())}
+           "TEXTGEN_API_TOKENS": ",".join(f"{n}:{t}" for n, t in TOKENS.items()),
+           "TEXTGEN_MAX_DOWNLOADS_PER_OWNER": str(DOWNLOADS)}
     if store_settings.artifacts_url:
         env.update(TEXTGEN_ARTIFACTS_URL=store_settings.artifacts_url,
                    AWS_ENDPOINT_URL=store_settings.s3_endpoint_url)
@@ -95,9 +98,9 @@ def services(store_settings):
     return Services.from_settings(store_settings)
 
 
-def large_model(services, backend, size):
+def large_model(services, backend, size, owner="alice"):
     """A registered model whose model.keras is `size` bytes of zeros."""
-    model = registered_model(services)
+    model = registered_model(services, owner=owner)
     key = f"models/{model['id']}/a1/model.keras"
     if backend == "file":
         os.truncate(services.artifacts.objects.local_path(key), size)  # sparse: no disk
@@ -189,3 +192,48 @@ def test_four_large_downloads_at_once_leave_the_api_memory_flat(api_server, serv
           f" API RSS grew {growth / MB:.1f} MB")
     assert growth < MAX_GROWTH_BYTES, f"the API's RSS grew {growth / MB:.0f} MB"
 
+
+
+@pytest.mark.stack  # the API under gunicorn: files by sendfile, released by its close()
+@pytest.mark.parametrize("backend", ["file"])
+def test_an_owners_downloads_past_the_cap_are_refused_until_one_ends(api_server, services):
+    url, _ = api_server
+    model = large_model(services, "file", MODEL_BYTES["file"])
+    paths = [f"{url}/v1/models/{model['id']}/files/model.keras",
+             f"{url}/v1/models/{model['id']}/download"]
+    slots = OwnerSlots(services.redis, services.keys.download_slots)
+
+    def start(path, owner="alice"):
+        return requests.get(path, headers=bearer(owner), stream=True, timeout=30)
+
+    held = [start(paths[n % 2]) for n in range(DOWNLOADS)]  # the cap: files and zips alike
+    assert [response.status_code for response in held] == [200] * DOWNLOADS
+    for path in paths:
+        refused = start(path)
+        assert refused.status_code == 429 and refused.headers["Retry-After"].isdigit()
+        problem = refused.json()
+        assert refused.headers["Content-Type"] == "application/problem+json"
+        assert problem["code"] == "too_many_downloads"
+        assert "TEXTGEN_MAX_DOWNLOADS_PER_OWNER" in problem["detail"]
+    # Another owner's downloads are counted apart.
+    bobs = large_model(services, "file", MB, owner="bob")
+    with start(f"{url}/v1/models/{bobs['id']}/download", "bob") as response:
+        assert response.status_code == 200 and len(response.content) > MB
+
+    # One client hangs up a megabyte into its file, one reads its zip to the end: both
+    # slots are free again, and two more downloads start.
+    next(held[0].iter_content(MB))
+    held[0].close()
+    assert sum(len(chunk) for chunk in held[1].iter_content(MB)) > MODEL_BYTES["file"]
+    held[1].close()
+    wait_for(lambda: slots.held("alice") == DOWNLOADS - 2, 20, "two slots released")
+    held[:2] = [start(path) for path in paths]
+    assert [response.status_code for response in held] == [200] * DOWNLOADS
+    assert start(paths[0]).status_code == 429
+    for response in held:
+        response.close()
+    wait_for(lambda: slots.held("alice") == 0, 20, "every slot released")
+    # A HEAD request sends no body: it holds no slot after its answer.
+    for _ in range(DOWNLOADS + 1):
+        assert requests.head(paths[0], headers=bearer("alice"), timeout=30).status_code == 200
+    assert slots.held("alice") == 0

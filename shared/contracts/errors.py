@@ -104,6 +104,14 @@ class TooManyStreamsError(TextgenError):
     title = "Too many open streams"
 
 
+class TooManyDownloadsError(TextgenError):
+    """Raised when an owner already has TEXTGEN_MAX_DOWNLOADS_PER_OWNER downloads going."""
+
+    code = "too_many_downloads"
+    status = 429
+    title = "Too many downloads at once"
+
+
 class ServiceUnavailableError(TextgenError):
     """Raised when Redis, the broker or an outside service cannot be reached right now."""
 

@@ -216,6 +216,11 @@ class Keys:
         when each expires unless renewed (shared/stores/owner_slots.py)."""
         return f"{self.prefix}owner:{{{owner}}}:stream-slots"
 
+    def download_slots(self, owner):
+        """Sorted set of the owner's downloads under way, as stream_slots are held
+        (api/download_slots.py)."""
+        return f"{self.prefix}owner:{{{owner}}}:download-slots"
+
     def event_hub_wake(self, process_id):
         """Stream an API process's event reader also waits on, to be woken (api/event_hub.py)."""
         return f"{self.prefix}event-hub:{process_id}"

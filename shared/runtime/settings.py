@@ -149,6 +149,10 @@ class Settings:
     # Event streams and Prefer: wait requests one owner may hold open at once; one more
     # stream answers 429, one more wait answers at once (docs/serving.md).
     max_streams_per_owner: int = number("TEXTGEN_MAX_STREAMS_PER_OWNER", 100, int, 1)
+    # Downloads of model files and zips one owner may have going at once; one more answers
+    # 429. On loopback a download runs as fast as the CPU lets it (a file ~0.2, a zip ~0.6
+    # CPU-seconds a GB: docs/serving.md), so this bounds one owner's share of the API's CPU.
+    max_downloads_per_owner: int = number("TEXTGEN_MAX_DOWNLOADS_PER_OWNER", 2, int, 1)
     # Capacity and fair turns (docs/capacity.md). An owner may hold this many jobs waiting
     # for a worker; one more answers 429. High: a batch service takes a backlog.
     max_queued_jobs: int = number("TEXTGEN_MAX_QUEUED_JOBS", 1000, int, 1)

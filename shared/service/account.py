@@ -19,6 +19,8 @@ class Quotas(BaseModel):
                                               "it uploads and training answer 507")
     max_streams_per_owner: int = Field(description="event streams and Prefer: wait "
                                                    "requests open at once")
+    max_downloads_per_owner: int = Field(description="model files and zips downloaded "
+                                                     "from the API at once")
     max_train_seconds: float = Field(description="the longest training budget a job may "
                                                  "have, and the one it gets when it sets none")
     max_model_mb: float = Field(description="a training job's model (parameters x 4 bytes)")
@@ -38,6 +40,7 @@ class Usage(BaseModel):
         "held for what queued and running training jobs may still store; counted against "
         "max_storage_mb with storage_bytes"))
     streams_open: int = Field(description="event streams and Prefer: wait requests open now")
+    downloads_open: int = Field(description="downloads from the API under way now")
     models: int
     corpora: int
     sweeps: int
@@ -50,13 +53,14 @@ class Whoami(BaseModel):
     usage: Usage
 
 
-def whoami(svc, stream_slots, owner):
+def whoami(svc, stream_slots, download_slots, owner):
     """`owner`'s Whoami, from the services (shared/runtime/services.py) and the API's
-    stream slots."""
+    stream and download slots (OwnerSlots)."""
     queued, running = svc.jobs.scheduler.counts_of(owner)
     stored, reserved = svc.storage.usage(owner)
     usage = Usage(jobs_queued=queued, jobs_running=running, storage_bytes=stored,
                   storage_reserved_bytes=reserved, streams_open=stream_slots.held(owner),
+                  downloads_open=download_slots.held(owner),
                   models=svc.models.count(owner), corpora=svc.corpora.count(owner),
                   sweeps=svc.sweeps.count(owner),
                   sweeps_running=svc.sweeps.running_count(owner))
