@@ -12,7 +12,8 @@ import logging
 from flask import Flask
 
 from api.bodies import BodyJSON
-from api.download_slots import DownloadSlots, released_after_body
+from api.after_body import run_after_body
+from api.download_slots import DownloadSlots
 from api.event_hub import EventHub
 from shared.runtime.services import Services
 from shared.runtime.settings import Settings, redacted
@@ -34,9 +35,9 @@ def create_app(settings=None, celery=None):
     svc = app.extensions["textgen"] = Services.from_settings(settings, celery=celery)
     app.extensions["textgen.event_hub"] = EventHub(svc.redis, svc.keys)
     app.extensions["textgen.stream_slots"] = OwnerSlots(svc.redis, svc.keys.stream_slots)
-    downloads = DownloadSlots(OwnerSlots(svc.redis, svc.keys.download_slots))
-    app.extensions["textgen.download_slots"] = downloads
-    app.wsgi_app = released_after_body(app.wsgi_app, downloads)
+    app.extensions["textgen.download_slots"] = DownloadSlots(
+        OwnerSlots(svc.redis, svc.keys.download_slots))
+    app.wsgi_app = run_after_body(app.wsgi_app)
 
     from api import (
         auth,

@@ -5,18 +5,17 @@ its last, or until its client hangs up; one more is a 429.
 A file goes out by sendfile, with no Python code running between its first byte and its
 last, so a download cannot renew its own slot as an event stream does: one thread a
 process renews every slot the process holds, every RENEW_S, and the slots of a process
-that died expire with it. A slot is released when the server closes the response's body
-(WSGI's close(): gunicorn calls it after the last byte, after a client hung up and after
-an error alike).
+that died expire with it. A slot is released when the server is done with the response's body
+(api/after_body.py: after the last byte, a client's hang-up or an error alike).
 """
 
+import functools
 import logging
 import threading
 import time
 
 import redis
-from flask import request
-
+from api.after_body import call_after_body
 from api.auth import current_owner
 from api.context import download_slots, services
 from shared.contracts.errors import TooManyDownloadsError
@@ -26,7 +25,6 @@ log = logging.getLogger(__name__)
 
 # A refused client's wait: a 500 MB model takes seconds to download (bench/README.md).
 RETRY_AFTER_S = 5
-_ENVIRON_KEY = "textgen.download_slot"  # (owner, slot) of the request's download
 
 
 class DownloadSlots:
@@ -69,50 +67,12 @@ class DownloadSlots:
 
 
 def hold_download():
-    """Take one of the caller's download slots for this request (released when its body
-    is closed: released_after_body); over the cap, TooManyDownloadsError (429)."""
+    """Take one of the caller's download slots for this request, released once the server
+    is done with its body; over the cap, TooManyDownloadsError (429)."""
     owner, cap = current_owner(), services().settings.max_downloads_per_owner
     slot = download_slots().take(owner, cap)
     if slot is None:
         raise TooManyDownloadsError(
             f"{owner} already has {cap} downloads going (TEXTGEN_MAX_DOWNLOADS_PER_OWNER); "
             "retry when one has ended", headers={"Retry-After": str(RETRY_AFTER_S)})
-    request.environ[_ENVIRON_KEY] = (owner, slot)
-
-
-def released_after_body(wsgi_app, downloads):
-    """`wsgi_app`, releasing a request's download slot when the server closes its body."""
-
-    def app(environ, start_response):
-        try:
-            body = wsgi_app(environ, start_response)
-        except BaseException:
-            _release_now(environ, downloads)
-            raise
-        held = environ.get(_ENVIRON_KEY)
-        if held is None:
-            return body
-        close = getattr(body, "close", None)
-
-        def close_and_release():
-            try:
-                if close is not None:
-                    close()
-            finally:
-                downloads.release(*held)
-
-        try:
-            # Set on the body itself, not on a wrapper: gunicorn sends a body of its
-            # file_wrapper's type by sendfile, and any other by iterating it in Python.
-            body.close = close_and_release
-        except AttributeError:  # a body without a close to set (HEAD, 304: an empty tuple)
-            _release_now(environ, downloads)
-        return body
-
-    return app
-
-
-def _release_now(environ, downloads):
-    held = environ.pop(_ENVIRON_KEY, None)
-    if held is not None:
-        downloads.release(*held)
+    call_after_body(functools.partial(download_slots().release, owner, slot))
