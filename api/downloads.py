@@ -7,25 +7,40 @@ and drop our bearer token on the way, since the host differs). A zip of several 
 built while it is sent (zipstream-ng), each file read in bounded chunks: from disk, or by
 ranged GETs from S3. Memory per download stays a chunk or so whatever the model's size.
 Every download whose bytes pass through the API holds one of its owner's download slots
-(api/download_slots.py) until it ends.
+(api/download_slots.py) until it ends, and goes out no faster than TEXTGEN_DOWNLOAD_MB_S:
+the kernel paces its connection (SO_MAX_PACING_RATE, TCP's own pacing), sendfile too, so
+pacing costs no CPU; the pace is lifted once the body is sent, since gunicorn keeps the
+connection for the client's next request.
 """
 
-from flask import Response, redirect, send_file
+import functools
+import logging
+import socket
+import struct
+
+from flask import Response, redirect, request, send_file
 from werkzeug.http import dump_options_header
 from zipstream import ZIP_STORED, ZipStream
 
+from api.after_body import call_after_body
+from api.context import services
 from api.download_slots import hold_download
+
+log = logging.getLogger(__name__)
 
 # How long a presigned URL may be used to start a download: a client follows the
 # redirect at once; S3 checks this only when the GET starts, not while it runs.
 PRESIGNED_URL_S = 60
+# Linux's socket option (asm-generic/socket.h), which Python's socket module does not name.
+SO_MAX_PACING_RATE = getattr(socket, "SO_MAX_PACING_RATE", 47)
+_UNPACED = 2**64 - 1  # ~0UL: no pace, a socket's default
 
 
 def send_stored(stored, mimetype, download_name):
     """The response serving the StoredFile `stored` as an attachment `download_name`."""
     path = stored.local_path()
     if path is not None:
-        hold_download()
+        _start_download()
         # conditional: Range requests resume a cut-off download; ETag and Last-Modified.
         return send_file(path, mimetype=mimetype, as_attachment=True,
                          download_name=download_name, conditional=True)
@@ -52,7 +67,7 @@ def send_zip(entries, download_name):
     Files are stored, not compressed (model.keras is a zip itself; the JSON files are
     small), so the zip's length is known up front and sent as Content-Length.
     """
-    hold_download()
+    _start_download()
     archive = ZipStream(compress_type=ZIP_STORED, sized=True)
     for name, stored in entries:
         path = stored.local_path()
@@ -68,3 +83,22 @@ def send_zip(entries, download_name):
 def _attachment(download_name):
     """Content-Disposition as send_file writes it, so both backends answer alike."""
     return dump_options_header("attachment", {"filename": download_name})
+
+
+def _start_download():
+    """Hold one of the owner's download slots and pace this response's connection."""
+    hold_download()
+    sock = request.environ.get("gunicorn.socket")  # absent under another server
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    try:
+        _pace(sock, services().settings.download_bytes_per_s)
+    except OSError as e:  # not Linux: the download goes unpaced
+        log.debug("download not paced: %s", e)
+        return
+    call_after_body(functools.partial(_pace, sock, _UNPACED))
+
+
+def _pace(sock, bytes_per_s):
+    if sock.fileno() != -1:  # not closed yet (by a client's hang-up)
+        sock.setsockopt(socket.SOL_SOCKET, SO_MAX_PACING_RATE, struct.pack("=Q", bytes_per_s))

@@ -24,7 +24,9 @@ import requests
 
 from client.api_client import Client
 from shared.stores.artifacts import MODEL_FILES
+from shared.contracts.specs import GenerateSpec
 from shared.stores.owner_slots import OwnerSlots
+from shared.stores.results import encode_samples, result_summary
 from tests.api_helpers import registered_model
 from tests.conftest import TEST_REDIS_URL, TOKENS, bearer
 from tests.faults import wait_for
@@ -55,8 +57,9 @@ def rss_bytes(pid):
 
 
 @pytest.fixture
-def api_server(store_settings, tmp_path):
-    """The API under gunicorn on store_settings' Redis prefix and artifact store."""
+def api_server(store_settings, tmp_path, request):
+    """The API under gunicorn on store_settings' Redis prefix and artifact store, with
+    the variables of an indirect parameter, if any."""
     from shared.stack.runner import api_command, free_port
 
     port = free_port()
@@ -64,7 +67,8 @@ def api_server(store_settings, tmp_path):
            "TEXTGEN_REDIS_PREFIX": store_settings.redis_prefix,
            "TEXTGEN_DATA_DIR": str(store_settings.data_dir),
            "TEXTGEN_API_TOKENS": ",".join(f"{n}:{t}" for n, t in TOKENS.items()),
-           "TEXTGEN_MAX_DOWNLOADS_PER_OWNER": str(DOWNLOADS)}
+           "TEXTGEN_MAX_DOWNLOADS_PER_OWNER": str(DOWNLOADS),
+           **getattr(request, "param", {})}
     if store_settings.artifacts_url:
         env.update(TEXTGEN_ARTIFACTS_URL=store_settings.artifacts_url,
                    AWS_ENDPOINT_URL=store_settings.s3_endpoint_url)
@@ -237,3 +241,34 @@ def test_an_owners_downloads_past_the_cap_are_refused_until_one_ends(api_server,
     for _ in range(DOWNLOADS + 1):
         assert requests.head(paths[0], headers=bearer("alice"), timeout=30).status_code == 200
     assert slots.held("alice") == 0
+
+
+@pytest.mark.stack  # the API under gunicorn: the pace is its connection's
+@pytest.mark.parametrize("backend", ["file"])
+@pytest.mark.parametrize("api_server", [{"TEXTGEN_DOWNLOAD_MB_S": "2"}], indirect=True)
+def test_a_download_is_paced_and_the_connections_next_answer_is_not(api_server, services):
+    url, _ = api_server
+    model = large_model(services, "file", 12 * MB)
+    # A generation's samples (12 MB): an answer that is not a download, never paced.
+    samples = [{"text": "x" * MB, "temperature": 1.0}] * 12
+    job = services.jobs.create("generate", GenerateSpec(model_id=model["id"]).model_dump(),
+                               "alice", max_queued=10, model_id=model["id"])
+    attempt = services.jobs.start(job["id"], "w", 30_000)
+    data = encode_samples(samples, 64 * MB)
+    services.artifacts.put_result(job["id"], attempt, data)
+    assert services.jobs.succeed(job["id"], attempt,
+                                 result_summary(job["id"], attempt, samples, len(data)))
+    session = requests.Session()
+    session.headers.update(bearer("alice"))
+    for path in ("files/model.keras", "download"):  # by sendfile, and through Python
+        began = time.monotonic()
+        response = session.get(f"{url}/v1/models/{model['id']}/{path}", timeout=60)
+        assert response.status_code == 200 and len(response.content) >= 12 * MB
+        # 12 MB at 2 MB/s: 6 s, less the socket's buffer (up to 4 MB here, tcp_wmem), which
+        # the kernel still holds when the body is done and the pace lifted.
+        assert time.monotonic() - began > 3
+        # The same connection, kept alive, answers the next request at full speed.
+        began = time.monotonic()
+        assert session.get(f"{url}/v1/jobs/{job['id']}/result", timeout=60).json() \
+            ["samples"] == samples
+        assert time.monotonic() - began < 2  # paced: 4 s at least

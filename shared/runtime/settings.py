@@ -153,6 +153,10 @@ class Settings:
     # 429. On loopback a download runs as fast as the CPU lets it (a file ~0.2, a zip ~0.6
     # CPU-seconds a GB: docs/serving.md), so this bounds one owner's share of the API's CPU.
     max_downloads_per_owner: int = number("TEXTGEN_MAX_DOWNLOADS_PER_OWNER", 2, int, 1)
+    # Each of those goes out no faster than this (the kernel paces its connection): a
+    # gigabit link's worth, so that only a faster link or loopback lets a download take
+    # more of the API's CPU than that (0.2-0.6 CPU-seconds a GB, as above).
+    download_bytes_per_s: int = number("TEXTGEN_DOWNLOAD_MB_S", 100, minimum=0.001, unit=MIB)
     # Capacity and fair turns (docs/capacity.md). An owner may hold this many jobs waiting
     # for a worker; one more answers 429. High: a batch service takes a backlog.
     max_queued_jobs: int = number("TEXTGEN_MAX_QUEUED_JOBS", 1000, int, 1)
