@@ -10,6 +10,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
+# The compiled LSTM op training uses (worker/fused_lstm.py; without it, Keras' own loop),
+# built against this .venv's TensorFlow for this machine's CPU.
+FUSED_LSTM := worker/native/fused_lstm.so
+TF_FLAGS = $(shell $(PY) -c "import tensorflow as tf; print(' '.join(tf.sysconfig.get_$(1)_flags()))" 2>/dev/null)
+
 .PHONY: demo test test-fast lint up clean-venv
 
 $(STAMP): requirements.txt requirements-api.txt pyproject.toml
@@ -27,14 +32,20 @@ $(STAMP): requirements.txt requirements-api.txt pyproject.toml
 		echo "note: NLTK stopwords not downloaded (no network?); seed-preset jobs need NLTK_DATA"
 	touch $(STAMP)
 
+# -O3 -march=native: the op's kernel is written for AVX-512 where the CPU has it (a plain
+# Eigen product otherwise). TF's headers warn about their own deprecations.
+$(FUSED_LSTM): worker/native/fused_lstm.cc worker/native/gemm.h $(STAMP)
+	$(CXX) -shared -fPIC -O3 -march=native -Wno-deprecated-declarations \
+		$(call TF_FLAGS,compile) $< -o $@ $(call TF_FLAGS,link)
+
 # `exec` so that Ctrl-C and SIGTERM reach the stack runner itself, which stops its children.
-demo: $(STAMP)
+demo: $(STAMP) $(FUSED_LSTM)
 	exec $(VENV)/bin/textgen demo
 
-up: $(STAMP)
+up: $(STAMP) $(FUSED_LSTM)
 	exec $(VENV)/bin/textgen up
 
-$(TEST_STAMP): $(STAMP) requirements-test.txt
+$(TEST_STAMP): $(STAMP) $(FUSED_LSTM) requirements-test.txt
 	$(PY) -m pip install --quiet -r requirements-test.txt
 	touch $(TEST_STAMP)
 

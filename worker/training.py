@@ -29,6 +29,7 @@ from worker.callbacks import (EarlyStop, EpochSeeds, LearningRateDecay, Progress
                               epoch_metrics, patience_spent, perplexity)
 from worker.checkpoints import Checkpoint, as_checkpoint_store, fingerprint, load_checkpoint
 from worker.datasets import make_datasets
+from worker.fused_lstm import use_fused_lstm
 from worker.model_files import LoadedModel
 from worker.models import TUTORIAL, build_model
 from worker.schedule import AveragedWeights, Budget, BudgetSchedule
@@ -225,10 +226,11 @@ def _compiled(spec: TrainSpec, vocab):
     """The model `spec` describes, freshly initialized from the spec's seed and compiled.
 
     A resumed run builds the same and loads the checkpoint into it, so both compile here.
+    Its LSTM layers train through the compiled op where it is built (worker.fused_lstm).
     """
     training = spec.training
     keras.utils.set_random_seed(training.seed)
-    model = build_model(spec, vocab.size)
+    model = use_fused_lstm(build_model(spec, vocab.size))
     if spec.model.architecture == TUTORIAL:
         loss = keras.losses.CategoricalCrossentropy()  # softmax output, one-hot targets
     else:

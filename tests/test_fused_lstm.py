@@ -1,0 +1,94 @@
+"""worker.fused_lstm: the compiled LSTM op against keras.layers.LSTM's own loop, and a model
+trained with it saved and loaded as the plain Keras file. Tiny shapes: an odd batch (the op
+splits it in two halves) and widths that are no multiple of its 64-column panels."""
+
+import json
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.test_training import TEXT, tiny_spec
+from worker.fused_lstm import fused_ops, use_fused_lstm
+from worker.model_files import load_model, save_model
+from worker.sampling import generate
+from worker.training import TrainHooks, train
+
+pytestmark = pytest.mark.keras  # builds and trains Keras models in this process
+
+BATCH, WINDOW, FEATURES, UNITS = 3, 7, 5, 6
+
+
+def _lstm_model(return_sequences, **options):
+    inputs = keras.Input((None, FEATURES))
+    h0, c0 = keras.Input((UNITS,)), keras.Input((UNITS,))
+    lstm = keras.layers.LSTM(UNITS, return_sequences=return_sequences, **options)
+    return keras.Model([inputs, h0, c0], lstm(inputs, initial_state=[h0, c0]))
+
+
+def _runs_the_op(model, *inputs):
+    graph = tf.function(model).get_concrete_function(*inputs).graph
+    return any(op.type == "FusedLstm" for op in graph.get_operations())
+
+
+def _outputs_and_gradients(model, inputs):
+    weights = np.random.default_rng(1).normal(size=(BATCH, WINDOW, UNITS)).astype("float32")
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        y = model(inputs)
+        loss = tf.reduce_sum(y * (weights if y.shape.rank == 3 else weights[:, 0]))
+    return [y, *tape.gradient(loss, [*inputs, *model.trainable_weights])]
+
+
+def test_the_op_is_built():
+    assert fused_ops() is not None, "make builds worker/native/fused_lstm.so"
+
+
+@pytest.mark.parametrize("return_sequences", [True, False])
+def test_the_op_gives_keras_outputs_and_gradients(return_sequences):
+    rng = np.random.default_rng(0)
+    inputs = [tf.constant(rng.normal(size=shape).astype("float32"))
+              for shape in [(BATCH, WINDOW, FEATURES), (BATCH, UNITS), (BATCH, UNITS)]]
+    keras_loop = _lstm_model(return_sequences)
+    # Weights away from the initializers' (a zero bias, orthogonal recurrent kernel).
+    keras_loop.set_weights([w + rng.normal(size=w.shape).astype("float32") * 0.5
+                            for w in keras_loop.get_weights()])
+    fused = _lstm_model(return_sequences)
+    fused.set_weights(keras_loop.get_weights())
+    use_fused_lstm(fused)
+    assert _runs_the_op(fused, inputs) and not _runs_the_op(keras_loop, inputs)
+
+    expected = _outputs_and_gradients(keras_loop, inputs)
+    # y; d x, h0, c0; d kernel, recurrent kernel, bias
+    for got, want in zip(_outputs_and_gradients(fused, inputs), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_layer_the_op_does_not_compute_keeps_keras_loop():
+    inputs = [tf.zeros((BATCH, WINDOW, FEATURES)), tf.zeros((BATCH, UNITS)),
+              tf.zeros((BATCH, UNITS))]
+    model = use_fused_lstm(_lstm_model(True, recurrent_activation="hard_sigmoid"))
+    assert not _runs_the_op(model, inputs)
+
+
+def test_a_model_trained_with_the_op_is_the_plain_keras_file_at_any_length(tmp_path):
+    spec = tiny_spec("embedding_lstm", model={"layers": 2}, epochs=1)
+    trained = train(spec, TEXT, tmp_path / "ckpt", TrainHooks())
+    ids = trained.vocab.encode(TEXT[:40])[None, :]
+    assert _runs_the_op(trained.model, tf.constant(ids))
+
+    save_model(tmp_path / "m", trained, spec, {"job_id": "j1"})
+    with zipfile.ZipFile(tmp_path / "m" / "model.keras") as saved:
+        config = json.loads(saved.read("config.json"))
+    lstms = [layer for layer in config["config"]["layers"] if layer["class_name"] == "LSTM"]
+    assert len(lstms) == 2 and all(layer["module"] == "keras.layers" for layer in lstms)
+    loaded = load_model(tmp_path / "m")  # Keras' safe mode, no custom objects
+    assert not _runs_the_op(loaded.model, tf.constant(ids))
+    for length in (1, 40):  # the saved model takes any window
+        np.testing.assert_allclose(loaded.model(ids[:, :length], training=False),
+                                   trained.model(ids[:, :length], training=False),
+                                   atol=1e-5)
+    [text] = generate(loaded, prompt="the ", length=50, seed=0)
+    assert len(text) == 50

@@ -1,0 +1,96 @@
+"""The training path of keras.layers.LSTM on a CPU: a compiled TensorFlow op
+(worker/native/fused_lstm.cc, built by `make`) for a layer's whole window and its gradient,
+or Keras' own loop where that op is not built.
+
+Why: Keras' loop runs every time step as small separate TF ops and reached half PyTorch's
+training throughput at the `default` preset's shape (bench/README.md, issue 16 goal 0);
+the op runs the recurrence on both cores with no per-step overhead (its header says how).
+
+Only each LSTM layer's inner loop is replaced, on the instance, for this process: the model
+keeps Keras' built-in layers and variables, so what is saved (checkpoints, model.keras) is
+the same any-length Keras file as before and loads without custom code. The op computes
+what keras.layers.LSTMCell computes (gates i, f, c, o; sigmoid and tanh) with the same
+weights; tests/test_fused_lstm.py checks outputs and gradients against Keras' loop.
+"""
+
+import functools
+import logging
+import os
+
+import tensorflow as tf
+from keras import activations, layers
+
+log = logging.getLogger(__name__)
+
+# Where `make` puts the op (the Makefile's FUSED_LSTM target): beside its source.
+LIBRARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "native", "fused_lstm.so")
+
+_ops = None  # the loaded library's op wrappers, once loaded
+_reported = False
+
+
+def fused_ops():
+    """The op library, loaded once (its gradient registered with it); None when not built."""
+    global _ops
+    if _ops is None and os.path.exists(LIBRARY):
+        _ops = tf.load_op_library(LIBRARY)
+        tf.RegisterGradient("FusedLstm")(_fused_lstm_grad)
+    return _ops
+
+
+def use_fused_lstm(model):
+    """Give every LSTM layer of `model` that the op computes exactly the op as its inner
+    loop (CPU only: on a GPU Keras' cuDNN kernel is the faster one); logs once a process
+    which path trains. Returns `model`."""
+    global _reported
+    why_not = _why_not()
+    patched = 0
+    if why_not is None:
+        for layer in model.layers:
+            if isinstance(layer, layers.LSTM) and _computes(layer):
+                layer.inner_loop = functools.partial(_fused_inner_loop, layer)
+                patched += 1
+    if not _reported:
+        _reported = True
+        if why_not:
+            log.info("LSTM training path: Keras' loop (%s)", why_not)
+        else:
+            log.info("LSTM training path: the fused op %s", LIBRARY)
+    return model
+
+
+def _why_not():
+    if tf.config.list_logical_devices("GPU"):
+        return "a GPU is visible: Keras' cuDNN kernel"
+    if fused_ops() is None:
+        return f"{LIBRARY} is not built: run make"
+    return None
+
+
+def _computes(layer):
+    """Whether the op computes this layer: the LSTMCell arithmetic it hard-codes."""
+    cell = layer.cell
+    return (cell.use_bias and not cell.dropout and not cell.recurrent_dropout
+            and not layer.go_backwards and not layer.unroll and not layer.stateful
+            and cell.activation is activations.tanh
+            and cell.recurrent_activation is activations.sigmoid)
+
+
+def _fused_inner_loop(layer, sequences, initial_state, mask, training=False):
+    """keras.layers.LSTM.inner_loop's contract: (last output, outputs, final states)."""
+    if mask is not None or sequences.dtype != tf.float32:  # the op is float32, unmasked
+        return layers.LSTM.inner_loop(layer, sequences, initial_state, mask, training)
+    cell = layer.cell
+    h, c, _ = _ops.fused_lstm(sequences, initial_state[0], initial_state[1], cell.kernel,
+                              cell.recurrent_kernel, cell.bias)
+    last = h[:, -1]
+    return last, h, [last, c[:, -1]]
+
+
+def _fused_lstm_grad(op, dh, dc, _dgates):
+    """FusedLstm's gradient: FusedLstmGrad, given the forward pass's saved gates."""
+    x, h0, c0, kernel, recurrent_kernel, _bias = op.inputs
+    h, c, gates = op.outputs
+    dh = tf.zeros_like(h) if dh is None else dh
+    dc = tf.zeros_like(c) if dc is None else dc
+    return _ops.fused_lstm_grad(x, h0, c0, kernel, recurrent_kernel, h, c, gates, dh, dc)
