@@ -26,11 +26,13 @@ import time
 VOCAB = 65  # tinyshakespeare's characters
 TORCH = "PyTorch 2.13 (oneDNN)"
 HOISTED = "hoisted projection, threads 2/2"
-KERAS_LOOP = "Keras' LSTM loop, threads 1/2"  # the preset's graph (the product's)
+KERAS_LOOP = "Keras' LSTM loop, threads 1/2"  # the preset's graph without the op
+FUSED = "fused op, threads 1/2"  # the product's: worker/fused_lstm.py (`make` builds it)
 VARIANTS = {
     # name: (batch, window (None: the preset's), fixed window and unroll (or "hoisted":
-    # bench.hoisted_lstm's input projection out of the time loop), intra-op threads,
-    # inter-op threads)
+    # bench.hoisted_lstm's input projection out of the time loop; "fused": the compiled op
+    # of worker/fused_lstm.py), intra-op threads, inter-op threads)
+    FUSED: (64, None, "fused", 1, 2),
     HOISTED: (64, None, "hoisted", 2, 2),
     "hoisted projection, threads 2/1": (64, None, "hoisted", 2, 1),
     "hoisted projection, threads 1/2": (64, None, "hoisted", 1, 2),
@@ -56,6 +58,7 @@ def measure(name):
 
     from bench.common import spec_from
     from bench.hoisted_lstm import hoist_input_projections
+    from worker.fused_lstm import fused_ops, use_fused_lstm
     from worker.models import build_model
 
     tf.config.threading.set_intra_op_parallelism_threads(intra)
@@ -65,6 +68,10 @@ def measure(name):
     model = build_model(spec, VOCAB)  # the default preset's time axis takes any length
     if unroll == "hoisted":
         hoist_input_projections(model)
+    elif unroll == "fused":
+        if fused_ops() is None:
+            raise SystemExit("worker/native/fused_lstm.so is not built: run make")
+        use_fused_lstm(model)
     elif unroll:  # the same layers on a fixed window, unrolled
         ids = keras.Input(shape=(seq_length,), dtype="int32")
         x = model.get_layer("embedding")(ids)
