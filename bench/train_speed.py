@@ -33,6 +33,7 @@ VARIANTS = {
     # bench.hoisted_lstm's input projection out of the time loop; "fused": the compiled op
     # of worker/fused_lstm.py), intra-op threads, inter-op threads)
     FUSED: (64, None, "fused", 1, 2),
+    "fused op, threads 1/1": (64, None, "fused", 1, 1),
     HOISTED: (64, None, "hoisted", 2, 2),
     "hoisted projection, threads 2/1": (64, None, "hoisted", 2, 1),
     "hoisted projection, threads 1/2": (64, None, "hoisted", 1, 2),

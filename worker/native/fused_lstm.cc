@@ -5,10 +5,11 @@
 //
 // Why an op: Keras' loop runs 2 small products a step and layer as separate TF ops, and
 // hoisting x @ W out of it in TF serialises the recurrence on one core (bench/README.md,
-// issue 10 goal 1). Here the batch is split in two halves, one per core, and each half runs
-// its whole recurrence with no synchronisation between time steps; only the weight
-// gradients (one large product each over all positions) are split by columns instead.
+// issue 10 goal 1). Here the batch is cut into slices that run on both cores, each slice's
+// whole recurrence with no synchronisation between time steps; the input projection, dx
+// and the weight gradients are one large product each (the latter split by columns).
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
@@ -43,61 +44,76 @@ using CMapM = Eigen::Map<const Mat, Eigen::Unaligned, Eigen::OuterStride<>>;
 using Arr = Eigen::Map<Eigen::ArrayXf>;
 using CArr = Eigen::Map<const Eigen::ArrayXf>;
 
-// A second thread kept for the life of the process: fn(0) runs on the caller, fn(1) on it.
-// TF's own intra-op pool has one thread in the product (worker/tf_runtime.py), and starting
-// a thread per call costs tens of microseconds. A process forked after first use (Celery's
-// prefork pool) gets a helper of its own.
-class Helper {
+// Runs fn(0) .. fn(tasks - 1) on the calling thread and a second one kept for the life of
+// the process, each taking the next task as it finishes one: on a machine shared with other
+// work, a thread that loses its core leaves its share to the other instead of holding up
+// the op. TF's own intra-op pool has one thread in the product (worker/tf_runtime.py), and
+// starting a thread per call costs tens of microseconds. A process forked after first use
+// (Celery's prefork pool) gets a helper of its own.
+class Parallel {
  public:
-  static void Run2(const std::function<void(int)>& fn) {
+  static void For(int tasks, const std::function<void(int)>& fn) {
     static std::mutex create;
-    static Helper* helper = nullptr;
-    Helper* h;
+    static Parallel* helper = nullptr;
+    Parallel* p;
     {
       std::lock_guard<std::mutex> lock(create);
-      if (helper == nullptr || helper->pid_ != getpid()) helper = new Helper();  // leaked
-      h = helper;
+      if (helper == nullptr || helper->pid_ != getpid()) helper = new Parallel();  // leaked
+      p = helper;
     }
-    h->Run(fn);
+    p->Run(tasks, fn);
   }
 
  private:
-  Helper() : pid_(getpid()) { std::thread([this] { Loop(); }).detach(); }
+  struct Job {
+    const std::function<void(int)>* fn;
+    int tasks;
+    std::atomic<int> next{0};
+    void Work() {
+      for (int t; (t = next.fetch_add(1)) < tasks;) (*fn)(t);
+    }
+  };
 
-  void Run(const std::function<void(int)>& fn) {
-    // Another op already has the helper (ops side by side): run both halves here.
+  Parallel() : pid_(getpid()) { std::thread([this] { Loop(); }).detach(); }
+
+  void Run(int tasks, const std::function<void(int)>& fn) {
+    // Another op already has the helper (ops side by side): all tasks here.
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
     if (!busy.owns_lock()) {
-      fn(0);
-      fn(1);
+      for (int t = 0; t < tasks; ++t) fn(t);
       return;
     }
-    uint64_t generation;
+    Job job{&fn, tasks};
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      task_ = &fn;
-      generation = ++generation_;
+      job_ = &job;
+      ++generation_;
     }
     wake_.notify_one();
-    fn(0);
+    job.Work();
+    // Withdraw the job (a helper not yet awake finds none), then wait for a task the
+    // helper took to finish.
     std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [&] { return finished_ == generation; });
+    job_ = nullptr;
+    done_.wait(lock, [&] { return !helper_working_; });
   }
 
   void Loop() {
     uint64_t seen = 0;
     for (;;) {
-      const std::function<void(int)>* task;
+      Job* job;
       {
         std::unique_lock<std::mutex> lock(mutex_);
         wake_.wait(lock, [&] { return generation_ != seen; });
         seen = generation_;
-        task = task_;
+        job = job_;
+        if (job == nullptr) continue;
+        helper_working_ = true;
       }
-      (*task)(1);
+      job->Work();
       {
         std::lock_guard<std::mutex> lock(mutex_);
-        finished_ = seen;
+        helper_working_ = false;
       }
       done_.notify_one();
     }
@@ -106,12 +122,18 @@ class Helper {
   const pid_t pid_;
   std::mutex busy_, mutex_;
   std::condition_variable wake_, done_;
-  const std::function<void(int)>* task_ = nullptr;
-  uint64_t generation_ = 0, finished_ = 0;
+  Job* job_ = nullptr;
+  uint64_t generation_ = 0;
+  bool helper_working_ = false;
 };
 
-// [begin, end) of `n` for part 0 or 1.
-inline int64_t Begin(int64_t n, int part) { return n * part / 2; }
+// Tasks an op splits into: 4 batch slices (16 rows at the `default` preset's batch of 64)
+// and 8 column slices of the weight gradients (a 64-column panel each at 128 units), so
+// that either thread can take over the other's share.
+constexpr int64_t kBatchTasks = 4, kColumnTasks = 8;
+
+// [Begin(n, t, parts), Begin(n, t + 1, parts)) is slice t of n.
+inline int64_t Begin(int64_t n, int64_t t, int64_t parts) { return n * t / parts; }
 
 tensorflow::Status CheckShapes(OpKernelContext* ctx, int64_t* B, int64_t* T, int64_t* I,
                                int64_t* U) {
@@ -171,13 +193,13 @@ class FusedLstmOp : public OpKernel {
     W.Pack(ctx->input(3).flat<float>().data(), G, 1);
     R.Pack(ctx->input(4).flat<float>().data(), G, 1);
 
-    Helper::Run2([&](int part) {
-      const int64_t b0 = Begin(B, part), nb = Begin(B, part + 1) - b0;
-      if (nb == 0) return;
-      // The input projection of this half's whole window: one (nb*T, I) @ (I, 4u) product.
+    const int64_t batch_tasks = std::min(B, kBatchTasks);
+    Parallel::For(batch_tasks, [&](int task) {
+      const int64_t b0 = Begin(B, task, batch_tasks), nb = Begin(B, task + 1, batch_tasks) - b0;
+      // The input projection of this slice's whole window: one (nb*T, I) @ (I, 4u) product.
       Gemm(nb * T, x + b0 * T * I, I, 1, W, z + b0 * T * G, G, false);
       for (int64_t t = 0; t < T; ++t) {
-        // Row r of this half at step t sits at [(b0 + r) * T + t]: a stride of T rows.
+        // Row r of this slice at step t sits at [(b0 + r) * T + t]: a stride of T rows.
         if (t == 0)
           Gemm(nb, h0 + b0 * U, U, 1, R, z + b0 * T * G, T * G, true);
         else
@@ -252,10 +274,10 @@ class FusedLstmGradOp : public OpKernel {
     float* dh0 = dh0_out->flat<float>().data();
     float* dc0 = dc0_out->flat<float>().data();
 
-    // Phase 1, by batch halves: the backward recurrence, which carries only dz_t @ R^T.
-    Helper::Run2([&](int part) {
-      const int64_t b0 = Begin(B, part), nb = Begin(B, part + 1) - b0;
-      if (nb == 0) return;
+    // Phase 1, by batch slices: the backward recurrence, which carries only dz_t @ R^T.
+    const int64_t batch_tasks = std::min(B, kBatchTasks);
+    Parallel::For(batch_tasks, [&](int task) {
+      const int64_t b0 = Begin(B, task, batch_tasks), nb = Begin(B, task + 1, batch_tasks) - b0;
       float* dh_next = dh0 + b0 * U;  // [nb, U], row r for batch row b0 + r
       float* dc_next = dc0 + b0 * U;
       std::fill(dh_next, dh_next + nb * U, 0.f);
@@ -286,11 +308,11 @@ class FusedLstmGradOp : public OpKernel {
                   [&](int64_t n) { return n % T == 0 ? h0 + n / T * U : h + (n - 1) * U; });
     });
 
-    // Phase 2, by column halves of dz: the weight gradients, each one product over all
+    // Phase 2, by column slices of dz: the weight gradients, each one product over all
     // positions, as dW^T = dz^T @ x (A = dz^T read in place, B = x packed).
-    Helper::Run2([&](int part) {
-      const int64_t k0 = Begin(G, part), nk = Begin(G, part + 1) - k0;
-      if (nk == 0) return;
+    const int64_t column_tasks = std::min(G, kColumnTasks);
+    Parallel::For(column_tasks, [&](int task) {
+      const int64_t k0 = Begin(G, task, column_tasks), nk = Begin(G, task + 1, column_tasks) - k0;
       Gemm(nk, dz + k0, 1, G, Xp, dWt + k0 * I, I, false);
       Gemm(nk, dz + k0, 1, G, Hp, dRt + k0 * U, U, false);
       MapM(dW_out->flat<float>().data() + k0, I, nk, Eigen::OuterStride<>(G)) =
