@@ -44,12 +44,10 @@ def use_fused_lstm(model):
     which path trains. Returns `model`."""
     global _reported
     why_not = _why_not()
-    patched = 0
     if why_not is None:
         for layer in model.layers:
             if isinstance(layer, layers.LSTM) and _computes(layer):
                 layer.inner_loop = functools.partial(_fused_inner_loop, layer)
-                patched += 1
     if not _reported:
         _reported = True
         if why_not:
