@@ -20,7 +20,7 @@ USER textgen
 EXPOSE 8000
 
 
-FROM api AS worker
+FROM api AS worker-deps
 
 USER root
 ENV NLTK_DATA=/usr/local/share/nltk_data
@@ -35,7 +35,25 @@ RUN pip install --no-cache-dir -r requirements.txt \
     fi \
  && python -c "import nltk; nltk.download('stopwords', download_dir='/usr/local/share/nltk_data', quiet=True)"
 
+
+# The compiled LSTM op (worker/fused_lstm.py), built by the Makefile's own rule in a stage of
+# its own so the compiler stays out of the image; on x86-64 for any CPU with AVX2 and FMA
+# (x86-64-v3) rather than for the CPU that builds the image. If it does not build, or does
+# not load where the image runs, the worker trains through Keras' loop and logs why.
+FROM worker-deps AS native
+RUN apt-get update && apt-get install -y --no-install-recommends g++ make \
+ && rm -rf /var/lib/apt/lists/*
+COPY Makefile .
+COPY worker/native ./worker/native
+RUN march=$([ "$(uname -m)" = x86_64 ] && echo x86-64-v3 || echo native) \
+ && make -o .venv/.installed PY=python FUSED_LSTM_MARCH="$march" worker/native/fused_lstm.so \
+ || echo "note: the fused LSTM op did not build; workers will train through Keras' loop"
+
+
+FROM worker-deps AS worker
+
 COPY worker ./worker
+COPY --from=native /app/worker/native/ ./worker/native/
 # The command line, which needs the whole requirements.txt (`python -m client ...`).
 COPY client ./client
 USER textgen

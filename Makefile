@@ -33,9 +33,11 @@ $(STAMP): requirements.txt requirements-api.txt pyproject.toml
 	touch $(STAMP)
 
 # -O3 -march=native: the op's kernel is written for AVX-512 where the CPU has it (a plain
-# Eigen product otherwise). TF's headers warn about their own deprecations.
+# Eigen product otherwise). An image built to run on other machines passes a portable
+# FUSED_LSTM_MARCH (the Dockerfile: x86-64-v3). TF's headers warn about their own deprecations.
+FUSED_LSTM_MARCH ?= native
 $(FUSED_LSTM): worker/native/fused_lstm.cc worker/native/gemm.h $(STAMP)
-	$(CXX) -shared -fPIC -O3 -march=native -Wno-deprecated-declarations \
+	$(CXX) -shared -fPIC -O3 -march=$(FUSED_LSTM_MARCH) -Wno-deprecated-declarations -Wno-interference-size \
 		$(call TF_FLAGS,compile) $< -o $@ $(call TF_FLAGS,link)
 
 # `exec` so that Ctrl-C and SIGTERM reach the stack runner itself, which stops its children.

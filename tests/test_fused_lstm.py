@@ -3,6 +3,8 @@ trained with it saved and loaded as the plain Keras file. Tiny shapes: an odd ba
 splits it in two halves) and widths that are no multiple of its 64-column panels."""
 
 import json
+import subprocess
+import sys
 import zipfile
 
 import keras
@@ -92,3 +94,26 @@ def test_a_model_trained_with_the_op_is_the_plain_keras_file_at_any_length(tmp_p
                                    atol=1e-5)
     [text] = generate(loaded, prompt="the ", length=50, seed=0)
     assert len(text) == 50
+
+
+@pytest.mark.subprocess
+def test_a_library_that_does_not_load_leaves_keras_loop_training(tmp_path):
+    # A fresh interpreter: this one has loaded the real library already.
+    broken = tmp_path / "fused_lstm.so"
+    broken.write_bytes(b"built for another TensorFlow")
+    script = f"""
+import keras, tensorflow as tf
+from worker import fused_lstm
+fused_lstm.LIBRARY = {str(broken)!r}
+model = keras.Sequential([keras.Input((None, 3)), keras.layers.LSTM(4)])
+fused_lstm.use_fused_lstm(model)
+model.compile(optimizer="adam", loss="mse")
+assert fused_lstm.fused_ops() is None
+print("why:", fused_lstm._why_not())
+print("trains:", float(model.train_on_batch(tf.zeros((2, 5, 3)), tf.zeros((2, 4)))))
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "does not load" in run.stdout and "run make" in run.stdout
+    assert "trains:" in run.stdout

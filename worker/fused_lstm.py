@@ -26,14 +26,22 @@ log = logging.getLogger(__name__)
 LIBRARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "native", "fused_lstm.so")
 
 _ops = None  # the loaded library's op wrappers, once loaded
+_load_error = None  # why a built library did not load, once tried
 _reported = False
 
 
 def fused_ops():
-    """The op library, loaded once (its gradient registered with it); None when not built."""
-    global _ops
-    if _ops is None and os.path.exists(LIBRARY):
-        _ops = tf.load_op_library(LIBRARY)
+    """The op library, loaded once (its gradient registered with it); None when not built
+    or when it does not load."""
+    global _ops, _load_error
+    if _ops is None and _load_error is None and os.path.exists(LIBRARY):
+        try:
+            _ops = tf.load_op_library(LIBRARY)
+        except (tf.errors.NotFoundError, OSError) as e:
+            # Built against another TensorFlow (upgraded outside `make`), or for another
+            # CPU: training still works through Keras' loop, and the log says how to fix it.
+            _load_error = f"{LIBRARY} does not load ({e}): run make to rebuild it"
+            return None
         tf.RegisterGradient("FusedLstm")(_fused_lstm_grad)
     return _ops
 
@@ -61,7 +69,7 @@ def _why_not():
     if tf.config.list_logical_devices("GPU"):
         return "a GPU is visible: Keras' cuDNN kernel"
     if fused_ops() is None:
-        return f"{LIBRARY} is not built: run make"
+        return _load_error or f"{LIBRARY} is not built: run make"
     return None
 
 
