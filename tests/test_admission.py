@@ -93,3 +93,27 @@ def test_the_quota_never_holds_a_job_whose_record_was_not_written(own_redis):
     assert services.redis.smembers(services.keys.owner_active("alice")) == set()
     assert services.redis.zcard(services.keys.owner_index("alice", "jobs")) == 0
     assert services.jobs.scheduler.waiting_counts("train") == {}
+
+
+def test_a_model_deleted_after_this_process_read_it_is_not_found_and_nothing_is_stored(
+        app, services):
+    """The generation path reads a model from this process' cache (a model never
+    changes); one deleted since is a 404 from the storing step, which stores nothing and
+    frees the Idempotency-Key, as when the model was never there."""
+    client = client_of(app)
+    model = registered_model(services)
+    body = {"model_id": model["id"], "length": 5}
+    first = client.post("/v1/generate", json=body)  # reads the model into the cache
+    assert first.status_code == 202, first.get_json()
+    assert client.post(f"/v1/jobs/{first.get_json()['id']}/cancel").status_code == 200
+    assert client.delete(f"/v1/models/{model['id']}").status_code == 204
+    stored = services.redis.zcard(services.keys.owner_index("alice", "jobs"))
+
+    for _ in range(2):  # the key is free again after the 404: the retry runs, and fails so
+        answer = client.post("/v1/generate", json=body, headers={"Idempotency-Key": "k"})
+        assert answer.status_code == 404, answer.get_json()
+        assert answer.get_json()["code"] == "not_found"
+        assert answer.get_json()["field"] == "model_id"
+        assert answer.get_json()["detail"] == f"no model with id {model['id']!r}"
+    assert services.redis.zcard(services.keys.owner_index("alice", "jobs")) == stored
+    assert services.jobs.scheduler.waiting_counts("generate") == {}

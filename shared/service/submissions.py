@@ -35,6 +35,9 @@ class Submission:
     spec: dict
     fields: dict
     corpus: dict | None = None  # training: sizes its memory and its storage reservation
+    # (key, error) of each record read from a cache that the job needs: stored only if
+    # they still exist (shared/stores/admission.py), else the error is the answer.
+    required: tuple = ()
 
 
 def submit(svc, owner, submission, answer=None):
@@ -51,7 +54,8 @@ def submit(svc, owner, submission, answer=None):
         record = svc.jobs.new_record(submission.job_type, submission.spec, owner,
                                      **submission.fields)
         released = svc.jobs.admit(record, max_queued=svc.settings.max_queued_jobs,
-                                  answer=answer(record) if answer else None)
+                                  answer=answer(record) if answer else None,
+                                  required=submission.required)
         # The job is stored: a message the broker does not take now is sent by the reaper.
         send_released(svc.celery, queue_of(record), released)
         attach(record["id"])
@@ -79,8 +83,9 @@ def webhook_fields(svc, body):
 def plan_generation(svc, owner, body):
     """A GenerateRequest on one of `owner`'s models: its prompt within the model's
     characters, its cost within TEXTGEN_GENERATION_MAX_S and its result within
-    TEXTGEN_MAX_RESULT_MB."""
-    model = svc.models.get(body.model_id, owner, field="model_id")
+    TEXTGEN_MAX_RESULT_MB. The model as this process read it before, if it did (a model
+    never changes): admitting the job checks that it still exists."""
+    model = svc.models.get(body.model_id, owner, field="model_id", cached=True)
     check_prompt(body.prompt, model)
     tokens = len(body.prompt) + body.length
     estimate_s = estimate_generation_s(model["config"], model["vocab_size"], tokens,
@@ -94,7 +99,8 @@ def plan_generation(svc, owner, body):
     spec = GenerateSpec.model_validate(body.model_dump(exclude=set(WebhookFields.model_fields)))
     check_result_size(spec, int(svc.settings.max_result_mb * 1024 * 1024))
     return Submission(JobType.GENERATE, spec.model_dump(),
-                      {"model_id": model["id"], **webhook_fields(svc, body)})
+                      {"model_id": model["id"], **webhook_fields(svc, body)},
+                      required=(svc.models.required(model["id"], field="model_id"),))
 
 
 def plan_evaluation(svc, owner, body):

@@ -14,12 +14,17 @@ from shared.contracts.errors import TooManyQueuedJobsError
 from shared.stores.scheduler import LIBRARY, RELEASE_BUDGET
 
 # KEYS[1]: the job hash; [2] its event stream; [3] the owner's job index; [4] the owner's
-# active set; [5] the set of all owners; [6] the Idempotency-Key (or the job hash again).
+# active set; [5] the set of all owners; [6] the Idempotency-Key (or the job hash again);
+# [7...] records the job needs (its model), which must exist.
 # ARGV[1]: JSON {job_id, owner, fields: {name: JSON text}, score (text), event: [type,
 # time, data], max_events, queued: [the owner's waiting sets, every queue], max_queued,
 # sched: the queue's cfg, budget, answer: {pending, value, ttl_s} or null}.
-# Returns {0} over the quota, else {1, ids released now...}.
+# Returns {-1, n} when the nth needed record is gone, {0} over the quota, else {1, ids
+# released now...}.
 _ADMIT_LUA = LIBRARY + """
+for i = 7, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 0 then return {-1, i - 6} end
+end
 local op = cjson.decode(ARGV[1])
 local queued = 0
 for _, key in ipairs(op.queued) do queued = queued + redis.call('ZCARD', key) end
@@ -63,10 +68,12 @@ class Admission:
         self._admit = redis_client.register_script(_ADMIT_LUA)
 
     def admit(self, record, fields, event, queue, *, score, max_events, max_queued,
-              answer=None, release=True):
+              answer=None, release=True, required=()):
         """Store `record` (its `fields` encoded) with its first `event` ((type, time,
         data)) and queue it on `queue`; return the ids released to a worker now, for the
-        caller to send (none unless `release`). `answer`: {key, pending, value, ttl_s}."""
+        caller to send (none unless `release`). `answer`: {key, pending, value, ttl_s}.
+        `required`: (key, error) of each record the job needs; the error is raised, and
+        nothing stored, when its key is gone (shared/stores/records.py `required`)."""
         job_id, owner = record["id"], record["owner"]
         op = {"job_id": job_id, "owner": owner, "fields": fields, "score": str(score),
               "event": list(event), "max_events": max_events, "max_queued": max_queued,
@@ -76,8 +83,11 @@ class Admission:
               "answer": answer and {k: answer[k] for k in ("pending", "value", "ttl_s")}}
         keys = [self.keys.job(job_id), self.keys.events(job_id),
                 self.keys.owner_index(owner, "jobs"), self.keys.owner_active(owner),
-                self.keys.owners(), answer["key"] if answer else self.keys.job(job_id)]
+                self.keys.owners(), answer["key"] if answer else self.keys.job(job_id),
+                *(key for key, _ in required)]
         admitted, *released = self._admit(keys=keys, args=[json.dumps(op)])
+        if admitted == -1:
+            raise required[released[0] - 1][1]
         if not admitted:
             raise TooManyQueuedJobsError(
                 f"{owner} already has {max_queued} jobs waiting for a worker "

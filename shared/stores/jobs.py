@@ -249,9 +249,10 @@ class JobStore:
             "enqueued_ms": 0,  # set when it is released to a worker (shared/stores/scheduler.py)
         }
 
-    def admit(self, record, *, max_queued, answer=None, release=True):
+    def admit(self, record, *, max_queued, answer=None, release=True, required=()):
         """Store the new job `record` and queue it for its turn, in one step with the
-        owner's quota (TooManyQueuedJobsError with `max_queued` jobs waiting already) and
+        owner's quota (TooManyQueuedJobsError with `max_queued` jobs waiting already), the
+        records it needs (`required`: (key, error) pairs; the error when one is gone) and
         the Idempotency-Key's `answer` (api/idempotency.py). Returns the ids of the jobs
         released to a worker now, which the caller sends (shared/runtime/queue.py `send`); none
         without `release`, and then the next reaper pass releases them."""
@@ -259,7 +260,7 @@ class JobStore:
         return self._admission.admit(
             record, encode_fields(record), (event_type, record["created_at"], json.dumps(data)),
             queue_of(record), score=creation_score(), max_events=MAX_EVENTS,
-            max_queued=max_queued, answer=answer, release=release)
+            max_queued=max_queued, answer=answer, release=release, required=required)
 
     def create(self, job_type, spec, owner, *, max_queued, **lineage):
         """Store a new queued job and return it; it waits for a reaper pass to release it."""
