@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import redis
 
-from shared.runtime.json_values import finite
+from shared.runtime.json_values import finite_json
 
 # A request must answer 503 within 3 s when Redis is down or unreachable: a second to
 # connect, two for a command. Blocking reads (event streams) block for less than that.
@@ -244,7 +244,7 @@ class Keys:
 def encode_fields(mapping):
     """Hash fields are stored as JSON text so that numbers, nulls and objects survive;
     NaN and infinities (a diverged run) are stored as null, which every client parses."""
-    return {key: json.dumps(finite(value), allow_nan=False) for key, value in mapping.items()}
+    return {key: finite_json(value) for key, value in mapping.items()}
 
 
 def decode_fields(raw):

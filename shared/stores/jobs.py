@@ -25,7 +25,7 @@ from typing import NamedTuple
 from shared.stores.admission import Admission
 from shared.runtime.clock import is_id, new_id, utc_now_iso
 from shared.contracts.errors import ConflictError, NotFoundError
-from shared.runtime.json_values import finite
+from shared.runtime.json_values import finite_json
 from shared.stores.pages import creation_score, newest_first
 from shared.runtime.queue import QUEUES, queue_of
 from shared.runtime.redis_db import decode_fields, encode_fields
@@ -344,7 +344,7 @@ class JobStore:
               "lease_ms": lease_ms,
               "record": encode_fields(record) if record else None,
               "event": None if event is None else
-              [event_type, json.dumps(finite(event_data), allow_nan=False)],
+              [event_type, finite_json(event_data)],
               "epoch": epoch, "cap": cap, "time": now, "max_events": MAX_EVENTS}
         extra_key = self.keys.model(record["id"]) if record else self.keys.job(job_id)
         written, status, *appended = self._transition(

@@ -8,11 +8,10 @@ writer per field, so no step needs more than an HSET.
 """
 
 import enum
-import json
 
 from shared.runtime.clock import new_id, utc_now_iso
 from shared.stores.jobs import MAX_EVENTS
-from shared.runtime.json_values import finite
+from shared.runtime.json_values import finite_json
 from shared.stores.records import RecordStore
 from shared.runtime.redis_db import encode_fields
 
@@ -112,7 +111,7 @@ class SweepStore:
         (pipe or self.redis).xadd(
             self.keys.sweep_events(sweep_id),
             {"type": event_type, "time": utc_now_iso(),
-             "data": json.dumps(finite(data), allow_nan=False)},
+             "data": finite_json(data)},
             maxlen=MAX_EVENTS, approximate=True)
 
     def delete(self, record):
