@@ -7,7 +7,7 @@ field at fault (ValidationError.from_pydantic), raised before anything is stored
 import json
 
 import pydantic
-from flask import current_app, request
+from flask import current_app, g, request
 from flask.json.provider import DefaultJSONProvider
 
 from shared.contracts.errors import MalformedRequestError, ValidationError
@@ -32,8 +32,8 @@ class TooDeepError(ValueError):
 
 
 class BodyJSON(DefaultJSONProvider):
-    """The app's JSON (app.json), so every reader of a request body parses it one way:
-    json_body below, and request.get_json (api/idempotency.py). 2.0 is the integer 2; a
+    """The app's JSON (app.json), so every reader of a request body parses it one way
+    (parsed_json below; request.get_json too). 2.0 is the integer 2; a
     body nested deeper than MAX_DEPTH is no JSON we take (a ValueError, like bad JSON)."""
 
     sort_keys = False  # answers keep their models' field order
@@ -54,18 +54,30 @@ class BodyJSON(DefaultJSONProvider):
         return value
 
 
+def parsed_json():
+    """The request's JSON body, parsed once a request (json_body and the Idempotency-Key's
+    fingerprint, api/idempotency.py, both read it); MalformedRequestError when it is no
+    JSON we take."""
+    if "parsed_json" not in g:
+        try:
+            g.parsed_json = current_app.json.loads(request.get_data(cache=True) or b""), None
+        except TooDeepError:
+            g.parsed_json = None, f"the body nests arrays and objects more than {MAX_DEPTH} " \
+                                  "levels deep"
+        except ValueError:  # JSONDecodeError, or bytes that are not UTF-8
+            g.parsed_json = None, "the body is not valid JSON"
+    body, malformed = g.parsed_json
+    if malformed:
+        raise MalformedRequestError(malformed)
+    return body
+
+
 def json_body(model):
     """The request's JSON body validated by `model` (strict: "3" is not 3, 1.5 is not an
     integer, true is not 1, an unknown field is an error)."""
     if not request.is_json:
         raise MalformedRequestError("send a JSON body with Content-Type: application/json")
-    try:
-        body = current_app.json.loads(request.get_data(cache=True) or b"")
-    except TooDeepError:
-        raise MalformedRequestError(
-            f"the body nests arrays and objects more than {MAX_DEPTH} levels deep") from None
-    except ValueError:  # JSONDecodeError, or bytes that are not UTF-8
-        raise MalformedRequestError("the body is not valid JSON") from None
+    body = parsed_json()
     if not isinstance(body, dict):
         raise MalformedRequestError("the request body must be a JSON object")
     try:

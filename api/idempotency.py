@@ -23,8 +23,14 @@ import redis
 from flask import Response, g, request
 
 from api.auth import current_owner
+from api.bodies import parsed_json
 from api.context import services
-from shared.contracts.errors import ConflictError, IdempotencyKeyReusedError, ValidationError
+from shared.contracts.errors import (
+    ConflictError,
+    IdempotencyKeyReusedError,
+    MalformedRequestError,
+    ValidationError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +146,10 @@ def _fingerprint():
             upload.seek(0)
         digest.update(_canonical(files) + _canonical(request.form.items(multi=True)))
     elif request.is_json:
-        body = request.get_json(silent=True, cache=True)
+        try:
+            body = parsed_json()
+        except MalformedRequestError:
+            body = None
         digest.update(json.dumps(body, sort_keys=True).encode() if body is not None
                       else request.get_data(cache=True))
     else:
