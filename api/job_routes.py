@@ -49,7 +49,8 @@ def submit_training():
            body=GenerateRequest,
            headers={**IDEMPOTENCY, "Prefer": (f"wait=N (N up to {MAX_PREFER_WAIT_S}): wait "
                                               "for the job to end", {"type": "string"})})
-@idempotent
+# The key is claimed by the step that stores the job: no round trip before the view.
+@idempotent(claimed_in_storing_step=True)
 def submit_generation():
     body = json_body(GenerateRequest)
     record, answer = accepted(submissions.plan_generation(services(), current_owner(), body))

@@ -3,7 +3,7 @@
 import io
 import threading
 
-from tests.api_helpers import assert_problem, upload
+from tests.api_helpers import assert_problem, registered_model, upload
 from tests.conftest import client_of
 
 
@@ -93,3 +93,61 @@ def test_an_upload_with_a_nameless_part_is_keyed_too(client):
     first, again = send(), send()
     assert first.status_code == again.status_code == 201, first.get_json()
     assert first.get_json()["id"] == again.get_json()["id"]
+
+
+# A generation claims its key in the step that stores the job (api/idempotency.py,
+# claimed_in_storing_step): the same answers as a key claimed before the view runs.
+
+
+def test_a_generation_gets_its_first_answer_again(client, services):
+    model = registered_model(services)
+    headers = {"Idempotency-Key": "gen-1"}
+    first = client.post("/v1/generate", json={"model_id": model["id"], "length": 5},
+                        headers=headers)
+    again = client.post("/v1/generate", json={"length": 5, "model_id": model["id"]},
+                        headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert again.get_data() == first.get_data()
+    assert again.headers["Location"] == first.headers["Location"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert services.jobs.scheduler.waiting_counts("generate") == {"alice": 1}
+
+
+def test_a_generation_key_with_another_body_is_a_409_even_when_that_body_is_wrong(client,
+                                                                                  services):
+    model = registered_model(services)
+    headers = {"Idempotency-Key": "k"}
+    client.post("/v1/generate", json={"model_id": model["id"]}, headers=headers)
+    for body in ({"model_id": model["id"], "length": 7}, {"model_id": model["id"], "length": 0},
+                 {"model_id": "mdl_nope"}):
+        assert_problem(client.post("/v1/generate", json=body, headers=headers), 409,
+                       "idempotency_key_reused")
+
+
+def test_ten_generations_at_once_make_one_job(app, services):
+    model = registered_model(services)
+    answers = []
+
+    def submit():
+        response = client_of(app).post("/v1/generate", json={"model_id": model["id"]},
+                                       headers={"Idempotency-Key": "burst"})
+        answers.append((response.status_code, response.get_json()["id"]))
+
+    threads = [threading.Thread(target=submit) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(status for status, _ in answers) == [202] * 10
+    assert len({job_id for _, job_id in answers}) == 1
+    assert services.jobs.scheduler.waiting_counts("generate") == {"alice": 1}
+
+
+def test_a_failed_generation_does_not_keep_its_key(client, services):
+    headers = {"Idempotency-Key": "retry-me"}
+    assert_problem(client.post("/v1/generate", json={"model_id": "mdl_nope"}, headers=headers),
+                   404, "not_found")
+    model = registered_model(services)
+    assert client.post("/v1/generate", json={"model_id": model["id"]},
+                       headers=headers).status_code == 202

@@ -19,13 +19,24 @@ from shared.stores.scheduler import LIBRARY, RELEASE_BUDGET
 # ARGV[1]: JSON {job_id, owner, fields: {name: JSON text}, score (text), event: [type,
 # time, data], max_events, queued: [the owner's waiting sets, every queue], max_queued,
 # sched: the queue's cfg, budget, answer: {pending, value, ttl_s} or null}.
-# Returns {-1, n} when the nth needed record is gone, {0} over the quota, else {1, ids
-# released now...}.
+# The answer is written only over the request's own pending marker; with no marker
+# (pending null) only while the key is free, which claims it.
+# Returns {-2} when the key is held by another request, {-1, n} when the nth needed
+# record is gone, {0} over the quota, else {1, ids released now...}.
 _ADMIT_LUA = LIBRARY + """
+local op = cjson.decode(ARGV[1])
+local answer = op.answer
+if answer ~= cjson.null then
+  local held = redis.call('GET', KEYS[6])
+  if answer.pending == cjson.null then
+    if held then return {-2} end
+  elseif held ~= answer.pending then
+    answer = cjson.null  -- our marker expired, and another request may hold the key now
+  end
+end
 for i = 7, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 0 then return {-1, i - 6} end
 end
-local op = cjson.decode(ARGV[1])
 local queued = 0
 for _, key in ipairs(op.queued) do queued = queued + redis.call('ZCARD', key) end
 if queued >= op.max_queued then return {0} end
@@ -46,14 +57,21 @@ local cfg = op.sched
 local turn = redis.call('INCR', cfg.seq)
 redis.call('ZADD', cfg.waiting .. op.owner, turn, op.job_id)
 redis.call('ZADD', cfg.owners, 'NX', turn, op.owner)  -- an older waiting job stays the head
--- Only over our own pending marker: another request may hold the key once it expired.
-if op.answer ~= cjson.null and redis.call('GET', KEYS[6]) == op.answer.pending then
-  redis.call('SET', KEYS[6], op.answer.value, 'EX', op.answer.ttl_s)
+if answer ~= cjson.null then
+  redis.call('SET', KEYS[6], answer.value, 'EX', answer.ttl_s)
 end
 local result = {1}
 for _, job_id in ipairs(dispatch(cfg, op.budget)) do result[#result + 1] = job_id end
 return result
 """
+
+
+
+class IdempotencyKeyTakenError(Exception):
+    """Raised when a submission would claim its Idempotency-Key (no pending marker of its
+    own) and another request holds it: nothing was stored; api/idempotency.py answers
+    it as that key's holder decides."""
+
 
 # How long an owner over the quota is told to wait before trying again, in seconds: about
 # one short job's length; a client polls its jobs meanwhile.
@@ -86,6 +104,8 @@ class Admission:
                 self.keys.owners(), answer["key"] if answer else self.keys.job(job_id),
                 *(key for key, _ in required)]
         admitted, *released = self._admit(keys=keys, args=[json.dumps(op)])
+        if admitted == -2:
+            raise IdempotencyKeyTakenError(answer["key"])
         if admitted == -1:
             raise required[released[0] - 1][1]
         if not admitted:
