@@ -130,6 +130,8 @@ def _held_by_another(redis_client, redis_key):
 def _keep_final_answer(redis_client, redis_key, fingerprint, response):
     """Store a success as the key's answer, unless the storing step stored it already
     (a Prefer: wait answers with the job as it ended, not with the 202 stored)."""
+    if response is g.idempotency.get("stored"):  # as it was stored: not encoded again
+        return
     answer = _answer(fingerprint, response)
     if answer != g.idempotency.get("value"):
         redis_client.set(redis_key, answer, ex=TTL_S)
@@ -143,7 +145,9 @@ def stored_answer(response):
     if pending is None:
         return None
     pending["value"] = _answer(pending["fingerprint"], response)
-    return {**pending, "ttl_s": TTL_S}
+    pending["stored"] = response
+    return {"key": pending["key"], "pending": pending["pending"], "value": pending["value"],
+            "ttl_s": TTL_S}
 
 
 def _answer(fingerprint, response):
