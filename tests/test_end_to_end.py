@@ -70,9 +70,10 @@ def test_a_netrc_entry_for_the_host_does_not_replace_the_clients_token(stack, tm
     assert Client(stack.url, token=TOKENS["alice"]).whoami()["owner"] == "alice"
 
 
-def test_workers_run_below_the_apis_cpu_priority(stack):
-    # TEXTGEN_WORKER_NICE (10): every thread of a worker, those TensorFlow and Celery
-    # started after the entry point too; the API's processes as started (as this one).
+def test_training_workers_run_below_the_apis_cpu_priority_generation_ones_beside_it(stack):
+    # TEXTGEN_WORKER_NICE (10): every thread of a training worker, those TensorFlow and
+    # Celery started after the entry point too; TEXTGEN_GENERATE_WORKER_NICE (0): a
+    # generation worker's, and the API's processes, as started (as this one).
     def nice_values(pid):
         values = set()
         for tid in os.listdir(f"/proc/{pid}/task"):
@@ -86,13 +87,13 @@ def test_workers_run_below_the_apis_cpu_priority(stack):
 
     started_at = os.getpriority(os.PRIO_PROCESS, 0)
     api = stack.processes["api"].pid
-    for name, process in stack.processes.items():
-        if name.startswith("worker-"):
-            assert nice_values(process.pid) == {max(started_at, 10)}, name
-            # Each child leads a session of its own: its autogroup, where there are
-            # autogroups, is niced too, or nice would count only inside it.
-            if autogroup_nice(api) is not None:
-                assert autogroup_nice(process.pid) == max(autogroup_nice(api), 10), name
+    for name, nice in (("worker-train", 10), ("worker-generate", 0)):
+        worker = stack.processes[name].pid
+        assert nice_values(worker) == {max(started_at, nice)}, name
+        # Each child leads a session of its own: its autogroup, where there are
+        # autogroups, is niced too, or nice would count only inside it.
+        if autogroup_nice(api) is not None:
+            assert autogroup_nice(worker) == max(autogroup_nice(api), nice), name
     assert nice_values(api) == {started_at}
 
 

@@ -1,17 +1,33 @@
-"""A worker's CPU priority (TEXTGEN_WORKER_NICE): training and sampling are batch work, so
-on a host they share with the API and Redis they take the CPU those leave idle. Set once,
-by the entry point (worker/main.py), before Celery and TensorFlow start their threads.
+"""A worker's CPU priority, by the queues it reads: training is batch work, so on a host it
+shares with the API and Redis it takes the CPU those leave idle (TEXTGEN_WORKER_NICE);
+generation is interactive and keeps its own (TEXTGEN_GENERATE_WORKER_NICE, 0). Set once
+Celery has applied `--queues`, before its pool and consumer start their threads.
 """
 
 import contextlib
 import os
 
+from celery import signals
+
+from shared.runtime.queue import QUEUE_GENERATE
+
+
+def lower_cpu_priority_by_queue(settings):
+    """Lower this worker's priority once its queues are known: a worker that reads the
+    generate queue runs at the generation value, however many others it reads."""
+
+    @signals.celeryd_after_setup.connect(weak=False)
+    def lower(instance, **_):
+        queues = instance.app.amqp.queues.consume_from
+        lower_cpu_priority(settings.generate_worker_nice if QUEUE_GENERATE in queues
+                           else settings.worker_nice)
+
 
 def lower_cpu_priority(nice):
-    """Run every thread of this process at `nice` at least (TEXTGEN_WORKER_NICE). Linux
-    keeps a nice value per thread, and a thread starts with its creator's: the threads that
-    exist now are lowered one by one, those started later (Celery's, TensorFlow's pools)
-    inherit it. Without /proc (not Linux) the value is the process's."""
+    """Run every thread of this process at `nice` at least. Linux keeps a nice value per
+    thread, and a thread starts with its creator's: the threads that exist now (those the
+    imports started) are lowered one by one, those started later (Celery's, TensorFlow's
+    pools) inherit it. Without /proc (not Linux) the value is the process's."""
     nice = min(nice, 19)
     tids = os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else ["0"]
     for tid in map(int, tids):

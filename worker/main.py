@@ -8,12 +8,12 @@ worker side that reads the environment at import.
 from shared.runtime.logs import configure_logging
 from shared.runtime.services import Services
 from shared.runtime.settings import Settings
-from worker.cpu_priority import lower_cpu_priority
+from worker.cpu_priority import lower_cpu_priority_by_queue
 from worker.gpu import add_gpu_option
 from worker.tasks import register_tasks
 
 settings = Settings.from_env()
-lower_cpu_priority(settings.worker_nice)
+lower_cpu_priority_by_queue(settings)
 configure_logging(settings)
 services = Services.from_settings(settings)
 app = services.celery

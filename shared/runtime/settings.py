@@ -94,10 +94,15 @@ class Settings:
     # missed beats (a long GC pause, a slow Redis) do not lose it; a dead worker's job is
     # handed on within lease_s + reap_interval_s.
     lease_s: float = number("TEXTGEN_LEASE_S", 30.0, minimum=1.0)
-    # The nice value workers run at (0 to 19; 0: as started). Training and sampling are
-    # batch work: on a host they share with the API and Redis, they take the CPU those
-    # leave idle, so submissions and reads answer first (worker/cpu_priority.py).
+    # The nice value training workers run at (0 to 19; 0: as started). Training is batch
+    # work: on a host it shares with the API and Redis, it takes the CPU those leave idle,
+    # so submissions and reads answer first (worker/cpu_priority.py).
     worker_nice: int = number("TEXTGEN_WORKER_NICE", 10, int, 0)
+    # The same for workers of the generate queue. Generations and evaluations are
+    # interactive (a user watches the text come): niced, they waited for the CPU whenever
+    # one owner's flood kept the API busy, and another owner's job took up to a minute to
+    # start (bench.abuse, bench/README.md).
+    generate_worker_nice: int = number("TEXTGEN_GENERATE_WORKER_NICE", 0, int, 0)
     # How often each worker looks for expired leases.
     reap_interval_s: float = number("TEXTGEN_REAP_INTERVAL_S", 5.0, minimum=0.1)
     # A released job that no worker started this long after its message was sent is sent
