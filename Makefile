@@ -35,10 +35,13 @@ $(STAMP): requirements.txt requirements-api.txt pyproject.toml
 # -O3 -march=native: the op's kernel is written for AVX-512 where the CPU has it (a plain
 # Eigen product otherwise). An image built to run on other machines passes a portable
 # FUSED_LSTM_MARCH (the Dockerfile: x86-64-v3). TF's headers warn about their own deprecations.
+# Written beside the library and renamed over it: a worker still running keeps the file it
+# mapped (overwriting a loaded library in place crashes its process).
 FUSED_LSTM_MARCH ?= native
 $(FUSED_LSTM): worker/native/fused_lstm.cc worker/native/gemm.h $(STAMP)
 	$(CXX) -shared -fPIC -O3 -march=$(FUSED_LSTM_MARCH) -Wno-deprecated-declarations -Wno-interference-size \
-		$(call TF_FLAGS,compile) $< -o $@ $(call TF_FLAGS,link)
+		$(call TF_FLAGS,compile) $< -o $@.tmp $(call TF_FLAGS,link)
+	mv -f $@.tmp $@
 
 # `exec` so that Ctrl-C and SIGTERM reach the stack runner itself, which stops its children.
 demo: $(STAMP) $(FUSED_LSTM)
