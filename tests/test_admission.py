@@ -12,7 +12,7 @@ import redis
 from api.idempotency import PENDING_TTL_S
 from shared.stores.jobs import JobType
 from shared.runtime.services import Services
-from tests.api_helpers import registered_model
+from tests.api_helpers import registered_model, upload
 from tests.conftest import client_of
 from tests.faults import RedisProcess, wait_for
 
@@ -117,3 +117,28 @@ def test_a_model_deleted_after_this_process_read_it_is_not_found_and_nothing_is_
         assert answer.get_json()["detail"] == f"no model with id {model['id']!r}"
     assert services.redis.zcard(services.keys.owner_index("alice", "jobs")) == stored
     assert services.jobs.scheduler.waiting_counts("generate") == {}
+
+
+def test_a_corpus_deleted_after_this_process_read_it_is_not_found_and_nothing_is_stored(
+        app, services):
+    """The training path reads a corpus from this process' cache (a corpus never
+    changes); one deleted since is a 404 from the storing step, which stores nothing,
+    reserves nothing and frees the Idempotency-Key, as when the corpus was never there."""
+    client = client_of(app)
+    corpus = upload(client)
+    body = {"corpus_id": corpus["id"], "preset": "seed"}
+    first = client.post("/v1/train", json=body)  # reads the corpus into the cache
+    assert first.status_code == 202, first.get_json()
+    assert client.post(f"/v1/jobs/{first.get_json()['id']}/cancel").status_code == 200
+    assert client.delete(f"/v1/corpora/{corpus['id']}").status_code == 204
+    stored = services.redis.zcard(services.keys.owner_index("alice", "jobs"))
+
+    for _ in range(2):  # the key is free again after the 404: the retry runs, and fails so
+        answer = client.post("/v1/train", json=body, headers={"Idempotency-Key": "k"})
+        assert answer.status_code == 404, answer.get_json()
+        assert answer.get_json()["field"] == "corpus_id"
+        assert answer.get_json()["detail"] == f"no corpus with id {corpus['id']!r}"
+    assert services.redis.zcard(services.keys.owner_index("alice", "jobs")) == stored
+    assert services.jobs.scheduler.waiting_counts("train") == {}
+    assert services.storage.usage("alice") == (0, 0)
+

@@ -35,8 +35,9 @@ class Submission:
     spec: dict
     fields: dict
     corpus: dict | None = None  # training: sizes its memory and its storage reservation
-    # (key, error) of each record read from a cache that the job needs: stored only if
-    # they still exist (shared/stores/admission.py), else the error is the answer.
+    # (key, error) of each record the job needs that was read from a cache (its model, its
+    # corpus): stored only if they still exist (shared/stores/admission.py), else the
+    # error is the answer.
     required: tuple = ()
 
 

@@ -14,14 +14,19 @@ from shared.text.textprep import prepared_characters
 
 
 def plan_training(svc, owner, body):
-    """A TrainRequest on `owner`'s corpus (and model, to continue one)."""
-    corpus = svc.corpora.get(body.corpus_id, owner, field="corpus_id")
+    """A TrainRequest on `owner`'s corpus (and model, to continue one). Both as this
+    process read them before, if it did (neither record ever changes): admitting the job
+    checks that they still exist."""
+    corpus = svc.corpora.get(body.corpus_id, owner, field="corpus_id", cached=True)
     resources = body.resources.model_dump()
     fields = {"corpus_id": corpus["id"]}
+    required = [svc.corpora.required(corpus["id"], field="corpus_id")]
     if body.init_from_model:
-        source = svc.models.get(body.init_from_model, owner, field="init_from_model")
+        source = svc.models.get(body.init_from_model, owner, field="init_from_model",
+                                cached=True)
         spec = _continued_spec(body, source, corpus)
         fields["init_from_model"] = source["id"]
+        required.append(svc.models.required(source["id"], field="init_from_model"))
     else:
         overrides = body.model_dump(include={"preprocessing", "model", "training"})
         # Sized by the throughput the workers of the job's queue measured (None: not yet).
@@ -35,7 +40,8 @@ def plan_training(svc, owner, body):
                               "accelerator 'cpu', or start a worker with --gpu",
                               field="resources.accelerator")
     return Submission(JobType.TRAIN, spec.model_dump(),
-                      {"resources": resources, **fields, **webhook_fields(svc, body)}, corpus)
+                      {"resources": resources, **fields, **webhook_fields(svc, body)}, corpus,
+                      required=tuple(required))
 
 
 def _within_time_ceiling(spec, body, ceiling_s):

@@ -23,6 +23,12 @@ from shared.stores.records import RecordStore
 
 log = logging.getLogger(__name__)
 
+# Corpus records a process keeps for training submissions: a corpus record is written once,
+# by its upload, and never changed, only deleted. Under a KB each for most texts, but the
+# alphabet of a text in many scripts makes one tens of KB: 256 bound that to a few MB, and
+# a miss costs one round trip.
+CORPORA_CACHED = 256
+
 # How long a holder may keep a text's lock, in seconds: writing the largest upload (50 MB
 # by default) to S3 takes seconds. Past it the lock expires, so a dead holder blocks no one.
 LOCK_S = 60
@@ -38,7 +44,8 @@ class CorpusStore:
         self.keys = keys
         self.artifacts = artifacts  # shared.stores.artifacts.ArtifactStore: the texts
         self.storage = storage  # shared.stores.storage_quota.StorageQuota
-        self.records = RecordStore(redis_client, keys, keys.corpus, "corpus", "cor", "corpora")
+        self.records = RecordStore(redis_client, keys, keys.corpus, "corpus", "cor", "corpora",
+                                   cached=CORPORA_CACHED)
 
     @staticmethod
     def new_record(owner, name, data, text, encoding, **origin):
@@ -59,8 +66,13 @@ class CorpusStore:
             **origin,
         }
 
-    def get(self, corpus_id, owner=None, *, field=None):
-        return self.records.get(corpus_id, owner, field=field)
+    def get(self, corpus_id, owner=None, *, field=None, cached=False):
+        """The record (RecordStore.get: with `cached`, as this process read it before; it
+        may be gone since, so the step that stores what needs it checks `required`)."""
+        return self.records.get(corpus_id, owner, field=field, cached=cached)
+
+    def required(self, corpus_id, field=None):
+        return self.records.required(corpus_id, field=field)
 
     def page(self, owner, after=None, limit=50, keep=None):
         return self.records.page(owner, after=after, limit=limit, keep=keep)
