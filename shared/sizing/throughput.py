@@ -7,10 +7,13 @@ Workers record a figure at every epoch end of a job the rule could have sized (t
 epoch's target characters per second, as the default 2x128 model's (a 2x256 one's times
 WIDE_COST), and times TRAIN_SHARE, since the rule's budget also pays for validation passes
 and tracing. The API reads the median of the last RECENT figures of the queue a job goes
-to; with fewer than MIN_FIGURES it keeps the rule's constant. Plain Redis, no TensorFlow.
+to; with fewer than MIN_FIGURES it keeps the rule's constant, and keeps what it read for
+READ_EVERY_S (a median of the last few jobs' epochs moves slowly; a burst of training
+submissions then costs one read, not one each). Plain Redis, no TensorFlow.
 """
 
 import statistics
+import time
 
 from shared.sizing.model_sizing import WIDE_COST, WIDE_UNITS
 from shared.contracts.specs import TrainSpec
@@ -25,6 +28,9 @@ TRAIN_SHARE = 0.85
 _REFERENCE = {"architecture": "embedding_lstm", "layers": 2, "embedding_dim": 64}
 _REFERENCE_TRAINING = {"batch_size": 64, "seq_length": 64}
 _UNITS_COST = {128: 1.0, WIDE_UNITS: WIDE_COST}  # time per character against 2x128
+# How long a process keeps a queue's median, in seconds: an epoch of the default preset
+# ends every few seconds at the soonest, and its figure moves a median of RECENT little.
+READ_EVERY_S = 5.0
 
 
 def reference_chars_per_s(spec: TrainSpec, targets_per_s):
@@ -43,6 +49,7 @@ class Throughput:
     def __init__(self, redis_client, keys):
         self.redis = redis_client
         self.keys = keys
+        self._read = {}  # queue -> (time.monotonic() when read, its median or None)
 
     def record(self, queue, chars_per_s):
         pipe = self.redis.pipeline()
@@ -51,6 +58,12 @@ class Throughput:
         pipe.execute()
 
     def chars_per_s(self, queue):
-        """The median of the queue's recent figures, or None with fewer than MIN_FIGURES."""
-        figures = [float(v) for v in self.redis.lrange(self.keys.throughput(queue), 0, -1)]
-        return statistics.median(figures) if len(figures) >= MIN_FIGURES else None
+        """The median of the queue's recent figures, or None with fewer than MIN_FIGURES;
+        as this process read it up to READ_EVERY_S ago."""
+        now = time.monotonic()
+        read_at, median = self._read.get(queue, (None, None))
+        if read_at is None or now - read_at > READ_EVERY_S:
+            figures = [float(v) for v in self.redis.lrange(self.keys.throughput(queue), 0, -1)]
+            median = statistics.median(figures) if len(figures) >= MIN_FIGURES else None
+            self._read[queue] = (now, median)  # threads may both read: the same answer
+        return median
