@@ -10,8 +10,9 @@ A view that stores something passes `stored_answer(response)` to the step that s
 (shared/stores/admission.py for a job, shared/sweeps/store.py for a sweep), which
 writes the answer in that same step: once the job or sweep exists, a retry is answered
 with it, whatever fails after. The pending marker of a request that died before that
-step (its process killed) expires after PENDING_TTL_S. A generation, the most frequent
-submission, writes no marker: its storing step claims the key (`claimed_in_storing_step`).
+step (its process killed) expires after PENDING_TTL_S. A job's submission (training or
+generation, the most frequent requests) writes no marker: its storing step claims the key
+(`claimed_in_storing_step`).
 """
 
 import functools

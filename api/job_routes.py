@@ -35,7 +35,7 @@ _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait=(\d{1,4})(?:$|[,;\s])")
 @operation("Submit a training job",
            {202: Job, 400: None, 404: None, 409: None, 429: None, 507: None},
            body=TrainRequest, headers=IDEMPOTENCY)
-@idempotent
+@idempotent(claimed_in_storing_step=True)  # as a generation's, below
 def submit_training():
     body = json_body(TrainRequest)
     plan = training_plans.plan_training(services(), current_owner(), body)

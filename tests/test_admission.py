@@ -142,3 +142,24 @@ def test_a_corpus_deleted_after_this_process_read_it_is_not_found_and_nothing_is
     assert services.jobs.scheduler.waiting_counts("train") == {}
     assert services.storage.usage("alice") == (0, 0)
 
+
+def test_a_training_submission_is_one_round_trip_to_redis(app, services, monkeypatch):
+    """Corpus (cached), the workers' throughput (read every few seconds), the storage
+    reservation, the job and its Idempotency-Key's answer: one script call. (Six round
+    trips before 2026-12-08: the key's marker, the corpus, the throughput, the
+    reservation, the job, and the reservation handed to the job.)"""
+    client = client_of(app)
+    corpus = upload(client)
+    body = {"corpus_id": corpus["id"], "preset": "seed"}
+    # The first reads the corpus and the throughput, and loads the script into Redis.
+    assert client.post("/v1/train", json=body, headers={"Idempotency-Key": "first"}
+                       ).status_code == 202
+    sent = []
+    send = redis.connection.AbstractConnection.send_packed_command
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command",
+                        lambda self, command, *a, **k: (sent.append(command),
+                                                        send(self, command, *a, **k))[1])
+    answer = client.post("/v1/train", json=body, headers={"Idempotency-Key": "second"})
+    assert answer.status_code == 202, answer.get_json()
+    assert len(sent) == 1, sent  # no worker: nothing released, so no message sent
+    assert services.storage.usage("alice")[1] > 0  # both jobs' room reserved

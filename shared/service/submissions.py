@@ -7,7 +7,6 @@ limits and returns the Submission; `submit` stores it. Training's plan:
 shared/service/training_plans.py.
 """
 
-import contextlib
 from dataclasses import dataclass
 
 import pydantic
@@ -16,7 +15,7 @@ from shared.contracts.errors import GenerationTooLargeError, UnknownCharactersEr
 from shared.contracts.evaluations import resolved_spec
 from shared.sizing.generation_cost import estimate_generation_s
 from shared.stores.jobs import JobStatus, JobType
-from shared.sizing.model_storage import reserve_training_storage
+from shared.sizing.model_storage import training_reservation
 from shared.runtime.queue import queue_of, send_released
 from shared.stores.results import check_result_size
 from shared.contracts.schemas import WebhookFields
@@ -44,22 +43,20 @@ class Submission:
 def submit(svc, owner, submission, answer=None):
     """Store the job and queue it for `owner`'s turn, then send what that released; the
     record. A training job must fit the workers' memory (422) and its model the size
-    limit (422), and reserves its storage under the owner's quota first (507).
-    `answer(record)`: what a retry with the same Idempotency-Key gets, written in the
-    storing step (api/idempotency.py)."""
-    reservation = contextlib.nullcontext(lambda job_id: None)
+    limit (422), and reserves its storage under the owner's quota in the step that stores
+    it (507). `answer(record)`: what a retry with the same Idempotency-Key gets, written
+    in the storing step (api/idempotency.py)."""
+    reservation = None
     if submission.job_type is JobType.TRAIN:
         check_train_memory(submission.spec, submission.corpus, svc.settings.max_train_memory_mb)
-        reservation = reserve_training_storage(svc, owner, submission.spec, submission.corpus)
-    with reservation as attach:
-        record = svc.jobs.new_record(submission.job_type, submission.spec, owner,
-                                     **submission.fields)
-        released = svc.jobs.admit(record, max_queued=svc.settings.max_queued_jobs,
-                                  answer=answer(record) if answer else None,
-                                  required=submission.required)
-        # The job is stored: a message the broker does not take now is sent by the reaper.
-        send_released(svc.celery, queue_of(record), released)
-        attach(record["id"])
+        reservation = training_reservation(svc, owner, submission.spec, submission.corpus)
+    record = svc.jobs.new_record(submission.job_type, submission.spec, owner,
+                                 **submission.fields)
+    released = svc.jobs.admit(record, max_queued=svc.settings.max_queued_jobs,
+                              answer=answer(record) if answer else None,
+                              required=submission.required, reservation=reservation)
+    # The job is stored: a message the broker does not take now is sent by the reaper.
+    send_released(svc.celery, queue_of(record), released)
     return record
 
 

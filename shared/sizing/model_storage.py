@@ -39,9 +39,10 @@ def job_storage_bytes(parameters):
     return FILES_AT_ONCE * per_file + JSON_BYTES
 
 
-def reserve_training_storage(svc, owner, spec, corpus):
-    """Refuse a model over TEXTGEN_MAX_MODEL_MB (422), then reserve the job's room under
-    the owner's quota (507): a context manager, see StorageQuota.reserving."""
+def training_reservation(svc, owner, spec, corpus):
+    """Refuse a model over TEXTGEN_MAX_MODEL_MB (422); else the room the job reserves
+    under the owner's quota, taken (or refused, 507) by the step that stores the job
+    (StorageQuota.reservation)."""
     parameters = check_model_size(spec, corpus, svc.settings.max_model_mb)
-    return svc.storage.reserving(owner, job_storage_bytes(parameters),
-                                 what="this training job")
+    return svc.storage.reservation(owner, job_storage_bytes(parameters),
+                                   what="this training job")

@@ -249,10 +249,12 @@ class JobStore:
             "enqueued_ms": 0,  # set when it is released to a worker (shared/stores/scheduler.py)
         }
 
-    def admit(self, record, *, max_queued, answer=None, release=True, required=()):
+    def admit(self, record, *, max_queued, answer=None, release=True, required=(),
+              reservation=None):
         """Store the new job `record` and queue it for its turn, in one step with the
         owner's quota (TooManyQueuedJobsError with `max_queued` jobs waiting already), the
-        records it needs (`required`: (key, error) pairs; the error when one is gone) and
+        records it needs (`required`: (key, error) pairs; the error when one is gone), a
+        training job's storage `reservation` (StorageQuotaError when it does not fit) and
         the Idempotency-Key's `answer` (api/idempotency.py). Returns the ids of the jobs
         released to a worker now, which the caller sends (shared/runtime/queue.py `send`); none
         without `release`, and then the next reaper pass releases them."""
@@ -260,7 +262,8 @@ class JobStore:
         return self._admission.admit(
             record, encode_fields(record), (event_type, record["created_at"], json.dumps(data)),
             queue_of(record), score=creation_score(), max_events=MAX_EVENTS,
-            max_queued=max_queued, answer=answer, release=release, required=required)
+            max_queued=max_queued, answer=answer, release=release, required=required,
+            reservation=reservation)
 
     def create(self, job_type, spec, owner, *, max_queued, **lineage):
         """Store a new queued job and return it; it waits for a reaper pass to release it."""
