@@ -95,52 +95,39 @@ def test_the_quota_never_holds_a_job_whose_record_was_not_written(own_redis):
     assert services.jobs.scheduler.waiting_counts("train") == {}
 
 
-def test_a_model_deleted_after_this_process_read_it_is_not_found_and_nothing_is_stored(
-        app, services):
-    """The generation path reads a model from this process' cache (a model never
-    changes); one deleted since is a 404 from the storing step, which stores nothing and
-    frees the Idempotency-Key, as when the model was never there."""
+# What a submission reads from this process' cache (the record never changes): the
+# request field that names it, the submission, its body, the job's queue, the records' path.
+_CACHED_READS = {
+    "model": ("model_id", "/v1/generate", {"length": 5}, "generate", "models"),
+    "corpus": ("corpus_id", "/v1/train", {"preset": "seed"}, "train", "corpora"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_CACHED_READS))
+def test_a_record_deleted_after_this_process_read_it_is_not_found_and_nothing_is_stored(
+        app, services, kind):
+    """Generation reads its model, training its corpus, from this process' cache; one
+    deleted since is a 404 from the storing step, which stores nothing, reserves no
+    storage and frees the Idempotency-Key, as when the record was never there."""
+    field, path, rest, queue, records = _CACHED_READS[kind]
     client = client_of(app)
-    model = registered_model(services)
-    body = {"model_id": model["id"], "length": 5}
-    first = client.post("/v1/generate", json=body)  # reads the model into the cache
+    record = registered_model(services) if kind == "model" else upload(client)
+    body = {field: record["id"], **rest}
+    first = client.post(path, json=body)  # reads the record into the cache
     assert first.status_code == 202, first.get_json()
     assert client.post(f"/v1/jobs/{first.get_json()['id']}/cancel").status_code == 200
-    assert client.delete(f"/v1/models/{model['id']}").status_code == 204
+    assert client.delete(f"/v1/{records}/{record['id']}").status_code == 204
     stored = services.redis.zcard(services.keys.owner_index("alice", "jobs"))
 
     for _ in range(2):  # the key is free again after the 404: the retry runs, and fails so
-        answer = client.post("/v1/generate", json=body, headers={"Idempotency-Key": "k"})
+        answer = client.post(path, json=body, headers={"Idempotency-Key": "k"})
         assert answer.status_code == 404, answer.get_json()
         assert answer.get_json()["code"] == "not_found"
-        assert answer.get_json()["field"] == "model_id"
-        assert answer.get_json()["detail"] == f"no model with id {model['id']!r}"
+        assert answer.get_json()["field"] == field
+        assert answer.get_json()["detail"] == f"no {kind} with id {record['id']!r}"
     assert services.redis.zcard(services.keys.owner_index("alice", "jobs")) == stored
-    assert services.jobs.scheduler.waiting_counts("generate") == {}
-
-
-def test_a_corpus_deleted_after_this_process_read_it_is_not_found_and_nothing_is_stored(
-        app, services):
-    """The training path reads a corpus from this process' cache (a corpus never
-    changes); one deleted since is a 404 from the storing step, which stores nothing,
-    reserves nothing and frees the Idempotency-Key, as when the corpus was never there."""
-    client = client_of(app)
-    corpus = upload(client)
-    body = {"corpus_id": corpus["id"], "preset": "seed"}
-    first = client.post("/v1/train", json=body)  # reads the corpus into the cache
-    assert first.status_code == 202, first.get_json()
-    assert client.post(f"/v1/jobs/{first.get_json()['id']}/cancel").status_code == 200
-    assert client.delete(f"/v1/corpora/{corpus['id']}").status_code == 204
-    stored = services.redis.zcard(services.keys.owner_index("alice", "jobs"))
-
-    for _ in range(2):  # the key is free again after the 404: the retry runs, and fails so
-        answer = client.post("/v1/train", json=body, headers={"Idempotency-Key": "k"})
-        assert answer.status_code == 404, answer.get_json()
-        assert answer.get_json()["field"] == "corpus_id"
-        assert answer.get_json()["detail"] == f"no corpus with id {corpus['id']!r}"
-    assert services.redis.zcard(services.keys.owner_index("alice", "jobs")) == stored
-    assert services.jobs.scheduler.waiting_counts("train") == {}
-    assert services.storage.usage("alice") == (0, 0)
+    assert services.jobs.scheduler.waiting_counts(queue) == {}
+    assert services.storage.usage("alice")[1] == 0  # reserved
 
 
 def test_a_training_submission_is_one_round_trip_to_redis(app, services, monkeypatch):
