@@ -15,7 +15,7 @@ from shared.sweeps import runner as sweep_runner
 from shared.contracts.schemas import ListQuery, Page
 from shared.sweeps.schemas import Sweep, SweepSummary
 from shared.sweeps.space import SweepRequest
-from shared.sweeps.store import SweepStatus, trials_of
+from shared.sweeps.store import FINAL_FIELD, SweepStatus, trials_of
 
 bp = Blueprint("sweeps", __name__, url_prefix="/v1/sweeps")
 
@@ -56,7 +56,8 @@ def get_sweep(sweep_id):
 @bp.get("/<sweep_id>/events")
 @operation("The sweep's events, oldest first: trial_started, trial_reported (each epoch's "
            "validation loss), trial_pruned (at its rung), trial_ended (complete, pruned or "
-           "failed), status; with Accept: text/event-stream, a live stream",
+           "failed), final_started and final_ended (the final phase), status; with Accept: "
+           "text/event-stream, a live stream",
            {200: EVENTS_CONTENT, 404: None}, **EVENTS_ANSWER)
 def list_sweep_events(sweep_id):
     svc, owner = services(), current_owner()
@@ -85,6 +86,8 @@ def _created(svc, record):
 
 
 def _shaped(svc, record):
-    job_ids = [trial["job_id"] for trial in trials_of(record) if trial["job_id"]]
+    final = record.get(FINAL_FIELD) or {}
+    job_ids = [trial["job_id"] for trial in [*trials_of(record), final]
+               if trial.get("job_id")]
     jobs = {job["id"]: job for job in svc.jobs.get_many(job_ids) if job is not None}
     return Sweep.of(record, jobs)

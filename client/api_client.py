@@ -194,13 +194,13 @@ class Client:
 
     def sweep(self, corpus_id, space, *, trial_seconds, trials=None, preset=None,
               preprocessing=None, model=None, training=None, budget_seconds=None,
-              parallel=None, idempotency_key=None):
+              final_fraction=None, parallel=None, idempotency_key=None):
         """Start a sweep: `space` maps dotted spec fields to a list of values or a range
         {low, high, log}; every trial is a training job of `trial_seconds`."""
         body = {"corpus_id": corpus_id, "space": space, "trial_seconds": trial_seconds,
                 **_given(trials=trials, preset=preset, preprocessing=preprocessing,
                          model=model, training=training, budget_seconds=budget_seconds,
-                         parallel=parallel)}
+                         final_fraction=final_fraction, parallel=parallel)}
         return self._call("POST", "/v1/sweeps", json=body, idempotency_key=idempotency_key)
 
     def sweep_status(self, sweep_id):

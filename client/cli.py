@@ -238,6 +238,8 @@ def build_parser():
     p.add_argument("--trial-seconds", type=float, default=60.0,
                    help="each trial's training budget (default 60)")
     p.add_argument("--budget-seconds", type=float, help="the whole sweep's budget")
+    p.add_argument("--final-fraction", type=float, help="the budget's share kept to continue "
+                   "the best trial alone, once the trials are done (default 0.5; 0: none)")
     p.add_argument("--parallel", type=int, help="trials queued or running at once "
                    "(default 2)")
     p.add_argument("--follow", action="store_true", help="print the table of trials as "

@@ -129,6 +129,7 @@ class JobSummary(TypedDict):
     init_from_model: NotRequired[str | None]
     sweep_id: NotRequired[str | None]  # a sweep's trial: the sweep, and its trial's number
     sweep_trial: NotRequired[int | None]
+    sweep_final: NotRequired[bool | None]
     attempts: list[Attempt]  # every attempt that started, oldest first
 
 
@@ -258,5 +259,5 @@ class Sweep(TypedDict):
     finished_at: str | None
     max_trials: int
     trials_made: int
-    best: dict[str, Any] | None  # number, job_id, model_id, val_loss, params
+    best: dict[str, Any] | None  # number, job_id, model_id, val_loss, params, final
     trials: NotRequired[list[SweepTrial]]  # GET /v1/sweeps/<id> only, not the listing

@@ -37,7 +37,8 @@ def sweep(args):
                           "--set training.learning_rate=log:1e-3:3e-2")
     record = api.sweep(corpus_id, dict(_space_entry(item) for item in args.set),
                        trial_seconds=args.trial_seconds, trials=args.trials,
-                       budget_seconds=args.budget_seconds, parallel=args.parallel,
+                       budget_seconds=args.budget_seconds,
+                       final_fraction=args.final_fraction, parallel=args.parallel,
                        preset=args.preset, **spec_sections(args.base))
     if not args.follow:
         emit(args, record, record["id"])
@@ -94,9 +95,15 @@ def sweep_lines(record):
     lines += table(["#", "status", "rung", "best val_loss", "job", "settings"], [
         [trial["number"], trial["status"], trial["rung"], num(trial["best_val_loss"], ".4f"),
          trial["job_id"], _settings(trial["params"])] for trial in record.get("trials", [])])
+    final = record.get("final")
+    if final:
+        lines.append(f"final: trial {final['number']} continued for "
+                     f"{final['max_seconds']:.0f} s, {final['status']}, val_loss "
+                     f"{num(final['val_loss'], '.4f') or '-'}, job {final['job_id']}")
     best = record["best"]
     if best:
-        lines.append(f"best: trial {best['number']}, val_loss {best['val_loss']:.4f}, "
+        which = f"trial {best['number']}" + (" continued" if best.get("final") else "")
+        lines.append(f"best: {which}, val_loss {best['val_loss']:.4f}, "
                      f"model {best['model_id']} ({_settings(best['params'])})")
     return lines
 

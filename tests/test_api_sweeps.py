@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import redis
 
+from shared.runtime.redis_db import model_id_of
 from shared.sweeps import runner as sweep_runner
 from tests.api_helpers import assert_problem, upload
 from tests.conftest import client_of
@@ -127,6 +128,21 @@ def test_a_space_field_that_is_not_in_the_spec_or_fails_its_validation_is_named(
     assert not services.sweeps.running()  # nothing stored
 
 
+@pytest.mark.parametrize("final_fraction, message", [
+    (-0.1, "greater than or equal to 0"),
+    (0.95, "less than or equal to 0.9"),  # the search keeps a tenth at least
+    ("half", "a valid number"),
+])
+def test_a_final_fraction_out_of_its_range_is_refused(client, services, final_fraction,
+                                                      message):
+    corpus = upload(client, TEXT)
+    body = assert_problem(client.post("/v1/sweeps", json=sweep_body(
+        corpus["id"], final_fraction=final_fraction)), 422, "validation_failed",
+        "final_fraction")
+    assert message in body["detail"]
+    assert not services.sweeps.running()
+
+
 @pytest.mark.parametrize("fields, field", [
     ({"model": {"units": 0}}, "model.units"),
     ({"preset": "seed"}, "training.validation_fraction"),  # no validation split to minimize
@@ -235,3 +251,90 @@ def test_a_request_that_fails_after_its_sweep_was_stored_is_answered_with_it_on_
         assert services.jobs.page("alice").data == []
     finally:
         server.stop()
+
+
+def finish(services, job_id, val_loss):
+    """The job as a worker ends it: succeeded with `val_loss`, its model registered."""
+    attempt = services.jobs.start(job_id, "test-worker", 60_000)
+    model_id = model_id_of(job_id)
+    assert services.jobs.succeed(job_id, attempt, {"model_id": model_id, "best_epoch": 1},
+                                 {"val_loss": val_loss}, stopped_reason="time_limit",
+                                 model={"id": model_id, "owner": "alice", "job_id": job_id})
+
+
+def test_the_best_trial_goes_on_as_the_final_phase_and_wins_only_if_lower(client, services):
+    corpus = upload(client, TEXT)
+    sweep = client.post("/v1/sweeps", json=sweep_body(
+        corpus["id"], space={"model.units": [8, 16]}, parallel=2, trial_seconds=40,
+        budget_seconds=100, final_fraction=0.4)).get_json()
+    assert sweep["final_fraction"] == 0.4 and sweep["final"] is None
+    first, second = sweep["trials"]
+    # The search has 100 x 0.6 = 60 s: each trial gets its 40.
+    for trial in sweep["trials"]:
+        assert client.get(f"/v1/jobs/{trial['job_id']}").get_json()[
+            "spec"]["training"]["max_seconds"] == 40
+    finish(services, first["job_id"], 1.5)
+    sweep_runner.advance(services, sweep["id"])
+    assert client.get(f"/v1/sweeps/{sweep['id']}").get_json()["final"] is None  # one runs
+    finish(services, second["job_id"], 1.2)
+    sweep_runner.advance(services, sweep["id"])
+    sweep = client.get(f"/v1/sweeps/{sweep['id']}").get_json()
+    final = sweep["final"]
+    assert sweep["status"] == "running" and final["status"] == "queued"
+    assert final["number"] == second["number"] and final["val_loss"] is None
+    assert 90 <= final["max_seconds"] <= 100  # what is left of the whole budget
+    job = client.get(f"/v1/jobs/{final['job_id']}").get_json()
+    trial_job = client.get(f"/v1/jobs/{second['job_id']}").get_json()
+    assert job["sweep_id"] == sweep["id"] and job["sweep_final"] is True
+    assert job["init_from_model"] == model_id_of(second["job_id"])
+    assert job["spec"] == {**trial_job["spec"], "training": {
+        **trial_job["spec"]["training"], "max_seconds": final["max_seconds"]}}
+    sweep_runner.advance(services, sweep["id"])  # a step while it runs changes nothing
+    assert client.get(f"/v1/sweeps/{sweep['id']}").get_json() == sweep
+    assert sweep["best"]["job_id"] == second["job_id"] and not sweep["best"]["final"]
+
+    finish(services, final["job_id"], 1.1)
+    sweep_runner.advance(services, sweep["id"])
+    ended = client.get(f"/v1/sweeps/{sweep['id']}").get_json()
+    assert ended["status"] == "succeeded" and ended["final"]["status"] == "succeeded"
+    assert ended["final"]["val_loss"] == 1.1
+    assert ended["best"] == {"number": second["number"], "job_id": final["job_id"],
+                             "model_id": model_id_of(final["job_id"]), "val_loss": 1.1,
+                             "params": second["params"], "final": True}
+    events = client.get(f"/v1/sweeps/{sweep['id']}/events").get_json()["data"]
+    assert [e["type"] for e in events][-3:] == ["final_started", "final_ended", "status"]
+    assert events[-2]["data"]["improved"] is True
+
+
+@pytest.mark.parametrize("final_fraction", [0, None])
+def test_without_a_final_phase_or_a_complete_trial_the_sweep_ends_with_its_trials(
+        client, services, final_fraction):
+    corpus = upload(client, TEXT)
+    body = sweep_body(corpus["id"], space={"model.units": [8]}, trials=1, parallel=1,
+                      budget_seconds=100)
+    if final_fraction is not None:
+        body["final_fraction"] = final_fraction
+    sweep = client.post("/v1/sweeps", json=body).get_json()
+    job_id = sweep["trials"][0]["job_id"]
+    if final_fraction is None:  # on by default, but a cancelled trial leaves no best
+        services.jobs.cancel(job_id)
+    else:
+        finish(services, job_id, 1.5)
+    sweep_runner.advance(services, sweep["id"])
+    ended = client.get(f"/v1/sweeps/{sweep['id']}").get_json()
+    assert ended["status"] == "succeeded" and ended["final"] is None
+    assert ended["final_fraction"] == (0 if final_fraction == 0 else 0.5)
+
+
+def test_cancelling_a_sweep_in_its_final_phase_cancels_the_final_job(client, services):
+    corpus = upload(client, TEXT)
+    sweep = client.post("/v1/sweeps", json=sweep_body(
+        corpus["id"], space={"model.units": [8]}, trials=1, parallel=1,
+        budget_seconds=100)).get_json()
+    finish(services, sweep["trials"][0]["job_id"], 1.5)
+    sweep_runner.advance(services, sweep["id"])
+    final_job = client.get(f"/v1/sweeps/{sweep['id']}").get_json()["final"]["job_id"]
+    cancelled = client.post(f"/v1/sweeps/{sweep['id']}/cancel").get_json()
+    assert cancelled["status"] == "cancelled" and cancelled["final"]["status"] == "cancelled"
+    assert client.get(f"/v1/jobs/{final_job}").get_json()["status"] == "cancelled"
+    assert cancelled["best"]["job_id"] == sweep["trials"][0]["job_id"]

@@ -35,7 +35,7 @@ def test_a_tiny_sweep_runs_its_trials_prunes_a_poor_one_and_names_the_best(stack
     # is seeded, so which trial meets which at the first rung is the same every run.
     done = textgen(stack, "sweep", book, *BASE, "--set",
                    "training.learning_rate=0.03,0.003,0.00001", "--trials", 3,
-                   "--trial-seconds", 20, "--parallel", 2, "--follow")
+                   "--trial-seconds", 20, "--parallel", 2, "--final-fraction", 0, "--follow")
     assert done.returncode == 0, done.stderr + done.stdout
     sweep_id = re.search(r"sweep (swp_\w+)", done.stderr)[1]
     last_table = done.stdout.strip().split("\n\n")[-1].splitlines()
@@ -87,3 +87,54 @@ def test_a_tiny_sweep_runs_its_trials_prunes_a_poor_one_and_names_the_best(stack
     assert shown.stdout.splitlines() == last_table
     assert sweep_id not in [s["id"] for s in Client(
         stack.url, token=TOKENS["bob"]).sweeps()]
+
+
+@pytest.mark.slow  # two training jobs one after another on the one training worker
+def test_a_sweeps_final_phase_continues_its_best_trial_from_its_model(stack, tmp_path):
+    book = tmp_path / "night.txt"
+    book.write_text(TEXT)
+    # One trial of 2 epochs, then the final phase: the same settings from its model, for
+    # what is left of the 60 s (the search had 60 x (1 - 0.5) = 30 s of it).
+    done = textgen(stack, "sweep", book, *BASE, "--set", "training.learning_rate=0.03",
+                   "--trials", 1, "--trial-seconds", 20, "--budget-seconds", 60,
+                   "--final-fraction", 0.5, "--follow")
+    assert done.returncode == 0, done.stderr + done.stdout
+    sweep_id = re.search(r"sweep (swp_\w+)", done.stderr)[1]
+    api = Client(stack.url, token=TOKENS["alice"])
+    sweep = api.sweep_status(sweep_id)
+    assert sweep["status"] == "succeeded" and sweep["final_fraction"] == 0.5
+    [trial] = sweep["trials"]
+    final = sweep["final"]
+    assert final["number"] == trial["number"] and final["status"] == "succeeded"
+    assert 10 <= final["max_seconds"] < 60  # the budget left once the trial ended
+    trial_job, final_job = api.job(trial["job_id"]), api.job(final["job_id"])
+    assert final_job["sweep_id"] == sweep_id and final_job["sweep_final"] is True
+    assert final_job["sweep_trial"] is None
+    assert final_job["init_from_model"] == trial_job["result"]["model_id"]
+    assert final_job["spec"] == {**trial_job["spec"], "training": {
+        **trial_job["spec"]["training"], "max_seconds": final["max_seconds"]}}
+    assert final_job["stopped_reason"] == "epochs_done"  # never pruned: no trial of the study
+    assert final["val_loss"] == final_job["metrics"]["val_loss"]
+    best = sweep["best"]
+    if final["val_loss"] < trial["best_val_loss"]:  # the continued model, its lineage too
+        assert best["final"] and best["job_id"] == final["job_id"]
+        assert best["model_id"] == final_job["result"]["model_id"]
+        model = api.model(best["model_id"])
+        assert model["sweep_id"] == sweep_id
+        assert model["init_from_model"] == trial_job["result"]["model_id"]
+    else:
+        assert not best["final"] and best["job_id"] == trial["job_id"]
+    assert best["val_loss"] == min(final["val_loss"], trial["best_val_loss"])
+    events, _ = api.sweep_events(sweep_id)
+    assert [e["type"] for e in events if e["type"] in (
+        "trial_ended", "final_started", "final_ended", "status")] == [
+        "trial_ended", "final_started", "final_ended", "status"]
+    ended = next(e["data"] for e in events if e["type"] == "final_ended")
+    assert ended["state"] == "complete" and ended["val_loss"] == final["val_loss"]
+    assert ended["improved"] is best["final"]
+    # No epoch of the final job reported to the study as a trial's would.
+    assert {e["data"]["job_id"] for e in events if e["type"] == "trial_reported"} == {
+        trial["job_id"]}
+    last_table = done.stdout.strip().split("\n\n")[-1].splitlines()
+    assert last_table[-2].startswith("final: trial 0 continued for ")
+    assert last_table[-1].startswith("best: trial 0")

@@ -176,7 +176,9 @@ def run_training(svc, job, lease):
     if job.get("init_from_model"):
         init = model_loader(svc)(job["init_from_model"])
     reporter = ProgressReporter(svc, job, lease.attempt, spec)
-    pruning = PruneTrial(svc, job) if job.get("sweep_id") else None
+    # A trial reports to its study; a sweep's final phase (sweep_final) is no trial.
+    pruning = PruneTrial(svc, job) if job.get("sweep_id") and not job.get("sweep_final") \
+        else None
     hooks = TrainHooks(on_progress=reporter.on_progress, on_epoch_end=reporter.on_epoch_end,
                        on_resume=reporter.on_resume, should_stop=_stop_if_lost(lease),
                        progress_interval_s=svc.settings.progress_interval_s,

@@ -273,6 +273,8 @@ class JobSummary(BaseModel):
     init_from_model: str | None = None
     sweep_id: str | None = Field(None, description="the sweep this job is a trial of")
     sweep_trial: int | None = Field(None, description="its trial's number in the sweep")
+    sweep_final: bool | None = Field(None, description=(
+        "the sweep's final phase: its best trial continued from that trial's model"))
     attempts: list[Attempt] = Field(default_factory=list, description=(
         "every attempt that started, oldest first: a job whose worker stopped answering "
         "runs again as its next attempt"))

@@ -4,7 +4,9 @@ each as an ordinary training job of the sweep's owner.
 advance() is the one step that does it, under a per-sweep lock, and may run anywhere at any
 time: the API runs it when the sweep is created, the worker whose trial just ended runs it,
 and every reaper pass runs it for each running sweep (worker/reaper.py), which is what
-makes a lost step (a worker killed, Redis away) harmless. docs/sweeps.md says why.
+makes a lost step (a worker killed, Redis away) harmless. docs/sweeps.md says why. When the
+search's trials are done, the same step starts and then ends the final phase
+(shared/sweeps/final.py).
 """
 
 import contextlib
@@ -19,8 +21,9 @@ from shared.stores.jobs import JobStatus, JobType, StoppedReason
 from shared.runtime.queue import QUEUES
 from shared.contracts.specs import resolve_train_spec
 from shared.service.submissions import Submission, cancel_job, submit, validated
+from shared.sweeps import final as sweep_final
 from shared.sweeps.space import checked_space, grid_size, with_params
-from shared.sweeps.store import SweepStatus, TrialState, best_of, trials_of
+from shared.sweeps.store import FINAL_FIELD, SweepStatus, TrialState, best_of, trials_of
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,7 @@ def start(svc, owner, body, answer=None):
         owner, corpus_id=corpus["id"], preset=body.preset, overrides=body.overrides(),
         space=space, trials=trials, trial_seconds=body.trial_seconds,
         budget_seconds=body.budget_seconds or trials * body.trial_seconds,
-        parallel=body.parallel, objective=body.objective,
+        final_fraction=body.final_fraction, parallel=body.parallel, objective=body.objective,
         sampler="tpe" if size is None else "grid", seed=base.training.seed,
         created_ms=int(time.time() * 1000))
     _studies().create(svc.settings.redis_url, svc.keys.sweep_study(record["id"]),
@@ -107,9 +110,12 @@ def _advance(svc, sweep):
     if SweepStatus(sweep["status"]).is_terminal:
         return
     trials = trials_of(sweep)
+    if sweep.get(FINAL_FIELD):
+        _advance_final(svc, sweep, trials, sweep[FINAL_FIELD])
+        return
     ended = _ended(svc, trials)
     active = sum(1 for trial in trials if trial["state"] is None) - len(ended)
-    left_s = _budget_left_s(sweep)
+    left_s = sweep_final.search_left_s(sweep)
     more = len(trials) < sweep["trials"] and left_s >= MIN_TRIAL_S
     if not ended and not (more and active < sweep["parallel"]) and active:
         return  # every pass of the reaper ends here while the trials run: no study opened
@@ -123,8 +129,37 @@ def _advance(svc, sweep):
         active += trial["state"] is None
         more = len(trials) < sweep["trials"]
     if active == 0 and not more:
-        svc.sweeps.end(sweep["id"], SweepStatus.SUCCEEDED, best=best_of(trials))
-        log.info("sweep %s: done after %d trials", sweep["id"], len(trials))
+        _search_done(svc, sweep, trials)
+
+
+def _search_done(svc, sweep, trials):
+    """Every trial ended: the final phase starts, or (off, nothing to continue, no time
+    left, refused) the sweep ends."""
+    best = best_of(trials)
+    if sweep_final.wanted(sweep, best):
+        if not _has_room(svc, sweep["owner"]):
+            return  # the owner's queue is full of other work: a later step tries again
+        if sweep_final.begin(svc, sweep, best)["job_id"]:
+            return
+    _end(svc, sweep, trials)
+
+
+def _advance_final(svc, sweep, trials, final):
+    """The final phase: once its job ended, told, and the sweep ends with its best."""
+    if final["state"] is None:
+        job = svc.jobs.get_many([final["job_id"]])[0]
+        if job is not None and not JobStatus(job["status"]).is_terminal:
+            return
+        state, value = _outcome(job)
+        trial_value = next(t["value"] for t in trials if t["number"] == final["number"])
+        final = sweep_final.told(svc, sweep, final, state, value, trial_value)
+    _end(svc, sweep, trials, final)
+
+
+def _end(svc, sweep, trials, final=None):
+    svc.sweeps.end(sweep["id"], SweepStatus.SUCCEEDED, best=best_of(trials, final))
+    log.info("sweep %s: done after %d trials%s", sweep["id"], len(trials),
+             " and its final phase" if final else "")
 
 
 def _ended(svc, trials):
@@ -206,25 +241,23 @@ def _has_room(svc, owner):
     return sum(pipe.execute()) < svc.settings.max_queued_jobs
 
 
-def _budget_left_s(sweep):
-    return sweep["budget_seconds"] - (time.time() - sweep["created_ms"] / 1000)
-
-
 def _stored(trial):
     """A trial as its `trial:<n>` field holds it (the rung fields are the worker's)."""
     return {key: value for key, value in trial.items() if key not in ("rung", "best_val_loss")}
 
 
 def cancel(svc, sweep_id, owner):
-    """Stop making trials and cancel the ones queued or running. Under the advance lock
+    """Stop making trials and cancel the ones queued or running, and the final phase's job.
+    Under the advance lock
     (waited for: an advance takes milliseconds), so no trial is made after it."""
     with _locked(svc, sweep_id, wait_s=LOCK_S):
         sweep = svc.sweeps.get(sweep_id, owner)
         if SweepStatus(sweep["status"]).is_terminal:
             raise ConflictError(f"sweep {sweep_id} is already {sweep['status']}")
         trials = trials_of(sweep)
-        svc.sweeps.end(sweep_id, SweepStatus.CANCELLED, best=best_of(trials))
-    for trial in trials:
+        final = sweep.get(FINAL_FIELD)
+        svc.sweeps.end(sweep_id, SweepStatus.CANCELLED, best=best_of(trials, final))
+    for trial in [*trials, *([final] if final else [])]:
         if trial["job_id"] and trial["state"] is None:
             try:
                 cancel_job(svc, trial["job_id"])

@@ -39,6 +39,7 @@ SWEEPABLE = [f"{section}.{field}" for section, model in SECTION_MODELS.items()
              for field in model.model_fields if f"{section}.{field}" not in NOT_SWEPT]
 MAX_FIELDS = 8  # fields in one search space: more than a few trials can tell apart
 MAX_CHOICES = 32  # values in one list
+MAX_FINAL_FRACTION = 0.9  # the search keeps a tenth of the budget at least: it picks the trial
 
 Choice = str | int | float | bool | None
 
@@ -100,6 +101,16 @@ class SweepRequest(BaseModel):
     budget_seconds: Annotated[float | None, Field(ge=1.0, le=WEEK_S, description=(
         "the whole sweep's: no trial starts once it is spent, and a trial gets at most "
         "what is left (null: trials x trial_seconds)"))] = None
+    # 0.5: with the default budget (trials x trial_seconds) and the default parallel (2),
+    # the trials need about half the budget when none is pruned, so the final phase takes
+    # what a sweep used to leave idle; and each trial trained on one worker among
+    # `parallel`, so its winner gains most from time with every worker's cores to itself
+    # (bench/README.md, issue 18: measured at 20 minutes).
+    final_fraction: Annotated[float, Field(ge=0.0, le=MAX_FINAL_FRACTION, description=(
+        "the share of budget_seconds kept for the final phase: when the trials are done, "
+        "the best one goes on from its weights as one more training job, for what is left "
+        "of the budget, and becomes the sweep's best if its validation loss is lower "
+        "(0: no final phase)"))] = 0.5
     parallel: Annotated[int, Field(ge=1, le=16, description=(
         "trials queued or running at once (each one of your jobs)"))] = 2
     objective: Literal["val_loss"] = Field("val_loss", description=(

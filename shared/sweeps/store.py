@@ -3,7 +3,8 @@
 A sweep is one hash (JSON fields, shared/runtime/redis_db.py) listed from its owner's index. Its
 trials are fields of the same hash: `trial:<n>` (settings, job id, outcome), written only
 by whoever holds the sweep's advance lock (shared/sweeps/runner.py), and `rung:<n>` (epochs
-reported, best validation loss so far), written only by the worker running trial n. One
+reported, best validation loss so far), written only by the worker running trial n. The
+final phase's job (shared/sweeps/final.py) is the `final` field, the lock holder's too. One
 writer per field, so no step needs more than an HSET.
 """
 
@@ -17,6 +18,7 @@ from shared.runtime.redis_db import encode_fields
 
 TRIAL_FIELD = "trial:"
 RUNG_FIELD = "rung:"
+FINAL_FIELD = "final"
 
 
 class SweepStatus(str, enum.Enum):
@@ -45,7 +47,8 @@ class SweepStore:
 
     def new_record(self, owner, **fields):
         return {"id": new_id("swp"), "owner": owner, "status": SweepStatus.RUNNING.value,
-                "created_at": utc_now_iso(), "finished_at": None, "best": None, **fields}
+                "created_at": utc_now_iso(), "finished_at": None, "best": None,
+                FINAL_FIELD: None, **fields}
 
     def put(self, record, answer=None):
         """Store a new sweep as running, with the Idempotency-Key's `answer` ({key,
@@ -84,6 +87,9 @@ class SweepStore:
         self.redis.hset(self.keys.sweep(sweep_id), mapping=encode_fields(
             {f"{TRIAL_FIELD}{trial['number']}": trial}))
 
+    def write_final(self, sweep_id, final):
+        self.redis.hset(self.keys.sweep(sweep_id), mapping=encode_fields({FINAL_FIELD: final}))
+
     def write_rung(self, sweep_id, trial, rung, val_loss, best_val_loss):
         """Trial `trial` ({number, job_id}) reported epoch `rung`: its best so far on the
         record, and a trial_reported event, which draws its loss curve live."""
@@ -107,7 +113,8 @@ class SweepStore:
 
     def add_event(self, sweep_id, event_type, data, pipe=None):
         """Append to the sweep's events: `status`, and trial_started, trial_reported,
-        trial_pruned, trial_ended with the trial's number (the shape of a job's events)."""
+        trial_pruned, trial_ended, final_started, final_ended with the trial's number (the
+        shape of a job's events)."""
         (pipe or self.redis).xadd(
             self.keys.sweep_events(sweep_id),
             {"type": event_type, "time": utc_now_iso(),
@@ -135,11 +142,17 @@ def trials_of(record):
     return trials
 
 
-def best_of(trials):
-    """The trial with the lowest validation loss among those that ran to their end."""
+def best_of(trials, final=None):
+    """The trial with the lowest validation loss among those that ran to their end; or the
+    final phase's job (`final`, the record's field) continuing it, when that ended lower."""
     done = [t for t in trials if t["state"] == TrialState.COMPLETE and t["value"] is not None]
     if not done:
         return None
     best = min(done, key=lambda t: t["value"])
+    if final and final["state"] == TrialState.COMPLETE and final["value"] is not None \
+            and final["value"] < best["value"]:
+        continued = next(t for t in trials if t["number"] == final["number"])
+        return {"number": continued["number"], "job_id": final["job_id"],
+                "value": final["value"], "params": continued["params"], "final": True}
     return {"number": best["number"], "job_id": best["job_id"], "value": best["value"],
-            "params": best["params"]}
+            "params": best["params"], "final": False}

@@ -98,18 +98,29 @@ function header(sweep, cancel) {
         onclick: (event) => cancel(event.currentTarget) }, "Cancel sweep") : null),
     facts([
       ["Trials made", `${sweep.trials_made} of ${sweep.max_trials}`],
-      ["Best trial", best ? `${best.number} · validation loss ${num(best.val_loss, 4)}` : "–"],
+      ["Best trial", best ? `${best.number}${best.final ? " continued" : ""} · validation loss ${num(best.val_loss, 4)}` : "–"],
       ["Best model", best ? idLink("models", best.model_id) : null],
       ["Sampler", sweep.sampler === "grid" ? "grid" : "TPE"],
       ["Budget per trial", duration(sweep.trial_seconds)],
       ["Total budget", duration(sweep.budget_seconds)],
       ["Trials at once", sweep.parallel],
+      ["Final phase", finalPhase(sweep)],
       ["Corpus", idText(sweep.corpus_id)],
       ["Created", when(sweep.created_at)],
       ["Finished", sweep.finished_at ? when(sweep.finished_at) : null],
       ["Duration", duration(secondsBetween(sweep.created_at, sweep.finished_at))],
     ]),
   ];
+}
+
+// The best trial continued alone once the trials are done (docs/sweeps.md): its job and how
+// it went, or the share of the budget kept for it.
+function finalPhase(sweep) {
+  const final = sweep.final;
+  if (!final) return sweep.final_fraction ? `${Math.round(sweep.final_fraction * 100)}% of the budget, once the trials are done` : "none";
+  const loss = final.val_loss == null ? "" : ` · validation loss ${num(final.val_loss, 4)}`;
+  return h("span", {}, `trial ${final.number} for ${duration(final.max_seconds)}: ${final.status}${loss} · `,
+    final.job_id ? idLink("jobs", final.job_id) : "refused");
 }
 
 function trialRow(trial, best) {
