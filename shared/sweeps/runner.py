@@ -248,8 +248,8 @@ def _stored(trial):
 
 def cancel(svc, sweep_id, owner):
     """Stop making trials and cancel the ones queued or running, and the final phase's job.
-    Under the advance lock
-    (waited for: an advance takes milliseconds), so no trial is made after it."""
+    Under the advance lock (waited for: an advance takes milliseconds), so no trial is made
+    after it."""
     with _locked(svc, sweep_id, wait_s=LOCK_S):
         sweep = svc.sweeps.get(sweep_id, owner)
         if SweepStatus(sweep["status"]).is_terminal:
