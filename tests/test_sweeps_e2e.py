@@ -94,9 +94,10 @@ def test_a_sweeps_final_phase_continues_its_best_trial_from_its_model(stack, tmp
     book = tmp_path / "night.txt"
     book.write_text(TEXT)
     # One trial of 2 epochs, then the final phase: the same settings from its model, for
-    # what is left of the 60 s (the search had 60 x (1 - 0.5) = 30 s of it).
+    # what is left of the 120 s (the search had 120 x (1 - 0.5) = 60 s of it). Both end
+    # after their 2 epochs, a few seconds each: the budget is room for a busy machine.
     done = textgen(stack, "sweep", book, *BASE, "--set", "training.learning_rate=0.03",
-                   "--trials", 1, "--trial-seconds", 20, "--budget-seconds", 60,
+                   "--trials", 1, "--trial-seconds", 20, "--budget-seconds", 120,
                    "--final-fraction", 0.5, "--follow")
     assert done.returncode == 0, done.stderr + done.stdout
     sweep_id = re.search(r"sweep (swp_\w+)", done.stderr)[1]
@@ -106,7 +107,7 @@ def test_a_sweeps_final_phase_continues_its_best_trial_from_its_model(stack, tmp
     [trial] = sweep["trials"]
     final = sweep["final"]
     assert final["number"] == trial["number"] and final["status"] == "succeeded"
-    assert 10 <= final["max_seconds"] < 60  # the budget left once the trial ended
+    assert 10 <= final["max_seconds"] < 120  # the budget left once the trial ended
     trial_job, final_job = api.job(trial["job_id"]), api.job(final["job_id"])
     assert final_job["sweep_id"] == sweep_id and final_job["sweep_final"] is True
     assert final_job["sweep_trial"] is None
