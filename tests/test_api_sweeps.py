@@ -288,8 +288,7 @@ def test_the_best_trial_goes_on_as_the_final_phase_and_wins_only_if_lower(client
     assert job["sweep_id"] == sweep["id"] and job["sweep_final"] is True
     assert job["init_from_model"] == model_id_of(second["job_id"])
     assert job["spec"] == {**trial_job["spec"], "training": {
-        **trial_job["spec"]["training"], "max_seconds": final["max_seconds"],
-        "patience": None}}  # to its cool-down, never stopped early
+        **trial_job["spec"]["training"], "max_seconds": final["max_seconds"]}}
     sweep_runner.advance(services, sweep["id"])  # a step while it runs changes nothing
     assert client.get(f"/v1/sweeps/{sweep['id']}").get_json() == sweep
     assert sweep["best"]["job_id"] == second["job_id"] and not sweep["best"]["final"]

@@ -113,8 +113,7 @@ def test_a_sweeps_final_phase_continues_its_best_trial_from_its_model(stack, tmp
     assert final_job["sweep_trial"] is None
     assert final_job["init_from_model"] == trial_job["result"]["model_id"]
     assert final_job["spec"] == {**trial_job["spec"], "training": {
-        **trial_job["spec"]["training"], "max_seconds": final["max_seconds"],
-        "patience": None}}  # to its cool-down, never stopped early
+        **trial_job["spec"]["training"], "max_seconds": final["max_seconds"]}}
     assert final_job["stopped_reason"] == "epochs_done"  # never pruned: no trial of the study
     assert final["val_loss"] == final_job["metrics"]["val_loss"]
     best = sweep["best"]

@@ -92,14 +92,7 @@ def _submit(svc, sweep, best, max_seconds):
     owner's turn like any job (the memory, size and storage checks)."""
     trial_job = svc.jobs.get(best["job_id"])  # NotFoundError once deleted
     model = svc.models.get(model_id_of(trial_job["id"]))  # the weights it starts from
-    spec = TrainSpec.model_validate(trial_job["spec"])
-    # No early stopping under a budget schedule: the rate is held, then cooled over the
-    # budget's last 20%, and a continued model gains in that cool-down, where the held rate
-    # only hovers. With the preset's patience of 3 the 20-minute bench's final job stopped
-    # after 6 of its ~19 epochs (200 s of 597), before any cool-down, 0.017 above its
-    # trial (bench/README.md, issue 18). Its best epoch is kept either way.
-    spec = spec.with_training(max_seconds=max_seconds, **(
-        {"patience": None} if spec.training.lr_schedule == "budget" else {}))
+    spec = TrainSpec.model_validate(trial_job["spec"]).with_training(max_seconds=max_seconds)
     corpus = svc.corpora.get(sweep["corpus_id"])
     return submit(svc, sweep["owner"], Submission(JobType.TRAIN, spec.model_dump(), {
         "corpus_id": corpus["id"], "resources": trial_job["resources"],
