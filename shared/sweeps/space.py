@@ -102,10 +102,11 @@ class SweepRequest(BaseModel):
         "the whole sweep's: no trial starts once it is spent, and a trial gets at most "
         "what is left (null: trials x trial_seconds)"))] = None
     # 0.5: with the default budget (trials x trial_seconds) and the default parallel (2),
-    # the trials need about half the budget when none is pruned, so the final phase takes
-    # what a sweep used to leave idle; and each trial trained on one worker among
-    # `parallel`, so its winner gains most from time with every worker's cores to itself
-    # (bench/README.md, issue 18: measured at 20 minutes).
+    # the trials need about half the budget when none is pruned, so the final phase mostly
+    # takes time a sweep used to leave idle. What it gains depends on the winner: 2-minute
+    # bench, an undertrained trial continued from 2.079 to 1.629; 20-minute bench, a trial
+    # already overfitting, no gain (bench/README.md, issue 18). It never does worse: the
+    # trial stays the best unless the final job ends lower.
     final_fraction: Annotated[float, Field(ge=0.0, le=MAX_FINAL_FRACTION, description=(
         "the share of budget_seconds kept for the final phase: when the trials are done, "
         "the best one goes on from its weights as one more training job, for what is left "
