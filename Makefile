@@ -38,7 +38,7 @@ $(STAMP): requirements.txt requirements-api.txt pyproject.toml
 # Written beside the library and renamed over it: a worker still running keeps the file it
 # mapped (overwriting a loaded library in place crashes its process).
 FUSED_LSTM_MARCH ?= native
-$(FUSED_LSTM): worker/native/fused_lstm.cc worker/native/gemm.h $(STAMP)
+$(FUSED_LSTM): worker/native/fused_lstm.cc worker/native/gemm.h worker/native/bf16_gemm.h $(STAMP)
 	$(CXX) -shared -fPIC -O3 -march=$(FUSED_LSTM_MARCH) -Wno-deprecated-declarations -Wno-interference-size \
 		$(call TF_FLAGS,compile) $< -o $@.tmp $(call TF_FLAGS,link)
 	mv -f $@.tmp $@

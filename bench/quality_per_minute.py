@@ -5,10 +5,11 @@ Each point is its own run, in its own process, with `training.max_seconds` set t
 budget; the validation loss is on the whole held-out tail (the last 10% by position), in
 nats per character like nanoGPT's. With several recipes, each budget runs every recipe in
 turn (interleaved), so a comparison shares the machine's load of that moment. `today` is
-the preset as it was before issue 16.
+the preset as it was before issue 16. With `--epochs`, the budgets are epochs instead
+(no time limit): every recipe takes the same steps, for quality per step.
 
     .venv/bin/python -m bench.quality_per_minute [--budgets 10,20,40,80]
-        [--recipes today,preset] [--set model.units=128 ...]
+        [--recipes today,preset] [--set model.units=128 ...] [--epochs]
 """
 
 import argparse
@@ -33,6 +34,8 @@ RECIPES = {
     "ema": {"lr_schedule": "epoch_decay", "lr_decay": 1.0, "warmup_steps": 0,
             "ema_decay": 0.99},
     "cooldown+ema": {"lr_schedule": "budget", "cooldown_fraction": 0.2, "ema_decay": 0.99},
+    # The preset with the LSTM op's bfloat16 products (worker/native/bf16_gemm.h).
+    "preset+bf16": {"matmul_precision": "bfloat16"},
 }
 
 
@@ -46,12 +49,14 @@ def parse_overrides(pairs):
     return sections
 
 
-def point(recipe, budget, overrides):
-    """One run, in this process: {"wall_s", "steps", "chars_per_s", "val_loss"}."""
+def point(recipe, budget, overrides, by_epochs=False):
+    """One run, in this process: {"wall_s", "steps", "chars_per_s", "val_loss"}; `budget`
+    in seconds, or epochs `by_epochs`."""
     from bench.common import corpus, spec_from, timed_train
 
-    training = {**RECIPES[recipe], **overrides.get("training", {}),
-                "max_seconds": budget, "epochs": 1000, "patience": None}
+    limit = ({"max_seconds": None, "epochs": int(budget)} if by_epochs
+             else {"max_seconds": budget, "epochs": 1000})
+    training = {**RECIPES[recipe], **overrides.get("training", {}), **limit, "patience": None}
     run = timed_train(spec_from("default", **{**overrides, "training": training}),
                       corpus("tinyshakespeare.txt"))
     # The wall rate against the epochs' own (steps only): what shared/sizing/throughput.py's
@@ -69,24 +74,28 @@ def main():
                         help=f"comma-separated, of: {', '.join(RECIPES)}")
     parser.add_argument("--set", nargs="*", default=[], metavar="SECTION.FIELD=VALUE",
                         help="applied to every recipe")
+    parser.add_argument("--epochs", action="store_true",
+                        help="budgets in epochs, not seconds (equal steps for every recipe)")
     parser.add_argument("--point", nargs=2, metavar=("RECIPE", "BUDGET"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     overrides = parse_overrides(args.set)
     if args.point:
-        print(json.dumps(point(args.point[0], float(args.point[1]), overrides)))
+        print(json.dumps(point(args.point[0], float(args.point[1]), overrides, args.epochs)))
         return
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     print(f"default preset on tinyshakespeare, overrides {overrides}")
-    print(f"{'recipe':<14} {'budget s':>9} {'wall s':>7} {'steps':>6} {'chars/s':>8} "
+    unit = "epochs" if args.epochs else "s"
+    print(f"{'recipe':<14} {'budget ' + unit:>13} {'wall s':>7} {'steps':>6} {'chars/s':>8} "
           f"{'share':>6} {'val loss':>9}")
     for budget in args.budgets.split(","):
         for recipe in args.recipes.split(","):
             out = subprocess.run([sys.executable, "-m", "bench.quality_per_minute", "--point",
-                                  recipe, budget, "--set", *args.set],
+                                  recipe, budget, "--set", *args.set,
+                                  *(["--epochs"] if args.epochs else [])],
                                  capture_output=True, text=True, check=True, env=env)
             run = json.loads(out.stdout.strip().splitlines()[-1])
-            print(f"{recipe:<14} {float(budget):>9.0f} {run['wall_s']:>7.1f} "
+            print(f"{recipe:<14} {float(budget):>13.0f} {run['wall_s']:>7.1f} "
                   f"{run['steps']:>6} {run['chars_per_s']:>8,.0f} {run['train_share']:>6.2f} "
                   f"{run['val_loss']:>9.3f}",
                   flush=True)

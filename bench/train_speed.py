@@ -28,11 +28,14 @@ TORCH = "PyTorch 2.13 (oneDNN)"
 HOISTED = "hoisted projection, threads 2/2"
 KERAS_LOOP = "Keras' LSTM loop, threads 1/2"  # the preset's graph without the op
 FUSED = "fused op, threads 1/2"  # the product's: worker/fused_lstm.py (`make` builds it)
+FUSED_BF16 = "fused op, bfloat16 products, 1/2"  # training.matmul_precision "bfloat16"
 VARIANTS = {
     # name: (batch, window (None: the preset's), fixed window and unroll (or "hoisted":
     # bench.hoisted_lstm's input projection out of the time loop; "fused": the compiled op
-    # of worker/fused_lstm.py), intra-op threads, inter-op threads)
+    # of worker/fused_lstm.py, "fused-bf16" with its bfloat16 products), intra-op threads,
+    # inter-op threads)
     FUSED: (64, None, "fused", 1, 2),
+    FUSED_BF16: (64, None, "fused-bf16", 1, 2),
     "fused op, threads 1/1": (64, None, "fused", 1, 1),
     HOISTED: (64, None, "hoisted", 2, 2),
     "hoisted projection, threads 2/1": (64, None, "hoisted", 2, 1),
@@ -59,7 +62,7 @@ def measure(name):
 
     from bench.common import spec_from
     from bench.hoisted_lstm import hoist_input_projections
-    from worker.fused_lstm import fused_ops, use_fused_lstm
+    from worker.fused_lstm import bf16_supported, fused_ops, use_fused_lstm
     from worker.models import build_model
 
     tf.config.threading.set_intra_op_parallelism_threads(intra)
@@ -69,10 +72,12 @@ def measure(name):
     model = build_model(spec, VOCAB)  # the default preset's time axis takes any length
     if unroll == "hoisted":
         hoist_input_projections(model)
-    elif unroll == "fused":
+    elif unroll in ("fused", "fused-bf16"):
         if fused_ops() is None:
             raise SystemExit("worker/native/fused_lstm.so is not built: run make")
-        use_fused_lstm(model)
+        if unroll == "fused-bf16" and not bf16_supported():
+            raise SystemExit("the op has no bfloat16 products here (no AVX512_BF16)")
+        use_fused_lstm(model, "bfloat16" if unroll == "fused-bf16" else "float32")
     elif unroll:  # the same layers on a fixed window, unrolled
         ids = keras.Input(shape=(seq_length,), dtype="int32")
         x = model.get_layer("embedding")(ids)

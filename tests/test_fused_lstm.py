@@ -1,6 +1,7 @@
 """worker.fused_lstm: the compiled LSTM op against keras.layers.LSTM's own loop, and a model
 trained with it saved and loaded as the plain Keras file. Tiny shapes: an odd batch (the op
-splits it in two halves) and widths that are no multiple of its 64-column panels."""
+splits it in two halves) and widths that are no multiple of its 64-column panels. The
+bfloat16 products against the float32 ones, where the CPU has them."""
 
 import json
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from tests.test_training import TEXT, tiny_spec
-from worker.fused_lstm import fused_ops, use_fused_lstm
+from worker.fused_lstm import bf16_supported, fused_ops, use_fused_lstm
 from worker.model_files import load_model, save_model
 from worker.sampling import generate
 from worker.training import TrainHooks, train
@@ -23,20 +24,27 @@ pytestmark = pytest.mark.keras  # builds and trains Keras models in this process
 BATCH, WINDOW, FEATURES, UNITS = 3, 7, 5, 6
 
 
-def _lstm_model(return_sequences, **options):
-    inputs = keras.Input((None, FEATURES))
-    h0, c0 = keras.Input((UNITS,)), keras.Input((UNITS,))
-    lstm = keras.layers.LSTM(UNITS, return_sequences=return_sequences, **options)
+def _lstm_model(return_sequences, features=FEATURES, units=UNITS, **options):
+    inputs = keras.Input((None, features))
+    h0, c0 = keras.Input((units,)), keras.Input((units,))
+    lstm = keras.layers.LSTM(units, return_sequences=return_sequences, **options)
     return keras.Model([inputs, h0, c0], lstm(inputs, initial_state=[h0, c0]))
 
 
 def _runs_the_op(model, *inputs):
+    return bool(_op_precisions(model, *inputs))
+
+
+def _op_precisions(model, *inputs):
+    """The `precision` of each FusedLstm op the model's graph runs."""
     graph = tf.function(model).get_concrete_function(*inputs).graph
-    return any(op.type == "FusedLstm" for op in graph.get_operations())
+    return [op.get_attr("precision").decode() for op in graph.get_operations()
+            if op.type == "FusedLstm"]
 
 
 def _outputs_and_gradients(model, inputs):
-    weights = np.random.default_rng(1).normal(size=(BATCH, WINDOW, UNITS)).astype("float32")
+    units = inputs[1].shape[1]
+    weights = np.random.default_rng(1).normal(size=(BATCH, WINDOW, units)).astype("float32")
     with tf.GradientTape() as tape:
         tape.watch(inputs)
         y = model(inputs)
@@ -68,6 +76,40 @@ def test_the_op_gives_keras_outputs_and_gradients(return_sequences):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
+needs_bf16 = pytest.mark.skipif(
+    not bf16_supported(), reason="this CPU or the op's build has no AVX512_BF16: precision "
+    "'bfloat16' runs the float32 products there")
+
+# bfloat16 keeps 8 significant bits (one rounding: within 0.4%). Products of rounded
+# operands, summed in float32, over these widths and 7 steps: each tensor within 3% of its
+# largest magnitude of the float32 op's (measured 2026-12-08: 0.2% to 0.8% at widths 5 and
+# 6, 0.7% to 1.7% at 70 and 33).
+BF16_TOLERANCE = 0.03
+
+
+@needs_bf16
+@pytest.mark.parametrize("features, units", [(FEATURES, UNITS), (70, 33)])
+def test_bfloat16_products_give_float32_outputs_and_gradients_to_bfloat16_rounding(
+        features, units):
+    # (70, 33): operands of more than one 64-column panel and 32-float conversion block.
+    rng = np.random.default_rng(0)
+    inputs = [tf.constant(rng.normal(size=shape).astype("float32"))
+              for shape in [(BATCH, WINDOW, features), (BATCH, units), (BATCH, units)]]
+    float32, bfloat16 = (use_fused_lstm(_lstm_model(True, features, units), precision)
+                         for precision in ("float32", "bfloat16"))
+    float32.set_weights([w + rng.normal(size=w.shape).astype("float32") * 0.5
+                         for w in float32.get_weights()])
+    bfloat16.set_weights(float32.get_weights())
+    assert _op_precisions(bfloat16, inputs) == ["bfloat16"]
+
+    expected = _outputs_and_gradients(float32, inputs)
+    for got, want in zip(_outputs_and_gradients(bfloat16, inputs), expected, strict=True):
+        scale = float(np.abs(want).max())
+        np.testing.assert_allclose(got, want, rtol=0, atol=BF16_TOLERANCE * scale)
+        assert not np.array_equal(got, want)  # the products really are bfloat16 ones
+        assert got.dtype == tf.float32
+
+
 def test_a_layer_the_op_does_not_compute_keeps_keras_loop():
     inputs = [tf.zeros((BATCH, WINDOW, FEATURES)), tf.zeros((BATCH, UNITS)),
               tf.zeros((BATCH, UNITS))]
@@ -94,6 +136,23 @@ def test_a_model_trained_with_the_op_is_the_plain_keras_file_at_any_length(tmp_p
                                    atol=1e-5)
     [text] = generate(loaded, prompt="the ", length=50, seed=0)
     assert len(text) == 50
+
+
+def test_a_model_trained_with_bfloat16_products_is_the_float32_keras_file(tmp_path):
+    spec = tiny_spec("embedding_lstm", epochs=1, matmul_precision="bfloat16")
+    trained = train(spec, TEXT, tmp_path / "ckpt", TrainHooks())
+    ids = tf.constant(trained.vocab.encode(TEXT[:40])[None, :])
+    runs = "bfloat16" if bf16_supported() else "float32"  # the log says which
+    assert _op_precisions(trained.model, ids) == [runs]
+
+    save_model(tmp_path / "m", trained, spec, {"job_id": "j1"})
+    with zipfile.ZipFile(tmp_path / "m" / "model.keras") as saved:
+        config = json.loads(saved.read("config.json"))
+    [lstm] = [layer for layer in config["config"]["layers"] if layer["class_name"] == "LSTM"]
+    assert lstm["config"]["dtype"]["config"]["name"] == "float32"
+    loaded = load_model(tmp_path / "m")
+    assert all(w.dtype == "float32" for w in loaded.model.weights)
+    assert loaded.spec.training.matmul_precision == "bfloat16"  # saved with the model
 
 
 @pytest.mark.subprocess

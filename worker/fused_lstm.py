@@ -11,6 +11,13 @@ keeps Keras' built-in layers and variables, so what is saved (checkpoints, model
 the same any-length Keras file as before and loads without custom code. The op computes
 what keras.layers.LSTMCell computes (gates i, f, c, o; sigmoid and tanh) with the same
 weights; tests/test_fused_lstm.py checks outputs and gradients against Keras' loop.
+
+The spec's `training.matmul_precision: "bfloat16"` asks the op for bfloat16 products summed
+in float32 (worker/native/bf16_gemm.h): twice the multiply-adds an instruction where the CPU
+has AVX512_BF16, at bfloat16's rounding of the products' operands (weights, states and
+gradients stay float32, as in Keras' mixed_bfloat16). Where the op does not have them, or
+Keras' loop trains, the products are float32 and the log says so. Either way the variables
+and the saved file are float32.
 """
 
 import functools
@@ -27,7 +34,8 @@ LIBRARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "native", "fu
 
 _ops = None  # the loaded library's op wrappers, once loaded
 _load_error = None  # why a built library did not load, once tried
-_reported = False
+_bf16 = None  # bf16_supported(), once asked
+_reported = set()  # the log lines below already written: each once a process
 
 
 def fused_ops():
@@ -46,22 +54,36 @@ def fused_ops():
     return _ops
 
 
-def use_fused_lstm(model):
+def bf16_supported():
+    """Whether the op runs bfloat16 products here (built with them, on a CPU with
+    AVX512_BF16); False where the op is not loaded."""
+    global _bf16
+    if _bf16 is None and fused_ops() is not None:
+        _bf16 = bool(_ops.fused_lstm_bf16_supported())
+    return bool(_bf16)
+
+
+def use_fused_lstm(model, precision="float32"):
     """Give every LSTM layer of `model` that the op computes exactly the op as its inner
-    loop (CPU only: on a GPU Keras' cuDNN kernel is the faster one); logs once a process
-    which path trains. Returns `model`."""
-    global _reported
+    loop (CPU only: on a GPU Keras' cuDNN kernel is the faster one), its products at
+    `precision` ("float32", or "bfloat16" where the op has them); logs once a process
+    which path and precision train. Returns `model`."""
     why_not = _why_not()
     if why_not is None:
+        runs = "float32" if precision == "bfloat16" and not bf16_supported() else precision
         for layer in model.layers:
             if isinstance(layer, layers.LSTM) and _computes(layer):
-                layer.inner_loop = functools.partial(_fused_inner_loop, layer)
-    if not _reported:
-        _reported = True
-        if why_not:
-            log.info("LSTM training path: Keras' loop (%s)", why_not)
-        else:
-            log.info("LSTM training path: the fused op %s", LIBRARY)
+                layer.inner_loop = functools.partial(_fused_inner_loop, layer, precision=runs)
+        path = f"the fused op {LIBRARY}, {runs} products"
+        if runs != precision:
+            path += f" ({precision} asked for: this build or CPU has no AVX512_BF16)"
+    else:
+        path = f"Keras' loop ({why_not})"
+        if precision != "float32":
+            path += f", float32 products ({precision} asked for: only the fused op has it)"
+    if path not in _reported:
+        _reported.add(path)
+        log.info("LSTM training path: %s", path)
     return model
 
 
@@ -82,13 +104,14 @@ def _computes(layer):
             and cell.recurrent_activation is activations.sigmoid)
 
 
-def _fused_inner_loop(layer, sequences, initial_state, mask, training=False):
+def _fused_inner_loop(layer, sequences, initial_state, mask, training=False,
+                      precision="float32"):
     """keras.layers.LSTM.inner_loop's contract: (last output, outputs, final states)."""
     if mask is not None or sequences.dtype != tf.float32:  # the op is float32, unmasked
         return layers.LSTM.inner_loop(layer, sequences, initial_state, mask, training)
     cell = layer.cell
     h, c, _ = _ops.fused_lstm(sequences, initial_state[0], initial_state[1], cell.kernel,
-                              cell.recurrent_kernel, cell.bias)
+                              cell.recurrent_kernel, cell.bias, precision=precision)
     last = h[:, -1]
     return last, h, [last, c[:, -1]]
 
@@ -99,4 +122,5 @@ def _fused_lstm_grad(op, dh, dc, _dgates):
     h, c, gates = op.outputs
     dh = tf.zeros_like(h) if dh is None else dh
     dc = tf.zeros_like(c) if dc is None else dc
-    return _ops.fused_lstm_grad(x, h0, c0, kernel, recurrent_kernel, h, c, gates, dh, dc)
+    return _ops.fused_lstm_grad(x, h0, c0, kernel, recurrent_kernel, h, c, gates, dh, dc,
+                                precision=op.get_attr("precision"))

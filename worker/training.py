@@ -226,11 +226,12 @@ def _compiled(spec: TrainSpec, vocab):
     """The model `spec` describes, freshly initialized from the spec's seed and compiled.
 
     A resumed run builds the same and loads the checkpoint into it, so both compile here.
-    Its LSTM layers train through the compiled op where it is built (worker.fused_lstm).
+    Its LSTM layers train through the compiled op where it is built (worker.fused_lstm),
+    with products at the spec's precision.
     """
     training = spec.training
     keras.utils.set_random_seed(training.seed)
-    model = use_fused_lstm(build_model(spec, vocab.size))
+    model = use_fused_lstm(build_model(spec, vocab.size), training.matmul_precision)
     if spec.model.architecture == TUTORIAL:
         loss = keras.losses.CategoricalCrossentropy()  # softmax output, one-hot targets
     else:

@@ -36,7 +36,7 @@ PRESETS = {
                      "validation_fraction": 0.1, "seed": 1, "max_seconds": None,
                      "clip_norm": 1.0, "patience": 3, "lr_decay": 0.95,
                      "lr_schedule": "budget", "warmup_steps": 0, "cooldown_fraction": 0.2,
-                     "ema_decay": None},
+                     "ema_decay": None, "matmul_precision": "float32"},
     },
     # The tutorial exactly: LSTM 256 -> 256 -> 128, dropout 0.2, batch 256, Adam at Keras'
     # default rate, windows of 100, no validation split, no clipping, no schedule.
@@ -48,7 +48,7 @@ PRESETS = {
                      "validation_fraction": 0.0, "seed": 1, "max_seconds": None,
                      "clip_norm": None, "patience": None, "lr_decay": 1.0,
                      "lr_schedule": "epoch_decay", "warmup_steps": 0,
-                     "cooldown_fraction": 0.2, "ema_decay": None},
+                     "cooldown_fraction": 0.2, "ema_decay": None, "matmul_precision": "float32"},
     },
 }
 
@@ -145,20 +145,32 @@ class TrainingSpec(BaseModel):
     ema_decay: Annotated[float | None, _field(
         0.5, 0.99999, "validate and save an exponential moving average of the weights, "
         "updated every step with this decay (null: the weights as trained)")]
+    # Issue 16: the compiled LSTM op's products (worker/fused_lstm.py).
+    matmul_precision: Literal["float32", "bfloat16"] = Field(description=(
+        "the LSTM layers' matrix products on a CPU: 'float32', or 'bfloat16' (operands "
+        "rounded to bfloat16, sums and weights kept in float32: faster where the CPU has "
+        "AVX512_BF16, float32 elsewhere); the saved model is float32 either way"))
 
     @model_validator(mode="before")
     @classmethod
-    def _stored_before_the_schedule(cls, data):
-        """A spec stored before `lr_schedule` existed (a queued job, a model's config) ran
-        the per-epoch decay without averaging: it still does. Not a field default, which
-        a request's partial section would then carry over the preset's value."""
-        if isinstance(data, dict) and "lr_schedule" not in data:
-            data = {**BEFORE_SCHEDULE, **data}
+    def _stored_before_later_fields(cls, data):
+        """A spec stored before a field existed (a queued job, a model's config) runs as it
+        did then: before `lr_schedule`, the per-epoch decay without averaging; before
+        `matmul_precision`, float32. Not field defaults, which a request's partial section
+        would then carry over the preset's value."""
+        if isinstance(data, dict):
+            for field, before in STORED_BEFORE.items():
+                if field not in data:
+                    data = {**before, **data}
         return data
 
 
-BEFORE_SCHEDULE = {"lr_schedule": "epoch_decay", "warmup_steps": 0, "cooldown_fraction": 0.2,
-                   "ema_decay": None}
+# For each field added later, what a spec stored before it ran with.
+STORED_BEFORE = {
+    "lr_schedule": {"lr_schedule": "epoch_decay", "warmup_steps": 0, "cooldown_fraction": 0.2,
+                    "ema_decay": None},
+    "matmul_precision": {"matmul_precision": "float32"},
+}
 
 
 class TrainSpec(BaseModel):

@@ -3,7 +3,8 @@ rule (shared/sizing/model_sizing.py) budgets with, so a slow host does not get a
 train in the budget.
 
 Workers record a figure at every epoch end of a job the rule could have sized (the
-`default` preset's embedding LSTM at character level, windows and batches of 64): the
+`default` preset's embedding LSTM at character level, windows and batches of 64, products
+at the preset's precision): the
 epoch's target characters per second, as the default 2x128 model's (a 2x256 one's times
 WIDE_COST), and times TRAIN_SHARE, since the rule's budget also pays for validation passes
 and tracing. The API reads the median of the last RECENT figures of the queue a job goes
@@ -16,7 +17,7 @@ import statistics
 import time
 
 from shared.sizing.model_sizing import WIDE_COST, WIDE_UNITS
-from shared.contracts.specs import TrainSpec
+from shared.contracts.specs import PRESETS, TrainSpec
 
 RECENT = 20  # figures kept per queue: the epochs of the last few jobs
 MIN_FIGURES = 3  # below this, one slow first epoch (tracing) would decide
@@ -26,7 +27,8 @@ MIN_FIGURES = 3  # below this, one slow first epoch (tracing) would decide
 TRAIN_SHARE = 0.85
 # What the figures are comparable for: the shape the sizing rule was measured on.
 _REFERENCE = {"architecture": "embedding_lstm", "layers": 2, "embedding_dim": 64}
-_REFERENCE_TRAINING = {"batch_size": 64, "seq_length": 64}
+_REFERENCE_TRAINING = {"batch_size": 64, "seq_length": 64,
+                       "matmul_precision": PRESETS["default"]["training"]["matmul_precision"]}
 _UNITS_COST = {128: 1.0, WIDE_UNITS: WIDE_COST}  # time per character against 2x128
 # How long a process keeps a queue's median, in seconds: an epoch of the default preset
 # ends every few seconds at the soonest, and its figure moves a median of RECENT little.

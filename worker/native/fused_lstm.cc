@@ -8,6 +8,10 @@
 // issue 10 goal 1). Here the batch is cut into slices that run on both cores, each slice's
 // whole recurrence with no synchronisation between time steps; the input projection, dx
 // and the weight gradients are one large product each (the latter split by columns).
+//
+// Attribute `precision`: "float32" (the default: Keras' arithmetic), or "bfloat16" for
+// bfloat16 products summed in float32 (bf16_gemm.h) where the build and the CPU have them;
+// the weights, states, gates and gradients stay float32 either way.
 
 #include <atomic>
 #include <condition_variable>
@@ -15,6 +19,7 @@
 #include <cstring>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include <unistd.h>
@@ -25,12 +30,20 @@
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
 
+#include "bf16_gemm.h"
 #include "gemm.h"
 
 namespace {
 
+using fused_lstm::Bf16Supported;
 using fused_lstm::Gemm;
+using fused_lstm::Gemm16;
 using fused_lstm::PackedB;
+using fused_lstm::PackedB16;
+using fused_lstm::Pair;
+using fused_lstm::PairRows;
+using fused_lstm::PairsOf;
+using fused_lstm::ToPairs;
 using tensorflow::OpKernel;
 using tensorflow::OpKernelConstruction;
 using tensorflow::OpKernelContext;
@@ -163,9 +176,64 @@ float* Temp(OpKernelContext* ctx, int64_t floats, Tensor* tensor) {
   return tensor->flat<float>().data();
 }
 
+// A temp tensor of `pairs` bfloat16 pairs (bf16_gemm.h).
+Pair* TempPairs(OpKernelContext* ctx, int64_t pairs, Tensor* tensor) {
+  auto status = ctx->allocate_temp(tensorflow::DT_UINT32, TensorShape({pairs}), tensor);
+  if (!status.ok()) {
+    ctx->SetStatus(status);
+    return nullptr;
+  }
+  return tensor->flat<uint32_t>().data();
+}
+
+// Whether an op runs bfloat16 products: asked for by its attribute, and possible here.
+tensorflow::Status UsesBf16(OpKernelConstruction* ctx, bool* bf16) {
+  std::string precision;
+  TF_RETURN_IF_ERROR(ctx->GetAttr("precision", &precision));
+  *bf16 = precision == "bfloat16" && Bf16Supported();
+  return tensorflow::OkStatus();
+}
+
+// A weight matrix as the right-hand side B (K x N) of the op's products, packed once for
+// the precision the op runs at, in temp tensors that live as long as this.
+class Weights {
+ public:
+  Weights(OpKernelContext* ctx, bool bf16, int64_t K, int64_t N)
+      : f32_(nullptr, K, N), b16_(nullptr, K, N), bf16_(bf16) {
+    if (bf16)
+      b16_ = PackedB16(TempPairs(ctx, PackedB16::Pairs(K, N), &store_), K, N);
+    else
+      f32_ = PackedB(Temp(ctx, PackedB::Floats(K, N), &store_), K, N);
+  }
+  // Element (k, n) at b[k * k_stride + n * n_stride].
+  void Pack(const float* b, int64_t k_stride, int64_t n_stride) {
+    if (bf16_)
+      b16_.Pack(b, k_stride, n_stride);
+    else
+      f32_.Pack(b, k_stride, n_stride);
+  }
+  // C (M x N, row m at c + m * ldc) = or += A @ B: A's row m at a + m * rs (float32), or
+  // as bfloat16 pairs at pairs + m * pairs_rs (ToPairs) when the op runs bfloat16.
+  void Multiply(int64_t M, const float* a, int64_t rs, const Pair* pairs, int64_t pairs_rs,
+                float* c, int64_t ldc, bool accumulate) const {
+    if (bf16_)
+      Gemm16(M, pairs, pairs_rs, b16_, c, ldc, accumulate);
+    else
+      Gemm(M, a, rs, 1, f32_, c, ldc, accumulate);
+  }
+
+ private:
+  Tensor store_;
+  PackedB f32_;
+  PackedB16 b16_;
+  bool bf16_;
+};
+
 class FusedLstmOp : public OpKernel {
  public:
-  explicit FusedLstmOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+  explicit FusedLstmOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, UsesBf16(ctx, &bf16_));
+  }
 
   void Compute(OpKernelContext* ctx) override {
     int64_t B, T, I, U;
@@ -185,11 +253,13 @@ class FusedLstmOp : public OpKernel {
     float* h = h_out->flat<float>().data();
     float* c = c_out->flat<float>().data();
     float* z = gates_out->flat<float>().data();  // pre-activations, then the gates
-    Tensor w_tensor, r_tensor;
-    float* w_store = Temp(ctx, PackedB::Floats(I, G), &w_tensor);
-    float* r_store = Temp(ctx, PackedB::Floats(U, G), &r_tensor);
+    Weights W(ctx, bf16_, I, G), R(ctx, bf16_, U, G);
+    // bfloat16 products only: x's rows, and each step's previous h rows, as pairs.
+    const int64_t IP = PairsOf(I), UP = PairsOf(U);
+    Tensor xp_tensor, hp_tensor;
+    Pair* xp = bf16_ ? TempPairs(ctx, B * T * IP, &xp_tensor) : nullptr;
+    Pair* hp = bf16_ ? TempPairs(ctx, B * UP, &hp_tensor) : nullptr;
     if (!ctx->status().ok()) return;
-    PackedB W(w_store, I, G), R(r_store, U, G);
     W.Pack(ctx->input(3).flat<float>().data(), G, 1);
     R.Pack(ctx->input(4).flat<float>().data(), G, 1);
 
@@ -197,13 +267,16 @@ class FusedLstmOp : public OpKernel {
     Parallel::For(batch_tasks, [&](int task) {
       const int64_t b0 = Begin(B, task, batch_tasks), nb = Begin(B, task + 1, batch_tasks) - b0;
       // The input projection of this slice's whole window: one (nb*T, I) @ (I, 4u) product.
-      Gemm(nb * T, x + b0 * T * I, I, 1, W, z + b0 * T * G, G, false);
+      Pair* x_pairs = bf16_ ? xp + b0 * T * IP : nullptr;
+      if (bf16_) ToPairs(nb * T, x + b0 * T * I, I, I, x_pairs, IP);
+      W.Multiply(nb * T, x + b0 * T * I, I, x_pairs, IP, z + b0 * T * G, G, false);
+      Pair* h_pairs = bf16_ ? hp + b0 * UP : nullptr;
       for (int64_t t = 0; t < T; ++t) {
         // Row r of this slice at step t sits at [(b0 + r) * T + t]: a stride of T rows.
-        if (t == 0)
-          Gemm(nb, h0 + b0 * U, U, 1, R, z + b0 * T * G, T * G, true);
-        else
-          Gemm(nb, h + (b0 * T + t - 1) * U, T * U, 1, R, z + (b0 * T + t) * G, T * G, true);
+        const float* h_prev = t == 0 ? h0 + b0 * U : h + (b0 * T + t - 1) * U;
+        const int64_t h_rs = t == 0 ? U : T * U;
+        if (bf16_) ToPairs(nb, h_prev, h_rs, U, h_pairs, UP);
+        R.Multiply(nb, h_prev, h_rs, h_pairs, UP, z + (b0 * T + t) * G, T * G, true);
         for (int64_t r = 0; r < nb; ++r) {
           const int64_t at = (b0 + r) * T + t;
           float* g = z + at * G;
@@ -220,11 +293,16 @@ class FusedLstmOp : public OpKernel {
       }
     });
   }
+
+ private:
+  bool bf16_ = false;
 };
 
 class FusedLstmGradOp : public OpKernel {
  public:
-  explicit FusedLstmGradOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+  explicit FusedLstmGradOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, UsesBf16(ctx, &bf16_));
+  }
 
   void Compute(OpKernelContext* ctx) override {
     int64_t B, T, I, U;
@@ -256,18 +334,32 @@ class FusedLstmGradOp : public OpKernel {
         out->flat<float>().setZero();
       return;
     }
-    // d(pre-activations), the weights transposed and packed, x and the previous h packed
-    // as the right-hand sides of the weight gradients, which come out transposed.
-    Tensor dz_t, wt_t, rt_t, xp_t, hp_t, dwt_t, drt_t;
+    // d(pre-activations) and the weights transposed and packed. The weight gradients,
+    // float32: dW^T = dz^T @ x (A = dz^T read in place, B = x packed, the result
+    // transposed); bfloat16: dW = x^T @ dz (B = dz packed as pairs along positions, A = x^T
+    // as pairs, the result in place), since vdpbf16ps needs both operands in pairs along
+    // the positions it sums over, and x^T is the smaller one to convert. The same for dR
+    // with the previous h in place of x.
+    Tensor dz_t, xp_t, hp_t, dwt_t, drt_t, dzp_t, dzb_t, xtp_t, htp_t;
     float* dz = Temp(ctx, N * G, &dz_t);
-    float* wt_store = Temp(ctx, PackedB::Floats(G, I), &wt_t);
-    float* rt_store = Temp(ctx, PackedB::Floats(G, U), &rt_t);
-    float* xp_store = Temp(ctx, PackedB::Floats(N, I), &xp_t);
-    float* hp_store = Temp(ctx, PackedB::Floats(N, U), &hp_t);
-    float* dWt = Temp(ctx, G * I, &dwt_t);
-    float* dRt = Temp(ctx, G * U, &drt_t);
+    Weights Wt(ctx, bf16_, G, I), Rt(ctx, bf16_, G, U);
+    const int64_t GP = PairsOf(G), NP = PairsOf(N);
+    PackedB Xp(nullptr, N, I), Hp(nullptr, N, U);
+    PackedB16 DZ(nullptr, N, G);
+    float *dWt = nullptr, *dRt = nullptr;
+    Pair *dzp = nullptr, *xtp = nullptr, *htp = nullptr;  // dz's rows, x^T, h^T as pairs
+    if (bf16_) {
+      dzp = TempPairs(ctx, N * GP, &dzp_t);
+      DZ = PackedB16(TempPairs(ctx, PackedB16::Pairs(N, G), &dzb_t), N, G);
+      xtp = TempPairs(ctx, I * NP, &xtp_t);
+      htp = TempPairs(ctx, U * NP, &htp_t);
+    } else {
+      Xp = PackedB(Temp(ctx, PackedB::Floats(N, I), &xp_t), N, I);
+      Hp = PackedB(Temp(ctx, PackedB::Floats(N, U), &hp_t), N, U);
+      dWt = Temp(ctx, G * I, &dwt_t);
+      dRt = Temp(ctx, G * U, &drt_t);
+    }
     if (!ctx->status().ok()) return;
-    PackedB Wt(wt_store, G, I), Rt(rt_store, G, U), Xp(xp_store, N, I), Hp(hp_store, N, U);
     Wt.Pack(ctx->input(3).flat<float>().data(), 1, G);
     Rt.Pack(ctx->input(4).flat<float>().data(), 1, G);
     float* dx = dx_out->flat<float>().data();
@@ -300,29 +392,59 @@ class FusedLstmGradOp : public OpKernel {
           Arr(d + 3 * U, U) = dh * tc * go * (1.f - go);
           dc_row = dc * gf;
         }
-        Gemm(nb, dz + (b0 * T + t) * G, T * G, 1, Rt, dh_next, U, false);
+        const float* dz_step = dz + (b0 * T + t) * G;
+        Pair* dz_pairs = bf16_ ? dzp + (b0 * T + t) * GP : nullptr;  // kept for dx
+        if (bf16_) ToPairs(nb, dz_step, T * G, G, dz_pairs, T * GP);
+        Rt.Multiply(nb, dz_step, T * G, dz_pairs, T * GP, dh_next, U, false);
       }
-      Gemm(nb * T, dz + b0 * T * G, G, 1, Wt, dx + b0 * T * I, I, false);
-      Xp.PackRows(b0 * T, (b0 + nb) * T, [&](int64_t n) { return x + n * I; });
-      Hp.PackRows(b0 * T, (b0 + nb) * T,
-                  [&](int64_t n) { return n % T == 0 ? h0 + n / T * U : h + (n - 1) * U; });
+      Wt.Multiply(nb * T, dz + b0 * T * G, G, bf16_ ? dzp + b0 * T * GP : nullptr, GP,
+                  dx + b0 * T * I, I, false);
+      const int64_t n0 = b0 * T, n1 = (b0 + nb) * T;
+      auto x_row = [&](int64_t n) { return x + n * I; };
+      auto h_prev_row = [&](int64_t n) { return n % T == 0 ? h0 + n / T * U : h + (n - 1) * U; };
+      if (bf16_) {
+        DZ.PackRows(n0, n1, [&](int64_t n) { return dz + n * G; });
+        PairRows(n0, n1, N, I, x_row, [&](int64_t i, int64_t np) { return xtp + i * NP + np; },
+                 NP);
+        PairRows(n0, n1, N, U, h_prev_row,
+                 [&](int64_t u, int64_t np) { return htp + u * NP + np; }, NP);
+      } else {
+        Xp.PackRows(n0, n1, x_row);
+        Hp.PackRows(n0, n1, h_prev_row);
+      }
     });
 
     // Phase 2, by column slices of dz: the weight gradients, each one product over all
-    // positions, as dW^T = dz^T @ x (A = dz^T read in place, B = x packed).
+    // positions, and the bias gradient, dz's column sums.
+    float* dW = dW_out->flat<float>().data();
+    float* dR = dR_out->flat<float>().data();
+    auto bias_gradient = [&](int64_t k0, int64_t nk) {
+      Eigen::Map<Eigen::RowVectorXf>(db_out->flat<float>().data() + k0, nk) =
+          CMapM(dz + k0, N, nk, Eigen::OuterStride<>(G)).colwise().sum();
+    };
+    if (bf16_) {  // a panel of dz's columns a task
+      Parallel::For(DZ.Panels(), [&](int p) {
+        Gemm16(I, xtp, NP, DZ, dW, G, false, p, p + 1);
+        Gemm16(U, htp, NP, DZ, dR, G, false, p, p + 1);
+        bias_gradient(p * fused_lstm::kNR, std::min(fused_lstm::kNR, G - p * fused_lstm::kNR));
+      });
+      return;
+    }
     const int64_t column_tasks = std::min(G, kColumnTasks);
     Parallel::For(column_tasks, [&](int task) {
       const int64_t k0 = Begin(G, task, column_tasks), nk = Begin(G, task + 1, column_tasks) - k0;
       Gemm(nk, dz + k0, 1, G, Xp, dWt + k0 * I, I, false);
       Gemm(nk, dz + k0, 1, G, Hp, dRt + k0 * U, U, false);
-      MapM(dW_out->flat<float>().data() + k0, I, nk, Eigen::OuterStride<>(G)) =
+      MapM(dW + k0, I, nk, Eigen::OuterStride<>(G)) =
           CMapM(dWt + k0 * I, nk, I, Eigen::OuterStride<>(I)).transpose();
-      MapM(dR_out->flat<float>().data() + k0, U, nk, Eigen::OuterStride<>(G)) =
+      MapM(dR + k0, U, nk, Eigen::OuterStride<>(G)) =
           CMapM(dRt + k0 * U, nk, U, Eigen::OuterStride<>(U)).transpose();
-      Eigen::Map<Eigen::RowVectorXf>(db_out->flat<float>().data() + k0, nk) =
-          CMapM(dz + k0, N, nk, Eigen::OuterStride<>(G)).colwise().sum();
+      bias_gradient(k0, nk);
     });
   }
+
+ private:
+  bool bf16_ = false;
 };
 
 }  // namespace
@@ -334,6 +456,7 @@ REGISTER_OP("FusedLstm")
     .Input("kernel: float")            // [in, 4 units]
     .Input("recurrent_kernel: float")  // [units, 4 units]
     .Input("bias: float")              // [4 units]
+    .Attr("precision: {'float32', 'bfloat16'} = 'float32'")  // of the products (above)
     .Output("h: float")                // [batch, time, units]
     .Output("c: float")                // [batch, time, units]
     .Output("gates: float")            // [batch, time, 4 units], for the gradient
@@ -357,6 +480,7 @@ REGISTER_OP("FusedLstmGrad")
     .Input("gates: float")
     .Input("dh: float")  // [batch, time, units]: the loss's gradient for every h
     .Input("dc: float")  // [batch, time, units]: and for every c (the last step's, mostly)
+    .Attr("precision: {'float32', 'bfloat16'} = 'float32'")  // the forward op's
     .Output("dx: float")
     .Output("dh0: float")
     .Output("dc0: float")
@@ -373,5 +497,26 @@ REGISTER_OP("FusedLstmGrad")
       return tensorflow::OkStatus();
     });
 
+// Whether precision "bfloat16" runs bfloat16 products here (else float32 ones): this
+// build has them and this CPU has AVX512_BF16. For the log and the tests.
+REGISTER_OP("FusedLstmBf16Supported")
+    .Output("supported: bool")
+    .SetShapeFn([](tensorflow::shape_inference::InferenceContext* c) {
+      c->set_output(0, c->Scalar());
+      return tensorflow::OkStatus();
+    });
+
+class FusedLstmBf16SupportedOp : public OpKernel {
+ public:
+  explicit FusedLstmBf16SupportedOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+  void Compute(OpKernelContext* ctx) override {
+    Tensor* out;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({}), &out));
+    out->scalar<bool>()() = Bf16Supported();
+  }
+};
+
 REGISTER_KERNEL_BUILDER(Name("FusedLstm").Device(tensorflow::DEVICE_CPU), FusedLstmOp);
 REGISTER_KERNEL_BUILDER(Name("FusedLstmGrad").Device(tensorflow::DEVICE_CPU), FusedLstmGradOp);
+REGISTER_KERNEL_BUILDER(Name("FusedLstmBf16Supported").Device(tensorflow::DEVICE_CPU),
+                        FusedLstmBf16SupportedOp);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include <Eigen/Core>
 #if defined(__AVX512F__)
@@ -56,6 +57,50 @@ class PackedB {
 };
 
 #if defined(__AVX512F__)
+// A kernel's M x kNR tile of C from its accumulators: the columns of `mask` only.
+template <int M>
+inline void StoreTile(__m512 (&acc)[M][4], float* c, int64_t ldc, const __mmask16* mask,
+                      bool accumulate) {
+  for (int r = 0; r < M; ++r)
+    for (int j = 0; j < 4; ++j) {
+      if (!mask[j]) continue;
+      float* cp = c + r * ldc + 16 * j;
+      __m512 v = acc[r][j];
+      if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask[j], cp));
+      _mm512_mask_storeu_ps(cp, mask[j], v);
+    }
+}
+
+// The tiles of an M x N product over depth K, panel by panel from panel p0 to p1, K in
+// passes of kKC: tile(rows, m0, p, k0, kk, mask, accumulate) computes rows [m0, m0 + rows)
+// of panel p over depth [k0, k0 + kk), rows a std::integral_constant (kMR, then the rest).
+template <class Tile>
+inline void ForTiles(int64_t M, int64_t N, int64_t K, int64_t p0, int64_t p1, bool accumulate,
+                     Tile tile) {
+  for (int64_t p = p0; p < p1; ++p) {
+    __mmask16 mask[4];
+    for (int j = 0; j < 4; ++j) {
+      const int64_t left = std::clamp<int64_t>(N - p * kNR - 16 * j, 0, 16);
+      mask[j] = static_cast<__mmask16>((1u << left) - 1);
+    }
+    for (int64_t k0 = 0; k0 < K; k0 += kKC) {
+      const int64_t kk = std::min(kKC, K - k0);
+      const bool acc = accumulate || k0 > 0;
+      int64_t m0 = 0;
+      for (; m0 + kMR <= M; m0 += kMR)
+        tile(std::integral_constant<int, kMR>(), m0, p, k0, kk, mask, acc);
+      switch (M - m0) {
+        case 5: tile(std::integral_constant<int, 5>(), m0, p, k0, kk, mask, acc); break;
+        case 4: tile(std::integral_constant<int, 4>(), m0, p, k0, kk, mask, acc); break;
+        case 3: tile(std::integral_constant<int, 3>(), m0, p, k0, kk, mask, acc); break;
+        case 2: tile(std::integral_constant<int, 2>(), m0, p, k0, kk, mask, acc); break;
+        case 1: tile(std::integral_constant<int, 1>(), m0, p, k0, kk, mask, acc); break;
+        default: break;
+      }
+    }
+  }
+}
+
 // M rows x one panel, over K: accumulators in registers, A broadcast from memory.
 template <int M>
 inline void Kernel(int64_t K, const float* a, int64_t rs, int64_t ks, const float* b, float* c,
@@ -74,45 +119,18 @@ inline void Kernel(int64_t K, const float* a, int64_t rs, int64_t ks, const floa
       acc[r][3] = _mm512_fmadd_ps(av, b3, acc[r][3]);
     }
   }
-  for (int r = 0; r < M; ++r)
-    for (int j = 0; j < 4; ++j) {
-      if (!mask[j]) continue;
-      float* cp = c + r * ldc + 16 * j;
-      __m512 v = acc[r][j];
-      if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask[j], cp));
-      _mm512_mask_storeu_ps(cp, mask[j], v);
-    }
+  StoreTile<M>(acc, c, ldc, mask, accumulate);
 }
 
 // C row m at c + m * ldc; A(m, k) at a[m * rs + k * ks].
 inline void Gemm(int64_t M, const float* a, int64_t rs, int64_t ks, const PackedB& B, float* c,
                  int64_t ldc, bool accumulate) {
-  const int64_t K = B.K(), N = B.N();
-  for (int64_t n0 = 0; n0 < N; n0 += kNR) {
-    __mmask16 mask[4];
-    for (int j = 0; j < 4; ++j) {
-      const int64_t left = std::clamp<int64_t>(N - n0 - 16 * j, 0, 16);
-      mask[j] = static_cast<__mmask16>((1u << left) - 1);
-    }
-    for (int64_t k0 = 0; k0 < K; k0 += kKC) {
-      const int64_t kk = std::min(kKC, K - k0);
-      const float* b = B.Panel(n0 / kNR, k0);
-      const bool acc = accumulate || k0 > 0;
-      int64_t m0 = 0;
-      for (; m0 + kMR <= M; m0 += kMR)
-        Kernel<kMR>(kk, a + m0 * rs + k0 * ks, rs, ks, b, c + m0 * ldc + n0, ldc, mask, acc);
-      const float* ap = a + m0 * rs + k0 * ks;
-      float* cp = c + m0 * ldc + n0;
-      switch (M - m0) {
-        case 5: Kernel<5>(kk, ap, rs, ks, b, cp, ldc, mask, acc); break;
-        case 4: Kernel<4>(kk, ap, rs, ks, b, cp, ldc, mask, acc); break;
-        case 3: Kernel<3>(kk, ap, rs, ks, b, cp, ldc, mask, acc); break;
-        case 2: Kernel<2>(kk, ap, rs, ks, b, cp, ldc, mask, acc); break;
-        case 1: Kernel<1>(kk, ap, rs, ks, b, cp, ldc, mask, acc); break;
-        default: break;
-      }
-    }
-  }
+  ForTiles(M, B.N(), B.K(), 0, B.Panels(), accumulate,
+           [&](auto rows, int64_t m0, int64_t p, int64_t k0, int64_t kk, const __mmask16* mask,
+               bool acc) {
+             Kernel<decltype(rows)::value>(kk, a + m0 * rs + k0 * ks, rs, ks, B.Panel(p, k0),
+                            c + m0 * ldc + p * kNR, ldc, mask, acc);
+           });
 }
 #else
 // Built without AVX-512: Eigen's product on the unpacked B.
