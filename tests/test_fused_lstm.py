@@ -110,6 +110,67 @@ def test_bfloat16_products_give_float32_outputs_and_gradients_to_bfloat16_roundi
         assert got.dtype == tf.float32
 
 
+def _bf16(a):
+    """float32 values rounded to bfloat16 (to nearest even), as float64."""
+    bits = np.asarray(a, np.float32).view(np.uint32).astype(np.uint64)
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    return bits.astype(np.uint32).view(np.float32).astype(np.float64)
+
+
+def _sigmoid(v):
+    return 1 / (1 + np.exp(-v))
+
+
+@needs_bf16
+@pytest.mark.parametrize("features, units", [(FEATURES, UNITS), (70, 33)])
+def test_bfloat16_products_are_those_of_rounded_operands_summed_in_float32(features, units):
+    """The op against numpy in float64, each product's operands rounded to bfloat16: the
+    mode changes the products' inputs only (the gradient given the op's forward values)."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(BATCH, WINDOW, features)).astype("float32")
+    h0, c0 = rng.normal(size=(2, BATCH, units)).astype("float32")
+    kernel = rng.normal(size=(features, 4 * units)).astype("float32") * 0.5
+    recurrent = rng.normal(size=(units, 4 * units)).astype("float32") * 0.5
+    bias = rng.normal(size=4 * units).astype("float32")
+    dh_seq = rng.normal(size=(BATCH, WINDOW, units)).astype("float32")
+    dc_seq = np.zeros_like(dh_seq)
+    dc_seq[:, -1] = 1
+    ops = fused_ops()
+    h, c, gates = (t.numpy() for t in ops.fused_lstm(x, h0, c0, kernel, recurrent, bias,
+                                                      precision="bfloat16"))
+    got = ops.fused_lstm_grad(x, h0, c0, kernel, recurrent, h, c, gates, dh_seq, dc_seq,
+                              precision="bfloat16")
+
+    h_prev, c_prev, want_h = h0, c0, []
+    for t in range(WINDOW):
+        z = _bf16(x[:, t]) @ _bf16(kernel) + _bf16(h_prev) @ _bf16(recurrent) + bias
+        i, f, g, o = np.split(z, 4, axis=1)
+        c_prev = _sigmoid(f) * c_prev + _sigmoid(i) * np.tanh(g)
+        h_prev = _sigmoid(o) * np.tanh(c_prev)
+        want_h.append(h_prev)
+    np.testing.assert_allclose(h, np.stack(want_h, 1), rtol=0, atol=1e-5)
+
+    dz, dh_next, dc_next = np.zeros_like(gates, np.float64), 0, 0
+    for t in reversed(range(WINDOW)):
+        i, f, g, o = np.split(gates[:, t].astype(np.float64), 4, axis=1)
+        tanh_c = np.tanh(c[:, t])
+        dh = dh_seq[:, t] + dh_next
+        dc = dc_seq[:, t] + dc_next + dh * o * (1 - tanh_c**2)
+        c_before = c0 if t == 0 else c[:, t - 1]
+        dz[:, t] = np.concatenate([dc * g * i * (1 - i), dc * c_before * f * (1 - f),
+                                   dc * i * (1 - g**2), dh * tanh_c * o * (1 - o)], axis=1)
+        dc_next, dh_next = dc * f, _bf16(dz[:, t]) @ _bf16(recurrent).T
+    positions = BATCH * WINDOW
+    dz_rows = _bf16(dz.reshape(positions, -1))
+    h_before = np.concatenate([h0[:, None], h[:, :-1]], axis=1).reshape(positions, units)
+    want = [(dz_rows @ _bf16(kernel).T).reshape(x.shape), dh_next, dc_next,
+            _bf16(x.reshape(positions, -1)).T @ dz_rows, _bf16(h_before).T @ dz_rows,
+            dz.sum(axis=(0, 1))]
+    for got_one, want_one in zip(got, want, strict=True):  # dx, dh0, dc0, dW, dR, db
+        np.testing.assert_allclose(got_one, want_one, rtol=0,
+                                   atol=1e-5 * np.abs(want_one).max())
+
+
 def test_a_layer_the_op_does_not_compute_keeps_keras_loop():
     inputs = [tf.zeros((BATCH, WINDOW, FEATURES)), tf.zeros((BATCH, UNITS)),
               tf.zeros((BATCH, UNITS))]

@@ -33,6 +33,17 @@ def test_a_spec_stored_before_word_level_reads_as_a_character_spec():
     assert spec == resolve_train_spec("seed", {})
 
 
+def test_matmul_precision_is_float32_unless_asked_and_for_specs_stored_before_it():
+    assert resolve_train_spec("default", {}).training.matmul_precision == "float32"
+    asked = resolve_train_spec("default", {"training": {"matmul_precision": "bfloat16"}})
+    assert asked.training.matmul_precision == "bfloat16"
+    stored = asked.model_dump()
+    del stored["training"]["matmul_precision"]  # a queued job or a model's config from before
+    assert TrainSpec.model_validate(stored).training.matmul_precision == "float32"
+    with pytest.raises(pydantic.ValidationError, match="'float32' or 'bfloat16'"):
+        resolve_train_spec("default", {"training": {"matmul_precision": "float16"}})
+
+
 def test_with_training_replaces_those_fields_only():
     spec = resolve_train_spec("default", {})
     longer = spec.with_training(epochs=40, max_seconds=60.0)
