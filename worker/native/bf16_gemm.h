@@ -125,9 +125,10 @@ class PackedB16 {
   // Rows [k0, k1), row k's N floats contiguous at row(k); ranges may be packed at once.
   template <class Row>
   void PackRows(int64_t k0, int64_t k1, Row row) {
-    PairRows(k0, k1, K_, N_, row,
-             [this](int64_t n0, int64_t kp) { return data_ + (n0 / kNR * PairsOf(K_) + kp) * kNR + n0 % kNR; },
-             1);
+    auto at = [this](int64_t n0, int64_t kp) {
+      return data_ + (n0 / kNR * PairsOf(K_) + kp) * kNR + n0 % kNR;
+    };
+    PairRows(k0, k1, K_, N_, row, at, 1);
   }
   int64_t K() const { return K_; }
   int64_t N() const { return N_; }

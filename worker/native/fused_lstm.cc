@@ -166,24 +166,17 @@ tensorflow::Status CheckShapes(OpKernelContext* ctx, int64_t* B, int64_t* T, int
   return tensorflow::OkStatus();
 }
 
-// A temp tensor of `floats` floats (TF's allocator: 64-byte aligned, and reused).
-float* Temp(OpKernelContext* ctx, int64_t floats, Tensor* tensor) {
-  auto status = ctx->allocate_temp(tensorflow::DT_FLOAT, TensorShape({floats}), tensor);
+// A temp tensor of n elements of T (TF's allocator: 64-byte aligned, and reused): floats,
+// or bfloat16 pairs (bf16_gemm.h).
+template <class T = float>
+T* Temp(OpKernelContext* ctx, int64_t n, Tensor* tensor) {
+  auto status =
+      ctx->allocate_temp(tensorflow::DataTypeToEnum<T>::value, TensorShape({n}), tensor);
   if (!status.ok()) {
     ctx->SetStatus(status);
     return nullptr;
   }
-  return tensor->flat<float>().data();
-}
-
-// A temp tensor of `pairs` bfloat16 pairs (bf16_gemm.h).
-Pair* TempPairs(OpKernelContext* ctx, int64_t pairs, Tensor* tensor) {
-  auto status = ctx->allocate_temp(tensorflow::DT_UINT32, TensorShape({pairs}), tensor);
-  if (!status.ok()) {
-    ctx->SetStatus(status);
-    return nullptr;
-  }
-  return tensor->flat<uint32_t>().data();
+  return tensor->flat<T>().data();
 }
 
 // Whether an op runs bfloat16 products: asked for by its attribute, and possible here.
@@ -201,7 +194,7 @@ class Weights {
   Weights(OpKernelContext* ctx, bool bf16, int64_t K, int64_t N)
       : f32_(nullptr, K, N), b16_(nullptr, K, N), bf16_(bf16) {
     if (bf16)
-      b16_ = PackedB16(TempPairs(ctx, PackedB16::Pairs(K, N), &store_), K, N);
+      b16_ = PackedB16(Temp<Pair>(ctx, PackedB16::Pairs(K, N), &store_), K, N);
     else
       f32_ = PackedB(Temp(ctx, PackedB::Floats(K, N), &store_), K, N);
   }
@@ -257,8 +250,8 @@ class FusedLstmOp : public OpKernel {
     // bfloat16 products only: x's rows, and each step's previous h rows, as pairs.
     const int64_t IP = PairsOf(I), UP = PairsOf(U);
     Tensor xp_tensor, hp_tensor;
-    Pair* xp = bf16_ ? TempPairs(ctx, B * T * IP, &xp_tensor) : nullptr;
-    Pair* hp = bf16_ ? TempPairs(ctx, B * UP, &hp_tensor) : nullptr;
+    Pair* xp = bf16_ ? Temp<Pair>(ctx, B * T * IP, &xp_tensor) : nullptr;
+    Pair* hp = bf16_ ? Temp<Pair>(ctx, B * UP, &hp_tensor) : nullptr;
     if (!ctx->status().ok()) return;
     W.Pack(ctx->input(3).flat<float>().data(), G, 1);
     R.Pack(ctx->input(4).flat<float>().data(), G, 1);
@@ -349,10 +342,10 @@ class FusedLstmGradOp : public OpKernel {
     float *dWt = nullptr, *dRt = nullptr;
     Pair *dzp = nullptr, *xtp = nullptr, *htp = nullptr;  // dz's rows, x^T, h^T as pairs
     if (bf16_) {
-      dzp = TempPairs(ctx, N * GP, &dzp_t);
-      DZ = PackedB16(TempPairs(ctx, PackedB16::Pairs(N, G), &dzb_t), N, G);
-      xtp = TempPairs(ctx, I * NP, &xtp_t);
-      htp = TempPairs(ctx, U * NP, &htp_t);
+      dzp = Temp<Pair>(ctx, N * GP, &dzp_t);
+      DZ = PackedB16(Temp<Pair>(ctx, PackedB16::Pairs(N, G), &dzb_t), N, G);
+      xtp = Temp<Pair>(ctx, I * NP, &xtp_t);
+      htp = Temp<Pair>(ctx, U * NP, &htp_t);
     } else {
       Xp = PackedB(Temp(ctx, PackedB::Floats(N, I), &xp_t), N, I);
       Hp = PackedB(Temp(ctx, PackedB::Floats(N, U), &hp_t), N, U);
