@@ -122,17 +122,20 @@ def _sigmoid(v):
 
 
 @needs_bf16
-@pytest.mark.parametrize("features, units", [(FEATURES, UNITS), (70, 33)])
-def test_bfloat16_products_are_those_of_rounded_operands_summed_in_float32(features, units):
+@pytest.mark.parametrize("features, units, window", [(FEATURES, UNITS, WINDOW), (70, 33, 45)])
+def test_bfloat16_products_are_those_of_rounded_operands_summed_in_float32(
+        features, units, window):
     """The op against numpy in float64, each product's operands rounded to bfloat16: the
-    mode changes the products' inputs only (the gradient given the op's forward values)."""
+    mode changes the products' inputs only (the gradient given the op's forward values).
+    A window of 45: batch slices of 45 positions, whose x and h the op transposes in blocks
+    of 32 and single rows around them."""
     rng = np.random.default_rng(2)
-    x = rng.normal(size=(BATCH, WINDOW, features)).astype("float32")
+    x = rng.normal(size=(BATCH, window, features)).astype("float32")
     h0, c0 = rng.normal(size=(2, BATCH, units)).astype("float32")
     kernel = rng.normal(size=(features, 4 * units)).astype("float32") * 0.5
     recurrent = rng.normal(size=(units, 4 * units)).astype("float32") * 0.5
     bias = rng.normal(size=4 * units).astype("float32")
-    dh_seq = rng.normal(size=(BATCH, WINDOW, units)).astype("float32")
+    dh_seq = rng.normal(size=(BATCH, window, units)).astype("float32")
     dc_seq = np.zeros_like(dh_seq)
     dc_seq[:, -1] = 1
     ops = fused_ops()
@@ -142,7 +145,7 @@ def test_bfloat16_products_are_those_of_rounded_operands_summed_in_float32(featu
                               precision="bfloat16")
 
     h_prev, c_prev, want_h = h0, c0, []
-    for t in range(WINDOW):
+    for t in range(window):
         z = _bf16(x[:, t]) @ _bf16(kernel) + _bf16(h_prev) @ _bf16(recurrent) + bias
         i, f, g, o = np.split(z, 4, axis=1)
         c_prev = _sigmoid(f) * c_prev + _sigmoid(i) * np.tanh(g)
@@ -151,7 +154,7 @@ def test_bfloat16_products_are_those_of_rounded_operands_summed_in_float32(featu
     np.testing.assert_allclose(h, np.stack(want_h, 1), rtol=0, atol=1e-5)
 
     dz, dh_next, dc_next = np.zeros_like(gates, np.float64), 0, 0
-    for t in reversed(range(WINDOW)):
+    for t in reversed(range(window)):
         i, f, g, o = np.split(gates[:, t].astype(np.float64), 4, axis=1)
         tanh_c = np.tanh(c[:, t])
         dh = dh_seq[:, t] + dh_next
@@ -160,7 +163,7 @@ def test_bfloat16_products_are_those_of_rounded_operands_summed_in_float32(featu
         dz[:, t] = np.concatenate([dc * g * i * (1 - i), dc * c_before * f * (1 - f),
                                    dc * i * (1 - g**2), dh * tanh_c * o * (1 - o)], axis=1)
         dc_next, dh_next = dc * f, _bf16(dz[:, t]) @ _bf16(recurrent).T
-    positions = BATCH * WINDOW
+    positions = BATCH * window
     dz_rows = _bf16(dz.reshape(positions, -1))
     h_before = np.concatenate([h0[:, None], h[:, :-1]], axis=1).reshape(positions, units)
     want = [(dz_rows @ _bf16(kernel).T).reshape(x.shape), dh_next, dc_next,

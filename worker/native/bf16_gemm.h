@@ -50,6 +50,12 @@ inline __m256i Bf16x16(const float* p, __mmask16 mask) {
   return (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, p));
 }
 
+// Pairs (lo[j], hi[j]) as 16 32-bit lanes.
+inline __m512i Interleave(__m256i lo, __m256i hi) {
+  return _mm512_or_si512(_mm512_cvtepu16_epi32(lo),
+                         _mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16));
+}
+
 // Rows [k0, k1) of a matrix of K rows (row k's W floats at row(k)) as pairs along k: the
 // pair of column w holding row k is at at(w0, k / 2) + (w - w0) * stride, w0 = w rounded
 // down to 16. A pair whose rows are both in the range (or the last row, whose partner is
@@ -71,8 +77,7 @@ inline void PairRows(int64_t k0, int64_t k1, int64_t K, int64_t W, Row row, At a
       const __m256i lo = Bf16x16(lo_row + w0, mask);
       if (whole) {
         const __m256i hi = hi_row ? Bf16x16(hi_row + w0, mask) : _mm256_setzero_si256();
-        const __m512i pairs = _mm512_or_si512(
-            _mm512_cvtepu16_epi32(lo), _mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16));
+        const __m512i pairs = Interleave(lo, hi);
         if (stride == 1)  // a packed panel: its columns past W are zeros
           _mm512_storeu_si512(out, pairs);
         else
@@ -89,6 +94,57 @@ inline void PairRows(int64_t k0, int64_t k1, int64_t K, int64_t W, Row row, At a
   }
 }
 
+// A 16 x 16 block of 32-bit lanes transposed in registers: lane j of r[i] becomes lane i of
+// r[j] (unpacks within 128-bit lanes, then 128-bit lanes shuffled across registers).
+inline void Transpose16(__m512i (&r)[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {  // r[i + q], 128-bit lane L: rows i..i+3 of column 4L + q
+    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  for (int i = 0; i < 16; i += 8)
+    for (int q = 0; q < 4; ++q) {
+      t[i + q] = _mm512_shuffle_i32x4(r[i + q], r[i + 4 + q], 0x88);  // lanes 0, 2 of each
+      t[i + 4 + q] = _mm512_shuffle_i32x4(r[i + q], r[i + 4 + q], 0xdd);  // lanes 1, 3
+    }
+  for (int q = 0; q < 8; ++q) {
+    r[q] = _mm512_shuffle_i32x4(t[q], t[8 + q], 0x88);
+    r[8 + q] = _mm512_shuffle_i32x4(t[q], t[8 + q], 0xdd);
+  }
+}
+
+// Rows [k0, k1) of a matrix of K rows (row k's W floats at row(k)) as pairs along k of its
+// columns, column w's pair k / 2 at out + w * ld + k / 2: the A operand x^T of a product
+// summed over k. Blocks of 32 rows (16 pairs) from an even row are converted 16 columns at
+// a time and transposed in registers, 64-byte stores; the rows around them as PairRows
+// writes them (a 32-bit scatter each, a quarter of the speed, scratch benchmark 2026-12-08).
+template <class Row>
+inline void TransposeToPairs(int64_t k0, int64_t k1, int64_t K, int64_t W, Row row, Pair* out,
+                             int64_t ld) {
+  auto at = [&](int64_t w, int64_t kp) { return out + w * ld + kp; };
+  const int64_t b0 = std::min(k1, (k0 + 1) / 2 * 2);
+  const int64_t b1 = b0 + std::max<int64_t>(0, (k1 - b0) / 32 * 32);
+  PairRows(k0, b0, K, W, row, at, ld);
+  for (int64_t k = b0; k < b1; k += 32)
+    for (int64_t w0 = 0; w0 < W; w0 += 16) {
+      const __mmask16 mask = FirstN(W - w0);
+      __m512i v[16];
+      for (int p = 0; p < 16; ++p)
+        v[p] = Interleave(Bf16x16(row(k + 2 * p) + w0, mask),
+                          Bf16x16(row(k + 2 * p + 1) + w0, mask));
+      Transpose16(v);
+      for (int64_t j = 0; j < std::min<int64_t>(16, W - w0); ++j)
+        _mm512_storeu_si512(at(w0 + j, k / 2), v[j]);
+    }
+  PairRows(b1, k1, K, W, row, at, ld);
+}
+
 // Rows of A (M x K, row m's K floats at a + m * rs) as pairs, row m's at out + m * ld.
 inline void ToPairs(int64_t M, const float* a, int64_t rs, int64_t K, Pair* out, int64_t ld) {
   for (int64_t m = 0; m < M; ++m, a += rs, out += ld)
@@ -101,6 +157,10 @@ inline void ToPairs(int64_t M, const float* a, int64_t rs, int64_t K, Pair* out,
 #else
 template <class Row, class At>
 inline void PairRows(int64_t, int64_t, int64_t, int64_t, Row, At, int64_t) { std::abort(); }
+template <class Row>
+inline void TransposeToPairs(int64_t, int64_t, int64_t, int64_t, Row, Pair*, int64_t) {
+  std::abort();
+}
 inline void ToPairs(int64_t, const float*, int64_t, int64_t, Pair*, int64_t) { std::abort(); }
 #endif
 

@@ -41,9 +41,9 @@ using fused_lstm::Gemm16;
 using fused_lstm::PackedB;
 using fused_lstm::PackedB16;
 using fused_lstm::Pair;
-using fused_lstm::PairRows;
 using fused_lstm::PairsOf;
 using fused_lstm::ToPairs;
+using fused_lstm::TransposeToPairs;
 using tensorflow::OpKernel;
 using tensorflow::OpKernelConstruction;
 using tensorflow::OpKernelContext;
@@ -397,10 +397,8 @@ class FusedLstmGradOp : public OpKernel {
       auto h_prev_row = [&](int64_t n) { return n % T == 0 ? h0 + n / T * U : h + (n - 1) * U; };
       if (bf16_) {
         DZ.PackRows(n0, n1, [&](int64_t n) { return dz + n * G; });
-        PairRows(n0, n1, N, I, x_row, [&](int64_t i, int64_t np) { return xtp + i * NP + np; },
-                 NP);
-        PairRows(n0, n1, N, U, h_prev_row,
-                 [&](int64_t u, int64_t np) { return htp + u * NP + np; }, NP);
+        TransposeToPairs(n0, n1, N, I, x_row, xtp, NP);
+        TransposeToPairs(n0, n1, N, U, h_prev_row, htp, NP);
       } else {
         Xp.PackRows(n0, n1, x_row);
         Hp.PackRows(n0, n1, h_prev_row);
