@@ -57,14 +57,36 @@ def point(recipe, budget, overrides, by_epochs=False):
     limit = ({"max_seconds": None, "epochs": int(budget)} if by_epochs
              else {"max_seconds": budget, "epochs": 1000})
     training = {**RECIPES[recipe], **overrides.get("training", {}), **limit, "patience": None}
-    run = timed_train(spec_from("default", **{**overrides, "training": training}),
-                      corpus("tinyshakespeare.txt"))
+    spec = spec_from("default", **{**overrides, "training": training})
+    run = timed_train(spec, corpus("tinyshakespeare.txt"))
     # The wall rate against the epochs' own (steps only): what shared/sizing/throughput.py's
     # TRAIN_SHARE stands for.
     epoch_rates = [h["targets_per_s"] for h in run.trained.history if h["targets_per_s"]]
     return {"wall_s": run.wall_s, "steps": run.steps, "chars_per_s": run.chars_per_s,
-            "val_loss": run.val_loss,
+            "val_loss": run.val_loss, "float32_val_loss": float32_val_loss(run, spec),
             "train_share": run.chars_per_s / statistics.median(epoch_rates)}
+
+
+def float32_val_loss(run, spec):
+    """The run's validation loss with float32 products (what the saved float32 file gives),
+    for a recipe that trained and validated with bfloat16 ones; else its own."""
+    if spec.training.matmul_precision == "float32":
+        return run.val_loss
+    from bench.common import corpus
+    from shared.text.textprep import prepare_text
+    from worker.datasets import make_datasets
+    from worker.fused_lstm import use_fused_lstm
+
+    training, model = spec.training, run.trained.model
+    ids = run.trained.vocab.encode(prepare_text(corpus("tinyshakespeare.txt"),
+                                                spec.preprocessing.mode))
+    _, val_data = make_datasets(ids, spec.model.architecture, seq_length=training.seq_length,
+                                batch_size=training.batch_size, vocab_size=run.trained.vocab.size,
+                                validation_fraction=training.validation_fraction,
+                                seed=training.seed)
+    use_fused_lstm(model, "float32")
+    model.make_test_function(force=True)
+    return float(model.evaluate(val_data, verbose=0, return_dict=True)["loss"])
 
 
 def main():
@@ -87,7 +109,7 @@ def main():
     print(f"default preset on tinyshakespeare, overrides {overrides}")
     unit = "epochs" if args.epochs else "s"
     print(f"{'recipe':<14} {'budget ' + unit:>13} {'wall s':>7} {'steps':>6} {'chars/s':>8} "
-          f"{'share':>6} {'val loss':>9}")
+          f"{'share':>6} {'val loss':>9} {'f32 val':>8}")
     for budget in args.budgets.split(","):
         for recipe in args.recipes.split(","):
             out = subprocess.run([sys.executable, "-m", "bench.quality_per_minute", "--point",
@@ -97,7 +119,7 @@ def main():
             run = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"{recipe:<14} {float(budget):>13.0f} {run['wall_s']:>7.1f} "
                   f"{run['steps']:>6} {run['chars_per_s']:>8,.0f} {run['train_share']:>6.2f} "
-                  f"{run['val_loss']:>9.3f}",
+                  f"{run['val_loss']:>9.3f} {run['float32_val_loss']:>8.3f}",
                   flush=True)
     print(f"nanoGPT (CPU recipe): val loss {NANOGPT['val_loss']} after {NANOGPT['seconds']} s")
 
