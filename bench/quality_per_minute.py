@@ -34,8 +34,10 @@ RECIPES = {
     "ema": {"lr_schedule": "epoch_decay", "lr_decay": 1.0, "warmup_steps": 0,
             "ema_decay": 0.99},
     "cooldown+ema": {"lr_schedule": "budget", "cooldown_fraction": 0.2, "ema_decay": 0.99},
-    # The preset with the LSTM op's bfloat16 products (worker/native/bf16_gemm.h).
+    # The preset with the LSTM op's products in bfloat16 (the preset's since 2026-12-08,
+    # worker/native/bf16_gemm.h) or in float32 (before).
     "preset+bf16": {"matmul_precision": "bfloat16"},
+    "preset+f32": {"matmul_precision": "float32"},
 }
 
 

@@ -35,19 +35,20 @@ def _runs_the_op(model, *inputs):
     return bool(_op_precisions(model, *inputs))
 
 
-def _op_precisions(model, *inputs):
+def _op_precisions(model, *inputs, training=False):
     """The `precision` of each FusedLstm op the model's graph runs."""
-    graph = tf.function(model).get_concrete_function(*inputs).graph
+    graph = tf.function(lambda *x: model(*x, training=training)).get_concrete_function(
+        *inputs).graph
     return [op.get_attr("precision").decode() for op in graph.get_operations()
             if op.type == "FusedLstm"]
 
 
-def _outputs_and_gradients(model, inputs):
+def _outputs_and_gradients(model, inputs, training=False):
     units = inputs[1].shape[1]
     weights = np.random.default_rng(1).normal(size=(BATCH, WINDOW, units)).astype("float32")
     with tf.GradientTape() as tape:
         tape.watch(inputs)
-        y = model(inputs)
+        y = model(inputs, training=training)
         loss = tf.reduce_sum(y * (weights if y.shape.rank == 3 else weights[:, 0]))
     return [y, *tape.gradient(loss, [*inputs, *model.trainable_weights])]
 
@@ -100,10 +101,13 @@ def test_bfloat16_products_give_float32_outputs_and_gradients_to_bfloat16_roundi
     float32.set_weights([w + rng.normal(size=w.shape).astype("float32") * 0.5
                          for w in float32.get_weights()])
     bfloat16.set_weights(float32.get_weights())
-    assert _op_precisions(bfloat16, inputs) == ["bfloat16"]
+    # bfloat16 in training steps; a call outside training computes as the saved file does.
+    assert _op_precisions(bfloat16, inputs, training=True) == ["bfloat16"]
+    assert _op_precisions(bfloat16, inputs) == ["float32"]
 
-    expected = _outputs_and_gradients(float32, inputs)
-    for got, want in zip(_outputs_and_gradients(bfloat16, inputs), expected, strict=True):
+    expected = _outputs_and_gradients(float32, inputs, training=True)
+    for got, want in zip(_outputs_and_gradients(bfloat16, inputs, training=True), expected,
+                         strict=True):
         scale = float(np.abs(want).max())
         np.testing.assert_allclose(got, want, rtol=0, atol=BF16_TOLERANCE * scale)
         assert not np.array_equal(got, want)  # the products really are bfloat16 ones
@@ -207,7 +211,7 @@ def test_a_model_trained_with_bfloat16_products_is_the_float32_keras_file(tmp_pa
     trained = train(spec, TEXT, tmp_path / "ckpt", TrainHooks())
     ids = tf.constant(trained.vocab.encode(TEXT[:40])[None, :])
     runs = "bfloat16" if bf16_supported() else "float32"  # the log says which
-    assert _op_precisions(trained.model, ids) == [runs]
+    assert _op_precisions(trained.model, ids, training=True) == [runs]
 
     save_model(tmp_path / "m", trained, spec, {"job_id": "j1"})
     with zipfile.ZipFile(tmp_path / "m" / "model.keras") as saved:
@@ -217,6 +221,9 @@ def test_a_model_trained_with_bfloat16_products_is_the_float32_keras_file(tmp_pa
     loaded = load_model(tmp_path / "m")
     assert all(w.dtype == "float32" for w in loaded.model.weights)
     assert loaded.spec.training.matmul_precision == "bfloat16"  # saved with the model
+    # Validation and samples in the worker: float32, the outputs of the saved file.
+    np.testing.assert_allclose(loaded.model(ids, training=False),
+                               trained.model(ids, training=False), atol=1e-5)
 
 
 @pytest.mark.subprocess

@@ -33,11 +33,12 @@ def test_a_spec_stored_before_word_level_reads_as_a_character_spec():
     assert spec == resolve_train_spec("seed", {})
 
 
-def test_matmul_precision_is_float32_unless_asked_and_for_specs_stored_before_it():
-    assert resolve_train_spec("default", {}).training.matmul_precision == "float32"
-    asked = resolve_train_spec("default", {"training": {"matmul_precision": "bfloat16"}})
-    assert asked.training.matmul_precision == "bfloat16"
-    stored = asked.model_dump()
+def test_matmul_precision_bfloat16_in_the_default_preset_float32_for_specs_before_it():
+    assert resolve_train_spec("default", {}).training.matmul_precision == "bfloat16"
+    assert resolve_train_spec("seed", {}).training.matmul_precision == "float32"
+    asked = resolve_train_spec("default", {"training": {"matmul_precision": "float32"}})
+    assert asked.training.matmul_precision == "float32"
+    stored = resolve_train_spec("default", {}).model_dump()
     del stored["training"]["matmul_precision"]  # a queued job or a model's config from before
     assert TrainSpec.model_validate(stored).training.matmul_precision == "float32"
     with pytest.raises(pydantic.ValidationError, match="'float32' or 'bfloat16'"):

@@ -13,11 +13,12 @@ what keras.layers.LSTMCell computes (gates i, f, c, o; sigmoid and tanh) with th
 weights; tests/test_fused_lstm.py checks outputs and gradients against Keras' loop.
 
 The spec's `training.matmul_precision: "bfloat16"` asks the op for bfloat16 products summed
-in float32 (worker/native/bf16_gemm.h): twice the multiply-adds an instruction where the CPU
-has AVX512_BF16, at bfloat16's rounding of the products' operands (weights, states and
-gradients stay float32, as in Keras' mixed_bfloat16). Where the op does not have them, or
-Keras' loop trains, the products are float32 and the log says so. Either way the variables
-and the saved file are float32.
+in float32 (worker/native/bf16_gemm.h) in training steps: twice the multiply-adds an
+instruction where the CPU has AVX512_BF16, at bfloat16's rounding of the products' operands
+(weights, states and gradients stay float32, as in Keras' mixed_bfloat16). Calls outside
+training (validation, epoch samples) compute in float32 like the saved file, so the model
+in the worker and the one loaded from its file give the same outputs. Where the op does
+not have them, or Keras' loop trains, the products are float32 and the log says so.
 """
 
 import functools
@@ -65,9 +66,9 @@ def bf16_supported():
 
 def use_fused_lstm(model, precision="float32"):
     """Give every LSTM layer of `model` that the op computes exactly the op as its inner
-    loop (CPU only: on a GPU Keras' cuDNN kernel is the faster one), its products at
-    `precision` ("float32", or "bfloat16" where the op has them); logs once a process
-    which path and precision train. Returns `model`."""
+    loop (CPU only: on a GPU Keras' cuDNN kernel is the faster one), the products of
+    training steps at `precision` ("float32", or "bfloat16" where the op has them); logs
+    once a process which path and precision train. Returns `model`."""
     why_not = _why_not()
     if why_not is None:
         runs = "float32" if precision == "bfloat16" and not bf16_supported() else precision
@@ -111,7 +112,8 @@ def _fused_inner_loop(layer, sequences, initial_state, mask, training=False,
         return layers.LSTM.inner_loop(layer, sequences, initial_state, mask, training)
     cell = layer.cell
     h, c, _ = _ops.fused_lstm(sequences, initial_state[0], initial_state[1], cell.kernel,
-                              cell.recurrent_kernel, cell.bias, precision=precision)
+                              cell.recurrent_kernel, cell.bias,
+                              precision=precision if training else "float32")
     last = h[:, -1]
     return last, h, [last, c[:, -1]]
 

@@ -27,7 +27,9 @@ PRESETS = {
     # Sized for small CPU budgets (bench/quality_per_minute.py, 2 cores): 128 units run
     # ~35k target chars/s, where 256 run ~8k and learn less in the same minutes; a high
     # rate with clipping learns fastest (1e-2 beat 5e-3, 7e-3 and 2e-2); windows of 64
-    # give more steps than 128 at the same loss.
+    # give more steps than 128 at the same loss. bfloat16 products in training steps, where
+    # the CPU has them: 1.5x the steps a second, 0.004-0.011 nats worse at equal steps, and
+    # 0.02-0.04 better at 40 and 80 s (bench/README.md, 2026-12-08).
     "default": {
         "preprocessing": {"mode": "raw", "level": "char", "max_vocab": 10000},
         "model": {"architecture": "embedding_lstm", "units": 128, "layers": 2, "dropout": 0.0,
@@ -36,7 +38,7 @@ PRESETS = {
                      "validation_fraction": 0.1, "seed": 1, "max_seconds": None,
                      "clip_norm": 1.0, "patience": 3, "lr_decay": 0.95,
                      "lr_schedule": "budget", "warmup_steps": 0, "cooldown_fraction": 0.2,
-                     "ema_decay": None, "matmul_precision": "float32"},
+                     "ema_decay": None, "matmul_precision": "bfloat16"},
     },
     # The tutorial exactly: LSTM 256 -> 256 -> 128, dropout 0.2, batch 256, Adam at Keras'
     # default rate, windows of 100, no validation split, no clipping, no schedule.
@@ -55,8 +57,8 @@ PRESETS = {
 # One line each, for GET /v1/presets and `textgen presets`; the comments above say why.
 PRESET_DESCRIPTIONS = {
     "default": "for CPUs: raw text, a 2x128 embedding LSTM predicting every step, rate 0.01 "
-               "cooled to zero over the budget's last 20%; sized to the corpus when only "
-               "max_seconds is given",
+               "cooled to zero over the budget's last 20%, bfloat16 products where the CPU "
+               "has them; sized to the corpus when only max_seconds is given",
     "seed": "the original tutorial: lowercased words without stopwords, read as characters "
             "by a 256-256-128 LSTM, dropout 0.2, batch 256, Adam at 0.001, windows of 100",
 }
@@ -147,9 +149,10 @@ class TrainingSpec(BaseModel):
         "updated every step with this decay (null: the weights as trained)")]
     # Issue 16: the compiled LSTM op's products (worker/fused_lstm.py).
     matmul_precision: Literal["float32", "bfloat16"] = Field(description=(
-        "the LSTM layers' matrix products on a CPU: 'float32', or 'bfloat16' (operands "
-        "rounded to bfloat16, sums and weights kept in float32: faster where the CPU has "
-        "AVX512_BF16, float32 elsewhere); the saved model is float32 either way"))
+        "the LSTM layers' matrix products in training steps on a CPU: 'float32', or "
+        "'bfloat16' (operands rounded to bfloat16, sums and weights kept in float32: faster "
+        "where the CPU has AVX512_BF16, float32 elsewhere); validation, samples and the "
+        "saved model are float32 either way"))
 
     @model_validator(mode="before")
     @classmethod
